@@ -1,0 +1,64 @@
+#!/bin/bash
+# setup.sh - install every Debian package ELSE needs to build, test and run.
+#
+# Idempotent and non-interactive; run as root on Debian 12.  Postfix is
+# preseeded to "No configuration" so no system mail instance starts: the
+# test harness runs its own instances under a scratch directory.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup.sh: must run as root" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+PKGS=(
+	# build
+	build-essential cmake pkg-config git ca-certificates
+	clang clang-format libclang-rt-14-dev
+	# libraries from the design card
+	libnng-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libssl-dev
+	libmicrohttpd-dev libcriterion-dev libnanomsg-dev
+	# real parts the tests run
+	postgresql postfix swaks openssl procps iproute2 psmisc
+	# tools the test and bench scripts use
+	jq gzip coreutils findutils
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "setup.sh: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "postfix postfix/mailname string else.invalid" | debconf-set-selections
+
+apt_get() {
+	# A fresh machine may hold the dpkg lock briefly (unattended jobs): retry.
+	local i
+	for i in 1 2 3 4 5; do
+		if apt-get -o DPkg::Lock::Timeout=120 -y -q "$@"; then
+			return 0
+		fi
+		sleep $((i * 5))
+	done
+	return 1
+}
+
+apt_get update
+apt_get install --no-install-recommends "${missing[@]}"
+
+# Debian starts a cluster and a system Postfix when it can; ELSE runs its own
+# instances, so keep the packaged ones from holding ports or CPU.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	systemctl disable --now postfix postgresql >/dev/null 2>&1 || true
+fi
+echo "setup.sh: installed ${missing[*]}"
