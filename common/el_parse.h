@@ -50,6 +50,8 @@
 	X(TLS, "tls")                                                                              \
 	X(TLS_ERROR, "tls_error")                                                                  \
 	X(CLIENT, "client")                                                                        \
+	X(PROXY_ACCEPT, "proxy_accept")                                                            \
+	X(PROXY_REJECT, "proxy_reject")                                                            \
 	X(REJECT, "reject")                                                                        \
 	X(HOLD, "hold")                                                                            \
 	X(DISCARD, "discard")                                                                      \
@@ -79,6 +81,7 @@
 	X(HOLD_PLACED, "placed_on_hold")                                                           \
 	X(HOLD_RELEASED, "released_from_hold")                                                     \
 	X(REQUEUED, "requeued")                                                                    \
+	X(FORCE_EXPIRED, "force_expired")                                                          \
 	X(POSTSUPER_SUMMARY, "postsuper_summary")                                                  \
 	X(PS_CONNECT, "ps_connect")                                                                \
 	X(PS_PASS, "ps_pass")                                                                      \

@@ -98,10 +98,14 @@ static size_t el_pf_qid_len(el_span s)
 		return 0;
 	if (hex)
 		return i;
-	if (!lower || i < 10)
+	if (!lower || i < 12)
 		return 0;
-	/* Long form: no vowels anywhere, exactly one 'z'. */
-	size_t k, z = 0;
+	/*
+	 * Long form: at least 10 base-52 characters of time ([0-9] and
+	 * consonants, so 'z' may occur there), a 'z' separator, then the
+	 * inode in base 51 (consonants without 'z').  No vowels anywhere.
+	 */
+	size_t k, lastz = 0;
 	for (k = 0; k < i; k++) {
 		switch (s.p[k]) {
 		case 'a':
@@ -116,11 +120,11 @@ static size_t el_pf_qid_len(el_span s)
 		case 'U':
 			return 0;
 		case 'z':
-			z++;
+			lastz = k;
 			break;
 		}
 	}
-	return z == 1 ? i : 0;
+	return lastz >= 10 && lastz + 1 < i ? i : 0;
 }
 
 /* el_pf_kv_next - see el_pf_int.h */
@@ -319,7 +323,7 @@ static bool el_pf_from(el_rec *r, el_span s)
 	if (!el_rec_has(r, EL_F_FROM))
 		return false;
 	el_span st = el_rec_get(r, EL_F_STATUS);
-	if (el_span_eq_lit(st, "expired"))
+	if (el_span_eq_lit(st, "expired") || el_span_eq_lit(st, "force-expired"))
 		r->event = EL_EV_EXPIRED;
 	else if (el_rec_has(r, EL_F_SIZE))
 		r->event = EL_EV_QUEUE_ACTIVE;
@@ -378,6 +382,31 @@ static bool el_pf_pickup(el_rec *r, el_span s)
 	if (!el_rec_has(r, EL_F_FROM))
 		return false;
 	r->event = EL_EV_PICKUP;
+	return true;
+}
+
+/*
+ * el_pf_proxy - smtpd with smtpd_proxy_filter: "proxy-accept: END-OF-MESSAGE:
+ * 250 2.0.0 Ok: queued as X; from=<a> to=<b> proto=ESMTP helo=<h>" (and
+ * proxy-reject) gives the filter's reply, hence the downstream queue ID.
+ */
+static bool el_pf_proxy(el_rec *r, el_span s)
+{
+	bool accept = s.p[6] == 'a';
+	el_span t = el_span_skip(s, 14);
+	ptrdiff_t c = EL_FIND_LIT(t, ": "), env;
+
+	if (c <= 0)
+		return false;
+	el_rec_add(r, EL_F_STAGE, t.p, (size_t)c);
+	t = el_span_skip(t, (size_t)c + 2);
+	env = EL_FIND_LIT(t, "; from=<");
+	el_span resp = env >= 0 ? el_span_make(t.p, (size_t)env) : t;
+	el_rec_adds(r, EL_F_RESPONSE, resp);
+	el_pf_find_queued_as(r, resp);
+	if (env >= 0)
+		el_pf_env(r, el_span_skip(t, (size_t)env + 2));
+	r->event = accept ? EL_EV_PROXY_ACCEPT : EL_EV_PROXY_REJECT;
 	return true;
 }
 
@@ -486,6 +515,10 @@ static void el_pf_queued(el_rec *r, el_pf_daemon d, el_span s)
 			el_pf_action_line(r, s);
 		}
 		return;
+	case 'e':
+		if (el_span_eq_lit(s, "expired") && d == EL_PF_POSTSUPER)
+			r->event = EL_EV_FORCE_EXPIRED;
+		return;
 	case 'r':
 		if (el_span_eq_lit(s, "removed"))
 			r->event = EL_EV_REMOVED;
@@ -512,7 +545,9 @@ static void el_pf_queued(el_rec *r, el_pf_daemon d, el_span s)
 			r->event = EL_EV_SKIPPED;
 		return;
 	case 'p':
-		if (el_span_eq_lit(s, "placed on hold"))
+		if (EL_HAS_PREFIX(s, "proxy-accept: ") || EL_HAS_PREFIX(s, "proxy-reject: "))
+			el_pf_proxy(r, s);
+		else if (el_span_eq_lit(s, "placed on hold"))
 			r->event = EL_EV_HOLD_PLACED;
 		else if (EL_HAS_PREFIX(s, "postmaster "))
 			el_pf_dsn(r, s);
@@ -573,7 +608,16 @@ void el_pf_parse(el_parse_ctx *c, el_rec *r, el_span service, el_span msg)
 		goto out;
 	}
 	if (EL_HAS_PREFIX(msg, "NOQUEUE: ")) {
-		el_pf_action_line(r, el_span_skip(msg, 9));
+		el_span t = el_span_skip(msg, 9);
+		/* smtpd before a proxy filter logs its client= without a queue file */
+		if (EL_HAS_PREFIX(t, "client="))
+			el_pf_client(r, t);
+		else
+			el_pf_action_line(r, t);
+		goto out;
+	}
+	if (EL_HAS_PREFIX(msg, "proxy-accept: ") || EL_HAS_PREFIX(msg, "proxy-reject: ")) {
+		el_pf_proxy(r, msg);
 		goto out;
 	}
 	switch (msg.p[0]) {

@@ -6,8 +6,8 @@
  */
 #include "el_pf_int.h"
 
-/* el_pf_env - "from=<a> to=<b> proto=ESMTP helo=<h>" (space or comma separated) */
-static size_t el_pf_env(el_rec *r, el_span s)
+/* el_pf_env - see el_pf_int.h */
+size_t el_pf_env(el_rec *r, el_span s)
 {
 	el_span k, v;
 	size_t i = 0, last = 0;

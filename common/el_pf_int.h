@@ -66,6 +66,12 @@ bool el_pf_add_hostaddr(el_rec *r, el_span s, el_field_key kh, el_field_key ki, 
 /* el_pf_add_reply - split "550 5.1.1 text" into code, dsn and reason fields */
 void el_pf_add_reply(el_rec *r, el_span s);
 
+/*
+ * el_pf_env - "from=<a> to=<b> proto=ESMTP helo=<h>" (space or comma
+ * separated) as from/to/proto/helo fields; returns the bytes used.
+ */
+size_t el_pf_env(el_rec *r, el_span s);
+
 /* el_pf_conn_line - lines without a queue ID; returns true if understood */
 bool el_pf_conn_line(el_parse_ctx *c, el_rec *r, el_pf_daemon d, el_span msg);
 

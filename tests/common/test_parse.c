@@ -41,6 +41,22 @@ Test(parse, smtpd_lines)
 		{ "Nov 22 13:23:01 mx1 postfix/smtpd[1234]: 4ABC123DEF: "
 		  "client=localhost[127.0.0.1], orig_queue_id=3F00A1, orig_client=mx0[192.0.2.1]",
 		  "client", "orig_queue_id=3F00A1|orig_client_host=mx0|orig_client_ip=192.0.2.1" },
+		{ "Nov 22 13:36:58 mx1 postfix/smtpd[18862]: NOQUEUE: client=localhost[127.0.0.1], "
+		  "orig_queue_id=48018A72163, orig_client=localhost[127.0.0.1]",
+		  "client",
+		  "!queue_id|client_ip=127.0.0.1|orig_queue_id=48018A72163|orig_client_ip=127.0.0."
+		  "1" },
+		{ "Nov 22 13:36:58 mx1 postfix/smtpd[18862]: proxy-accept: END-OF-MESSAGE: 250 "
+		  "2.0.0 Ok: queued as 877ECA72173; from=<sender@sender.test> "
+		  "to=<dave@remote.test> proto=ESMTP helo=<mx1.else.test>",
+		  "proxy_accept",
+		  "stage=END-OF-MESSAGE|response=250 2.0.0 Ok: queued as "
+		  "877ECA72173|queued_as=877ECA72173|from=sender@sender.test|to=dave@remote.test|"
+		  "helo=mx1.else.test" },
+		{ "Nov 22 13:36:58 mx1 postfix/smtpd[18862]: 48018A72163: proxy-reject: "
+		  "END-OF-MESSAGE: 554 5.7.1 spam; from=<a@b.test> to=<c@d.test> proto=ESMTP "
+		  "helo=<h>",
+		  "proxy_reject", "queue_id=48018A72163|response=554 5.7.1 spam|!queued_as" },
 		{ "Nov 22 13:23:02 mx1 postfix/smtpd[1234]: disconnect from localhost[127.0.0.1] "
 		  "ehlo=1 mail=1 rcpt=0/1 data=0/1 quit=1 commands=3/5",
 		  "disconnect",
@@ -289,6 +305,11 @@ Test(parse, bounce_pickup_postsuper)
 		  "" },
 		{ "Nov 22 13:23:02 mx1 postfix/postsuper[1242]: 4ABC123DEF: removed", "removed",
 		  "" },
+		{ "Nov 22 13:36:04 mx1 postfix/postsuper[15835]: 9C1C1A72341: expired",
+		  "force_expired", "queue_id=9C1C1A72341" },
+		{ "Nov 22 13:36:04 mx1 postfix/qmgr[14528]: 9C1C1A72341: "
+		  "from=<sender@sender.test>, status=force-expired, returned to sender",
+		  "expired", "status=force-expired" },
 		{ "Nov 22 13:23:02 mx1 postfix/postsuper[1242]: Deleted: 3 messages",
 		  "postsuper_summary", "action=Deleted|count=3" },
 		{ "Nov 22 13:23:02 mx1 postfix/postsuper[1242]: Released from hold: 1 message",
@@ -399,6 +420,12 @@ Test(parse, long_queue_ids)
 		  "queue_id=4Nc9Kx2Q7Bz9sTm" },
 		{ "Nov 22 13:23:01 mx1 postfix/cleanup[1235]: 4Nc9Kx2Q7Bz9sTm: message-id=<a@b>",
 		  "message_id", "queue_id=4Nc9Kx2Q7Bz9sTm" },
+		/* Real IDs from the harness: 'z' may also occur in the time part. */
+		{ "Nov 22 13:35:51 mx2 postfix/qmgr[14720]: 4jXVT35HzCz1bYWf: removed", "removed",
+		  "queue_id=4jXVT35HzCz1bYWf" },
+		{ "Nov 22 13:35:59 mx2 postfix/bounce[15376]: 4jXVTC5z4Sz1bY0R: sender "
+		  "non-delivery notification: 4jXVTC6XzGz1bY0n",
+		  "dsn", "queue_id=4jXVTC5z4Sz1bY0R|dsn_queue_id=4jXVTC6XzGz1bY0n" },
 		/* Words are not queue IDs: vowels, or no 'z' separator. */
 		{ "Nov 22 13:23:01 mx1 postfix/smtpd[1234]: something: happened here", "unparsed",
 		  "!queue_id" },
