@@ -1,0 +1,48 @@
+/*
+ * el_map - hash map from byte-string keys to pointers (open addressing).
+ *
+ * Keys are copied into the map; values are the caller's.  Used by the
+ * correlation engine for (host, queue ID) and Message-ID lookups, so it is
+ * built for many short keys: one allocation per key, linear probing,
+ * tombstones on delete, doubling at 50% load.
+ *
+ * OWNERSHIP: the map owns its key copies; el_map_fini() frees them, not the
+ * values.  el_map_get() results stay valid until the entry is deleted.
+ * ERRORS: allocation failure panics (el_buf's policy).
+ * THREADS: one map per thread.
+ * SECURITY: keys come from log lines; the hash is seeded per map so crafted
+ * keys cannot be precomputed to collide.
+ */
+#ifndef EL_MAP_H
+#define EL_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "el_span.h"
+
+typedef struct el_map_ent {
+	uint64_t hash;   /* 0 = empty, 1 = tombstone */
+	char *key;
+	size_t klen;
+	void *val;
+} el_map_ent;
+
+typedef struct el_map {
+	el_map_ent *ents;
+	size_t cap;   /* power of two */
+	size_t used;  /* live entries */
+	size_t dead;  /* tombstones */
+	uint64_t seed;
+} el_map;
+
+void el_map_init(el_map *m);
+void el_map_fini(el_map *m);
+void *el_map_get(const el_map *m, el_span key);
+/* el_map_put - insert or replace; returns the previous value or NULL */
+void *el_map_put(el_map *m, el_span key, void *val);
+/* el_map_del - remove; returns the removed value or NULL */
+void *el_map_del(el_map *m, el_span key);
+uint64_t el_hash_bytes(const void *p, size_t n, uint64_t seed);
+
+#endif
