@@ -637,10 +637,9 @@ static void be_queued(be_corr *c, be_tx *t, const el_rec *r, int64_t t_us)
 			t->flags |= BE_TX_REJECTED;
 			be_setf(&t->from, r, EL_F_FROM);
 			be_tx_complete(c, t);
-		} else {
-			be_session *s = be_session_get(c, t->host, r, false, false);
-			be_emit_reject(c, t->host, r, s, t, NULL);
 		}
+		/* Every SMTP-level refusal is also a reject record of its own. */
+		be_emit_reject(c, t->host, r, be_session_get(c, t->host, r, false, false), t, NULL);
 		break;
 	}
 	case EL_EV_DISCARD:
