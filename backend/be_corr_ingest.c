@@ -354,8 +354,16 @@ static uint64_t be_msgtrk(be_corr *c, uint16_t host, const el_rec *r, int64_t t_
 	el_span srv = el_rec_get(r, EL_F_SERVER_HOST);
 	be_tx *t;
 
-	if (srv.len)
-		host = be_host_id(c, srv);
+	/*
+	 * The row names "this" server differently per event: server-hostname
+	 * for RECEIVE and DELIVER, client-hostname for SEND (whose
+	 * server-hostname is the next hop).  A collector's own identity wins.
+	 */
+	if (el_span_eq_lit(be_corr_host_name(c, host), "-")) {
+		el_span self = el_span_eq_lit(ev, "SEND") ? el_rec_get(r, EL_F_CLIENT_HOST) : srv;
+		if (self.len)
+			host = be_host_id(c, self);
+	}
 	if (iid.len == 0)
 		return 0;
 	t = be_tx_for(c, host, iid, r, t_us);
@@ -366,8 +374,10 @@ static uint64_t be_msgtrk(be_corr *c, uint16_t host, const el_rec *r, int64_t t_
 		t->last_us = t_us;
 	be_setf(&t->message_id, r, EL_F_MESSAGE_ID);
 	be_setf(&t->from, r, EL_F_FROM);
-	be_setf(&t->client_ip, r, EL_F_CLIENT_IP);
-	be_setf(&t->client_host, r, EL_F_CLIENT_HOST);
+	if (el_span_eq_lit(ev, "RECEIVE")) {
+		be_setf(&t->client_ip, r, EL_F_CLIENT_IP);
+		be_setf(&t->client_host, r, EL_F_CLIENT_HOST);
+	}
 	if (el_rec_has(r, EL_F_SIZE))
 		t->size = be_u32(r, EL_F_SIZE);
 	/* One e-mail across Exchange servers: the network message id. */

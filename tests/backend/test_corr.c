@@ -520,3 +520,52 @@ Test(corr, restore_rejects_bad_state)
 		be_corr_free(c);
 	}
 }
+
+Test(corr, exchange_rows_group_by_network_message_id_and_link_to_postfix)
+{
+	static const char *const ex[] = {
+		"#Fields: "
+		"date-time,client-ip,client-hostname,server-ip,server-hostname,source-context,"
+		"connector-id,source,event-id,internal-message-id,message-id,network-message-id,"
+		"recipient-address,recipient-status,total-bytes,recipient-count,related-recipient-"
+		"address,reference,message-subject,sender-address,return-path,message-info,"
+		"directionality,tenant-id,original-client-ip,original-server-ip,custom-data,"
+		"transport-traffic-type,log-id,schema-version",
+		"2026-11-22T10:00:00.100Z,10.0.0.5,cl.corp.test,10.0.0.6,EX1,,,SMTP,RECEIVE,1001,<"
+		"e1@corp.test>,net-aaa,b@y.test;c@corp.test,,4000,2,,,hi,a@corp.test,a@corp.test,,"
+		"Originating,,,,,Email,,15.02",
+		"2026-11-22T10:00:00.200Z,10.0.0.6,EX1,10.0.0.7,EX2,,,SMTP,RECEIVE,2002,<e1@corp."
+		"test>,net-aaa,c@corp.test,,4100,1,,,hi,a@corp.test,a@corp.test,,Originating,,,,,"
+		"Email,,15.02",
+		"2026-11-22T10:00:00.300Z,10.0.0.7,EX2,,EX2,,,STOREDRIVER,DELIVER,2002,<e1@corp."
+		"test>,net-aaa,c@corp.test,,4100,1,,,hi,a@corp.test,a@corp.test,,Originating,,,,,"
+		"Email,,15.02",
+		"Nov 22 10:00:01 mx1 postfix/smtpd[10]: AAA111: client=ex1[10.0.0.6]",
+		"Nov 22 10:00:01 mx1 postfix/cleanup[11]: AAA111: message-id=<e1@corp.test>",
+		"2026-11-22T10:00:01.500Z,10.0.0.6,EX1,10.0.0.9,mx1,,,SMTP,SEND,1001,<e1@corp.test>"
+		",net-aaa,b@y.test,250 2.0.0 Ok: queued as "
+		"AAA111,4000,1,,,hi,a@corp.test,a@corp.test,,Originating,,,,,Email,,15.02",
+		"2026-11-22T10:00:01.600Z,10.0.0.6,EX1,,EX1,,,SMTP,SEND,1001,<e1@corp.test>,net-"
+		"aaa,c@corp.test,250 2.6.0 Queued mail for "
+		"delivery,4000,1,,,hi,a@corp.test,a@corp.test,,Originating,,,,,Email,,15.02",
+		"Nov 22 10:00:02 mx1 postfix/qmgr[12]: AAA111: removed",
+		NULL,
+	};
+	char e1[17], e2[17], e3[17];
+
+	tc_run(ex);
+	const char *x1 = tc_find("EX1", "1001"), *x2 = tc_find("EX2", "2002"),
+		   *p = tc_find("mx1", "AAA111");
+	cr_assert_not_null(x1);
+	cr_assert_not_null(x2);
+	cr_assert_not_null(p);
+	HAS(x1, "\"status\":\"delivered\"");
+	HAS(x1, "\"next_hop\":{\"host\":\"mx1\",\"queue_id\":\"AAA111\"}");
+	HAS(x2, "{\"to\":\"c@corp.test\",\"status\":\"sent\",\"relay_host\":\"mailbox\"");
+	HAS(p, "\"prev_hop\":{\"host\":\"EX1\",\"queue_id\":\"1001\"}");
+	tc_email(x1, e1);
+	tc_email(x2, e2);
+	tc_email(p, e3);
+	cr_assert_str_eq(e1, e2);
+	cr_assert_str_eq(e1, e3);
+}
