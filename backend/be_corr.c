@@ -154,6 +154,21 @@ be_corr *be_corr_new(const be_corr_conf *conf, const be_corr_out *out)
 	return c;
 }
 
+/* be_reject_fini - free the strings of a kept reject */
+void be_reject_fini(be_reject *j)
+{
+	free((char *)j->client_host);
+	free((char *)j->client_ip);
+	free((char *)j->helo);
+	free((char *)j->from);
+	free((char *)j->to);
+	free((char *)j->stage);
+	free((char *)j->proto);
+	free((char *)j->reject_code);
+	free((char *)j->reject_dsn);
+	free((char *)j->reason);
+}
+
 /* be_tx_free - release a transaction's memory */
 void be_tx_free(be_tx *t)
 {
@@ -174,6 +189,9 @@ void be_tx_free(be_tx *t)
 		free(t->actions[i].stage);
 		free(t->actions[i].text);
 	}
+	for (i = 0; i < t->nrejects; i++)
+		be_reject_fini(&t->rejects[i]);
+	free(t->rejects);
 	free(t->rcpts);
 	free(t->actions);
 	free(t->client_host);

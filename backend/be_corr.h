@@ -125,6 +125,8 @@ typedef struct be_tx {
 	be_ref dsn_of; /* for a DSN: the message it reports on */
 	be_ref dsn[4]; /* DSNs this message caused */
 	uint32_t ndsn;
+	struct be_reject *rejects; /* refusals of this message, emitted with it */
+	uint32_t nrejects;
 	/* engine bookkeeping */
 	struct be_tx *lru_prev, *lru_next;
 	struct be_tx *done_next;

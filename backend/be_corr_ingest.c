@@ -101,7 +101,7 @@ static void be_session_end(be_corr *c, uint16_t host, const el_rec *r, bool psc)
 
 /* be_emit_reject - a reject-kind record from a line (and its session) */
 static void be_emit_reject(be_corr *c, uint16_t host, const el_rec *r, const be_session *s,
-			   const be_tx *t, const char *reason_override)
+			   be_tx *t, const char *reason_override)
 {
 	be_reject j;
 	char bufs[12][BE_STR_MAX + 1];
@@ -137,8 +137,27 @@ static void be_emit_reject(be_corr *c, uint16_t host, const el_rec *r, const be_
 	j.client_port = be_u32(r, EL_F_CLIENT_PORT);
 	j.temporary = j.reject_code && j.reject_code[0] == '4';
 	if (t) {
+		/*
+		 * A refusal of a queued message is emitted with its transaction,
+		 * once links (and so the e-mail id) are settled.
+		 */
+		be_tx *mt = t;
+		if (mt->nrejects >= 16)
+			return;
+		be_reject *n = realloc(mt->rejects, (mt->nrejects + 1) * sizeof(*n));
+		if (n == NULL)
+			el_panic("be_corr: out of memory");
+		mt->rejects = n;
 		memcpy(j.qid, t->qid, sizeof(j.qid));
-		j.email_id = t->email_id;
+		const char **fs[] = { &j.client_host, &j.client_ip, &j.helo,  &j.from,
+				      &j.to,          &j.stage,     &j.proto, &j.reject_code,
+				      &j.reject_dsn,  &j.reason };
+		for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+			if (*fs[i])
+				*fs[i] = be_strdup(el_span_make(*fs[i], strlen(*fs[i])));
+		mt->rejects[mt->nrejects++] = j;
+		c->st.rejects++;
+		return;
 	} else {
 		/* A reject stands alone: its id comes from what identifies it. */
 		el_buf kb;
@@ -146,7 +165,8 @@ static void be_emit_reject(be_corr *c, uint16_t host, const el_rec *r, const be_
 		el_buf_add(&kb, &j.time_us, sizeof(j.time_us));
 		el_buf_add(&kb, &j.pid, sizeof(j.pid));
 		el_buf_add(&kb, &j.client_port, sizeof(j.client_port));
-		el_buf_add(&kb, &host, sizeof(host));
+		/* The host's name, not its interned number (order-dependent). */
+		el_buf_adds(&kb, be_corr_host_name(c, host));
 		el_buf_adds(&kb, r->raw);
 		j.email_id = el_hash_bytes(kb.p, kb.len, 0);
 		el_buf_fini(&kb);

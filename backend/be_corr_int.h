@@ -84,5 +84,6 @@ void be_set_email(be_corr *c, be_tx *t, uint64_t e, int depth);
 void be_lru_touch(be_corr *c, be_tx *t);
 void be_emit_tx(be_corr *c, be_tx *t);
 void be_session_free(be_session *s);
+void be_reject_fini(be_reject *j);
 
 #endif

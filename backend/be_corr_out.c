@@ -104,6 +104,11 @@ void be_emit_tx(be_corr *c, be_tx *t)
 		}
 	}
 	c->st.tx_emitted++;
+	for (uint32_t i = 0; i < t->nrejects; i++) {
+		t->rejects[i].email_id = t->email_id;
+		if (c->out.reject)
+			c->out.reject(c->out.arg, c, &t->rejects[i]);
+	}
 	if (c->out.tx)
 		c->out.tx(c->out.arg, c, t);
 	be_tx_free(t);
