@@ -598,13 +598,42 @@ void el_rec_time_iso(const el_rec *r, el_buf *b)
 	unsigned m = mp < 10 ? mp + 3 : mp - 9;
 	char tmp[48];
 	int n, off = r->tz_off_min;
+	unsigned hh = (unsigned)(secs / 3600), mi = (unsigned)(secs / 60 % 60),
+		 ss = (unsigned)(secs % 60);
 
 	y += m <= 2;
-	n = snprintf(tmp, sizeof(tmp), "%04lld-%02u-%02uT%02d:%02d:%02d", (long long)y, m, d,
-		     (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+	if (y < 0 || y > 9999) {
+		/* Not from a parsed line (years are 1970..9999 there): slow and exact. */
+		n = snprintf(tmp, sizeof(tmp), "%lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m, d,
+			     hh, mi, ss);
+		el_buf_add(b, tmp, (size_t)n);
+		return;
+	}
+	tmp[0] = (char)('0' + y / 1000);
+	tmp[1] = (char)('0' + y / 100 % 10);
+	tmp[2] = (char)('0' + y / 10 % 10);
+	tmp[3] = (char)('0' + y % 10);
+	tmp[4] = '-';
+	tmp[5] = (char)('0' + m / 10);
+	tmp[6] = (char)('0' + m % 10);
+	tmp[7] = '-';
+	tmp[8] = (char)('0' + d / 10);
+	tmp[9] = (char)('0' + d % 10);
+	tmp[10] = 'T';
+	tmp[11] = (char)('0' + hh / 10);
+	tmp[12] = (char)('0' + hh % 10);
+	tmp[13] = ':';
+	tmp[14] = (char)('0' + mi / 10);
+	tmp[15] = (char)('0' + mi % 10);
+	tmp[16] = ':';
+	tmp[17] = (char)('0' + ss / 10);
+	tmp[18] = (char)('0' + ss % 10);
+	n = 19;
 	if (r->time_digits) {
-		char frac[8];
-		snprintf(frac, sizeof(frac), "%06d", (int)r->time_us);
+		unsigned us = (unsigned)r->time_us, k;
+		char frac[6];
+		for (k = 6; k-- > 0; us /= 10)
+			frac[k] = (char)('0' + us % 10);
 		tmp[n++] = '.';
 		memcpy(tmp + n, frac, r->time_digits);
 		n += r->time_digits;
@@ -615,8 +644,12 @@ void el_rec_time_iso(const el_rec *r, el_buf *b)
 		char sign = off < 0 ? '-' : '+';
 		if (off < 0)
 			off = -off;
-		n += snprintf(tmp + n, sizeof(tmp) - (size_t)n, "%c%02d:%02d", sign, off / 60,
-			      off % 60);
+		tmp[n++] = sign;
+		tmp[n++] = (char)('0' + off / 600);
+		tmp[n++] = (char)('0' + off / 60 % 10);
+		tmp[n++] = ':';
+		tmp[n++] = (char)('0' + off % 60 / 10);
+		tmp[n++] = (char)('0' + off % 10);
 	}
 	el_buf_add(b, tmp, (size_t)n);
 }
