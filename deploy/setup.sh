@@ -23,7 +23,7 @@ PKGS=(
 	# real parts the tests run
 	postgresql postfix swaks openssl procps iproute2 psmisc
 	# tools the test and bench scripts use
-	jq gzip coreutils findutils python3 pflogsumm
+	jq gzip coreutils findutils python3 pflogsumm bc util-linux
 )
 
 missing=()
