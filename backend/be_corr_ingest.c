@@ -288,7 +288,12 @@ static void be_dsn_created(be_corr *c, be_tx *t, const el_rec *r, int64_t t_us)
 	if (nq.len == 0 || nq.len >= sizeof(t->qid) || t->ndsn >= 4)
 		return;
 	d = el_map_get(&c->txmap, be_key_hq(kb, t->host, nq.p, nq.len));
-	if (d == NULL || d->complete_us) {
+	/*
+	 * Log order between processes is not causal: the DSN may have been
+	 * queued, delivered and removed before bounce logs that it made it.
+	 */
+	int64_t w = (int64_t)c->conf.hop_window_s * 1000000;
+	if (d == NULL || (d->complete_us && (d->first_us < t_us - w || d->first_us > t_us + w))) {
 		d = be_tx_new(c, t->host, nq, t_us);
 		be_claim_pending(c, d);
 	}

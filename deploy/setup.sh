@@ -21,7 +21,7 @@ PKGS=(
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libssl-dev
 	libmicrohttpd-dev libcriterion-dev libnanomsg-dev
 	# real parts the tests run
-	postgresql postfix swaks openssl procps iproute2 psmisc
+	postgresql postfix swaks libnet-ssleay-perl openssl procps iproute2 psmisc
 	# tools the test and bench scripts use
 	jq gzip coreutils findutils python3 pflogsumm bc util-linux
 )

@@ -3,8 +3,10 @@
 # the committed expected JSON exactly.
 #
 # usage: golden.sh ELSE_PARSE [--update]
-# Each tests/data/**/NAME.log has NAME.expected.jsonl beside it.  With
+# Each golden log (tests/data/postfix/*.maillog.log from the real-Postfix
+# harness, tests/data/synthetic/*.log) has NAME.expected.jsonl beside it.  With
 # --update the expected files are rewritten (review the diff before committing).
+# tests/data/postfix/volume-sample.log is bench and fuzz input, not golden.
 set -euo pipefail
 bin=$1
 update=${2:-}
@@ -14,6 +16,7 @@ fail=0
 n=0
 while IFS= read -r -d '' log; do
 	exp=${log%.log}.expected.jsonl
+	[ -e "$exp" ] || [ "$update" = "--update" ] || { echo "golden: $exp is missing" >&2; fail=1; }
 	out=$(mktemp)
 	"$bin" --year 2026 "$log" >"$out"
 	if [ "$update" = "--update" ]; then
@@ -32,7 +35,8 @@ while IFS= read -r -d '' log; do
 	fi
 	rm -f "$out"
 	n=$((n + 1))
-done < <(find "$dir" -name '*.log' -print0 | sort -z)
+done < <(find "$dir/postfix" -name '*.maillog.log' -print0 | sort -z
+	find "$dir/synthetic" -name '*.log' -print0 | sort -z)
 if [ "$n" -eq 0 ]; then
 	echo "golden: no logs found under $dir" >&2
 	exit 1

@@ -569,3 +569,39 @@ Test(corr, exchange_rows_group_by_network_message_id_and_link_to_postfix)
 	cr_assert_str_eq(e1, e2);
 	cr_assert_str_eq(e1, e3);
 }
+
+Test(corr, dsn_told_before_the_bounce_line)
+{
+	/* Seen in the harness: the whole DSN is logged before bounce announces it. */
+	static const char *const early[] = {
+		"Nov 22 13:55:09 vol1 postfix/smtpd[10]: 8456DA72752: client=c[192.0.2.1]",
+		"Nov 22 13:55:09 vol1 postfix/qmgr[12]: 8456DA72752: from=<a@x>, size=100, nrcpt=1 "
+		"(queue active)",
+		"Nov 22 13:55:09 vol1 postfix/smtp[13]: 8456DA72752: to=<n@y>, "
+		"relay=y[192.0.2.5]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host y "
+		"said: 550 no)",
+		"Nov 22 13:55:09 vol1 postfix/cleanup[11]: 88661A729A4: "
+		"message-id=<20261122135509.88661A729A4@vol1.else.test>",
+		"Nov 22 13:55:09 vol1 postfix/qmgr[12]: 88661A729A4: from=<>, size=2699, nrcpt=1 "
+		"(queue active)",
+		"Nov 22 13:55:09 vol1 postfix/local[14]: 88661A729A4: to=<a@x>, relay=local, "
+		"delay=0.02, delays=0.02/0/0/0, dsn=2.0.0, status=sent (delivered to file: "
+		"/dev/null)",
+		"Nov 22 13:55:09 vol1 postfix/qmgr[12]: 88661A729A4: removed",
+		"Nov 22 13:55:09 vol1 postfix/bounce[15]: 8456DA72752: sender non-delivery "
+		"notification: 88661A729A4",
+		"Nov 22 13:55:09 vol1 postfix/qmgr[12]: 8456DA72752: removed",
+		NULL,
+	};
+	char e1[17], e2[17];
+
+	tc_run(early);
+	cr_assert_eq(tc_n, 2);
+	const char *a = tc_find("vol1", "8456DA72752"), *d = tc_find("vol1", "88661A729A4");
+	HAS(d, "\"dsn_of\":{\"host\":\"vol1\",\"queue_id\":\"8456DA72752\"}");
+	HAS(d, "\"status\":\"delivered\"");
+	HASNT(d, "incomplete");
+	tc_email(a, e1);
+	tc_email(d, e2);
+	cr_assert_str_eq(e1, e2);
+}
