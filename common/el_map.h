@@ -22,7 +22,7 @@
 #include "el_span.h"
 
 typedef struct el_map_ent {
-	uint64_t hash;   /* 0 = empty, 1 = tombstone */
+	uint64_t hash; /* 0 = empty, 1 = tombstone */
 	char *key;
 	size_t klen;
 	void *val;
@@ -30,9 +30,9 @@ typedef struct el_map_ent {
 
 typedef struct el_map {
 	el_map_ent *ents;
-	size_t cap;   /* power of two */
-	size_t used;  /* live entries */
-	size_t dead;  /* tombstones */
+	size_t cap;  /* power of two */
+	size_t used; /* live entries */
+	size_t dead; /* tombstones */
 	uint64_t seed;
 } el_map;
 
