@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "el_buf.h"
 #include "el_parse.h"
 
 typedef enum be_rstatus {
@@ -179,9 +180,15 @@ void be_corr_tick(be_corr *c, int64_t now_us);
 /* be_corr_flush - emit everything (end of input), open ones as they stand */
 void be_corr_flush(be_corr *c);
 
-/* be_corr_dump/_restore - save and reload open state across a restart */
+/*
+ * be_corr_dump/_restore - save and reload the state (open and lingering
+ * transactions) across a restart; the _buf forms work in memory (for a
+ * database checkpoint).  Restore into a fresh engine only.
+ */
 int be_corr_dump(be_corr *c, FILE *f);
 int be_corr_restore(be_corr *c, FILE *f);
+void be_corr_dump_buf(be_corr *c, el_buf *b);
+int be_corr_restore_buf(be_corr *c, el_span s);
 
 be_tstatus be_tx_status(const be_tx *t);
 const char *be_tstatus_name(be_tstatus s);

@@ -88,6 +88,44 @@ static be_session *be_session_get(be_corr *c, uint16_t host, const el_rec *r, bo
 	return s;
 }
 
+/* be_session_put - recreate a saved session under the key its lines will use */
+be_session *be_session_put(be_corr *c, uint16_t host, bool psc, uint32_t pid, el_span ip,
+			   uint32_t port)
+{
+	char pbuf[16], kb[300];
+	el_rec r;
+	be_session *s;
+
+	memset(&r, 0, sizeof(r));
+	if (psc) {
+		int n = snprintf(pbuf, sizeof(pbuf), "%u", port);
+		r.f[0].key = EL_F_CLIENT_IP;
+		r.f[0].val = ip;
+		r.f[1].key = EL_F_CLIENT_PORT;
+		r.f[1].val = el_span_make(pbuf, (size_t)n);
+		r.idx[EL_F_CLIENT_IP] = 1;
+		r.idx[EL_F_CLIENT_PORT] = 2;
+	} else {
+		int n = snprintf(pbuf, sizeof(pbuf), "%u", pid);
+		r.f[0].key = EL_F_PID;
+		r.f[0].val = el_span_make(pbuf, (size_t)n);
+		r.idx[EL_F_PID] = 1;
+	}
+	r.nf = psc ? 2 : 1;
+	el_span k = be_session_key(kb, sizeof(kb), host, &r, psc);
+	if (k.len == 0 || el_map_get(&c->sessions, k))
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		el_panic("be_corr: out of memory");
+	s->host = host;
+	s->pid = pid;
+	s->client_port = port;
+	s->is_postscreen = psc;
+	el_map_put(&c->sessions, k, s);
+	return s;
+}
+
 /* be_session_end - forget a session */
 static void be_session_end(be_corr *c, uint16_t host, const el_rec *r, bool psc)
 {

@@ -85,5 +85,7 @@ void be_lru_touch(be_corr *c, be_tx *t);
 void be_emit_tx(be_corr *c, be_tx *t);
 void be_session_free(be_session *s);
 void be_reject_fini(be_reject *j);
+be_session *be_session_put(be_corr *c, uint16_t host, bool psc, uint32_t pid, el_span ip,
+			   uint32_t port);
 
 #endif

@@ -492,21 +492,44 @@ Test(corr, dump_and_restore_keep_deferred_mail)
 
 Test(corr, restore_rejects_bad_state)
 {
+	/* A valid T line, then broken records after it. */
+#define T_OK                                                                                       \
+	"else-corr-state "                                                                         \
+	"2\nT\t1\tmx1\tQ1\t0\t0\t0\t0\t0\t0\t0\t0\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-"    \
+	"\t\\-\n"
 	static const char *const bad[] = {
 		"",
 		"not-a-state\n",
-		"else-corr-state 1\nT\t1\n",
-		"else-corr-state 1\nR\ta@b\t\\-\t1\t\t\t\t0\t0\t0\t\t\n",
+		"else-corr-state 1\n",
+		"else-corr-state 2\nC\t-5\n",
+		"else-corr-state 2\nT\t1\n",
+		/* a recipient before any transaction */
+		"else-corr-state 2\nR\ta@b\t\\-\t1\t\\-\t\t\\-\t\\-\t0\t0\t0\t\t\\-\t\\-\t\\-\n",
+		/* an empty queue ID */
 		"else-corr-state "
-		"1\nT\t1\t2\tmx1\t\t0\t0\t0\t0\t0\t0\t0\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-"
-		"\t\\-\n",
-		"else-corr-state "
-		"1\nT\t1\t2\tmx1\tQ\t0\t0\t0\t0\t0\t0\t0\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-"
-		"\t\\-\nR\ta\t\\-\t99\t\t\t\t0\t0\t0\t\t\n",
-		"else-corr-state "
-		"1\nT\t1\t2\tmx1\tQ\t0\t0\t0\t0\t0\t0\t0\t\\q\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-"
-		"\t\\-\n",
+		"2\nT\t1\tmx1\t\t0\t0\t0\t0\t0\t0\t0\t0\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-\t\\-"
+		"\t\\-\t\\-\n",
+		/* recipient status out of range */
+		T_OK "R\ta\t\\-\t99\t\\-\t\t\\-\t\\-\t0\t0\t0\t\t\\-\t\\-\t\\-\n",
+		/* an unknown escape */
+		T_OK "A\t1\t\\q\t\\-\t0\n",
+		/* an event number past the last event */
+		T_OK "A\t9999\t\\-\t\\-\t0\n",
+		/* a link with a host but no queue ID */
+		T_OK "D\tmx2\t\\-\n",
+		/* a record without its newline */
+		T_OK "D\tmx2\tQ2",
+		/* an unknown record */
+		T_OK "Z\n",
+		/* an escaped NUL */
+		T_OK "A\t1\ta\\x00b\t\\-\t0\n",
 	};
+	static const char *const good[] = {
+		T_OK,
+		T_OK "D\tmx2\tQ2\n",
+		T_OK "A\t1\t\\-\ta\\x09b\t0\n",
+	};
+#undef T_OK
 	be_corr_conf conf = BE_CORR_CONF_DEFAULT;
 	be_corr_out out = { NULL, NULL, NULL };
 
@@ -517,6 +540,13 @@ Test(corr, restore_rejects_bad_state)
 		rewind(f);
 		cr_assert_eq(be_corr_restore(c, f), -EINVAL, "state %zu accepted", i);
 		fclose(f);
+		be_corr_free(c);
+	}
+	/* The same prefixes are valid on their own: the failures above are the records. */
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		be_corr *c = be_corr_new(&conf, &out);
+		cr_assert_eq(be_corr_restore_buf(c, el_span_make(good[i], strlen(good[i]))), 0,
+			     "good state %zu refused", i);
 		be_corr_free(c);
 	}
 }
