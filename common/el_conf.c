@@ -1,0 +1,226 @@
+/*
+ * el_conf - configuration files.
+ */
+#include "el_conf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EL_CONF_LINE_MAX 4096
+
+/* el_conf_trim - strip blanks at both ends, in place */
+static char *el_conf_trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/* el_conf_int - parse a number with the suffixes its type allows */
+static int el_conf_int(el_conf_type t, const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	if (*end) {
+		if (end[1])
+			return -1;
+		if (t == EL_CONF_SIZE && (*end == 'K' || *end == 'k'))
+			mul = 1024;
+		else if (t == EL_CONF_SIZE && *end == 'M')
+			mul = 1024 * 1024;
+		else if (t == EL_CONF_SIZE && *end == 'G')
+			mul = 1024 * 1024 * 1024;
+		else if (t == EL_CONF_DURATION && *end == 's')
+			mul = 1;
+		else if (t == EL_CONF_DURATION && *end == 'm')
+			mul = 60;
+		else if (t == EL_CONF_DURATION && *end == 'h')
+			mul = 3600;
+		else if (t == EL_CONF_DURATION && *end == 'd')
+			mul = 86400;
+		else
+			return -1;
+	}
+	if (v > INT64_MAX / mul || v < INT64_MIN / mul)
+		return -1;
+	*out = (int64_t)v * mul;
+	return 0;
+}
+
+/* el_conf_apply - set one item from text */
+static int el_conf_apply(const el_conf_item *it, const char *val, char *err, size_t errcap,
+			 const char *where)
+{
+	int64_t v;
+	size_t len;
+
+	switch (it->type) {
+	case EL_CONF_INT:
+	case EL_CONF_SIZE:
+	case EL_CONF_DURATION:
+		if (el_conf_int(it->type, val, &v) < 0) {
+			snprintf(err, errcap, "%s%s: '%s' is not a valid %s", where, it->name, val,
+				 it->type == EL_CONF_SIZE       ? "size (e.g. 64K, 16M)"
+				 : it->type == EL_CONF_DURATION ? "duration (e.g. 30s, 5m, 90d)"
+								: "number");
+			return -EINVAL;
+		}
+		if (v < it->min || v > it->max) {
+			snprintf(err, errcap, "%s%s: %lld is out of range [%lld, %lld]", where,
+				 it->name, (long long)v, (long long)it->min, (long long)it->max);
+			return -EINVAL;
+		}
+		*(int64_t *)it->var = v;
+		return 0;
+	case EL_CONF_BOOL:
+		if (!strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "1") ||
+		    !strcmp(val, "on"))
+			*(bool *)it->var = true;
+		else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "0") ||
+			 !strcmp(val, "off"))
+			*(bool *)it->var = false;
+		else {
+			snprintf(err, errcap, "%s%s: '%s' is not yes or no", where, it->name, val);
+			return -EINVAL;
+		}
+		return 0;
+	case EL_CONF_STR:
+		len = strlen(val);
+		if (len >= 2 && val[0] == '"' && val[len - 1] == '"') {
+			val++;
+			len -= 2;
+		}
+		if ((int64_t)len > it->max || (it->min > 0 && len == 0)) {
+			snprintf(err, errcap, "%s%s: %s", where, it->name,
+				 len == 0 ? "must not be empty" : "value too long");
+			return -EINVAL;
+		}
+		char *copy = strndup(val, len);
+		if (copy == NULL)
+			return -ENOMEM;
+		free(*(char **)it->var);
+		*(char **)it->var = copy;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* el_conf_find - the item called name */
+static const el_conf_item *el_conf_find(const el_conf_item *items, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(items[i].name, name) == 0)
+			return &items[i];
+	return NULL;
+}
+
+/* el_conf_kv - "key = value" into the table */
+static int el_conf_kv(const el_conf_item *items, size_t n, char *line, char *err, size_t errcap,
+		      const char *where)
+{
+	char *eq = strchr(line, '=');
+	const el_conf_item *it;
+
+	if (eq == NULL) {
+		snprintf(err, errcap, "%sexpected 'key = value'", where);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	char *key = el_conf_trim(line), *val = el_conf_trim(eq + 1);
+	it = el_conf_find(items, n, key);
+	if (it == NULL) {
+		snprintf(err, errcap, "%sunknown setting '%.64s'", where, key);
+		return -EINVAL;
+	}
+	return el_conf_apply(it, val, err, errcap, where);
+}
+
+/* el_conf_load - see el_conf.h */
+int el_conf_load(const el_conf_item *items, size_t n, const char *path, char *err, size_t errcap)
+{
+	char line[EL_CONF_LINE_MAX + 2], where[512];
+	FILE *f;
+	int lineno = 0, rc = 0;
+
+	err[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		rc = el_conf_apply(&items[i], items[i].def, err, errcap, "default for ");
+		if (rc < 0)
+			return rc;
+	}
+	if (path == NULL)
+		return 0;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? -ENOENT : -EINVAL;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%d: ", path, lineno);
+		if (strlen(line) > EL_CONF_LINE_MAX) {
+			snprintf(err, errcap, "%sline too long", where);
+			rc = -EINVAL;
+			break;
+		}
+		char *s = el_conf_trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		rc = el_conf_kv(items, n, s, err, errcap, where);
+		if (rc < 0)
+			break;
+	}
+	fclose(f);
+	return rc;
+}
+
+/* el_conf_set - see el_conf.h */
+int el_conf_set(const el_conf_item *items, size_t n, const char *kv, char *err, size_t errcap)
+{
+	char buf[EL_CONF_LINE_MAX + 1];
+	size_t len = strnlen(kv, EL_CONF_LINE_MAX + 1);
+
+	if (len > EL_CONF_LINE_MAX) {
+		snprintf(err, errcap, "setting too long");
+		return -EINVAL;
+	}
+	memcpy(buf, kv, len + 1);
+	return el_conf_kv(items, n, buf, err, errcap, "");
+}
+
+/* el_conf_free - free string values */
+void el_conf_free(const el_conf_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (items[i].type == EL_CONF_STR) {
+			free(*(char **)items[i].var);
+			*(char **)items[i].var = NULL;
+		}
+}
+
+/* el_conf_print - the table as an example file */
+void el_conf_print(const el_conf_item *items, size_t n, int fd)
+{
+	for (size_t i = 0; i < n; i++) {
+		const el_conf_item *it = &items[i];
+		if (it->type == EL_CONF_STR || it->type == EL_CONF_BOOL)
+			dprintf(fd, "# %s\n#%s = %s\n\n", it->help, it->name, it->def);
+		else
+			dprintf(fd, "# %s [%lld..%lld]\n#%s = %s\n\n", it->help, (long long)it->min,
+				(long long)it->max, it->name, it->def);
+	}
+}

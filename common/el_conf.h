@@ -1,0 +1,53 @@
+/*
+ * el_conf - table-driven configuration files.
+ *
+ * A program describes its settings as a table {name, type, default, &var,
+ * min, max}; el_conf_load() applies the defaults, then reads "key = value"
+ * lines (# comments, blank lines) from the file.  A value that sizes a buffer
+ * or a count is range-checked here, at load: an unknown key, a malformed or
+ * out-of-range value is an error naming the key and the line, so the program
+ * can refuse to start (el_fatal) instead of misbehaving later.
+ *
+ * Integers accept K, M, G (x1024) suffixes for sizes and s, m, h, d for
+ * durations in seconds; the table says which with the unit field.  Strings
+ * may be double-quoted; their max is a length.
+ *
+ * OWNERSHIP: string values are heap copies owned by the caller's variables;
+ * el_conf_free() frees them.  ERRORS: el_conf_load() returns 0, -ENOENT if
+ * the file does not exist (defaults stay applied), -EINVAL with a message in
+ * err.  THREADS: call at start, before threads.
+ * SECURITY: the file is trusted to the extent of being written by an admin,
+ * but is still parsed with bounds: lines longer than 4 KiB are errors.
+ */
+#ifndef EL_CONF_H
+#define EL_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum el_conf_type {
+	EL_CONF_INT,
+	EL_CONF_SIZE,     /* bytes: K, M, G suffixes */
+	EL_CONF_DURATION, /* seconds: s, m, h, d suffixes */
+	EL_CONF_STR,
+	EL_CONF_BOOL,
+} el_conf_type;
+
+typedef struct el_conf_item {
+	const char *name;
+	el_conf_type type;
+	const char *def;  /* default, as it would be written in the file */
+	void *var;        /* int64_t *, char ** or bool * */
+	int64_t min, max; /* numbers: range; strings: max length (min: 1 = required non-empty) */
+	const char *help; /* one line, for --help-config and the example file */
+} el_conf_item;
+
+int el_conf_load(const el_conf_item *items, size_t n, const char *path, char *err, size_t errcap);
+/* el_conf_set - apply one "key=value" (command-line overrides) */
+int el_conf_set(const el_conf_item *items, size_t n, const char *kv, char *err, size_t errcap);
+void el_conf_free(const el_conf_item *items, size_t n);
+/* el_conf_print - write the table as a commented example config */
+void el_conf_print(const el_conf_item *items, size_t n, int fd);
+
+#endif
