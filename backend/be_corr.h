@@ -143,7 +143,8 @@ typedef struct be_reject {
 	const char *client_host, *client_ip, *helo, *from, *to, *stage, *proto;
 	const char *reject_code, *reject_dsn, *reason;
 	uint32_t client_port;
-	bool temporary; /* 4xx: greylisting and other deferrals */
+	bool temporary;    /* 4xx: greylisting and other deferrals */
+	uint64_t line_key; /* be_corr_line_key() of the line it came from */
 } be_reject;
 
 typedef struct be_corr_conf {
@@ -175,8 +176,21 @@ void be_corr_free(be_corr *c);
  */
 uint64_t be_corr_line(be_corr *c, el_span host, const el_rec *r);
 
+/*
+ * be_corr_line_key - name the next line(s) fed: a caller-chosen key that
+ * stays the same when the same line is fed again (a replay), e.g. a hash of
+ * its stream and sequence number.  Rejects carry it, so that two identical
+ * refusals in the same second remain two records.  0 (the default) = none.
+ */
+void be_corr_line_key(be_corr *c, uint64_t key);
+
 /* be_corr_tick - emit what is complete as of log time now_us */
 void be_corr_tick(be_corr *c, int64_t now_us);
+/*
+ * be_corr_release - emit the completed transactions still lingering, without
+ * waiting for log time to move (a quiet stream); open ones stay open.
+ */
+void be_corr_release(be_corr *c);
 /* be_corr_flush - emit everything (end of input), open ones as they stand */
 void be_corr_flush(be_corr *c);
 

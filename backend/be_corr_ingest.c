@@ -174,6 +174,7 @@ static void be_emit_reject(be_corr *c, uint16_t host, const el_rec *r, const be_
 	j.pid = be_u32(r, EL_F_PID);
 	j.client_port = be_u32(r, EL_F_CLIENT_PORT);
 	j.temporary = j.reject_code && j.reject_code[0] == '4';
+	j.line_key = c->line_key;
 	if (t) {
 		/*
 		 * A refusal of a queued message is emitted with its transaction,
@@ -206,6 +207,7 @@ static void be_emit_reject(be_corr *c, uint16_t host, const el_rec *r, const be_
 		/* The host's name, not its interned number (order-dependent). */
 		el_buf_adds(&kb, be_corr_host_name(c, host));
 		el_buf_adds(&kb, r->raw);
+		el_buf_add(&kb, &j.line_key, sizeof(j.line_key));
 		j.email_id = el_hash_bytes(kb.p, kb.len, 0);
 		el_buf_fini(&kb);
 	}
@@ -828,11 +830,15 @@ void be_corr_tick(be_corr *c, int64_t now_us)
 	}
 }
 
-/* be_corr_flush - see be_corr.h */
-void be_corr_flush(be_corr *c)
+/* be_corr_line_key - see be_corr.h */
+void be_corr_line_key(be_corr *c, uint64_t key)
 {
-	while (c->lru_head)
-		be_tx_complete(c, c->lru_head);
+	c->line_key = key;
+}
+
+/* be_corr_release - see be_corr.h */
+void be_corr_release(be_corr *c)
+{
 	while (c->done_head) {
 		be_tx *t = c->done_head;
 		c->done_head = t->done_next;
@@ -840,6 +846,14 @@ void be_corr_flush(be_corr *c)
 			c->done_tail = NULL;
 		be_emit_tx(c, t);
 	}
+}
+
+/* be_corr_flush - see be_corr.h */
+void be_corr_flush(be_corr *c)
+{
+	while (c->lru_head)
+		be_tx_complete(c, c->lru_head);
+	be_corr_release(c);
 }
 
 /* be_corr_get_stats - see be_corr.h */

@@ -58,6 +58,7 @@ struct be_corr {
 	be_tx *done_head, *done_tail; /* completed, lingering */
 	uint32_t nopen;
 	int64_t clock_us;
+	uint64_t line_key; /* be_corr_line_key() */
 	uint64_t next_id;
 	be_corr_stats st;
 };

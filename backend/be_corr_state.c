@@ -12,7 +12,7 @@
  *   A event stage text time_us
  *   D host qid
  *   J time session pid port temporary event qid client_host client_ip helo from
- *     to stage proto code dsn reason
+ *     to stage proto code dsn reason line_key
  *   S host postscreen pid start client_host client_ip port passed rejected tests
  *     txs (space-separated queue IDs of the session's transactions)
  *   P qid uphost upqid rcpt time email message_id
@@ -149,6 +149,7 @@ static void be_st_tx(el_buf *b, const be_corr *c, const be_tx *t)
 		be_st_str(b, j->reject_code);
 		be_st_str(b, j->reject_dsn);
 		be_st_str(b, j->reason);
+		be_st_num_out(b, (int64_t)j->line_key);
 		el_buf_addc(b, '\n');
 	}
 }
@@ -403,7 +404,8 @@ static int be_st_line(be_corr *c, char **fld, bool *null, int nf, be_tx **tp)
 			return -1;
 		return be_st_getref(c, fld, null, 1, &t->dsn[t->ndsn++]);
 	case 'J': {
-		if (nf != 18 || t == NULL || t->nrejects >= 16)
+		if (nf != 19 || be_st_num(fld[18], INT64_MIN, INT64_MAX, &v[6]) < 0 || t == NULL ||
+		    t->nrejects >= 16)
 			return -1;
 		if (be_st_num(fld[1], INT64_MIN, INT64_MAX, &v[0]) < 0 ||
 		    be_st_num(fld[2], INT64_MIN, INT64_MAX, &v[1]) < 0 ||
@@ -424,6 +426,7 @@ static int be_st_line(be_corr *c, char **fld, bool *null, int nf, be_tx **tp)
 		j->client_port = (uint32_t)v[3];
 		j->temporary = v[4] != 0;
 		j->event = (el_event)v[5];
+		j->line_key = (uint64_t)v[6];
 		be_copy_fixed(j->qid, sizeof(j->qid), be_st_sp(fld[7]));
 		const char **dst[] = { &j->client_host, &j->client_ip, &j->helo,  &j->from,
 				       &j->to,          &j->stage,     &j->proto, &j->reject_code,

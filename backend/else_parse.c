@@ -140,15 +140,18 @@ static void ep_out_reject(void *arg, const be_corr *c, const be_reject *j)
 }
 
 /* ep_flows - merge the inputs by time and correlate */
-static int ep_flows(char **files, int nfiles, int year, const char *state, el_buf *out)
+static int ep_flows(char **files, int nfiles, int year, const char *state, long linger, el_buf *out)
 {
 	static char *stdin_name[] = { "-" };
 	be_corr_conf conf = BE_CORR_CONF_DEFAULT;
 	be_corr_out co = { ep_out_tx, ep_out_reject, out };
-	be_corr *c = be_corr_new(&conf, &co);
+	be_corr *c;
 	ep_src *src;
 	int i, failed = 0;
 
+	if (linger >= 0)
+		conf.linger_s = (uint32_t)linger;
+	c = be_corr_new(&conf, &co);
 	if (nfiles == 0) {
 		files = stdin_name;
 		nfiles = 1;
@@ -200,11 +203,18 @@ static int ep_flows(char **files, int nfiles, int year, const char *state, el_bu
 		ep_src_next(best);
 	}
 	if (state) {
+		/*
+		 * Completed messages are printed now (a later run must not print
+		 * them again); the open ones are saved for the next run.
+		 */
+		be_corr_release(c);
 		FILE *f = fopen(state, "w");
 		if (f == NULL || be_corr_dump(c, f) < 0 || fclose(f) != 0)
 			el_fatal("%s: cannot save state: %s", state, strerror(errno));
+		ep_flush(out);
+	} else {
+		be_corr_flush(c);
 	}
-	be_corr_flush(c);
 	for (i = 0; i < nfiles; i++) {
 		if (src[i].fd < 0)
 			continue;
@@ -235,6 +245,7 @@ int main(int argc, char **argv)
 		{ "year", required_argument, NULL, 'y' },
 		{ "flows", no_argument, NULL, 'f' },
 		{ "state", required_argument, NULL, 's' },
+		{ "linger", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -244,10 +255,11 @@ int main(int argc, char **argv)
 	long year = 0;
 	bool flows = false;
 	const char *state = NULL;
+	long linger = -1;
 
 	el_log_set_prog("else-parse");
 	el_parse_ctx_init(&ctx);
-	while ((ch = getopt_long(argc, argv, "y:fs:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "y:fs:l:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'y': {
 			char *end;
@@ -265,6 +277,13 @@ int main(int argc, char **argv)
 		case 's':
 			state = optarg;
 			break;
+		case 'l': {
+			char *end;
+			linger = strtol(optarg, &end, 10);
+			if (*end || linger < 0 || linger > 86400)
+				el_fatal("--linger: seconds between 0 and 86400, got '%s'", optarg);
+			break;
+		}
 		case 'h':
 			ep_usage(0);
 			break;
@@ -276,7 +295,8 @@ int main(int argc, char **argv)
 	if (state && !flows)
 		el_fatal("--state needs --flows");
 	if (flows) {
-		failed = ep_flows(argv + optind, argc - optind, ctx.force_year, state, &out) < 0;
+		failed = ep_flows(argv + optind, argc - optind, ctx.force_year, state, linger,
+				  &out) < 0;
 		ep_flush(&out);
 		el_buf_fini(&out);
 		el_parse_ctx_fini(&ctx);

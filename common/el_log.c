@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *el_log_prog = "else";
@@ -22,7 +23,16 @@ static void el_log_emit(const char *level, const char *fmt, va_list ap)
 	char line[2048];
 	int n, m;
 
-	n = snprintf(line, sizeof(line), "%s: %s: ", el_log_prog, level);
+	struct timespec ts;
+	struct tm tm;
+
+	/* ISO 8601 UTC with milliseconds: logs of several daemons merge by time. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line),
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: %s: ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, el_log_prog, level);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # setup.sh - install every Debian package ELSE needs to build, test and run.
 #
-# Idempotent and non-interactive; run as root on Debian 12.  Postfix is
+# Idempotent and non-interactive; run as root on Debian 12.  --bench also
+# installs what only the benchmarks need (rsyslog with ompgsql).  Postfix is
 # preseeded to "No configuration" so no system mail instance starts: the
 # test harness runs its own instances under a scratch directory.
 set -euo pipefail
@@ -26,6 +27,12 @@ PKGS=(
 	jq gzip coreutils findutils python3 pflogsumm bc util-linux
 )
 
+# --bench adds what only the benchmarks need: rsyslog + ompgsql, the transport
+# ELSE used to rely on (bench/ingest.sh runs it privately with its own config).
+if [ "${1:-}" = "--bench" ]; then
+	PKGS+=(rsyslog rsyslog-pgsql)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
@@ -40,6 +47,8 @@ fi
 
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 echo "postfix postfix/mailname string else.invalid" | debconf-set-selections
+# rsyslog-pgsql would otherwise ask dbconfig-common to create a Syslog database.
+echo "rsyslog-pgsql rsyslog-pgsql/dbconfig-install boolean false" | debconf-set-selections
 
 apt_get() {
 	# A fresh machine may hold the dpkg lock briefly (unattended jobs): retry.
@@ -55,6 +64,12 @@ apt_get() {
 
 apt_get update
 apt_get install --no-install-recommends "${missing[@]}"
+
+# rsyslog-pgsql drops in an action that ships all syslog to a database named
+# Syslog; ELSE's benchmark never wants the system rsyslog to do that.
+if [ -f /etc/rsyslog.d/pgsql.conf ] && grep -q ompgsql /etc/rsyslog.d/pgsql.conf; then
+	rm -f /etc/rsyslog.d/pgsql.conf
+fi
 
 # Debian starts a cluster and a system Postfix when it can; ELSE runs its own
 # instances, so keep the packaged ones from holding ports or CPU.

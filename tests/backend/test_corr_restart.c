@@ -164,8 +164,8 @@ Test(corr_restart, restarts_anywhere_change_nothing, .timeout = 120)
 			     every[k], got.n, ref.n);
 		for (size_t i = 0; i < ref.n; i++)
 			cr_assert(strcmp(got.v[i], ref.v[i]) == 0,
-				  "restarting every %zu lines:\n got %s\nwant %s", every[k], got.v[i],
-				  ref.v[i]);
+				  "restarting every %zu lines:\n got %s\nwant %s", every[k],
+				  got.v[i], ref.v[i]);
 		for (size_t i = 0; i < got.n; i++)
 			free(got.v[i]);
 		free(got.v);

@@ -1,0 +1,426 @@
+/*
+ * be_db - connection, error mapping, transactions.  See be_db.h for the
+ * contract and be_db_int.h for how the module is split.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "be_db_int.h"
+#include "el_log.h"
+
+/* be_db_log_server - log a server or libpq message, bounded and printable */
+static void be_db_log_server(const char *what, const char *state, const char *msg)
+{
+	char out[4 * 300 + 1];
+	size_t n = msg ? strlen(msg) : 0;
+
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	el_log_printable(out, msg ? msg : "", n, 300);
+	el_warn("database: %s: %s%s%s", what, state ? state : "", state ? " " : "", out);
+}
+
+/* be_db_notice - server warnings (NOTICEs are off: client_min_messages) */
+static void be_db_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	be_db_log_server("server says", NULL, msg);
+}
+
+/* be_db_fail - classify a failed statement, log it, release res */
+int be_db_fail(be_db *db, PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	int rc;
+
+	/*
+	 * Class 08 is a connection exception; 57P01..03 are the server going
+	 * down (fast shutdown, crash, still starting): the session is over even
+	 * when libpq has not noticed yet.
+	 */
+	if (PQstatus(db->conn) == CONNECTION_BAD ||
+	    (state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+		       strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0))) {
+		rc = -ECONNRESET;
+		db->lost = true;
+		db->st.err_conn++;
+	} else if (state && strcmp(state, "42501") == 0) {
+		rc = -EACCES;
+		db->st.err_server++;
+	} else if (state && strcmp(state, "55P03") == 0) {
+		rc = -EAGAIN; /* lock_timeout */
+		db->st.err_server++;
+	} else {
+		rc = -EIO;
+		db->st.err_server++;
+	}
+	if (db->in_tx)
+		db->tx_failed = true;
+	be_db_log_server(what, state, msg && msg[0] ? msg : "connection lost");
+	PQclear(res);
+	return rc;
+}
+
+/* be_db_exec - one parameterised statement; *out gets the result if asked */
+int be_db_exec(be_db *db, const char *what, const char *sql, int n, const char *const *vals,
+	       const int *lens, const int *fmts, int rfmt, PGresult **out)
+{
+	PGresult *res;
+	ExecStatusType s;
+
+	if (out)
+		*out = NULL;
+	res = PQexecParams(db->conn, sql, n, NULL, vals, lens, fmts, rfmt);
+	s = PQresultStatus(res);
+	if (res == NULL || (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK))
+		return be_db_fail(db, res, what);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+/* be_db_simple - a fixed statement (or several) without parameters */
+int be_db_simple(be_db *db, const char *what, const char *sql)
+{
+	PGresult *res = PQexec(db->conn, sql);
+	ExecStatusType s = PQresultStatus(res);
+
+	if (res == NULL || (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK))
+		return be_db_fail(db, res, what);
+	PQclear(res);
+	return 0;
+}
+
+/* be_db_copy_send - COPY ... FROM STDIN (FORMAT binary) with cb's rows */
+int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb)
+{
+	static const size_t chunk = 1 << 20;
+	PGresult *res;
+	size_t off;
+	int rc = 0;
+
+	res = PQexec(db->conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return be_db_fail(db, res, what);
+	PQclear(res);
+	be_db_copy_end(cb);
+	for (off = 0; off < cb->b.len; off += chunk) {
+		size_t n = cb->b.len - off < chunk ? cb->b.len - off : chunk;
+		if (PQputCopyData(db->conn, cb->b.p + off, (int)n) != 1)
+			break;
+	}
+	if (off < cb->b.len || PQputCopyEnd(db->conn, NULL) != 1)
+		rc = be_db_fail(db, NULL, what);
+	/* Read every result, even after a failure, so the connection is usable. */
+	while ((res = PQgetResult(db->conn)) != NULL) {
+		if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = be_db_fail(db, res, what);
+			continue;
+		}
+		PQclear(res);
+		if (PQstatus(db->conn) == CONNECTION_BAD)
+			break;
+	}
+	if (rc == 0)
+		db->st.copy_bytes += cb->b.len;
+	return rc;
+}
+
+/* be_db_session - per-connection setup after (re)connecting */
+static int be_db_session(be_db *db)
+{
+	const char *enc = PQparameterStatus(db->conn, "server_encoding");
+
+	PQsetNoticeProcessor(db->conn, be_db_notice, NULL);
+	db->stage_ready = false;
+	if (enc == NULL || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {
+		el_warn("database: server encoding %s: ELSE needs UTF8", enc ? enc : "unknown");
+		return -EINVAL;
+	}
+	return be_db_simple(db, "session setup", "SET client_min_messages = warning");
+}
+
+/* be_db_cache_drop - forget hosts and events (learned in a rolled-back tx) */
+static void be_db_cache_drop(be_db *db)
+{
+	el_map_fini(&db->hosts);
+	el_map_init(&db->hosts);
+	db->ev_loaded = false;
+	free(db->ev_back);
+	db->ev_back = NULL;
+	db->ev_back_n = 0;
+	db->cache_dirty = false;
+}
+
+/* be_db_discard - drop every buffered row */
+static void be_db_discard(be_db *db)
+{
+	be_db_copy_reset(&db->lines);
+	be_db_copy_reset(&db->msg);
+	be_db_copy_reset(&db->rcpt);
+	be_db_copy_reset(&db->rej);
+	be_db_copy_reset(&db->keys);
+	db->stage_n = 0;
+}
+
+/* be_db_open - see be_db.h */
+int be_db_open(be_db **out, const char *conninfo)
+{
+	/* conninfo is expanded as the dbname keyword; what follows overrides it. */
+	const char *kw[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
+	const char *val[] = { conninfo, "else", "UTF8", NULL };
+	be_db *db;
+	int rc;
+
+	if (out == NULL || conninfo == NULL)
+		return -EINVAL;
+	*out = NULL;
+	db = calloc(1, sizeof(*db));
+	if (db == NULL)
+		return -ENOMEM;
+	el_map_init(&db->hosts);
+	el_map_init(&db->rej_seen);
+	el_buf_init(&db->lines.b);
+	el_buf_init(&db->msg.b);
+	el_buf_init(&db->rcpt.b);
+	el_buf_init(&db->rej.b);
+	el_buf_init(&db->keys.b);
+	db->conn = PQconnectdbParams(kw, val, 1);
+	if (db->conn == NULL) {
+		be_db_close(db);
+		return -ENOMEM;
+	}
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		be_db_log_server("connect", NULL, PQerrorMessage(db->conn));
+		be_db_close(db);
+		return -ENOTCONN;
+	}
+	rc = be_db_session(db);
+	if (rc) {
+		be_db_close(db);
+		return rc;
+	}
+	*out = db;
+	return 0;
+}
+
+/* be_db_close - see be_db.h */
+void be_db_close(be_db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	el_map_fini(&db->hosts);
+	be_db_rejects_forget(db);
+	el_map_fini(&db->rej_seen);
+	free(db->ev_back);
+	free(db->line_seq_off);
+	el_buf_fini(&db->lines.b);
+	el_buf_fini(&db->msg.b);
+	el_buf_fini(&db->rcpt.b);
+	el_buf_fini(&db->rej.b);
+	el_buf_fini(&db->keys.b);
+	free(db);
+}
+
+/* be_db_reconnect - see be_db.h; the open transaction, if any, is gone */
+int be_db_reconnect(be_db *db)
+{
+	if (db == NULL)
+		return -EINVAL;
+	be_db_discard(db);
+	if (db->cache_dirty)
+		be_db_cache_drop(db);
+	db->in_tx = db->own_tx = db->tx_failed = false;
+	PQreset(db->conn);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		db->lost = true;
+		be_db_log_server("reconnect", NULL, PQerrorMessage(db->conn));
+		return -ENOTCONN;
+	}
+	db->lost = false;
+	db->st.reconnects++;
+	return be_db_session(db);
+}
+
+/* be_db_connected - false once the connection is known to be lost */
+bool be_db_connected(const be_db *db)
+{
+	return db && !db->lost && PQstatus(db->conn) == CONNECTION_OK;
+}
+
+/* be_db_ready - may a statement run now (reconnecting outside a transaction) */
+int be_db_ready(be_db *db)
+{
+	if (db->lost)
+		return db->in_tx ? -ENOTCONN : be_db_reconnect(db);
+	if (db->tx_failed)
+		return -EIO;
+	return 0;
+}
+
+/* be_db_begin - see be_db.h */
+int be_db_begin(be_db *db)
+{
+	int rc;
+
+	if (db == NULL || db->in_tx)
+		return -EINVAL;
+	rc = be_db_ready(db);
+	if (rc)
+		return rc;
+	rc = be_db_simple(db, "begin", "BEGIN");
+	if (rc == -ECONNRESET) {
+		/* An idle connection the server dropped (restart): one more try. */
+		rc = be_db_reconnect(db);
+		if (rc == 0)
+			rc = be_db_simple(db, "begin", "BEGIN");
+	}
+	if (rc)
+		return rc;
+	db->in_tx = true;
+	db->tx_failed = false;
+	db->cache_dirty = false;
+	return 0;
+}
+
+/* be_db_end_tx - local state once the transaction is over, either way */
+static void be_db_end_tx(be_db *db, bool committed)
+{
+	if (!committed) {
+		be_db_discard(db);
+		if (db->cache_dirty)
+			be_db_cache_drop(db);
+		/* Staging tables made in this transaction are gone: make sure. */
+		db->stage_ready = false;
+		be_db_rejects_forget(db);
+	}
+	db->in_tx = db->own_tx = db->tx_failed = false;
+	db->cache_dirty = false;
+}
+
+/* be_db_commit - flush what is buffered, then COMMIT */
+int be_db_commit(be_db *db)
+{
+	PGresult *res;
+	int rc;
+
+	if (db == NULL || !db->in_tx)
+		return -EINVAL;
+	if (db->lost) {
+		be_db_end_tx(db, false);
+		return -ENOTCONN;
+	}
+	rc = db->tx_failed ? -EIO : 0;
+	if (rc == 0)
+		rc = be_db_lines_flush(db);
+	if (rc == 0)
+		rc = be_db_flows_flush(db);
+	if (rc) {
+		be_db_rollback(db);
+		return rc;
+	}
+	res = PQexec(db->conn, "COMMIT");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = be_db_fail(db, res, "commit");
+		be_db_end_tx(db, false);
+		return rc;
+	}
+	/* COMMIT of an aborted transaction succeeds with the tag ROLLBACK. */
+	if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+		rc = -EIO;
+	PQclear(res);
+	be_db_end_tx(db, rc == 0);
+	if (rc == 0)
+		db->st.commits++;
+	else
+		db->st.rollbacks++;
+	return rc;
+}
+
+/* be_db_commit_keep - COMMIT without flushing what is buffered */
+int be_db_commit_keep(be_db *db)
+{
+	int rc;
+
+	if (db->lost) {
+		db->in_tx = db->own_tx = db->tx_failed = false;
+		return -ENOTCONN;
+	}
+	rc = db->tx_failed ? -EIO : be_db_simple(db, "commit", "COMMIT");
+	if (rc) {
+		be_db_rollback(db);
+		return rc;
+	}
+	db->in_tx = db->own_tx = db->tx_failed = false;
+	db->cache_dirty = false;
+	db->st.commits++;
+	return 0;
+}
+
+/* be_db_rollback - see be_db.h; a no-op outside a transaction */
+int be_db_rollback(be_db *db)
+{
+	bool was;
+	int rc = 0;
+
+	if (db == NULL)
+		return -EINVAL;
+	was = db->in_tx;
+	be_db_end_tx(db, false);
+	if (!was)
+		return 0;
+	db->st.rollbacks++;
+	if (!db->lost)
+		rc = be_db_simple(db, "rollback", "ROLLBACK");
+	return rc == -ECONNRESET ? 0 : rc;
+}
+
+/* be_db_tx_wrap_begin - open a transaction for a flush called outside one */
+int be_db_tx_wrap_begin(be_db *db, bool *opened)
+{
+	int rc;
+
+	*opened = false;
+	if (db->in_tx)
+		return db->lost ? -ENOTCONN : db->tx_failed ? -EIO : 0;
+	rc = be_db_begin(db);
+	if (rc == 0) {
+		*opened = true;
+		db->own_tx = true;
+	}
+	return rc;
+}
+
+/* be_db_tx_wrap_end - close what be_db_tx_wrap_begin opened */
+int be_db_tx_wrap_end(be_db *db, bool opened, int rc)
+{
+	if (!opened)
+		return rc;
+	if (rc) {
+		be_db_rollback(db);
+		return rc;
+	}
+	return be_db_commit(db);
+}
+
+/* be_db_get_stats - see be_db.h */
+void be_db_get_stats(const be_db *db, be_db_stats *st)
+{
+	*st = db->st;
+}
+
+/* be_db_ping - see be_db.h */
+int be_db_ping(const char *conninfo)
+{
+	if (conninfo == NULL)
+		return -EINVAL;
+	return PQping(conninfo) == PQPING_OK ? 0 : -ENOTCONN;
+}

@@ -1,0 +1,222 @@
+/*
+ * be_db - the backend's PostgreSQL adapter: schema, bulk writes, reads for
+ * ingest bookkeeping and correlation replay.
+ *
+ * The only module that includes libpq-fe.h (its .c files are be_db*.c).
+ * It speaks parameterised SQL and binary COPY only; no SQL text is ever
+ * built from input.  The schema lives in sql/NNN_*.sql, embedded into the
+ * binary at build time and applied by be_db_migrate(); docs/storage.md
+ * describes it.
+ *
+ * A batch, as the ingest worker writes it (one transaction):
+ *
+ *     be_db_begin(db);
+ *     be_db_stream_get(db, host, stream, &no, &committed);  // locks the stream row
+ *     ... skip lines with seq <= committed ...
+ *     be_db_line_add(db, &line) ...                          // buffered
+ *     be_db_flow_tx(db, corr, tx) / be_db_flow_reject(...)   // buffered
+ *     be_db_lines_flush(db);                                 // COPY lines
+ *     be_db_flows_flush(db);                                 // upserts
+ *     be_db_stream_set(db, host, stream, last_seq);
+ *     be_db_checkpoint_save(...)                             // now and then
+ *     be_db_commit(db);            // flushes anything still buffered first
+ *
+ * be_db_lines_flush() takes the ingest_counter row lock, held until commit:
+ * from there on, batch transactions commit one after another, so ingest_seq
+ * order is commit order (a replay from a checkpoint misses nothing).  Keep
+ * the work between lines_flush and commit short.  Lock order is stream rows
+ * first, then the counter: always call be_db_stream_get() before flushing.
+ *
+ * OWNERSHIP: a be_db owns its connection and buffers; be_db_close() frees
+ * them.  Spans passed in are copied (into the COPY buffers) before the call
+ * returns.  Spans handed to the replay callback are valid during the call.
+ * ERRORS: 0 or a negative errno:
+ *   -EINVAL      bad arguments, or a call out of place (flush outside data);
+ *   -EIO         the server refused a statement (constraint, syntax, ...); the
+ *                transaction is aborted: call be_db_rollback();
+ *   -EACCES      the role lacks a privilege (e.g. else_query writing);
+ *   -EAGAIN      a lock was not granted in time (partitions, retention: they
+ *                wait at most 10 s, then give up until the next round);
+ *   -ECONNRESET  the connection was lost during this call.  Inside a
+ *                transaction its outcome is unknown (a COMMIT may or may not
+ *                have landed): call be_db_rollback(), then be_db_begin()
+ *                reconnects, and the stream's committed_seq tells what landed;
+ *   -ENOTCONN    the connection is down (lost earlier, or reconnecting failed);
+ *   -ENOENT      nothing to load (be_db_checkpoint_load);
+ *   -EMSGSIZE    a raw line or a checkpoint over 1 GiB;
+ *   -ECANCELED   the replay callback stopped the replay (its own error is
+ *                returned instead when negative).
+ * A failed flush or commit drops what was buffered: the caller retries the
+ * whole batch.  Every server error is logged once with el_warn (SQLSTATE and
+ * message).
+ * Reconnecting: any call made outside a transaction on a lost connection
+ * first tries to reconnect once (be_db_begin() included); inside a
+ * transaction, calls fail with -ENOTCONN until be_db_rollback().
+ * THREADS: a be_db belongs to one thread at a time; use one per worker.
+ * SECURITY: log lines and flows are untrusted.  Text columns get valid UTF-8
+ * without NUL (invalid bytes are read as Latin-1, as el_json does; NUL becomes
+ * U+FFFD) and are bounded in length so no index entry can overflow a btree
+ * page and poison a batch; raw lines are stored as bytea, byte for byte.
+ */
+#ifndef BE_DB_H
+#define BE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "be_corr.h"
+#include "el_buf.h"
+#include "el_span.h"
+
+typedef struct be_db be_db;
+
+/* Default retention (days) and partitions made ahead (days). */
+#define BE_DB_KEEP_DAYS_DEFAULT 90
+#define BE_DB_DAYS_AHEAD_DEFAULT 7
+
+/* email_keys.kind */
+enum { BE_DB_KEY_MESSAGE_ID = 1, BE_DB_KEY_QUEUE_ID = 2, BE_DB_KEY_EMAIL_ID = 3 };
+
+/* messages.incomplete bits (docs/flows.md "incomplete") */
+enum {
+	BE_DB_INC_NO_START = 1,
+	BE_DB_INC_NOT_REMOVED = 2,
+	BE_DB_INC_EVICTED = 4,
+	BE_DB_INC_SESSION_ENDED = 8,
+};
+
+/* be_db_line - one raw line, as stored in table lines */
+typedef struct be_db_line {
+	int64_t ts_us;       /* line time, or receive time; microseconds since the epoch, UTC */
+	int32_t host_id;     /* be_db_host_id() */
+	int32_t stream_no;   /* be_db_stream_get() */
+	uint64_t seq;        /* the stream's sequence number of the line (<= INT64_MAX) */
+	uint64_t ingest_seq; /* set by replay; ignored by be_db_line_add() */
+	el_span program;     /* len 0: NULL */
+	el_span queue_id;    /* len 0: NULL */
+	int16_t event;       /* el_event */
+	int32_t pid;         /* 0: NULL */
+	el_span raw;         /* any bytes */
+} be_db_line;
+
+/* be_db_stats - counters for metrics; monotonic over the handle's life */
+typedef struct be_db_stats {
+	uint64_t lines_copied;  /* rows committed to COPY lines (per flush) */
+	uint64_t copy_bytes;    /* bytes of COPY data sent, all tables */
+	uint64_t messages;      /* message rows upserted */
+	uint64_t recipients;    /* recipient rows upserted */
+	uint64_t rejects;       /* reject rows inserted (duplicates not counted) */
+	uint64_t flushes;       /* lines + flows flushes */
+	uint64_t commits;       /* successful commits */
+	uint64_t rollbacks;     /* rollbacks, asked for or forced */
+	uint64_t err_server;    /* -EIO / -EACCES */
+	uint64_t err_conn;      /* connections lost */
+	uint64_t reconnects;    /* successful reconnects */
+	uint64_t text_repaired; /* text values that needed UTF-8 repair or cutting */
+} be_db_stats;
+
+/* Connection and transactions. */
+int be_db_open(be_db **out, const char *conninfo);
+void be_db_close(be_db *db);
+int be_db_reconnect(be_db *db);
+bool be_db_connected(const be_db *db);
+int be_db_begin(be_db *db);
+int be_db_commit(be_db *db);
+int be_db_rollback(be_db *db);
+void be_db_get_stats(const be_db *db, be_db_stats *st);
+
+/* be_db_ping - is a server accepting connections at conninfo (0, -ENOTCONN) */
+int be_db_ping(const char *conninfo);
+
+/*
+ * be_db_bootstrap - connect with admin_conninfo (a superuser, to an existing
+ * database such as "postgres") and create database dbname if it is missing.
+ * Used by be_pg_start() for the embedded cluster.  dbname is a plain
+ * identifier [a-z_][a-z0-9_]*, else -EINVAL.
+ */
+int be_db_bootstrap(const char *admin_conninfo, const char *dbname);
+
+/*
+ * Schema (run as the schema owner, not as else_ingest: see docs/storage.md).
+ * be_db_migrate applies the embedded migrations not yet applied, in one
+ * transaction under an advisory lock, then refreshes the roles' grants and
+ * the event names.  be_db_partitions makes the day partitions from the UTC
+ * day before now_s to days_ahead days after it.  be_db_retention drops the
+ * partitions of days older than keep_days (>= 1) before now_s's day; *dropped
+ * (may be NULL) gets how many tables went.  Both run in a transaction of
+ * their own (unless one is open) and give up with -EAGAIN after waiting 10 s
+ * for a lock: call them again later.
+ */
+int be_db_migrate(be_db *db);
+int be_db_schema_version(be_db *db, int *version);
+int be_db_partitions(be_db *db, int64_t now_s, int days_ahead);
+int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped);
+
+/*
+ * be_db_host_id - the id of host name, inserted if new.  Cached: a cache miss
+ * runs SQL, so call it outside a COPY (any time, since COPY only runs inside
+ * the flush calls).  Ids learned inside a transaction that rolls back are
+ * forgotten.
+ */
+int be_db_host_id(be_db *db, el_span name, int32_t *id);
+
+/*
+ * be_db_stream_get - the stream's number and last committed sequence (0 for
+ * a new stream, which is created), locking its row until the transaction
+ * ends: two ingests of one stream serialize here.  Inside a transaction only.
+ * stream_no may be NULL.  be_db_stream_set records committed_seq (it never
+ * moves backwards) and counts the batch.
+ */
+int be_db_stream_get(be_db *db, int32_t host_id, el_span stream, int32_t *stream_no,
+		     uint64_t *committed_seq);
+int be_db_stream_set(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq);
+
+/*
+ * Lines: be_db_line_add buffers one line as binary COPY data (flushing by
+ * itself past 16 MiB); be_db_lines_flush assigns ingest_seq and COPYs them.
+ * Outside a transaction the flush runs in one of its own.
+ */
+int be_db_line_add(be_db *db, const be_db_line *l);
+int be_db_lines_flush(be_db *db);
+size_t be_db_lines_pending(const be_db *db);
+
+/*
+ * Flows: be_db_flow_tx / be_db_flow_reject buffer one emitted transaction or
+ * reject (call them from the be_corr_out callbacks; the records are copied);
+ * be_db_flows_flush COPYs them into temporary staging tables and upserts
+ * messages, recipients, email_keys (the newest write wins) and rejects
+ * (the first write wins).  Outside a transaction the flush runs in its own.
+ */
+int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t);
+int be_db_flow_reject(be_db *db, const be_corr *c, const be_reject *j);
+int be_db_flows_flush(be_db *db);
+size_t be_db_flows_pending(const be_db *db);
+
+/*
+ * Correlation checkpoints: the engine's be_corr_dump text as of ingest_seq.
+ * Save keeps the newest three.  Load gives the newest; state is appended to
+ * the caller's buffer.  -ENOENT when there is none.
+ */
+int be_db_checkpoint_save(be_db *db, uint64_t ingest_seq, const char *state, size_t len);
+int be_db_checkpoint_load(be_db *db, uint64_t *ingest_seq, el_buf *state);
+
+/*
+ * be_db_replay - call cb for every line with ingest_seq > after, in
+ * ingest_seq order, with its host's name.  Reads through a cursor in a
+ * transaction of its own (bounded memory).  cb may feed the correlation
+ * engine, i.e. call be_db_flow_tx/_reject and be_db_host_id; it must not
+ * begin, commit, roll back or flush.  Flows buffered during the replay stay
+ * pending: flush them afterwards.  cb returns 0 to go on; a negative value
+ * stops the replay and is returned, a positive one stops it with -ECANCELED
+ * (then the buffered flows are dropped).  *count (may be NULL) gets the lines
+ * delivered.  Outside a transaction only.
+ */
+int be_db_replay(be_db *db, uint64_t after,
+		 int (*cb)(void *arg, const be_db_line *l, el_span host_name), void *arg,
+		 uint64_t *count);
+
+/* be_db_last_ingest_seq - the last ingest_seq handed out (committed) */
+int be_db_last_ingest_seq(be_db *db, uint64_t *seq);
+
+#endif

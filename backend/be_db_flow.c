@@ -1,0 +1,499 @@
+/*
+ * be_db_flow - correlation output (be_tx, be_reject) into messages,
+ * recipients, rejects and email_keys.
+ *
+ * Flows are encoded as binary COPY rows as they are emitted (the records are
+ * only valid during the callback), COPYed into temporary staging tables at
+ * flush, and moved into the partitioned tables by one statement:
+ *
+ *  - messages and recipients: INSERT ... ON CONFLICT DO UPDATE, so writing a
+ *    flow again (a replay after a crash re-emits what followed the
+ *    checkpoint) leaves one row with the newest content.  DISTINCT ON keeps
+ *    the newest of two stagings of one key in a batch, because ON CONFLICT DO
+ *    UPDATE may not touch a row twice in one statement: without it, two forged
+ *    lines could make a batch fail forever.
+ *  - rejects and email_keys: ON CONFLICT DO NOTHING (a reject never changes).
+ *
+ * Recipients are never deleted on update: the engine only appends recipients
+ * to a transaction, so a later emission has every recipient an earlier one
+ * had, at the same index.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "be_db_int.h"
+#include "el_json.h"
+#include "el_log.h"
+
+#define BE_DB_MSG_COLS                                                                             \
+	"first_seen, last_seen, email_id, size, host_id, nrcpt, nlines, prev_host_id, "            \
+	"dsn_of_host_id, incomplete, queue_id, status, client_host, client_ip, sasl_username, "    \
+	"sender, message_id, helo, prev_queue_id, dsn_of_queue_id, dsn, actions"
+#define BE_DB_RCPT_COLS                                                                            \
+	"first_seen, last_attempt, email_id, delay, host_id, idx, relay_port, attempts, "          \
+	"next_host_id, queue_id, rcpt, orig_rcpt, status, dsn, relay_host, relay_ip, response, "   \
+	"queued_as, next_queue_id"
+#define BE_DB_REJ_COLS                                                                             \
+	"ts, reject_id, email_id, session_start, host_id, pid, client_port, queue_id, event, "     \
+	"status, client_host, client_ip, helo, sender, rcpt, stage, proto, reject_code, "          \
+	"reject_dsn, reason"
+#define BE_DB_KEY_COLS "day, email_id, kind, key"
+
+static const char be_db_stage_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS else_stage_messages "
+	"(LIKE messages INCLUDING DEFAULTS, n integer NOT NULL) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS else_stage_recipients "
+	"(LIKE recipients INCLUDING DEFAULTS, n integer NOT NULL) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS else_stage_rejects "
+	"(LIKE rejects INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS else_stage_keys "
+	"(LIKE email_keys INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
+
+/* One statement moves every staging table into place; counts come back. */
+static const char be_db_upsert_sql[] =
+	"WITH m AS (INSERT INTO messages (" BE_DB_MSG_COLS ") "
+	"SELECT DISTINCT ON (first_seen, host_id, queue_id) " BE_DB_MSG_COLS
+	" FROM pg_temp.else_stage_messages ORDER BY first_seen, host_id, queue_id, n DESC "
+	"ON CONFLICT (first_seen, host_id, queue_id) DO UPDATE SET "
+	"last_seen = EXCLUDED.last_seen, email_id = EXCLUDED.email_id, size = EXCLUDED.size, "
+	"nrcpt = EXCLUDED.nrcpt, nlines = EXCLUDED.nlines, prev_host_id = EXCLUDED.prev_host_id, "
+	"dsn_of_host_id = EXCLUDED.dsn_of_host_id, incomplete = EXCLUDED.incomplete, "
+	"status = EXCLUDED.status, client_host = EXCLUDED.client_host, "
+	"client_ip = EXCLUDED.client_ip, sasl_username = EXCLUDED.sasl_username, "
+	"sender = EXCLUDED.sender, message_id = EXCLUDED.message_id, helo = EXCLUDED.helo, "
+	"prev_queue_id = EXCLUDED.prev_queue_id, dsn_of_queue_id = EXCLUDED.dsn_of_queue_id, "
+	"dsn = EXCLUDED.dsn, actions = EXCLUDED.actions, updated_at = now() RETURNING 1), "
+	"r AS (INSERT INTO recipients (" BE_DB_RCPT_COLS ") "
+	"SELECT DISTINCT ON (first_seen, host_id, queue_id, idx) " BE_DB_RCPT_COLS
+	" FROM pg_temp.else_stage_recipients ORDER BY first_seen, host_id, queue_id, idx, n DESC "
+	"ON CONFLICT (first_seen, host_id, queue_id, idx) DO UPDATE SET "
+	"last_attempt = EXCLUDED.last_attempt, email_id = EXCLUDED.email_id, "
+	"delay = EXCLUDED.delay, relay_port = EXCLUDED.relay_port, attempts = EXCLUDED.attempts, "
+	"next_host_id = EXCLUDED.next_host_id, rcpt = EXCLUDED.rcpt, "
+	"orig_rcpt = EXCLUDED.orig_rcpt, status = EXCLUDED.status, dsn = EXCLUDED.dsn, "
+	"relay_host = EXCLUDED.relay_host, relay_ip = EXCLUDED.relay_ip, "
+	"response = EXCLUDED.response, queued_as = EXCLUDED.queued_as, "
+	"next_queue_id = EXCLUDED.next_queue_id, updated_at = now() RETURNING 1), "
+	"j AS (INSERT INTO rejects (" BE_DB_REJ_COLS ") SELECT " BE_DB_REJ_COLS
+	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING RETURNING 1), "
+	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS
+	" FROM pg_temp.else_stage_keys ON CONFLICT DO NOTHING RETURNING 1) "
+	"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM r), (SELECT count(*) FROM j), "
+	"(SELECT count(*) FROM k)";
+
+/* be_db_json_time - ,"time":"2026-11-22T13:23:01.123456Z" as flows print it */
+static void be_db_json_time(el_buf *b, int64_t us)
+{
+	int64_t s = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+	int32_t frac = (int32_t)(us - s * 1000000);
+	time_t tt = (time_t)s;
+	struct tm tm;
+	char t[64];
+	size_t n;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	n = strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (frac)
+		n += (size_t)snprintf(t + n, sizeof(t) - n, ".%06" PRId32, frac);
+	el_buf_addc(b, '"');
+	el_buf_add(b, t, n);
+	el_buf_addlit(b, "Z\"");
+}
+
+/* be_db_json_kstr - ,"key":"value" when value is set */
+static void be_db_json_kstr(el_buf *b, const char *k, const char *v)
+{
+	if (v == NULL)
+		return;
+	el_buf_addc(b, ',');
+	el_json_key(b, k, strlen(k));
+	el_json_str(b, el_span_make(v, strlen(v)));
+}
+
+/* be_db_host_of - DB id of the engine's host number, or 0 without a queue ID */
+static int be_db_host_of(be_db *db, const be_corr *c, const be_ref *r, int32_t *id)
+{
+	*id = 0;
+	if (r->qid[0] == '\0')
+		return 0;
+	return be_db_host_id(db, be_corr_host_name(c, r->host), id);
+}
+
+/* be_db_opt_host - an optional host id field */
+static void be_db_opt_i32(el_buf *b, int32_t v)
+{
+	if (v)
+		be_db_copy_i32(b, v);
+	else
+		be_db_copy_null(b);
+}
+
+/* be_db_day - UTC day number of a time */
+static int64_t be_db_day(int64_t us)
+{
+	us = be_db_clamp_us(us);
+	return us >= 0 ? us / 86400000000LL : (us - 86399999999LL) / 86400000000LL;
+}
+
+/* be_db_key_add - one email_keys row */
+static void be_db_key_add(be_db *db, int64_t day, uint64_t email_id, int kind, const char *key)
+{
+	be_db_copybuf *cb = &db->keys;
+
+	be_db_copy_row(cb, 4);
+	be_db_copy_date(&cb->b, day);
+	be_db_copy_i64(&cb->b, (int64_t)email_id);
+	be_db_copy_i16(&cb->b, (int16_t)kind);
+	be_db_copy_cstr(db, &cb->b, key, BE_DB_TEXT_KEY);
+}
+
+/* be_db_flow_json - the dsn and actions arrays as JSON text */
+static void be_db_flow_json(const be_corr *c, const be_tx *t, el_buf *dsn, el_buf *act)
+{
+	uint32_t i;
+
+	if (t->ndsn) {
+		el_buf_addc(dsn, '[');
+		for (i = 0; i < t->ndsn && i < sizeof(t->dsn) / sizeof(t->dsn[0]); i++) {
+			if (i)
+				el_buf_addc(dsn, ',');
+			el_buf_addlit(dsn, "{\"host\":");
+			el_json_str(dsn, be_corr_host_name(c, t->dsn[i].host));
+			el_buf_addlit(dsn, ",\"queue_id\":");
+			el_json_str(dsn, el_span_make(t->dsn[i].qid, strlen(t->dsn[i].qid)));
+			el_buf_addc(dsn, '}');
+		}
+		el_buf_addc(dsn, ']');
+	}
+	if (t->nactions) {
+		el_buf_addc(act, '[');
+		for (i = 0; i < t->nactions; i++) {
+			const be_action *a = &t->actions[i];
+			const char *ev = el_event_name(a->event);
+			if (i)
+				el_buf_addc(act, ',');
+			el_buf_addlit(act, "{\"action\":");
+			el_json_str(act, el_span_make(ev, strlen(ev)));
+			be_db_json_kstr(act, "stage", a->stage);
+			be_db_json_kstr(act, "text", a->text);
+			el_buf_addlit(act, ",\"time\":");
+			be_db_json_time(act, a->time_us);
+			el_buf_addc(act, '}');
+		}
+		el_buf_addc(act, ']');
+	}
+}
+
+/* be_db_flow_tx - see be_db.h */
+int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t)
+{
+	int32_t hid, prev, dsn_of, next;
+	int16_t inc = 0;
+	el_buf dsn, act;
+	char hex[20];
+	int64_t day;
+	uint32_t i;
+	int rc;
+
+	if (db == NULL || c == NULL || t == NULL)
+		return -EINVAL;
+	rc = be_db_ready(db);
+	if (rc == 0)
+		rc = be_db_host_id(db, be_corr_host_name(c, t->host), &hid);
+	if (rc == 0)
+		rc = be_db_host_of(db, c, &t->prev, &prev);
+	if (rc == 0)
+		rc = be_db_host_of(db, c, &t->dsn_of, &dsn_of);
+	if (rc)
+		return rc;
+	for (i = 0; i < t->nrcpts; i++) {
+		rc = be_db_host_of(db, c, &t->rcpts[i].next, &next);
+		if (rc)
+			return rc;
+	}
+	if (t->flags & BE_TX_NO_START)
+		inc |= BE_DB_INC_NO_START;
+	if (!(t->flags & (BE_TX_REMOVED | BE_TX_REJECTED | BE_TX_DISCARDED | BE_TX_ABORTED)))
+		inc |= BE_DB_INC_NOT_REMOVED;
+	if (t->flags & BE_TX_EVICTED)
+		inc |= BE_DB_INC_EVICTED;
+	if (t->flags & BE_TX_ABORTED)
+		inc |= BE_DB_INC_SESSION_ENDED;
+	el_buf_init(&dsn);
+	el_buf_init(&act);
+	be_db_flow_json(c, t, &dsn, &act);
+
+	be_db_copybuf *cb = &db->msg;
+	el_buf *b = &cb->b;
+	int32_t n = ++db->stage_n;
+	be_db_copy_row(cb, 23);
+	be_db_copy_ts(b, t->first_us);
+	be_db_copy_ts(b, t->last_us);
+	be_db_copy_i64(b, (int64_t)t->email_id);
+	if (t->size)
+		be_db_copy_i64(b, t->size);
+	else
+		be_db_copy_null(b);
+	be_db_copy_i32(b, hid);
+	be_db_opt_i32(b, t->nrcpt);
+	be_db_copy_i32(b, (int32_t)t->nlines);
+	be_db_opt_i32(b, prev);
+	be_db_opt_i32(b, dsn_of);
+	be_db_copy_i16(b, inc);
+	be_db_copy_cstr(db, b, t->qid, BE_DB_TEXT_QID);
+	be_db_copy_cstr(db, b, be_tstatus_name(be_tx_status(t)), BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, t->client_host, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, t->client_ip, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, t->sasl_username, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, t->from, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, t->message_id, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, t->helo, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, prev ? t->prev.qid : NULL, BE_DB_TEXT_QID);
+	be_db_copy_cstr(db, b, dsn_of ? t->dsn_of.qid : NULL, BE_DB_TEXT_QID);
+	if (dsn.len)
+		be_db_copy_jsonb(b, &dsn);
+	else
+		be_db_copy_null(b);
+	if (act.len)
+		be_db_copy_jsonb(b, &act);
+	else
+		be_db_copy_null(b);
+	be_db_copy_i32(b, n);
+	el_buf_fini(&dsn);
+	el_buf_fini(&act);
+
+	cb = &db->rcpt;
+	b = &cb->b;
+	for (i = 0; i < t->nrcpts; i++) {
+		const be_rcpt *r = &t->rcpts[i];
+		be_db_host_of(db, c, &r->next, &next); /* cached above */
+		be_db_copy_row(cb, 20);
+		be_db_copy_ts(b, t->first_us);
+		if (r->last_us)
+			be_db_copy_ts(b, r->last_us);
+		else
+			be_db_copy_null(b);
+		be_db_copy_i64(b, (int64_t)t->email_id);
+		if (r->attempts)
+			be_db_copy_f64(b, r->delay);
+		else
+			be_db_copy_null(b);
+		be_db_copy_i32(b, hid);
+		be_db_copy_i32(b, (int32_t)i);
+		be_db_opt_i32(b, (int32_t)r->relay_port);
+		be_db_copy_i32(b, (int32_t)r->attempts);
+		be_db_opt_i32(b, next);
+		be_db_copy_cstr(db, b, t->qid, BE_DB_TEXT_QID);
+		be_db_copy_cstr(db, b, r->to ? r->to : "", BE_DB_TEXT_KEY);
+		be_db_copy_cstr(db, b, r->orig_to, BE_DB_TEXT_KEY);
+		be_db_copy_cstr(db, b, be_rstatus_name(r), BE_DB_TEXT_KEY);
+		be_db_copy_cstr(db, b, r->dsn[0] ? r->dsn : NULL, BE_DB_TEXT_KEY);
+		be_db_copy_cstr(db, b, r->relay_host, BE_DB_TEXT_KEY);
+		be_db_copy_cstr(db, b, r->relay_ip, BE_DB_TEXT_KEY);
+		be_db_copy_cstr(db, b, r->response, BE_DB_TEXT_LONG);
+		be_db_copy_cstr(db, b, r->queued_as[0] ? r->queued_as : NULL, BE_DB_TEXT_QID);
+		be_db_copy_cstr(db, b, next ? r->next.qid : NULL, BE_DB_TEXT_QID);
+		be_db_copy_i32(b, n);
+	}
+
+	day = be_db_day(t->first_us);
+	snprintf(hex, sizeof(hex), "%016" PRIx64, t->email_id);
+	if (t->message_id && t->message_id[0])
+		be_db_key_add(db, day, t->email_id, BE_DB_KEY_MESSAGE_ID, t->message_id);
+	if (t->qid[0])
+		be_db_key_add(db, day, t->email_id, BE_DB_KEY_QUEUE_ID, t->qid);
+	be_db_key_add(db, day, t->email_id, BE_DB_KEY_EMAIL_ID, hex);
+	return 0;
+}
+
+/*
+ * be_db_reject_id - the dedupe key of a reject.  A reject that stands alone
+ * already has an id hashed from its line; one that hit a queued message shares
+ * the message's e-mail id with its siblings, so hash what tells them apart.
+ */
+static uint64_t be_db_reject_id(const be_reject *j)
+{
+	const char *s[] = { j->to, j->stage, j->reject_code, j->reject_dsn, j->reason };
+	uint64_t id;
+	el_buf kb;
+
+	if (j->qid[0] == '\0')
+		return j->email_id; /* hashed from its line, line_key included */
+	el_buf_init(&kb);
+	el_buf_add(&kb, &j->email_id, sizeof(j->email_id));
+	el_buf_add(&kb, &j->line_key, sizeof(j->line_key));
+	el_buf_add(&kb, &j->time_us, sizeof(j->time_us));
+	el_buf_add(&kb, &j->pid, sizeof(j->pid));
+	el_buf_add(&kb, &j->client_port, sizeof(j->client_port));
+	el_buf_add(&kb, &j->event, sizeof(j->event));
+	el_buf_add(&kb, j->qid, strlen(j->qid));
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		el_buf_addc(&kb, '\0');
+		if (s[i])
+			el_buf_add(&kb, s[i], strlen(s[i]));
+	}
+	id = el_hash_bytes(kb.p, kb.len, 0);
+	el_buf_fini(&kb);
+	return id;
+}
+
+/* be_db_rejects_forget - forget the reject ids counted by be_db_reject_nth */
+void be_db_rejects_forget(be_db *db)
+{
+	el_map *m = &db->rej_seen;
+
+	if (m->used == 0)
+		return;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->ents[i].hash > 1)
+			free(m->ents[i].val);
+	el_map_fini(m);
+	el_map_init(m);
+}
+
+/*
+ * be_db_reject_nth - the stored id of the nth identical reject of a flush.
+ * A client that sends the same refused RCPT three times in one second makes
+ * three identical lines, hence three rejects with one id: they are three
+ * rows.  The first keeps the id, the next ones hash in their ordinal.
+ * Ordinals count within one flush, so writing the same flows again (a replay)
+ * makes the same ids and never adds a row; identical lines that a batch
+ * boundary splits can collapse into one row (undercount, never overcount).
+ */
+static uint64_t be_db_reject_nth(be_db *db, uint64_t id)
+{
+	el_span k = el_span_make((const char *)&id, sizeof(id));
+	uint32_t *n = el_map_get(&db->rej_seen, k);
+	uint64_t v[2];
+
+	if (n == NULL) {
+		n = calloc(1, sizeof(*n));
+		if (n == NULL)
+			el_panic("be_db: out of memory");
+		el_map_put(&db->rej_seen, k, n);
+	}
+	if ((*n)++ == 0)
+		return id;
+	v[0] = id;
+	v[1] = *n - 1;
+	return el_hash_bytes(v, sizeof(v), 0);
+}
+
+/* be_db_flow_reject - see be_db.h */
+int be_db_flow_reject(be_db *db, const be_corr *c, const be_reject *j)
+{
+	be_db_copybuf *cb;
+	el_buf *b;
+	int32_t hid;
+	int rc;
+
+	if (db == NULL || c == NULL || j == NULL)
+		return -EINVAL;
+	rc = be_db_ready(db);
+	if (rc == 0)
+		rc = be_db_host_id(db, be_corr_host_name(c, j->host), &hid);
+	if (rc)
+		return rc;
+	cb = &db->rej;
+	b = &cb->b;
+	be_db_copy_row(cb, 20);
+	be_db_copy_ts(b, j->time_us);
+	be_db_copy_i64(b, (int64_t)be_db_reject_nth(db, be_db_reject_id(j)));
+	be_db_copy_i64(b, (int64_t)j->email_id);
+	if (j->session_us)
+		be_db_copy_ts(b, j->session_us);
+	else
+		be_db_copy_null(b);
+	be_db_copy_i32(b, hid);
+	be_db_opt_i32(b, (int32_t)j->pid);
+	be_db_opt_i32(b, (int32_t)j->client_port);
+	be_db_copy_cstr(db, b, j->qid[0] ? j->qid : NULL, BE_DB_TEXT_QID);
+	be_db_copy_cstr(db, b, el_event_name(j->event), BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b,
+			j->event == EL_EV_REJECT          ? (j->temporary ? "deferred" : "rejected")
+			: j->event == EL_EV_PS_DISCONNECT ? "dropped"
+							  : "lost",
+			BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->client_host, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->client_ip, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->helo, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->from, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->to, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->stage, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->proto, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->reject_code, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->reject_dsn, BE_DB_TEXT_KEY);
+	be_db_copy_cstr(db, b, j->reason, BE_DB_TEXT_LONG);
+	return 0;
+}
+
+/* be_db_flows_pending - flows buffered (transactions + rejects) */
+size_t be_db_flows_pending(const be_db *db)
+{
+	return db ? db->msg.rows + db->rej.rows : 0;
+}
+
+/* be_db_flows_flush - see be_db.h and the file head */
+int be_db_flows_flush(be_db *db)
+{
+	if (db == NULL)
+		return -EINVAL;
+	struct {
+		be_db_copybuf *cb;
+		const char *sql;
+	} t[] = {
+		{ &db->msg, "COPY pg_temp.else_stage_messages (" BE_DB_MSG_COLS
+			    ", n) FROM STDIN (FORMAT binary)" },
+		{ &db->rcpt, "COPY pg_temp.else_stage_recipients (" BE_DB_RCPT_COLS
+			     ", n) FROM STDIN (FORMAT binary)" },
+		{ &db->rej, "COPY pg_temp.else_stage_rejects (" BE_DB_REJ_COLS
+			    ") FROM STDIN (FORMAT binary)" },
+		{ &db->keys,
+		  "COPY pg_temp.else_stage_keys (" BE_DB_KEY_COLS ") FROM STDIN (FORMAT binary)" },
+	};
+	PGresult *res = NULL;
+	bool opened;
+	size_t i;
+	int rc;
+
+	if (db->msg.rows == 0 && db->rej.rows == 0)
+		return 0;
+	rc = be_db_tx_wrap_begin(db, &opened);
+	if (rc)
+		goto out;
+	if (!db->stage_ready) {
+		rc = be_db_simple(db, "staging tables", be_db_stage_sql);
+		if (rc)
+			goto out;
+		db->stage_ready = true;
+	}
+	/* Rows of an earlier flush in this transaction were moved already. */
+	rc = be_db_simple(
+		db, "staging tables",
+		"DELETE FROM pg_temp.else_stage_messages; "
+		"DELETE FROM pg_temp.else_stage_recipients; "
+		"DELETE FROM pg_temp.else_stage_rejects; DELETE FROM pg_temp.else_stage_keys");
+	for (i = 0; rc == 0 && i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i].cb->rows)
+			rc = be_db_copy_send(db, "COPY staging", t[i].sql, t[i].cb);
+	if (rc == 0)
+		rc = be_db_exec(db, "upsert flows", be_db_upsert_sql, 0, NULL, NULL, NULL, 0, &res);
+	if (rc == 0) {
+		db->st.messages += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		db->st.recipients += strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+		db->st.rejects += strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+		db->st.flushes++;
+	}
+out:
+	PQclear(res);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		be_db_copy_reset(t[i].cb);
+	db->stage_n = 0;
+	be_db_rejects_forget(db);
+	return be_db_tx_wrap_end(db, opened, rc);
+}

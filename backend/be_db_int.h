@@ -1,0 +1,99 @@
+/*
+ * be_db_int - what the be_db*.c files share: the handle, statement helpers,
+ * binary COPY encoding and text repair.  Not for other modules: libpq's
+ * header stays inside be_db (STYLE.md, one adapter per foreign library).
+ *
+ * Files: be_db.c (connection, errors, transactions), be_db_lookup.c (hosts,
+ * streams, event names), be_db_schema.c (bootstrap, migrations, partitions,
+ * retention), be_db_copy.c (COPY encoding, lines), be_db_flow.c (flows),
+ * be_db_state.c (checkpoints, replay, ingest counter).
+ */
+#ifndef BE_DB_INT_H
+#define BE_DB_INT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "be_db.h"
+#include "el_map.h"
+#include "el_parse.h"
+
+/* Output bounds (bytes) for text columns: indexed ones must fit a btree entry. */
+#define BE_DB_TEXT_KEY 1024
+#define BE_DB_TEXT_LONG 8192
+#define BE_DB_TEXT_PROGRAM 128
+#define BE_DB_TEXT_QID 64
+/* A COPY buffer is sent once it grows past this (same transaction). */
+#define BE_DB_COPY_FLUSH ((size_t)16 << 20)
+/* Postgres timestamps count from 2000-01-01; dates likewise, in days. */
+#define BE_DB_PG_EPOCH_US 946684800000000LL
+#define BE_DB_PG_EPOCH_DAYS 10957
+/* Times are clamped into years 1..9999 so a garbage time never fails a COPY. */
+#define BE_DB_TS_MIN_US (-62135596800000000LL)
+#define BE_DB_TS_MAX_US (253402300799999999LL)
+
+/* be_db_copybuf - one table's pending binary COPY data */
+typedef struct be_db_copybuf {
+	el_buf b;
+	size_t rows;
+} be_db_copybuf;
+
+struct be_db {
+	PGconn *conn;
+	bool in_tx;     /* between be_db_begin and commit/rollback */
+	bool own_tx;    /* a flush opened the transaction itself */
+	bool tx_failed; /* a statement failed: only rollback is possible */
+	bool lost;      /* the connection is gone */
+	bool stage_ready;
+	bool cache_dirty; /* hosts or events learned in the open transaction */
+	el_map hosts;     /* name -> int32_t id (stored in the pointer) */
+	bool ev_loaded;
+	int16_t ev_id[EL_EV__COUNT]; /* el_event -> event_names.id */
+	int16_t *ev_back;            /* event_names.id -> el_event + 1 (0: unknown) */
+	int ev_back_n;
+	be_db_copybuf lines;
+	uint64_t *line_seq_off; /* offsets of each row's ingest_seq value in lines.b */
+	size_t line_seq_cap;
+	be_db_copybuf msg, rcpt, rej, keys;
+	int32_t stage_n; /* row order in the staging tables: the newest write wins */
+	el_map rej_seen; /* reject id -> uint32_t count in this flush (be_db_flow.c) */
+	be_db_stats st;
+};
+
+/* be_db.c, be_db_lookup.c */
+int be_db_ready(be_db *db);
+int be_db_fail(be_db *db, PGresult *res, const char *what);
+int be_db_exec(be_db *db, const char *what, const char *sql, int n, const char *const *vals,
+	       const int *lens, const int *fmts, int rfmt, PGresult **out);
+int be_db_simple(be_db *db, const char *what, const char *sql);
+int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb);
+int be_db_events_load(be_db *db);
+int be_db_commit_keep(be_db *db);
+int be_db_tx_wrap_begin(be_db *db, bool *opened);
+int be_db_tx_wrap_end(be_db *db, bool opened, int rc);
+
+/* be_db_flow.c */
+void be_db_rejects_forget(be_db *db);
+
+/* be_db_copy.c: binary COPY encoding (PostgreSQL's COPY BINARY format) */
+void be_db_copy_reset(be_db_copybuf *cb);
+void be_db_copy_row(be_db_copybuf *cb, int16_t nfields);
+void be_db_copy_end(be_db_copybuf *cb);
+void be_db_copy_null(el_buf *b);
+void be_db_copy_i16(el_buf *b, int16_t v);
+void be_db_copy_i32(el_buf *b, int32_t v);
+void be_db_copy_i64(el_buf *b, int64_t v);
+void be_db_copy_f64(el_buf *b, double v);
+void be_db_copy_ts(el_buf *b, int64_t unix_us);
+void be_db_copy_date(el_buf *b, int64_t unix_days);
+void be_db_copy_bytes(el_buf *b, const void *p, size_t n);
+void be_db_copy_text(be_db *db, el_buf *b, const char *p, size_t n, size_t max);
+void be_db_copy_cstr(be_db *db, el_buf *b, const char *s, size_t max);
+void be_db_copy_jsonb(el_buf *b, const el_buf *json);
+int64_t be_db_clamp_us(int64_t us);
+bool be_db_text_repair(el_buf *out, const char *p, size_t n, size_t max);
+uint64_t be_db_get_be64(const char *p);
+uint32_t be_db_get_be32(const char *p);
+
+#endif

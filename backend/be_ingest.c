@@ -1,0 +1,485 @@
+/*
+ * be_ingest - batches into the database, through the correlation engine.
+ */
+#include "be_ingest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "el_log.h"
+#include "el_map.h"
+#include "el_parse.h"
+
+#define BE_INGEST_MAX_CTX 4096 /* parser contexts kept (one per stream) */
+
+struct be_ingest {
+	be_ingest_conf conf;
+	be_db *db;
+	be_corr *corr;
+	el_map ctxs; /* host_id + stream_no -> el_parse_ctx */
+	uint32_t nctx;
+	el_parse_ctx shared; /* for streams past BE_INGEST_MAX_CTX */
+	int64_t last_checkpoint_us, last_activity_us;
+	bool dirty;                          /* engine changed since the last checkpoint */
+	int flow_err;                        /* first error of a flow callback in this batch */
+	bool trace;                          /* ELSE_TRACE_FLOWS set: log every flow written */
+	int64_t down_since, last_attempt_us; /* database outage bookkeeping */
+	be_ingest_stats st;
+};
+
+/* be_ingest_now - wall clock, microseconds */
+static int64_t be_ingest_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* be_ingest_out_tx - the engine completed a transaction: buffer it */
+static void be_ingest_out_tx(void *arg, const be_corr *c, const be_tx *t)
+{
+	be_ingest *g = arg;
+	int rc = be_db_flow_tx(g->db, c, t);
+
+	if (g->trace) {
+		el_span h = be_corr_host_name(c, t->host);
+		el_info("trace: flow %.*s/%s %s rc=%d", (int)h.len, h.p, t->qid,
+			be_tstatus_name(be_tx_status(t)), rc);
+	}
+	if (rc < 0 && g->flow_err == 0)
+		g->flow_err = rc;
+	g->st.flows++;
+}
+
+/* be_ingest_out_reject - a reject record: buffer it */
+static void be_ingest_out_reject(void *arg, const be_corr *c, const be_reject *j)
+{
+	be_ingest *g = arg;
+	int rc = be_db_flow_reject(g->db, c, j);
+
+	if (rc < 0 && g->flow_err == 0)
+		g->flow_err = rc;
+	g->st.rejects++;
+}
+
+/* be_ingest_ctx - the parser context of a stream */
+static el_parse_ctx *be_ingest_ctx(be_ingest *g, int32_t host_id, int32_t stream_no)
+{
+	char key[8];
+	el_parse_ctx *ctx;
+
+	memcpy(key, &host_id, 4);
+	memcpy(key + 4, &stream_no, 4);
+	ctx = el_map_get(&g->ctxs, el_span_make(key, 8));
+	if (ctx == NULL) {
+		if (g->nctx >= BE_INGEST_MAX_CTX)
+			return &g->shared;
+		ctx = malloc(sizeof(*ctx));
+		if (ctx == NULL)
+			el_panic("be_ingest: out of memory");
+		el_parse_ctx_init(ctx);
+		el_map_put(&g->ctxs, el_span_make(key, 8), ctx);
+		g->nctx++;
+	}
+	ctx->ref_time = time(NULL);
+	return ctx;
+}
+
+/* be_ingest_drop_ctxs - forget every parser context */
+static void be_ingest_drop_ctxs(be_ingest *g)
+{
+	for (size_t i = 0; i < g->ctxs.cap; i++) {
+		if (g->ctxs.ents[i].hash < 2)
+			continue;
+		el_parse_ctx_fini(g->ctxs.ents[i].val);
+		free(g->ctxs.ents[i].val);
+	}
+	el_map_fini(&g->ctxs);
+	el_map_init(&g->ctxs);
+	g->nctx = 0;
+}
+
+/* be_ingest_line_key - a line's identity, the same when it is replayed */
+static uint64_t be_ingest_line_key(int32_t host_id, int32_t stream_no, uint64_t seq)
+{
+	uint64_t k[3] = { (uint64_t)(uint32_t)host_id, (uint64_t)(uint32_t)stream_no, seq };
+
+	return el_hash_bytes(k, sizeof(k), 0);
+}
+
+/* Replay state: lines from the database back through the engine. */
+typedef struct be_replay {
+	be_ingest *g;
+} be_replay;
+
+/* be_ingest_replay_line - one committed line into the engine */
+static int be_ingest_replay_line(void *arg, const be_db_line *l, el_span host)
+{
+	be_replay *r = arg;
+	be_ingest *g = r->g;
+	el_parse_ctx *ctx = be_ingest_ctx(g, l->host_id, l->stream_no);
+	el_rec rec;
+
+	el_parse_line(ctx, l->raw.p, l->raw.len, &rec);
+	be_corr_line_key(g->corr, be_ingest_line_key(l->host_id, l->stream_no, l->seq));
+	be_corr_line(g->corr, host, &rec);
+	be_corr_tick(g->corr, 0);
+	g->st.replayed++;
+	return 0;
+}
+
+static int be_ingest_recover_once(be_ingest *g);
+
+/*
+ * be_ingest_recover - rebuild the engine (last checkpoint + replay), or leave
+ * none at all: a half-rebuilt engine must never see another line.  Attempts
+ * are spaced while the database is down, and its loss and return are logged
+ * once each, not once per refused batch.
+ */
+static int be_ingest_recover(be_ingest *g)
+{
+	int64_t now = be_ingest_now();
+	int rc;
+
+	if (g->down_since && now - g->last_attempt_us < 500000)
+		return -EAGAIN;
+	g->last_attempt_us = now;
+	rc = be_ingest_recover_once(g);
+	if (rc < 0) {
+		be_corr_free(g->corr);
+		g->corr = NULL;
+		if (!g->down_since) {
+			g->down_since = now;
+			el_warn("ingest: database unavailable (%s): refusing batches until it is "
+				"back",
+				strerror(-rc));
+		}
+		return rc;
+	}
+	if (g->down_since) {
+		el_info("ingest: database back after %.1f s", (double)(now - g->down_since) / 1e6);
+		g->down_since = 0;
+		/* Collectors are backing off after the outage: not quiet yet. */
+		g->last_activity_us = now;
+	}
+	return 0;
+}
+
+/* be_ingest_recover_once - one attempt */
+static int be_ingest_recover_once(be_ingest *g)
+{
+	be_corr_out out = { be_ingest_out_tx, be_ingest_out_reject, g };
+	uint64_t seq = 0, n = 0;
+	el_buf state;
+	be_replay r = { g };
+	int rc;
+
+	be_corr_free(g->corr);
+	g->corr = be_corr_new(&g->conf.corr, &out);
+	be_ingest_drop_ctxs(g);
+	g->flow_err = 0;
+	el_buf_init(&state);
+	rc = be_db_checkpoint_load(g->db, &seq, &state);
+	if (rc == 0) {
+		rc = be_corr_restore_buf(g->corr, el_span_make(state.p, state.len));
+		if (rc < 0) {
+			/* A checkpoint we cannot read: start from scratch, loudly. */
+			el_warn("ingest: checkpoint at ingest_seq %llu unreadable (%s): replaying "
+				"all",
+				(unsigned long long)seq, strerror(-rc));
+			be_corr_free(g->corr);
+			g->corr = be_corr_new(&g->conf.corr, &out);
+			seq = 0;
+		}
+	} else if (rc != -ENOENT) {
+		el_buf_fini(&state);
+		return rc;
+	}
+	el_buf_fini(&state);
+	rc = be_db_replay(g->db, seq, be_ingest_replay_line, &r, &n);
+	if (rc < 0)
+		return rc;
+	/* What the replay completed is written again: upserts, so idempotent. */
+	if (be_db_flows_pending(g->db)) {
+		rc = be_db_begin(g->db);
+		if (rc == 0)
+			rc = be_db_flows_flush(g->db);
+		if (rc == 0)
+			rc = be_db_commit(g->db);
+		if (rc < 0) {
+			be_db_rollback(g->db);
+			return rc;
+		}
+	}
+	g->st.recoveries++;
+	g->dirty = n > 0;
+	el_info("ingest: recovered correlation state: checkpoint at ingest_seq %llu, %llu lines "
+		"replayed",
+		(unsigned long long)seq, (unsigned long long)n);
+	return 0;
+}
+
+/* be_ingest_new - see be_ingest.h */
+int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
+{
+	be_ingest *g = calloc(1, sizeof(*g));
+	int rc;
+
+	if (g == NULL)
+		return -ENOMEM;
+	g->conf = *conf;
+	g->db = db;
+	g->trace = getenv("ELSE_TRACE_FLOWS") != NULL;
+	el_map_init(&g->ctxs);
+	el_parse_ctx_init(&g->shared);
+	rc = be_ingest_recover(g);
+	if (rc < 0) {
+		be_ingest_free(g);
+		return rc;
+	}
+	g->last_checkpoint_us = g->last_activity_us = be_ingest_now();
+	*out = g;
+	return 0;
+}
+
+/* be_ingest_free - see be_ingest.h */
+void be_ingest_free(be_ingest *g)
+{
+	if (g == NULL)
+		return;
+	be_corr_free(g->corr);
+	be_ingest_drop_ctxs(g);
+	el_map_fini(&g->ctxs);
+	el_parse_ctx_fini(&g->shared);
+	free(g);
+}
+
+/* be_ingest_save_checkpoint - inside the batch transaction, after lines_flush */
+static int be_ingest_save_checkpoint(be_ingest *g)
+{
+	uint64_t seq;
+	el_buf b;
+	int rc = be_db_last_ingest_seq(g->db, &seq);
+
+	if (rc < 0)
+		return rc;
+	el_buf_init(&b);
+	be_corr_dump_buf(g->corr, &b);
+	rc = be_db_checkpoint_save(g->db, seq, b.p, b.len);
+	el_buf_fini(&b);
+	if (rc == 0)
+		g->st.checkpoints++;
+	return rc;
+}
+
+/* be_ingest_fail - roll back and rebuild the engine from the database */
+static void be_ingest_fail(be_ingest *g, int rc, const char *what)
+{
+	if (!g->down_since)
+		el_warn("ingest: %s failed (%s): batch rolled back, collector will resend", what,
+			strerror(-rc));
+	be_db_rollback(g->db);
+	g->st.batches_failed++;
+	/* The engine saw lines that did not commit: it must forget them. */
+	be_corr_free(g->corr);
+	g->corr = NULL;
+	be_ingest_recover(g);
+}
+
+/* be_ingest_batch - see be_ingest.h */
+int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
+		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap)
+{
+	el_span host = el_span_make(identity, strlen(identity));
+	el_span stream = el_span_make(b->stream_id, strlen(b->stream_id));
+	int64_t t0 = be_ingest_now();
+	int32_t host_id, stream_no;
+	uint64_t committed = 0, first = b->first_seq, last = b->first_seq + b->n_lines - 1;
+	size_t i, skip;
+	int rc;
+	const char *what = "begin";
+
+	*status = ELSE__INGEST_STATUS__STATUS_BUSY;
+	*committed_seq = 0;
+	err[0] = '\0';
+	g->st.batches++;
+	g->st.lines_in += b->n_lines;
+	/* Quiet means no collector is sending, whatever became of the batches. */
+	g->last_activity_us = t0;
+	if (g->corr == NULL && (rc = be_ingest_recover(g)) < 0) {
+		/* Pace the collectors' retries a little: nothing can progress anyway. */
+		usleep(100000);
+		snprintf(err, errcap, "database unavailable");
+		return 0;
+	}
+	if (b->host && b->host[0] && strcmp(b->host, identity) != 0)
+		g->st.host_mismatch++;
+	g->flow_err = 0;
+	if ((rc = be_db_begin(g->db)) < 0)
+		goto fail;
+	what = "host";
+	if ((rc = be_db_host_id(g->db, host, &host_id)) < 0)
+		goto fail;
+	what = "stream";
+	if ((rc = be_db_stream_get(g->db, host_id, stream, &stream_no, &committed)) < 0)
+		goto fail;
+	if (last <= committed) {
+		/* All of it is stored already: a resend after a lost ack. */
+		be_db_rollback(g->db);
+		g->st.batches_dup++;
+		g->st.lines_dup += b->n_lines;
+		*status = ELSE__INGEST_STATUS__STATUS_OK;
+		*committed_seq = committed;
+		return 0;
+	}
+	if (first > committed + 1) {
+		/* Lines the collector never sent (its spool lost them): record it loudly. */
+		g->st.seq_gaps++;
+		g->st.lines_gap += first - committed - 1;
+		el_warn("ingest: %s stream %.*s: lines %llu..%llu never arrived", identity,
+			(int)stream.len, stream.p, (unsigned long long)committed + 1,
+			(unsigned long long)first - 1);
+	}
+	skip = committed >= first ? (size_t)(committed - first + 1) : 0;
+	g->st.lines_dup += skip;
+	el_parse_ctx *ctx = be_ingest_ctx(g, host_id, stream_no);
+	what = "lines";
+	for (i = skip; i < b->n_lines; i++) {
+		const Else__Line *ln = b->lines[i];
+		el_rec rec;
+		be_db_line l;
+
+		el_parse_line(ctx, (const char *)ln->text.data, ln->text.len, &rec);
+		memset(&l, 0, sizeof(l));
+		l.ts_us = (rec.flags & EL_REC_HAS_TIME) ? rec.time_s * 1000000 + rec.time_us
+							: ln->recv_time_us;
+		l.host_id = host_id;
+		l.stream_no = stream_no;
+		l.seq = ln->seq;
+		l.program = el_rec_get(&rec, EL_F_PROGRAM);
+		l.queue_id = el_rec_get(&rec, EL_F_QUEUE_ID);
+		l.event = (int16_t)rec.event;
+		uint64_t pid;
+		l.pid = el_span_parse_u64(el_rec_get(&rec, EL_F_PID), &pid) == 0 && pid <= INT32_MAX
+				? (int32_t)pid
+				: 0;
+		l.raw = el_span_make((const char *)ln->text.data, ln->text.len);
+		if ((rc = be_db_line_add(g->db, &l)) < 0)
+			goto fail;
+		if (rec.event == EL_EV_UNPARSED)
+			g->st.unparsed++;
+		be_corr_line_key(g->corr, be_ingest_line_key(host_id, stream_no, ln->seq));
+		if (l.ts_us > g->st.newest_line_us)
+			g->st.newest_line_us = l.ts_us;
+		be_corr_line(g->corr, host, &rec);
+	}
+	be_corr_tick(g->corr, 0);
+	if ((rc = g->flow_err) < 0)
+		goto fail;
+	if ((rc = be_db_lines_flush(g->db)) < 0)
+		goto fail;
+	what = "flows";
+	if ((rc = be_db_flows_flush(g->db)) < 0)
+		goto fail;
+	what = "stream";
+	if ((rc = be_db_stream_set(g->db, host_id, stream, last)) < 0)
+		goto fail;
+	g->dirty = true;
+	if (t0 - g->last_checkpoint_us >= g->conf.checkpoint_us) {
+		what = "checkpoint";
+		if ((rc = be_ingest_save_checkpoint(g)) < 0)
+			goto fail;
+	}
+	what = "commit";
+	if ((rc = be_db_commit(g->db)) < 0)
+		goto fail;
+	if (t0 - g->last_checkpoint_us >= g->conf.checkpoint_us) {
+		g->last_checkpoint_us = t0;
+		g->dirty = false;
+	}
+	g->st.lines_committed += b->n_lines - skip;
+	g->st.last_commit_us = be_ingest_now();
+	g->st.last_batch_us = (uint64_t)(g->st.last_commit_us - t0);
+	g->last_activity_us = g->st.last_commit_us;
+	*status = ELSE__INGEST_STATUS__STATUS_OK;
+	*committed_seq = last;
+	return 0;
+fail:
+	snprintf(err, errcap, "database: %s failed: %s", what, strerror(-rc));
+	be_ingest_fail(g, rc, what);
+	/* A batch that hung on the database is not quiet time either. */
+	g->last_activity_us = be_ingest_now();
+	return 0;
+}
+
+/* be_ingest_write_state - flows now due and a checkpoint, in one transaction */
+static int be_ingest_write_state(be_ingest *g)
+{
+	int rc;
+
+	if ((rc = be_db_begin(g->db)) < 0)
+		goto fail;
+	if ((rc = g->flow_err) < 0 || (rc = be_db_flows_flush(g->db)) < 0 ||
+	    (rc = be_ingest_save_checkpoint(g)) < 0 || (rc = be_db_commit(g->db)) < 0)
+		goto fail;
+	g->dirty = false;
+	g->last_checkpoint_us = be_ingest_now();
+	return 0;
+fail:
+	be_ingest_fail(g, rc, "checkpoint");
+	return rc;
+}
+
+/* be_ingest_idle - see be_ingest.h */
+int be_ingest_idle(be_ingest *g, int64_t now_us)
+{
+	if (g->corr == NULL)
+		return be_ingest_recover(g);
+	if (now_us - g->last_activity_us < g->conf.idle_us)
+		return 0;
+	/*
+	 * Quiet: let completed transactions out without waiting for newer
+	 * lines to move the engine's clock (a quiet host's last mail should
+	 * not wait for the next one to become searchable).
+	 */
+	g->flow_err = 0;
+	uint64_t before = g->st.flows;
+	be_corr_release(g->corr);
+	if (g->st.flows > before)
+		el_info("ingest: quiet for %.0f s: writing %llu completed messages",
+			(double)(now_us - g->last_activity_us) / 1e6,
+			(unsigned long long)(g->st.flows - before));
+	if (be_db_flows_pending(g->db) ||
+	    (g->dirty && now_us - g->last_checkpoint_us >= g->conf.checkpoint_us))
+		return be_ingest_write_state(g);
+	return 0;
+}
+
+/* be_ingest_set_intervals - see be_ingest.h */
+void be_ingest_set_intervals(be_ingest *g, int64_t checkpoint_us, int64_t idle_us)
+{
+	g->conf.checkpoint_us = checkpoint_us;
+	g->conf.idle_us = idle_us;
+}
+
+/* be_ingest_checkpoint - see be_ingest.h */
+int be_ingest_checkpoint(be_ingest *g)
+{
+	if (g->corr == NULL)
+		return -ENOTCONN;
+	return be_ingest_write_state(g);
+}
+
+/* be_ingest_get_stats - see be_ingest.h */
+void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats *cs)
+{
+	*st = g->st;
+	if (g->corr)
+		be_corr_get_stats(g->corr, cs);
+	else
+		memset(cs, 0, sizeof(*cs));
+}

@@ -1,0 +1,75 @@
+/*
+ * be_ingest - the backend's ingest worker: a collector's batch in, lines and
+ * correlated flows committed to PostgreSQL in one transaction, the stream's
+ * committed sequence out.
+ *
+ * Per batch (be_ingest_batch):
+ *   1. begin; lock the stream's row and read its committed_seq;
+ *   2. drop the lines already stored (a resent batch after a lost ack, a
+ *      collector restart): at-least-once delivery, exactly-once storage;
+ *   3. parse every new line (per-stream parser context: Exchange #Fields:
+ *      headers are per file), COPY them into `lines`, and feed them to the
+ *      correlation engine under the host identity of the collector's
+ *      certificate (never the host field of the lines);
+ *   4. write the flows the engine completed (upserts), set the stream's
+ *      committed_seq, and now and then a checkpoint of the engine's state;
+ *   5. commit.  Only then is the batch acknowledged.
+ * The engine is deterministic in the order of ingest, so its state after any
+ * committed batch is the checkpoint plus a replay of the lines committed
+ * after it.  That is how it recovers at start (be_ingest_new) and after any
+ * failed batch: the database is the one source of truth, and a batch that
+ * did not commit leaves no trace in the engine either.
+ *
+ * OWNERSHIP: be_ingest uses but does not own the be_db handle.
+ * ERRORS: be_ingest_batch() returns 0 with *status set (OK, BUSY when the
+ * database failed: the collector resends later; BAD_REQUEST never: be_net
+ * checked the batch).  be_ingest_new() returns -errno if the state cannot be
+ * recovered (database down: the caller retries).
+ * THREADS: one thread (the engine and the be_db handle are not shared).
+ */
+#ifndef BE_INGEST_H
+#define BE_INGEST_H
+
+#include <stdint.h>
+
+#include "batch.pb-c.h"
+#include "be_corr.h"
+#include "be_db.h"
+#include "ingest.pb-c.h"
+
+typedef struct be_ingest_conf {
+	be_corr_conf corr;
+	int64_t checkpoint_us; /* at most this long between checkpoints (wall time) */
+	int64_t idle_us;       /* no batch for this long: write lingering flows */
+} be_ingest_conf;
+
+typedef struct be_ingest_stats {
+	uint64_t batches, batches_dup, batches_failed, lines_in, lines_dup, lines_committed,
+		seq_gaps, lines_gap, checkpoints, recoveries, replayed, flows, rejects, unparsed,
+		host_mismatch;
+	int64_t newest_line_us; /* newest line time committed (for lag) */
+	int64_t last_commit_us; /* wall time of the last commit */
+	uint64_t last_batch_us; /* wall time spent on the last batch */
+} be_ingest_stats;
+
+typedef struct be_ingest be_ingest;
+
+int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf);
+void be_ingest_free(be_ingest *g);
+
+/* be_ingest_batch - store one batch; see the header comment */
+int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
+		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap);
+
+/* be_ingest_idle - periodic work when batches are rare: flows, checkpoint */
+int be_ingest_idle(be_ingest *g, int64_t now_us);
+
+/* be_ingest_set_intervals - new checkpoint and idle intervals (reload) */
+void be_ingest_set_intervals(be_ingest *g, int64_t checkpoint_us, int64_t idle_us);
+
+/* be_ingest_checkpoint - write a checkpoint now (clean shutdown) */
+int be_ingest_checkpoint(be_ingest *g);
+
+void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats *cs);
+
+#endif

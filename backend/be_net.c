@@ -1,0 +1,865 @@
+/*
+ * be_net - ingest server over NNG REP + mutual TLS.  See be_net.h.
+ *
+ * Each of the nctx slots owns one NNG context and one aio and cycles through
+ *     RECV -> (Hello/Auth/refusal) SEND -> RECV
+ *     RECV -> (valid batch) QUEUED -> worker -> be_net_reply -> SEND -> RECV
+ * so a slot whose batch is with the worker does not receive: that is the
+ * whole flow-control mechanism, and the ready queue can never hold more than
+ * nctx entries.
+ *
+ * Per-pipe state (the Hello nonce, the authenticated CN) lives in a map keyed
+ * by pipe id, created at NNG_PIPE_EV_ADD_PRE (before the pipe can deliver a
+ * message) and deleted at NNG_PIPE_EV_REM_POST.  A request that arrives
+ * after its pipe was removed finds no entry and is treated as
+ * unauthenticated; its reply goes nowhere, which is what NNG does with
+ * replies to closed pipes anyway.
+ */
+#include "be_net.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "el_log.h"
+#include "el_map.h"
+#include "el_nng.h"
+#include "el_ossl.h"
+
+enum be_net_state { BE_NET_IDLE, BE_NET_RECV, BE_NET_QUEUED, BE_NET_SEND };
+
+#define BE_NET_SETTLE_MS 200 /* pause between stopping our aios and nng_close */
+#define BE_NET_CLOSE_MS 5000 /* longest wait for nng_close */
+
+typedef struct be_net_slot {
+	be_net_req req; /* first: be_net_reply finds the slot from it */
+	struct be_net *net;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum be_net_state state;
+	Else__IngestRequest *msg; /* unpacked batch while QUEUED / with the worker */
+	char identity[EL_OSSL_MAX_CN + 1];
+} be_net_slot;
+
+typedef struct be_net_peer {
+	uint8_t nonce[BE_NET_NONCE];
+	bool has_nonce;
+	bool authed;
+	char cn[EL_OSSL_MAX_CN + 1];
+} be_net_peer;
+
+struct be_net {
+	nng_socket sock;
+	nng_listener listener;
+	bool sock_open;
+	bool closed; /* nng_close returned (be_net_close_sock) */
+	char *url, *ca_file, *cert_key_file;
+	size_t max_frame, max_line;
+	uint32_t max_lines;
+	int nctx, max_pipes;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool shutdown; /* be_net_next refuses */
+	bool closing;  /* slots stop resubmitting */
+	be_net_slot *slots;
+	be_net_slot **q; /* ready ring, capacity nctx */
+	int qhead, qlen;
+	el_map peers; /* pipe id (4 bytes) -> be_net_peer */
+	be_net_stats st;
+};
+
+static void be_net_slot_cb(void *arg);
+
+/* be_net_pow2 - log the 1st, 2nd, 4th, 8th... occurrence: bounded noise */
+static bool be_net_pow2(uint64_t n)
+{
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+/* be_net_key - the map key of a pipe id */
+static el_span be_net_key(const uint32_t *id)
+{
+	return el_span_make((const char *)id, sizeof(*id));
+}
+
+/* be_net_pipe_cb - create and forget per-pipe auth state */
+static void be_net_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	be_net *n = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	be_net_peer *peer;
+	bool refuse = false;
+
+	pthread_mutex_lock(&n->mu);
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (n->closing || n->st.pipes >= (uint32_t)n->max_pipes) {
+			n->st.err_pipes_refused++;
+			refuse = true;
+		} else if ((peer = calloc(1, sizeof(*peer))) == NULL) {
+			refuse = true;
+		} else {
+			el_map_put(&n->peers, be_net_key(&id), peer);
+			n->st.pipes++;
+			n->st.pipes_total++;
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		if ((peer = el_map_del(&n->peers, be_net_key(&id))) != NULL) {
+			memset(peer, 0, sizeof(*peer));
+			free(peer);
+			n->st.pipes--;
+		}
+	}
+	pthread_mutex_unlock(&n->mu);
+	/* Closing at ADD_PRE is allowed: NNG then never adds the pipe. */
+	if (refuse)
+		nng_pipe_close(p);
+}
+
+/* be_net_recv - start receiving on the slot unless the server is closing */
+static void be_net_recv(be_net_slot *s)
+{
+	be_net *n = s->net;
+
+	pthread_mutex_lock(&n->mu);
+	if (n->closing) {
+		s->state = BE_NET_IDLE;
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	s->state = BE_NET_RECV;
+	pthread_mutex_unlock(&n->mu);
+	nng_ctx_recv(s->ctx, s->aio);
+}
+
+/* be_net_pack - a reply as a new NNG message, or NULL (counted) */
+static nng_msg *be_net_pack(be_net *n, const Else__IngestReply *r)
+{
+	size_t len = else__ingest_reply__get_packed_size(r);
+	nng_msg *m;
+
+	if (nng_msg_alloc(&m, len) != 0) {
+		pthread_mutex_lock(&n->mu);
+		n->st.err_send++;
+		pthread_mutex_unlock(&n->mu);
+		return NULL;
+	}
+	else__ingest_reply__pack(r, nng_msg_body(m));
+	return m;
+}
+
+/*
+ * be_net_send_msg - send m on the slot's context, then receive.  The slot
+ * may complete and receive again on another thread before this returns:
+ * callers must be done with the slot's request before calling it.
+ */
+static void be_net_send_msg(be_net_slot *s, nng_msg *m)
+{
+	be_net *n = s->net;
+
+	if (m == NULL) {
+		/* No memory for a few bytes: the peer times out and resends. */
+		be_net_recv(s);
+		return;
+	}
+	pthread_mutex_lock(&n->mu);
+	if (n->closing) {
+		s->state = BE_NET_IDLE;
+		pthread_mutex_unlock(&n->mu);
+		nng_msg_free(m);
+		return;
+	}
+	s->state = BE_NET_SEND;
+	pthread_mutex_unlock(&n->mu);
+	nng_aio_set_msg(s->aio, m);
+	nng_ctx_send(s->ctx, s->aio);
+}
+
+/* be_net_send - pack and send a reply */
+static void be_net_send(be_net_slot *s, const Else__IngestReply *r)
+{
+	be_net_send_msg(s, be_net_pack(s->net, r));
+}
+
+/* be_net_refuse - reply with a status and a static reason */
+static void be_net_refuse(be_net_slot *s, Else__IngestStatus status, const char *why)
+{
+	Else__IngestReply r = ELSE__INGEST_REPLY__INIT;
+
+	r.status = status;
+	r.error = (char *)why;
+	be_net_send(s, &r);
+}
+
+/* be_net_warn - a bounded, rate-limited warning about a peer */
+static void be_net_warn(uint64_t count, uint32_t pipe, const char *what, const char *why)
+{
+	if (be_net_pow2(count))
+		el_warn("ingest: pipe %u: %s: %s (%llu so far)", pipe, what, why,
+			(unsigned long long)count);
+}
+
+/* be_net_printable_ascii - every byte in 0x20..0x7e */
+static bool be_net_printable_ascii(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* be_net_check_batch - see be_net.h */
+int be_net_check_batch(const Else__Batch *b, size_t max_line, uint32_t max_lines, const char **why)
+{
+	size_t slen, hlen, i;
+
+	/* protobuf-c allocates len + 1 for strings: strnlen stays inside. */
+	slen = b->stream_id ? strnlen(b->stream_id, BE_NET_MAX_STREAM_ID + 1) : 0;
+	hlen = b->host ? strnlen(b->host, BE_NET_MAX_HOST + 1) : 0;
+	if (slen == 0)
+		return *why = "empty stream_id", -EINVAL;
+	if (slen > BE_NET_MAX_STREAM_ID)
+		return *why = "stream_id too long", -EINVAL;
+	if (!be_net_printable_ascii(b->stream_id, slen))
+		return *why = "stream_id not printable ASCII", -EINVAL;
+	if (hlen > BE_NET_MAX_HOST)
+		return *why = "host too long", -EINVAL;
+	if (!be_net_printable_ascii(b->host, hlen))
+		return *why = "host not printable ASCII", -EINVAL;
+	if ((int)b->source < ELSE__SOURCE_KIND__SOURCE_UNKNOWN ||
+	    (int)b->source > ELSE__SOURCE_KIND__SOURCE_STDIN)
+		return *why = "unknown source kind", -EINVAL;
+	if (b->flags != 0)
+		return *why = "unknown flags", -EINVAL;
+	if (b->batch_seq > BE_NET_MAX_SEQ)
+		return *why = "batch_seq out of range", -EINVAL;
+	if (b->n_lines == 0)
+		return *why = "empty batch", -EINVAL;
+	if (b->n_lines > max_lines)
+		return *why = "too many lines", -EINVAL;
+	if (b->first_seq == 0)
+		return *why = "first_seq must be >= 1", -EINVAL;
+	if (b->first_seq > BE_NET_MAX_SEQ - (b->n_lines - 1))
+		return *why = "seq out of range", -EINVAL;
+	for (i = 0; i < b->n_lines; i++) {
+		const Else__Line *l = b->lines[i];
+
+		if (l->seq != b->first_seq + i)
+			return *why = "seq not contiguous from first_seq", -EINVAL;
+		if (l->text.len > max_line)
+			return *why = "line too long", -EINVAL;
+		if (l->text.len > 0 && l->text.data == NULL)
+			return *why = "line without data", -EINVAL;
+		if (l->recv_time_us < 0 || l->recv_time_us > BE_NET_MAX_TIME_US)
+			return *why = "recv_time_us out of range", -EINVAL;
+	}
+	return 0;
+}
+
+/* be_net_hello - hand the pipe a fresh nonce */
+static void be_net_hello(be_net_slot *s, uint32_t pipe, const Else__Hello *h)
+{
+	be_net *n = s->net;
+	Else__IngestReply r = ELSE__INGEST_REPLY__INIT;
+	uint8_t nonce[BE_NET_NONCE];
+	be_net_peer *peer;
+	uint64_t c;
+
+	if (h->version != 1 || (h->collector && strnlen(h->collector, BE_NET_MAX_COLLECTOR + 1) >
+							BE_NET_MAX_COLLECTOR)) {
+		pthread_mutex_lock(&n->mu);
+		c = ++n->st.err_invalid;
+		pthread_mutex_unlock(&n->mu);
+		be_net_warn(c, pipe, "bad Hello", h->version != 1 ? "version" : "collector");
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BAD_REQUEST,
+			      h->version != 1 ? "unsupported protocol version"
+					      : "collector too long");
+		return;
+	}
+	if (el_ossl_random(nonce, sizeof(nonce)) != 0) {
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BUSY, "no randomness");
+		return;
+	}
+	pthread_mutex_lock(&n->mu);
+	peer = el_map_get(&n->peers, be_net_key(&pipe));
+	if (peer) {
+		/* A new Hello restarts authentication on this pipe. */
+		memcpy(peer->nonce, nonce, sizeof(nonce));
+		peer->has_nonce = true;
+		peer->authed = false;
+		peer->cn[0] = '\0';
+		n->st.hellos++;
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (!peer) {
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BUSY, "connection closing");
+		return;
+	}
+	r.status = ELSE__INGEST_STATUS__STATUS_OK;
+	r.nonce.data = nonce;
+	r.nonce.len = sizeof(nonce);
+	be_net_send(s, &r);
+}
+
+/* be_net_auth - verify the certificate and signature, bind the CN */
+static void be_net_auth(be_net_slot *s, uint32_t pipe, const Else__Auth *a)
+{
+	be_net *n = s->net;
+	Else__IngestReply r = ELSE__INGEST_REPLY__INIT;
+	uint8_t nonce[BE_NET_NONCE];
+	char cn[EL_OSSL_MAX_CN + 1];
+	be_net_peer *peer;
+	bool had = false;
+	uint64_t c = 0, ok = 0;
+	int rv;
+
+	pthread_mutex_lock(&n->mu);
+	peer = el_map_get(&n->peers, be_net_key(&pipe));
+	if (peer && peer->has_nonce) {
+		/* One attempt per nonce: a failure needs a new Hello. */
+		memcpy(nonce, peer->nonce, sizeof(nonce));
+		peer->has_nonce = false;
+		had = true;
+	}
+	if (!had)
+		c = ++n->st.err_unauth;
+	pthread_mutex_unlock(&n->mu);
+	if (!had) {
+		be_net_warn(c, pipe, "Auth", "no Hello on this connection");
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_UNAUTHENTICATED, "send Hello first");
+		return;
+	}
+	rv = el_ossl_verify_peer(
+		n->ca_file, el_span_make((const char *)a->cert_pem.data, a->cert_pem.len), nonce,
+		sizeof(nonce), el_span_make((const char *)a->signature.data, a->signature.len), cn,
+		sizeof(cn));
+	pthread_mutex_lock(&n->mu);
+	if (rv == 0 && (peer = el_map_get(&n->peers, be_net_key(&pipe))) != NULL) {
+		peer->authed = true;
+		memcpy(peer->cn, cn, sizeof(cn));
+		ok = ++n->st.auths;
+	} else {
+		c = ++n->st.err_auth;
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (rv != 0) {
+		be_net_warn(c, pipe, "authentication refused",
+			    rv == -EINVAL ? "unparsable certificate or signature"
+					  : "certificate or signature refused");
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_AUTH_FAILED,
+			      rv == -EINVAL ? "unparsable certificate or signature"
+					    : "certificate or signature refused");
+		return;
+	}
+	if (ok < 1000 || be_net_pow2(ok))
+		el_info("ingest: pipe %u authenticated as %s", pipe, cn);
+	r.status = ELSE__INGEST_STATUS__STATUS_OK;
+	r.identity = cn;
+	be_net_send(s, &r);
+}
+
+/* be_net_batch - check auth and bounds, then queue for the worker */
+static void be_net_batch(be_net_slot *s, uint32_t pipe, Else__IngestRequest *m, size_t frame)
+{
+	be_net *n = s->net;
+	const Else__Batch *b = m->batch;
+	be_net_peer *peer;
+	const char *why = NULL;
+	bool authed = false;
+	uint64_t c = 0;
+
+	pthread_mutex_lock(&n->mu);
+	peer = el_map_get(&n->peers, be_net_key(&pipe));
+	if (peer && peer->authed) {
+		memcpy(s->identity, peer->cn, sizeof(s->identity));
+		authed = true;
+	} else {
+		c = ++n->st.err_unauth;
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (!authed) {
+		be_net_warn(c, pipe, "Batch", "connection not authenticated");
+		else__ingest_request__free_unpacked(m, NULL);
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_UNAUTHENTICATED, "authenticate first");
+		return;
+	}
+	if (be_net_check_batch(b, n->max_line, n->max_lines, &why) != 0) {
+		pthread_mutex_lock(&n->mu);
+		c = ++n->st.err_invalid;
+		pthread_mutex_unlock(&n->mu);
+		be_net_warn(c, pipe, "Batch refused", why);
+		else__ingest_request__free_unpacked(m, NULL);
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BAD_REQUEST, why);
+		return;
+	}
+	s->msg = m;
+	s->req.identity = s->identity;
+	s->req.batch = b;
+	s->req.pipe_id = pipe;
+	s->req.frame_bytes = frame;
+	pthread_mutex_lock(&n->mu);
+	if (n->closing) {
+		s->state = BE_NET_IDLE;
+		pthread_mutex_unlock(&n->mu);
+		else__ingest_request__free_unpacked(m, NULL);
+		s->msg = NULL;
+		return;
+	}
+	s->state = BE_NET_QUEUED;
+	n->q[(n->qhead + n->qlen) % n->nctx] = s;
+	n->qlen++;
+	n->st.queued++;
+	n->st.batches++;
+	n->st.lines += b->n_lines;
+	if (n->st.queued + n->st.in_worker > n->st.max_queued)
+		n->st.max_queued = n->st.queued + n->st.in_worker;
+	if (n->qlen > n->nctx)
+		el_panic("be_net: ready queue over %d", n->nctx);
+	pthread_cond_signal(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+/* be_net_request - one frame received on slot s */
+static void be_net_request(be_net_slot *s, nng_msg *msg)
+{
+	be_net *n = s->net;
+	uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+	size_t len = nng_msg_len(msg);
+	Else__IngestRequest *m;
+	uint64_t c;
+
+	m = else__ingest_request__unpack(NULL, len, nng_msg_body(msg));
+	/* Everything needed was copied by unpack: free the frame now. */
+	nng_msg_free(msg);
+	pthread_mutex_lock(&n->mu);
+	n->st.requests++;
+	n->st.bytes_in += len;
+	c = m ? 0 : ++n->st.err_unpack;
+	pthread_mutex_unlock(&n->mu);
+	if (m == NULL) {
+		be_net_warn(c, pipe, "undecodable request", "not an IngestRequest");
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BAD_REQUEST, "cannot decode request");
+		return;
+	}
+	switch (m->body_case) {
+	case ELSE__INGEST_REQUEST__BODY_HELLO:
+		be_net_hello(s, pipe, m->hello);
+		break;
+	case ELSE__INGEST_REQUEST__BODY_AUTH:
+		be_net_auth(s, pipe, m->auth);
+		break;
+	case ELSE__INGEST_REQUEST__BODY_BATCH:
+		be_net_batch(s, pipe, m, len);
+		return; /* m handed on or freed there */
+	default:
+		pthread_mutex_lock(&n->mu);
+		c = ++n->st.err_invalid;
+		pthread_mutex_unlock(&n->mu);
+		be_net_warn(c, pipe, "request refused", "no body");
+		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BAD_REQUEST, "empty request");
+		break;
+	}
+	else__ingest_request__free_unpacked(m, NULL);
+}
+
+/* be_net_slot_cb - NNG completed the slot's receive or send */
+static void be_net_slot_cb(void *arg)
+{
+	be_net_slot *s = arg;
+	be_net *n = s->net;
+	int rv = nng_aio_result(s->aio);
+	nng_msg *msg;
+
+	switch (s->state) {
+	case BE_NET_SEND:
+		if (rv != 0) {
+			if ((msg = nng_aio_get_msg(s->aio)) != NULL)
+				nng_msg_free(msg);
+			nng_aio_set_msg(s->aio, NULL);
+			pthread_mutex_lock(&n->mu);
+			n->st.err_send++;
+			pthread_mutex_unlock(&n->mu);
+		}
+		be_net_recv(s);
+		return;
+	case BE_NET_RECV:
+		if (rv != 0) {
+			/* ECLOSED/ECANCELED at stop; anything else: try again. */
+			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+				pthread_mutex_lock(&n->mu);
+				s->state = BE_NET_IDLE;
+				pthread_mutex_unlock(&n->mu);
+				return;
+			}
+			be_net_recv(s);
+			return;
+		}
+		msg = nng_aio_get_msg(s->aio);
+		nng_aio_set_msg(s->aio, NULL);
+		be_net_request(s, msg);
+		return;
+	default:
+		el_panic("be_net: completion in state %d", (int)s->state);
+	}
+}
+
+/* be_net_conf_check - bounds and defaults; -EINVAL with a warning */
+static int be_net_conf_check(const be_net_conf *c, be_net_conf *o)
+{
+	*o = *c;
+	if (!o->max_frame)
+		o->max_frame = 16u << 20;
+	if (!o->max_line)
+		o->max_line = BE_NET_MAX_LINE;
+	if (!o->max_lines)
+		o->max_lines = BE_NET_MAX_LINES;
+	if (!o->nctx)
+		o->nctx = 8;
+	if (!o->max_pipes)
+		o->max_pipes = 1024;
+	if (!o->url || strncmp(o->url, "tls+tcp://", 10) != 0) {
+		el_warn("ingest: url must be tls+tcp://HOST:PORT");
+		return -EINVAL;
+	}
+	if (!o->ca_file || !o->cert_key_file) {
+		el_warn("ingest: a CA file and a certificate+key file are required");
+		return -EINVAL;
+	}
+	if (o->max_frame < 65536 || o->max_frame > (256u << 20) || o->max_line > BE_NET_MAX_LINE ||
+	    o->max_lines > BE_NET_MAX_LINES || o->nctx < 1 || o->nctx > 64 || o->max_pipes < 1 ||
+	    o->max_pipes > 65536) {
+		el_warn("ingest: max_frame, max_line, max_lines, nctx or max_pipes out of range");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* be_net_start - see be_net.h */
+int be_net_start(be_net **out, const be_net_conf *conf)
+{
+	nng_tls_config *tls = NULL;
+	be_net_conf c;
+	be_net *n;
+	int i, rv;
+
+	*out = NULL;
+	if ((rv = be_net_conf_check(conf, &c)) != 0)
+		return rv;
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return -ENOMEM;
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&n->mu, NULL);
+	/* Deadlines are on CLOCK_MONOTONIC (be_net_deadline). */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&n->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	el_map_init(&n->peers);
+	n->url = strdup(c.url);
+	n->ca_file = strdup(c.ca_file);
+	n->cert_key_file = strdup(c.cert_key_file);
+	n->max_frame = c.max_frame;
+	n->max_line = c.max_line;
+	n->max_lines = c.max_lines;
+	n->nctx = c.nctx;
+	n->max_pipes = c.max_pipes;
+	n->slots = calloc((size_t)n->nctx, sizeof(*n->slots));
+	n->q = calloc((size_t)n->nctx, sizeof(*n->q));
+	if (!n->url || !n->ca_file || !n->cert_key_file || !n->slots || !n->q) {
+		rv = -ENOMEM;
+		goto fail;
+	}
+	if ((rv = el_nng_err(nng_rep0_open(&n->sock))) != 0)
+		goto fail;
+	n->sock_open = true;
+	if ((rv = el_nng_err(nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_PRE, be_net_pipe_cb, n))) !=
+		    0 ||
+	    (rv = el_nng_err(nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, be_net_pipe_cb, n))) !=
+		    0)
+		goto fail;
+	for (i = 0; i < n->nctx; i++) {
+		be_net_slot *s = &n->slots[i];
+
+		s->net = n;
+		if ((rv = el_nng_err(nng_aio_alloc(&s->aio, be_net_slot_cb, s))) != 0 ||
+		    (rv = el_nng_err(nng_ctx_open(&s->ctx, n->sock))) != 0)
+			goto fail;
+	}
+	if ((rv = el_nng_tls_server(&tls, n->ca_file, n->cert_key_file)) != 0) {
+		el_warn("ingest: cannot load %s or %s: %s", n->ca_file, n->cert_key_file,
+			strerror(-rv));
+		goto fail;
+	}
+	rv = el_nng_listen(n->sock, n->url, tls, n->max_frame, &n->listener);
+	nng_tls_config_free(tls); /* the listener holds its own reference */
+	if (rv != 0) {
+		el_warn("ingest: cannot listen on %s: %s", n->url, strerror(-rv));
+		goto fail;
+	}
+	for (i = 0; i < n->nctx; i++)
+		be_net_recv(&n->slots[i]);
+	*out = n;
+	return 0;
+fail:
+	be_net_stop(n);
+	return rv;
+}
+
+/* be_net_port - see be_net.h */
+int be_net_port(be_net *n)
+{
+	int port = 0, rv;
+
+	rv = nng_listener_get_int(n->listener, NNG_OPT_TCP_BOUND_PORT, &port);
+	return rv ? el_nng_err(rv) : port;
+}
+
+/* be_net_deadline - now + ms on CLOCK_MONOTONIC */
+static struct timespec be_net_deadline(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* be_net_next - see be_net.h */
+int be_net_next(be_net *n, be_net_req **req, int timeout_ms)
+{
+	struct timespec dl = be_net_deadline(timeout_ms > 0 ? timeout_ms : 0);
+	be_net_slot *s;
+
+	*req = NULL;
+	pthread_mutex_lock(&n->mu);
+	while (n->qlen == 0 && !n->shutdown) {
+		if (timeout_ms == 0)
+			break;
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&n->cv, &n->mu);
+		} else if (pthread_cond_timedwait(&n->cv, &n->mu, &dl) == ETIMEDOUT) {
+			break;
+		}
+	}
+	if (n->shutdown) {
+		pthread_mutex_unlock(&n->mu);
+		return -ESHUTDOWN;
+	}
+	if (n->qlen == 0) {
+		pthread_mutex_unlock(&n->mu);
+		return -ETIMEDOUT;
+	}
+	s = n->q[n->qhead];
+	n->qhead = (n->qhead + 1) % n->nctx;
+	n->qlen--;
+	n->st.queued--;
+	n->st.in_worker++;
+	pthread_mutex_unlock(&n->mu);
+	*req = &s->req;
+	return 0;
+}
+
+/* be_net_ack_errno - BatchAck.status: 0 or a negative errno per status */
+static int32_t be_net_ack_errno(Else__IngestStatus st)
+{
+	switch (st) {
+	case ELSE__INGEST_STATUS__STATUS_OK:
+		return 0;
+	case ELSE__INGEST_STATUS__STATUS_BUSY:
+		return -EAGAIN;
+	case ELSE__INGEST_STATUS__STATUS_SEQ_GAP:
+		return -ERANGE;
+	case ELSE__INGEST_STATUS__STATUS_UNAUTHENTICATED:
+	case ELSE__INGEST_STATUS__STATUS_AUTH_FAILED:
+		return -EACCES;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* be_net_reply - see be_net.h */
+int be_net_reply(be_net *n, be_net_req *req, Else__IngestStatus status, uint64_t committed_seq,
+		 const char *error)
+{
+	be_net_slot *s = (be_net_slot *)req; /* req is the slot's first member */
+	Else__IngestReply r = ELSE__INGEST_REPLY__INIT;
+	Else__BatchAck ack = ELSE__BATCH_ACK__INIT;
+	char err[BE_NET_MAX_ERROR + 1];
+	nng_msg *m;
+	int rv = 0;
+
+	if (s < n->slots || s >= n->slots + n->nctx || s->state != BE_NET_QUEUED || !s->msg)
+		el_panic("be_net_reply: not a request of this server");
+	err[0] = '\0';
+	if (error) {
+		size_t l = strnlen(error, BE_NET_MAX_ERROR);
+		memcpy(err, error, l);
+		err[l] = '\0';
+	}
+	ack.stream_id = req->batch->stream_id;
+	ack.batch_seq = req->batch->batch_seq;
+	ack.committed_seq = committed_seq;
+	ack.status = be_net_ack_errno(status);
+	ack.error = err;
+	r.status = status;
+	r.error = err;
+	r.ack = &ack;
+	/* Pack, then let go of the request, and only then send: see be_net_send_msg. */
+	m = be_net_pack(n, &r);
+	else__ingest_request__free_unpacked(s->msg, NULL);
+	s->msg = NULL;
+	memset(&s->req, 0, sizeof(s->req));
+	pthread_mutex_lock(&n->mu);
+	n->st.in_worker--;
+	n->st.acks++;
+	if (n->closing) {
+		s->state = BE_NET_IDLE;
+		rv = -ESHUTDOWN;
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (rv == 0) {
+		if (m == NULL)
+			rv = -ENOMEM;
+		be_net_send_msg(s, m);
+	} else if (m) {
+		nng_msg_free(m);
+	}
+	return rv;
+}
+
+/* be_net_stats_get - see be_net.h */
+void be_net_stats_get(be_net *n, be_net_stats *out)
+{
+	uint64_t tls_auth, other;
+
+	el_nng_listener_errors(n->listener, &tls_auth, &other);
+	pthread_mutex_lock(&n->mu);
+	*out = n->st;
+	pthread_mutex_unlock(&n->mu);
+	out->err_tls = tls_auth;
+	out->err_frame = other;
+}
+
+/* be_net_shutdown - see be_net.h */
+void be_net_shutdown(be_net *n)
+{
+	pthread_mutex_lock(&n->mu);
+	n->shutdown = true;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+/* be_net_closer - nng_close on its own thread, so be_net_stop can bound it */
+static void *be_net_closer(void *arg)
+{
+	be_net *n = arg;
+
+	nng_close(n->sock);
+	pthread_mutex_lock(&n->mu);
+	n->closed = true;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
+/*
+ * be_net_close_sock - close the socket, bounded.  NNG 1.5.2 now and then
+ * never returns from nng_close when a TLS pipe is closed in the middle of
+ * a receive (its reaper waits on an aio that never completes): about one
+ * stop in eight under load here.  Stopping our aios and pausing
+ * BE_NET_SETTLE_MS first lets the pipes go idle (0 hangs in 75 tries); if
+ * it still hangs, give up after BE_NET_CLOSE_MS and say so.  Returns false
+ * then: the caller must not free what NNG may still call back into.
+ */
+static bool be_net_close_sock(be_net *n)
+{
+	struct timespec settle = { 0, BE_NET_SETTLE_MS * 1000000L }, dl;
+	pthread_t th;
+	bool done;
+
+	nanosleep(&settle, NULL);
+	if (pthread_create(&th, NULL, be_net_closer, n) != 0) {
+		nng_close(n->sock); /* no thread: unbounded, as NNG does it */
+		return true;
+	}
+	dl = be_net_deadline(BE_NET_CLOSE_MS);
+	pthread_mutex_lock(&n->mu);
+	while (!n->closed)
+		if (pthread_cond_timedwait(&n->cv, &n->mu, &dl) == ETIMEDOUT)
+			break;
+	done = n->closed;
+	pthread_mutex_unlock(&n->mu);
+	if (!done) {
+		el_warn("ingest: NNG did not close the socket within %d ms (NNG 1.5.2 bug); "
+			"leaving it to process exit",
+			BE_NET_CLOSE_MS);
+		pthread_detach(th);
+		return false;
+	}
+	pthread_join(th, NULL);
+	return true;
+}
+
+/*
+ * be_net_stop - see be_net.h.  Order matters with NNG 1.5.2 (close races):
+ * first forbid resubmission, then stop every aio (waits for running
+ * callbacks), then close the socket (pipes, their REM_POST callbacks; see
+ * be_net_close_sock), and only then free what those callbacks touch.
+ */
+void be_net_stop(be_net *n)
+{
+	int i;
+
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->mu);
+	n->closing = true;
+	n->shutdown = true;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+	if (n->slots) {
+		for (i = 0; i < n->nctx; i++)
+			if (n->slots[i].aio)
+				nng_aio_stop(n->slots[i].aio);
+	}
+	if (n->sock_open && !be_net_close_sock(n))
+		return; /* leaked on purpose: see be_net_close_sock */
+	if (n->slots) {
+		for (i = 0; i < n->nctx; i++) {
+			be_net_slot *s = &n->slots[i];
+
+			if (s->aio)
+				nng_aio_free(s->aio);
+			if (s->msg)
+				else__ingest_request__free_unpacked(s->msg, NULL);
+		}
+	}
+	for (size_t k = 0; k < n->peers.cap; k++) {
+		el_map_ent *e = &n->peers.ents[k];
+		if (e->hash > 1)
+			free(e->val);
+	}
+	el_map_fini(&n->peers);
+	pthread_cond_destroy(&n->cv);
+	pthread_mutex_destroy(&n->mu);
+	free(n->slots);
+	free(n->q);
+	free(n->url);
+	free(n->ca_file);
+	free(n->cert_key_file);
+	free(n);
+}

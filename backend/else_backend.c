@@ -1,0 +1,438 @@
+/*
+ * else-backend - receive collectors' log batches over NNG/TLS, correlate
+ * them, and store lines and e-mail flows in PostgreSQL.
+ *
+ * usage: else-backend [-c CONFIG] [-o key=value]... [--print-config]
+ *                     [--check-config] [--status]
+ *
+ * With no `database` configured, the backend runs its own PostgreSQL under
+ * state_dir (docs/storage.md) and stops it on exit.  SIGTERM/SIGINT stop
+ * cleanly (the batch in hand is finished and acknowledged, a checkpoint is
+ * written); SIGHUP re-reads the settings that are safe to change while
+ * running (retention, checkpoint and idle intervals).  Every metrics_interval
+ * the counters go to STATE_DIR/metrics.json; --status prints them.
+ * docs/backend.md describes operation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "be_db.h"
+#include "be_ingest.h"
+#include "be_net.h"
+#include "be_pg.h"
+#include "el_conf.h"
+#include "el_log.h"
+
+/* Settings (deploy/else-backend.conf documents them). */
+static char *cf_state_dir, *cf_database, *cf_database_ingest, *cf_pg_user, *cf_listen, *cf_ca,
+	*cf_cert, *cf_user;
+static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_ahead, cf_checkpoint,
+	cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics;
+
+static const el_conf_item be_conf[] = {
+	{ "state_dir", EL_CONF_STR, "/var/lib/else", &cf_state_dir, 1, 200,
+	  "directory for the embedded database, metrics and runtime state" },
+	{ "database", EL_CONF_STR, "\"\"", &cf_database, 0, 1000,
+	  "libpq conninfo of the schema owner; empty: run an embedded PostgreSQL in state_dir" },
+	{ "database_ingest", EL_CONF_STR, "\"\"", &cf_database_ingest, 0, 1000,
+	  "conninfo for the ingest path (role else_ingest); empty: database with "
+	  "user=else_ingest" },
+	{ "pg_user", EL_CONF_STR, "postgres", &cf_pg_user, 1, 64,
+	  "system user the embedded PostgreSQL runs as when the backend starts as root" },
+	{ "user", EL_CONF_STR, "\"\"", &cf_user, 0, 64,
+	  "started as root, run as this user once the database and the listener are open; "
+	  "empty: pg_user with the embedded database" },
+	{ "listen", EL_CONF_STR, "tls+tcp://0.0.0.0:7701", &cf_listen, 1, 200,
+	  "where collectors connect (tls+tcp://HOST:PORT)" },
+	{ "ca_file", EL_CONF_STR, "/etc/else/ca.crt", &cf_ca, 1, 500,
+	  "the ELSE CA certificate: collectors' certificates must chain to it" },
+	{ "cert_file", EL_CONF_STR, "/etc/else/backend.pem", &cf_cert, 1, 500,
+	  "this backend's private key and certificate, PEM (deploy/else-ca.sh server)" },
+	{ "max_frame", EL_CONF_SIZE, "16M", &cf_max_frame, 64 << 10, 256 << 20,
+	  "largest batch frame accepted from a collector" },
+	{ "contexts", EL_CONF_INT, "8", &cf_contexts, 1, 64,
+	  "batches in flight (the rest wait in the collectors: backpressure)" },
+	{ "max_connections", EL_CONF_INT, "1024", &cf_max_conn, 1, 65536, "collector connections" },
+	{ "retention", EL_CONF_DURATION, "90d", &cf_retention, 86400, 3650 * 86400LL,
+	  "keep lines and flows this long (whole days are dropped)" },
+	{ "partitions_ahead", EL_CONF_INT, "7", &cf_ahead, 1, 60,
+	  "day partitions made in advance" },
+	{ "checkpoint_interval", EL_CONF_DURATION, "30s", &cf_checkpoint, 1, 3600,
+	  "at most this long between correlation checkpoints (bounds the replay at start)" },
+	{ "idle_flush", EL_CONF_DURATION, "10s", &cf_idle, 1, 3600,
+	  "no batch for this long: write completed flows without waiting for newer lines" },
+	{ "linger", EL_CONF_DURATION, "30s", &cf_linger, 0, 3600,
+	  "keep a completed message this long (log time) for late links from other hosts" },
+	{ "hop_window", EL_CONF_DURATION, "300s", &cf_hop_window, 1, 86400,
+	  "largest clock disagreement between hosts for a relay hop link" },
+	{ "idle_evict", EL_CONF_DURATION, "8d", &cf_idle_evict, 3600, 365 * 86400LL,
+	  "an open message idle this long is written as it stands" },
+	{ "max_open", EL_CONF_INT, "1000000", &cf_max_open, 1000, 100000000,
+	  "open messages kept in memory (about 1.5 KB each)" },
+	{ "metrics_interval", EL_CONF_DURATION, "5s", &cf_metrics, 1, 3600,
+	  "how often STATE_DIR/metrics.json is rewritten" },
+};
+#define BE_NCONF (sizeof(be_conf) / sizeof(be_conf[0]))
+
+static volatile sig_atomic_t be_stop, be_reload;
+
+static void be_on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		be_reload = 1;
+	else
+		be_stop = 1;
+}
+
+/* be_now_us - wall clock */
+static int64_t be_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* be_path - STATE_DIR/name */
+static void be_path(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", cf_state_dir, name);
+}
+
+/* be_write_metrics - the counters as JSON, replaced atomically */
+static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t started_us)
+{
+	be_net_stats ns;
+	be_ingest_stats is;
+	be_corr_stats cs;
+	be_db_stats ds;
+	char path[600], tmp[620];
+	int64_t now = be_now_us();
+	FILE *f;
+
+	if (net)
+		be_net_stats_get(net, &ns);
+	else
+		memset(&ns, 0, sizeof(ns));
+	be_ingest_get_stats(ing, &is, &cs);
+	be_db_get_stats(db, &ds);
+	be_path(path, sizeof(path), "run/metrics.json");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL) {
+		el_warn("metrics: %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f,
+		"{\"time\":%lld,\"uptime_s\":%lld,\"pid\":%d,"
+		"\"lines_in\":%llu,\"lines_committed\":%llu,\"lines_duplicate\":%llu,"
+		"\"lines_unparsed\":%llu,\"lines_missing\":%llu,\"seq_gaps\":%llu,"
+		"\"batches\":%llu,\"batches_duplicate\":%llu,\"batches_failed\":%llu,"
+		"\"lag_s\":%.3f,\"last_batch_ms\":%.3f,"
+		"\"queue_depth\":%u,\"in_worker\":%u,\"max_queue_depth\":%u,\"connections\":%u,"
+		"\"flows\":%llu,\"rejects\":%llu,\"open_messages\":%llu,\"checkpoints\":%llu,"
+		"\"recoveries\":%llu,\"replayed_lines\":%llu,\"host_mismatch\":%llu,"
+		"\"errors\":{\"tls\":%llu,\"frame\":%llu,\"unpack\":%llu,\"invalid\":%llu,"
+		"\"unauthenticated\":%llu,\"auth\":%llu,\"connections_refused\":%llu,\"send\":%llu,"
+		"\"db_server\":%llu,\"db_connection\":%llu},"
+		"\"db\":{\"commits\":%llu,\"rollbacks\":%llu,\"reconnects\":%llu,\"rows\":%llu}}\n",
+		(long long)(now / 1000000), (long long)((now - started_us) / 1000000),
+		(int)getpid(), (unsigned long long)is.lines_in,
+		(unsigned long long)is.lines_committed, (unsigned long long)is.lines_dup,
+		(unsigned long long)is.unparsed, (unsigned long long)is.lines_gap,
+		(unsigned long long)is.seq_gaps, (unsigned long long)is.batches,
+		(unsigned long long)is.batches_dup, (unsigned long long)is.batches_failed,
+		is.newest_line_us ? (double)(now - is.newest_line_us) / 1e6 : 0.0,
+		(double)is.last_batch_us / 1e3, ns.queued, ns.in_worker, ns.max_queued, ns.pipes,
+		(unsigned long long)is.flows, (unsigned long long)is.rejects,
+		(unsigned long long)cs.open, (unsigned long long)is.checkpoints,
+		(unsigned long long)is.recoveries, (unsigned long long)is.replayed,
+		(unsigned long long)is.host_mismatch, (unsigned long long)ns.err_tls,
+		(unsigned long long)ns.err_frame, (unsigned long long)ns.err_unpack,
+		(unsigned long long)ns.err_invalid, (unsigned long long)ns.err_unauth,
+		(unsigned long long)ns.err_auth, (unsigned long long)ns.err_pipes_refused,
+		(unsigned long long)ns.err_send, (unsigned long long)ds.err_server,
+		(unsigned long long)ds.err_conn, (unsigned long long)ds.commits,
+		(unsigned long long)ds.rollbacks, (unsigned long long)ds.reconnects,
+		(unsigned long long)ds.lines_copied);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		el_warn("metrics: %s: %s", path, strerror(errno));
+}
+
+/* be_status - print the metrics of a running backend */
+static int be_status(void)
+{
+	char path[600], buf[8192];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	be_path(path, sizeof(path), "run/metrics.json");
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		fprintf(stderr, "else-backend: no metrics at %s: is the backend running?\n", path);
+		return 1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	fstat(fd, &st);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	fputs(buf, stdout);
+	if (time(NULL) - st.st_mtime > 3 * cf_metrics + 5) {
+		fprintf(stderr,
+			"else-backend: metrics are %lld s old: the backend is not running\n",
+			(long long)(time(NULL) - st.st_mtime));
+		return 1;
+	}
+	return 0;
+}
+
+/* be_maintain - partitions ahead and retention, on the owner's connection */
+static void be_maintain(be_db *admin)
+{
+	int64_t now = time(NULL);
+	int dropped = 0, rc;
+
+	rc = be_db_partitions(admin, now, (int)cf_ahead);
+	if (rc == 0)
+		rc = be_db_retention(admin, now, (int)(cf_retention / 86400), &dropped);
+	if (rc < 0)
+		el_warn("maintenance failed: %s (retried within the hour)", strerror(-rc));
+	else if (dropped)
+		el_info("retention: dropped %d partitions older than %lld days", dropped,
+			(long long)(cf_retention / 86400));
+}
+
+/*
+ * be_drop_privileges - started as root: become the service user now that
+ * the database is running and the listener holds the private key.  The
+ * runtime directory (metrics) is handed to that user first.
+ */
+static void be_drop_privileges(bool embedded)
+{
+	const char *name = cf_user[0] ? cf_user : embedded ? cf_pg_user : NULL;
+	struct passwd *pw;
+	char run[600];
+
+	if (geteuid() != 0)
+		return;
+	if (name == NULL) {
+		el_warn("running as root: set `user` to drop privileges");
+		return;
+	}
+	pw = getpwnam(name);
+	if (pw == NULL)
+		el_fatal("user %s: no such user", name);
+	be_path(run, sizeof(run), "run");
+	if (chown(run, pw->pw_uid, pw->pw_gid) < 0)
+		el_fatal("%s: %s", run, strerror(errno));
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0)
+		el_fatal("cannot become user %s: %s", name, strerror(errno));
+	if (setuid(0) == 0)
+		el_fatal("could regain root after dropping privileges");
+	/* Collectors' certificates are checked against the CA at every handshake. */
+	if (access(cf_ca, R_OK) < 0)
+		el_fatal("ca_file %s is not readable by user %s: %s", cf_ca, name, strerror(errno));
+	el_info("running as user %s", name);
+}
+
+/* be_usage - print usage and exit */
+static void be_usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: else-backend [-c CONFIG] [-o key=value]... [--print-config]\n"
+		"                    [--check-config] [--status]\n");
+	exit(code);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "print-config", no_argument, NULL, 'p' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "status", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = "/etc/else/else-backend.conf";
+	char *sets[32], err[512], conninfo[1200], ingest_ci[1300];
+	int nsets = 0, ch, rc, mode = 0;
+	bool embedded, config_given = false;
+
+	el_log_set_prog("else-backend");
+	while ((ch = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			config_given = true;
+			break;
+		case 'o':
+			if (nsets == 32)
+				el_fatal("too many -o settings");
+			sets[nsets++] = optarg;
+			break;
+		case 'p':
+		case 'k':
+		case 's':
+			mode = ch;
+			break;
+		case 'h':
+			be_usage(0);
+			break;
+		default:
+			be_usage(2);
+		}
+	}
+	if (mode == 'p') {
+		el_conf_print(be_conf, BE_NCONF, STDOUT_FILENO);
+		return 0;
+	}
+	rc = el_conf_load(be_conf, BE_NCONF, config, err, sizeof(err));
+	if (rc == -ENOENT && !config_given)
+		rc = 0; /* no file at the default place: defaults and -o only */
+	if (rc < 0)
+		el_fatal("%s", err);
+	for (int i = 0; i < nsets; i++)
+		if (el_conf_set(be_conf, BE_NCONF, sets[i], err, sizeof(err)) < 0)
+			el_fatal("-o %s: %s", sets[i], err);
+	if (mode == 'k') {
+		printf("else-backend: configuration OK\n");
+		return 0;
+	}
+	if (mode == 's')
+		return be_status();
+
+	if (mkdir(cf_state_dir, 0755) < 0 && errno != EEXIST)
+		el_fatal("state_dir %s: %s", cf_state_dir, strerror(errno));
+	char run[600];
+	be_path(run, sizeof(run), "run");
+	if (mkdir(run, 0755) < 0 && errno != EEXIST)
+		el_fatal("%s: %s", run, strerror(errno));
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = be_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* PostgreSQL first: it forks, and NNG must not be running then. */
+	embedded = cf_database[0] == '\0';
+	if (embedded) {
+		rc = be_pg_start(cf_state_dir, cf_pg_user, conninfo, sizeof(conninfo));
+		if (rc < 0)
+			el_fatal("embedded PostgreSQL in %s/pg: %s", cf_state_dir, strerror(-rc));
+	} else {
+		snprintf(conninfo, sizeof(conninfo), "%s", cf_database);
+	}
+	if (cf_database_ingest[0])
+		snprintf(ingest_ci, sizeof(ingest_ci), "%s", cf_database_ingest);
+	else if (be_pg_conninfo_role(conninfo, "else_ingest", ingest_ci, sizeof(ingest_ci)) < 0)
+		el_fatal("cannot build the ingest conninfo");
+
+	be_db *admin = NULL, *db = NULL;
+	if ((rc = be_db_open(&admin, conninfo)) < 0)
+		el_fatal("database: cannot connect as the schema owner: %s", strerror(-rc));
+	if ((rc = be_db_migrate(admin)) < 0)
+		el_fatal("database: migration failed: %s", strerror(-rc));
+	be_maintain(admin);
+	if ((rc = be_db_open(&db, ingest_ci)) < 0)
+		el_fatal("database: cannot connect as else_ingest: %s", strerror(-rc));
+
+	be_ingest_conf ic = { .corr = BE_CORR_CONF_DEFAULT };
+	ic.corr.linger_s = (uint32_t)cf_linger;
+	ic.corr.hop_window_s = (uint32_t)cf_hop_window;
+	ic.corr.idle_evict_s = (uint32_t)cf_idle_evict;
+	ic.corr.max_open = (uint32_t)cf_max_open;
+	ic.checkpoint_us = cf_checkpoint * 1000000;
+	ic.idle_us = cf_idle * 1000000;
+	be_ingest *ing = NULL;
+	while ((rc = be_ingest_new(&ing, db, &ic)) < 0) {
+		el_warn("database: cannot recover the correlation state (%s): retrying",
+			strerror(-rc));
+		sleep(2);
+		if (be_stop)
+			el_fatal("stopped before the state was recovered");
+	}
+
+	be_net_conf nc = { 0 };
+	be_net *net = NULL;
+	nc.url = cf_listen;
+	nc.ca_file = cf_ca;
+	nc.cert_key_file = cf_cert;
+	nc.max_frame = (size_t)cf_max_frame;
+	nc.nctx = (int)cf_contexts;
+	nc.max_pipes = (int)cf_max_conn;
+	if ((rc = be_net_start(&net, &nc)) < 0)
+		el_fatal("listen %s: %s", cf_listen, strerror(-rc));
+	el_info("listening on %s (port %d), database %s, state in %s", cf_listen, be_net_port(net),
+		embedded ? "embedded" : "external", cf_state_dir);
+	be_drop_privileges(embedded);
+
+	int64_t started = be_now_us(), next_metrics = 0, next_maint = started + 3600 * 1000000LL;
+	while (!be_stop) {
+		be_net_req *req = NULL;
+		rc = be_net_next(net, &req, 500);
+		if (rc == 0) {
+			Else__IngestStatus st;
+			uint64_t committed;
+			char why[300];
+			be_ingest_batch(ing, req->identity, req->batch, &st, &committed, why,
+					sizeof(why));
+			be_net_reply(net, req, st, committed, why[0] ? why : NULL);
+		} else if (rc == -ESHUTDOWN) {
+			break;
+		}
+		int64_t now = be_now_us();
+		be_ingest_idle(ing, now);
+		if (now >= next_metrics) {
+			be_write_metrics(net, ing, db, started);
+			next_metrics = now + cf_metrics * 1000000;
+		}
+		if (now >= next_maint) {
+			be_maintain(admin);
+			next_maint = now + 3600 * 1000000LL;
+		}
+		if (be_reload) {
+			be_reload = 0;
+			rc = el_conf_load(be_conf, BE_NCONF, config, err, sizeof(err));
+			if (rc < 0 && !(rc == -ENOENT && !config_given))
+				el_warn("reload: %s", err);
+			for (int i = 0; i < nsets; i++)
+				el_conf_set(be_conf, BE_NCONF, sets[i], err, sizeof(err));
+			be_ingest_set_intervals(ing, cf_checkpoint * 1000000, cf_idle * 1000000);
+			el_info("reloaded %s (retention, intervals; listen, certificates and the "
+				"database need a restart)",
+				config);
+		}
+	}
+	el_info("stopping: writing a checkpoint");
+	be_net_shutdown(net);
+	be_net_stop(net);
+	if (be_ingest_checkpoint(ing) < 0)
+		el_warn("final checkpoint failed: the next start replays from the previous one");
+	be_write_metrics(NULL, ing, db, started);
+	be_ingest_free(ing);
+	be_db_close(db);
+	be_db_close(admin);
+	if (embedded && (rc = be_pg_stop(cf_state_dir)) < 0)
+		el_warn("embedded PostgreSQL did not stop: %s", strerror(-rc));
+	el_conf_free(be_conf, BE_NCONF);
+	el_info("stopped");
+	return 0;
+}

@@ -1,0 +1,79 @@
+/*
+ * el_nng - the adapter between ELSE and NNG 1.5: TLS configuration from
+ * files, listen/dial helpers that always bound the frame size, NNG errors as
+ * negative errnos, and the few NNG statistics ELSE reports.
+ *
+ * Only this module, be_net.c and col_ship.c include NNG headers; everything
+ * else sees ELSE types.  Moving to NNG 2.x touches these three files.
+ *
+ * OWNERSHIP: a TLS config returned by el_nng_tls_server/_client belongs to
+ * the caller (nng_tls_config_free); a listener or dialer holds its own
+ * reference, so the caller may free its config right after listen/dial.
+ * ERRORS: 0 or a negative errno (el_nng_err maps NNG's codes).
+ * THREADS: all functions are safe from any thread (NNG's own locking).
+ * SECURITY: every socket that receives from a peer must go through
+ * el_nng_listen/el_nng_dial, which set NNG_OPT_RECVMAXSZ (NNG's default is
+ * unlimited: a peer could announce any size and NNG would allocate it).
+ * A server config REQUIRES a client certificate from the CA (mutual TLS);
+ * a client config verifies the server certificate and its name.
+ */
+#ifndef EL_NNG_H
+#define EL_NNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+/* el_nng_err - an NNG error code as a negative errno (0 stays 0) */
+int el_nng_err(int nng_rv);
+
+/*
+ * el_nng_tls_server - a server-side TLS config: own certificate and key from
+ * cert_key_file (PEM, key and certificate in one file), peers must present a
+ * certificate that chains to ca_file.
+ */
+int el_nng_tls_server(nng_tls_config **out, const char *ca_file, const char *cert_key_file);
+
+/*
+ * el_nng_tls_client - a client-side TLS config: the server's certificate must
+ * chain to ca_file and carry server_name (a DNS name of its SANs: mbed TLS
+ * 2.28 matches DNS names only, not IP SANs); the client presents
+ * cert_key_file.  cert_key_file may be NULL (no client certificate).
+ */
+int el_nng_tls_client(nng_tls_config **out, const char *ca_file, const char *cert_key_file,
+		      const char *server_name);
+
+/*
+ * el_nng_listen - start a listener on url with tls (NULL for plain tcp://,
+ * ipc://, inproc://) and frames bounded to max_frame bytes.  *out may be NULL.
+ */
+int el_nng_listen(nng_socket s, const char *url, nng_tls_config *tls, size_t max_frame,
+		  nng_listener *out);
+
+/*
+ * el_nng_dial - start a dialer on url (tls as above), frames bounded to
+ * max_frame.  The dialer connects in the background and reconnects after a
+ * loss with backoff between reconnect_min_ms and reconnect_max_ms; requests
+ * sent meanwhile wait for the connection (their own timeouts apply).
+ */
+int el_nng_dial(nng_socket s, const char *url, nng_tls_config *tls, size_t max_frame,
+		int reconnect_min_ms, int reconnect_max_ms, nng_dialer *out);
+
+/*
+ * el_nng_listener_errors - NNG's own per-listener error counters: TLS
+ * handshakes that failed authentication (a peer without a certificate of the
+ * CA), and "other" pipe errors, which include frames over max_frame (NNG
+ * closes the connection and keeps no finer count).  Zeros when NNG was
+ * built without statistics.
+ */
+void el_nng_listener_errors(nng_listener l, uint64_t *tls_auth, uint64_t *other);
+
+/*
+ * el_nng_url_host - copy the host part of a tcp:// or tls+tcp:// URL into
+ * out (without brackets); -EINVAL if there is none or it does not fit.
+ */
+int el_nng_url_host(const char *url, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,1027 @@
+/*
+ * test_db - be_db and be_pg against a real PostgreSQL (never a mock).
+ *
+ * tests/pg/with_pg.sh starts an embedded cluster for the whole binary and
+ * exports its conninfo in ELSE_TEST_PG; every test makes a database of its
+ * own there, so tests are independent and run in parallel.  The tests that
+ * restart or kill PostgreSQL start a cluster of their own with be_pg_start.
+ *
+ * The checks read the tables with libpq directly, not through be_db: the
+ * adapter is what is under test.  (STYLE.md keeps libpq-fe.h inside be_db;
+ * tests are not shipped code, and a test that trusted be_db to read back
+ * what be_db wrote would prove little.)
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "be_corr.h"
+#include "be_db.h"
+#include "be_db_int.h"
+#include "be_pg.h"
+#include "el_parse.h"
+
+static char td_ci[8192]; /* conninfo of this test's database */
+static char td_dbname[64];
+
+/* td_env - the shared cluster's conninfo, or skip */
+static const char *td_env(void)
+{
+	const char *ci = getenv("ELSE_TEST_PG");
+
+	if (ci == NULL || ci[0] == '\0')
+		cr_skip_test("ELSE_TEST_PG not set: run through tests/pg/with_pg.sh");
+	return ci;
+}
+
+/* td_pq_ci - a libpq connection, asserted */
+static PGconn *td_pq_ci(const char *ci)
+{
+	PGconn *c = PQconnectdb(ci);
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "connect %s: %s", ci, PQerrorMessage(c));
+	return c;
+}
+
+/* td_pq - a libpq connection to this test's database */
+static PGconn *td_pq(void)
+{
+	return td_pq_ci(td_ci);
+}
+
+/* td_ok - run a statement, assert success */
+static void td_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType s = PQresultStatus(r);
+
+	cr_assert(s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK, "%s: %s", sql,
+		  PQresultErrorMessage(r));
+	PQclear(r);
+}
+
+/* td_i64 - first value of a one-value query */
+static long long td_i64(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	long long v;
+
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
+	cr_assert_eq(PQntuples(r), 1, "%s: %d rows", sql, PQntuples(r));
+	v = PQgetisnull(r, 0, 0) ? -1 : atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+/* td_str - first value of a one-value query, copied */
+static void td_str(PGconn *c, const char *sql, char *out, size_t cap)
+{
+	PGresult *r = PQexec(c, sql);
+
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
+	cr_assert_eq(PQntuples(r), 1, "%s: %d rows", sql, PQntuples(r));
+	snprintf(out, cap, "%s", PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
+	PQclear(r);
+}
+
+/* td_newdb - a fresh database for this test; td_ci gets its conninfo */
+static void td_newdb(void)
+{
+	const char *ci = td_env();
+	static unsigned n;
+	char sql[128];
+	PGconn *c = td_pq_ci(ci);
+
+	snprintf(td_dbname, sizeof(td_dbname), "else_t_%d_%u", (int)getpid(), n++);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", td_dbname);
+	td_ok(c, sql);
+	PQfinish(c);
+	snprintf(td_ci, sizeof(td_ci), "%s dbname=%s", ci, td_dbname);
+}
+
+/* td_open - a be_db on a fresh, migrated database */
+static be_db *td_open(void)
+{
+	be_db *db;
+
+	td_newdb();
+	cr_assert_eq(be_db_open(&db, td_ci), 0);
+	cr_assert_eq(be_db_migrate(db), 0);
+	return db;
+}
+
+/* td_day - "YYYYMMDD" of now + days */
+static void td_day(char *out, size_t cap, int64_t now, int days)
+{
+	time_t t = (time_t)(now + (int64_t)days * 86400);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%Y%m%d", &tm);
+}
+
+/* td_line - a line for host h */
+static be_db_line td_line(int32_t h, int32_t stream, uint64_t seq, int64_t ts_us, el_span raw)
+{
+	be_db_line l;
+
+	memset(&l, 0, sizeof(l));
+	l.ts_us = ts_us;
+	l.host_id = h;
+	l.stream_no = stream;
+	l.seq = seq;
+	l.program = EL_SPAN_LIT("postfix/smtpd");
+	l.queue_id = EL_SPAN_LIT("4Fabc123");
+	l.event = EL_EV_CLIENT;
+	l.pid = 1234;
+	l.raw = raw;
+	return l;
+}
+
+/* ---- schema ---- */
+
+Test(db_schema, migrate_twice_is_a_noop, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	long long tables, mig;
+	int v = -1;
+
+	cr_assert_eq(be_db_schema_version(db, &v), 0);
+	cr_assert_eq(v, 1);
+	mig = td_i64(c, "SELECT count(*) FROM schema_migrations");
+	tables = td_i64(
+		c, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
+	cr_assert_eq(mig, 1);
+	cr_assert_eq(be_db_migrate(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM schema_migrations"), mig);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM pg_class WHERE relnamespace = "
+			       "'public'::regnamespace"),
+		     tables);
+	/* Event names were registered once, not once per migrate. */
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM event_names"), EL_EV__COUNT);
+	cr_assert_eq(td_i64(c, "SELECT max(id) FROM event_names"), EL_EV__COUNT);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+Test(db_schema, empty_database_has_version_zero)
+{
+	be_db *db;
+	int v = -1;
+
+	td_newdb();
+	cr_assert_eq(be_db_open(&db, td_ci), 0);
+	cr_assert_eq(be_db_schema_version(db, &v), 0);
+	cr_assert_eq(v, 0);
+	be_db_close(db);
+}
+
+Test(db_schema, partitions_ahead_and_default, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int64_t now = (int64_t)time(NULL);
+	char d[16], sql[256], where[64];
+	long long n1;
+	int32_t h;
+
+	cr_assert_eq(be_db_partitions(db, now, 3), 0);
+	for (int k = -1; k <= 3; k++) {
+		td_day(d, sizeof(d), now, k);
+		const char *tabs[] = { "lines", "messages", "recipients", "rejects" };
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(sql, sizeof(sql),
+				 "SELECT (to_regclass('%s_p%s') IS NOT NULL)::int", tabs[i], d);
+			cr_assert_eq(td_i64(c, sql), 1, "%s_p%s missing", tabs[i], d);
+		}
+	}
+	td_day(d, sizeof(d), now, 4);
+	snprintf(sql, sizeof(sql), "SELECT (to_regclass('lines_p%s') IS NOT NULL)::int", d);
+	cr_assert_eq(td_i64(c, sql), 0);
+	n1 = td_i64(c, "SELECT count(*) FROM pg_inherits");
+	cr_assert_eq(be_db_partitions(db, now, 3), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM pg_inherits"), n1, "not idempotent");
+
+	/* Far future and ancient lines go to DEFAULT without failing the batch. */
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	be_db_line l = td_line(h, 1, 1, 5680281600000000LL /* 2150-01-01 */, EL_SPAN_LIT("a"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	l = td_line(h, 1, 2, 31536000000000LL /* 1971-01-01 */, EL_SPAN_LIT("b"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	l = td_line(h, 1, 3, INT64_MAX, EL_SPAN_LIT("c")); /* beyond PostgreSQL: clamped */
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	l = td_line(h, 1, 4, now * 1000000, EL_SPAN_LIT("d"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_commit(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines_default"), 3);
+	td_day(d, sizeof(d), now, 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM lines_p%s", d);
+	cr_assert_eq(td_i64(c, sql), 1);
+
+	/* Making the partition of a day that has rows in DEFAULT moves them. */
+	td_ok(c, "SELECT else_partitions_ensure('2150-01-01', '2150-01-01')");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines_default"), 2);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines_p21500101"), 1);
+	snprintf(where, sizeof(where), "%s", "tableoid = 'lines_p21500101'::regclass");
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM lines WHERE %s AND raw = 'a'", where);
+	cr_assert_eq(td_i64(c, sql), 1);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+Test(db_schema, retention_drops_old_partitions_only, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int64_t now = (int64_t)time(NULL), old = now - 120 * 86400;
+	char d[16], sql[256];
+	int dropped = -1;
+	int32_t h;
+
+	cr_assert_eq(be_db_partitions(db, old, 2), 0); /* old-1 .. old+2 */
+	cr_assert_eq(be_db_partitions(db, now, 2), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	be_db_line l = td_line(h, 1, 1, old * 1000000, EL_SPAN_LIT("old"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	l = td_line(h, 1, 2, now * 1000000, EL_SPAN_LIT("new"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	l = td_line(h, 1, 3, 31536000000000LL, EL_SPAN_LIT("ancient"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_lines_flush(db), 0); /* in a transaction of its own */
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 3);
+
+	cr_assert_eq(be_db_retention(db, now, 90, &dropped), 0);
+	/* 4 old days x 4 tables; the old email_keys months end long before. */
+	cr_assert_geq(dropped, 16);
+	td_day(d, sizeof(d), old, 0);
+	snprintf(sql, sizeof(sql), "SELECT (to_regclass('lines_p%s') IS NOT NULL)::int", d);
+	cr_assert_eq(td_i64(c, sql), 0);
+	for (int k = -1; k <= 2; k++) {
+		td_day(d, sizeof(d), now, k);
+		snprintf(sql, sizeof(sql), "SELECT (to_regclass('messages_p%s') IS NOT NULL)::int",
+			 d);
+		cr_assert_eq(td_i64(c, sql), 1);
+	}
+	cr_assert_eq(td_i64(c, "SELECT (to_regclass('lines_default') IS NOT NULL)::int"), 1);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines WHERE raw = 'new'"), 1);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines WHERE raw = 'ancient'"), 1);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines WHERE raw = 'old'"), 0);
+	/* The current email_keys month stays. */
+	cr_assert_geq(td_i64(c, "SELECT count(*) FROM pg_inherits WHERE inhparent = "
+				"'email_keys'::regclass"),
+		      2);
+	cr_assert_eq(be_db_retention(db, now, 90, &dropped), 0);
+	cr_assert_eq(dropped, 0);
+	cr_assert_eq(be_db_retention(db, now, 0, NULL), -EINVAL);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+Test(db_schema, retention_gives_up_on_a_lock_held_too_long, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int64_t now = (int64_t)time(NULL), old = now - 120 * 86400;
+	int dropped = -1;
+
+	cr_assert_eq(be_db_partitions(db, old, 0), 0);
+	/* A long search holds the parent; DROP of a partition must not queue forever. */
+	td_ok(c, "BEGIN");
+	td_ok(c, "SELECT count(*) FROM lines");
+	cr_assert_eq(be_db_retention(db, now, 90, &dropped), -EAGAIN);
+	td_ok(c, "COMMIT");
+	cr_assert_eq(be_db_retention(db, now, 90, &dropped), 0);
+	cr_assert_gt(dropped, 0);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+/* ---- lines ---- */
+
+Test(db_lines, copy_round_trip_keeps_every_byte, .timeout = 120)
+{
+	static const char raw1[] =
+		"Nov 22 13:52:07 mx1 postfix/smtpd[1]: x\0y \xff\xfe\xc3\x28 \\N\t\n";
+	static const char prog[] = "post\xff"
+				   "fix\0/smtpd";
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int64_t now = (int64_t)time(NULL) * 1000000 + 123456;
+	PGresult *r;
+	int32_t h, sno;
+	uint64_t committed;
+
+	cr_assert_eq(be_db_partitions(db, now / 1000000, 1), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1.example"), &h), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("/var/log/mail.log"), &sno, &committed),
+		     0);
+	be_db_line l = td_line(h, sno, 7, now, el_span_make(raw1, sizeof(raw1) - 1));
+	l.program = el_span_make(prog, sizeof(prog) - 1);
+	l.event = 999; /* out of range: stored as unparsed */
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	l = td_line(h, sno, 8, now, EL_SPAN_LIT(""));
+	l.program = (el_span){ NULL, 0 };
+	l.queue_id = (el_span){ NULL, 0 };
+	l.pid = 0;
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_lines_pending(db), 2);
+	cr_assert_eq(be_db_commit(db), 0);
+	cr_assert_eq(be_db_lines_pending(db), 0);
+
+	r = PQexecParams(c,
+			 "SELECT raw, program, queue_id, pid, seq, ingest_seq, "
+			 "extract(epoch from ts)::numeric * 1000000, e.name "
+			 "FROM lines JOIN event_names e ON e.id = lines.event ORDER BY seq",
+			 0, NULL, NULL, NULL, NULL, 1);
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+	cr_assert_eq(PQntuples(r), 2);
+	cr_assert_eq(PQgetlength(r, 0, 0), (int)sizeof(raw1) - 1);
+	cr_assert(memcmp(PQgetvalue(r, 0, 0), raw1, sizeof(raw1) - 1) == 0);
+	/* Text columns: invalid bytes read as Latin-1, NUL as U+FFFD. */
+	cr_assert_str_eq(PQgetvalue(r, 0, 1), "post\xc3\xbf"
+					      "fix\xef\xbf\xbd/smtpd");
+	cr_assert_str_eq(PQgetvalue(r, 0, 2), "4Fabc123");
+	cr_assert_eq(PQgetlength(r, 1, 0), 0);
+	cr_assert(!PQgetisnull(r, 1, 0));
+	cr_assert(PQgetisnull(r, 1, 1));
+	cr_assert(PQgetisnull(r, 1, 2));
+	cr_assert(PQgetisnull(r, 1, 3));
+	PQclear(r);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines l JOIN event_names e ON e.id = l.event "
+			       "WHERE e.name = 'unparsed' AND seq = 7"),
+		     1);
+	cr_assert_eq(td_i64(c, "SELECT (extract(epoch from ts) * 1000000)::bigint % 1000000 "
+			       "FROM lines WHERE seq = 7"),
+		     123456);
+	cr_assert_eq(td_i64(c, "SELECT min(ingest_seq) FROM lines"), 1);
+	cr_assert_eq(td_i64(c, "SELECT max(ingest_seq) FROM lines"), 2);
+	uint64_t last = 0;
+	cr_assert_eq(be_db_last_ingest_seq(db, &last), 0);
+	cr_assert_eq(last, 2);
+	be_db_stats st;
+	be_db_get_stats(db, &st);
+	cr_assert_eq(st.lines_copied, 2);
+	cr_assert_geq(st.text_repaired, 1);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+Test(db_lines, bad_arguments)
+{
+	be_db *db = td_open();
+	be_db_line l = td_line(1, 1, (uint64_t)INT64_MAX + 1, 0, EL_SPAN_LIT("x"));
+	uint64_t seq;
+
+	cr_assert_eq(be_db_line_add(db, &l), -EINVAL);
+	l = td_line(0, 1, 1, 0, EL_SPAN_LIT("x"));
+	cr_assert_eq(be_db_line_add(db, &l), -EINVAL);
+	l = td_line(1, 1, 1, 0, (el_span){ NULL, 3 });
+	cr_assert_eq(be_db_line_add(db, &l), -EINVAL);
+	cr_assert_eq(be_db_stream_get(db, 1, EL_SPAN_LIT("s"), NULL, &seq), -EINVAL, "outside tx");
+	cr_assert_eq(be_db_commit(db), -EINVAL);
+	cr_assert_eq(be_db_rollback(db), 0);
+	cr_assert_eq(be_db_partitions(db, 0, 400), -EINVAL);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT(""), &l.host_id), -EINVAL);
+	cr_assert_eq(be_db_open(NULL, td_ci), -EINVAL);
+	cr_assert_eq(be_db_checkpoint_save(db, 1, NULL, 3), -EINVAL);
+	be_db_close(db);
+	be_db_close(NULL);
+}
+
+Test(db_lines, server_error_is_eio_until_rollback)
+{
+	be_db *db;
+	uint64_t seq;
+
+	td_newdb();
+	cr_assert_eq(be_db_open(&db, td_ci), 0);
+	/* Not migrated: the table is missing. */
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_checkpoint_save(db, 1, "x", 1), -EIO);
+	cr_assert_eq(be_db_last_ingest_seq(db, &seq), -EIO, "aborted transaction");
+	cr_assert_eq(be_db_commit(db), -EIO);
+	cr_assert_eq(be_db_rollback(db), 0);
+	cr_assert_eq(be_db_migrate(db), 0);
+	cr_assert_eq(be_db_last_ingest_seq(db, &seq), 0);
+	be_db_close(db);
+	cr_assert_eq(be_db_open(&db, "host=/nonexistent dbname=x connect_timeout=2"), -ENOTCONN);
+}
+
+/* ---- streams and hosts ---- */
+
+Test(db_stream, get_set_and_rollback)
+{
+	be_db *db = td_open();
+	int32_t h, no1 = 0, no2 = 0, hb;
+	uint64_t seq = 99;
+
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx2"), &hb), 0);
+	cr_assert_neq(h, hb);
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s1"), &no1, &seq), 0);
+	cr_assert_eq(seq, 0);
+	cr_assert_gt(no1, 0);
+	cr_assert_eq(be_db_stream_set(db, h, EL_SPAN_LIT("s1"), 42), 0);
+	cr_assert_eq(be_db_commit(db), 0);
+
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s1"), &no2, &seq), 0);
+	cr_assert_eq(seq, 42);
+	cr_assert_eq(no2, no1);
+	cr_assert_eq(be_db_stream_set(db, h, EL_SPAN_LIT("s1"), 10), 0); /* never backwards */
+	cr_assert_eq(be_db_stream_set(db, h, EL_SPAN_LIT("s2"), 5), 0);  /* set creates */
+	cr_assert_eq(be_db_commit(db), 0);
+
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	cr_assert_eq(seq, 42);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s2"), NULL, &seq), 0);
+	cr_assert_eq(seq, 5);
+	cr_assert_eq(be_db_stream_get(db, hb, EL_SPAN_LIT("s1"), &no2, &seq), 0);
+	cr_assert_eq(seq, 0);
+	cr_assert_neq(no2, no1);
+	cr_assert_eq(be_db_stream_set(db, h, EL_SPAN_LIT("s1"), 50), 0);
+	cr_assert_eq(be_db_rollback(db), 0);
+
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	cr_assert_eq(seq, 42, "rolled back");
+	cr_assert_eq(be_db_commit(db), 0);
+	PGconn *c = td_pq();
+	cr_assert_eq(td_i64(c, "SELECT batches FROM streams WHERE stream_id = 's1'"), 2);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+Test(db_stream, row_lock_serialises_two_ingests)
+{
+	be_db *db = td_open();
+	PGconn *c;
+	PGresult *r;
+	int32_t h;
+	uint64_t seq;
+
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	cr_assert_eq(be_db_commit(db), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	/* A second ingest of the same stream waits for the first to commit. */
+	c = td_pq();
+	td_ok(c, "BEGIN");
+	td_ok(c, "SET LOCAL lock_timeout = '200ms'");
+	r = PQexec(c, "SELECT committed_seq FROM streams WHERE stream_id = 's1' FOR UPDATE");
+	cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+	cr_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "55P03");
+	PQclear(r);
+	td_ok(c, "ROLLBACK");
+	cr_assert_eq(be_db_stream_set(db, h, EL_SPAN_LIT("s1"), 3), 0);
+	cr_assert_eq(be_db_commit(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's1'"), 3);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+Test(db_stream, host_learned_in_a_rolled_back_transaction_is_forgotten)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int32_t h1, h2;
+	char sql[128];
+
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("new.example"), &h1), 0);
+	cr_assert_eq(be_db_rollback(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM hosts"), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("new.example"), &h2), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM hosts WHERE id = %d", h2);
+	cr_assert_eq(td_i64(c, sql), 1, "cached id of a row that was rolled back");
+	PQfinish(c);
+	be_db_close(db);
+}
+
+/* ---- flows ---- */
+
+typedef struct td_flows {
+	be_db *db;
+	int pass;
+	size_t ntx, nrcpt, nrej, nmid;
+	int err;
+} td_flows;
+
+static void td_flow_tx(void *arg, const be_corr *c, const be_tx *t)
+{
+	td_flows *f = arg;
+	be_tx copy = *t;
+
+	f->ntx++;
+	f->nrcpt += t->nrcpts;
+	f->nmid += t->message_id != NULL && t->message_id[0];
+	if (f->pass == 2)
+		copy.nlines += 1000; /* the newest write must win */
+	if (be_db_flow_tx(f->db, c, &copy) != 0)
+		f->err++;
+}
+
+static void td_flow_reject(void *arg, const be_corr *c, const be_reject *j)
+{
+	td_flows *f = arg;
+
+	f->nrej++;
+	if (be_db_flow_reject(f->db, c, j) != 0)
+		f->err++;
+}
+
+/* td_feed - the harness's real Postfix logs through parser and engine into db */
+static void td_feed(td_flows *f)
+{
+	static const char *files[] = { "mx1.maillog.log", "mx2.maillog.log", "mx3.maillog.log",
+				       "volume-sample.log" };
+	const char *dir = getenv("ELSE_TEST_DATA");
+	be_corr_conf conf = BE_CORR_CONF_DEFAULT;
+	be_corr_out out = { td_flow_tx, td_flow_reject, f };
+	be_corr *c = be_corr_new(&conf, &out);
+	el_parse_ctx ctx;
+	el_rec rec;
+	char path[4096];
+
+	cr_assert_not_null(dir, "ELSE_TEST_DATA not set");
+	el_parse_ctx_init(&ctx);
+	ctx.force_year = 2026;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/postfix/%s", dir, files[i]);
+		FILE *fp = fopen(path, "r");
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		cr_assert_not_null(fp, "%s", path);
+		while ((n = getline(&line, &cap, fp)) > 0) {
+			if (line[n - 1] == '\n')
+				n--;
+			el_parse_line(&ctx, line, (size_t)n, &rec);
+			el_span host = el_rec_get(&rec, EL_F_HOST);
+			if (host.p == NULL)
+				host = EL_SPAN_LIT("unknown");
+			be_corr_line(c, host, &rec);
+		}
+		free(line);
+		fclose(fp);
+	}
+	be_corr_flush(c);
+	be_corr_free(c);
+	el_parse_ctx_fini(&ctx);
+}
+
+Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	td_flows f = { .db = db, .pass = 1 };
+	long long msgs, rcpts, rejs, keys;
+	be_db_stats st;
+
+	cr_assert_eq(be_db_partitions(db, 1795000000 /* Nov 2026 */, 30), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	td_feed(&f);
+	cr_assert_eq(f.err, 0);
+	cr_assert_gt(f.ntx, 100);
+	cr_assert_gt(f.nrej, 0);
+	cr_assert_eq(be_db_flows_pending(db), f.ntx + f.nrej);
+	cr_assert_eq(be_db_commit(db), 0);
+	msgs = td_i64(c, "SELECT count(*) FROM messages");
+	rcpts = td_i64(c, "SELECT count(*) FROM recipients");
+	rejs = td_i64(c, "SELECT count(*) FROM rejects");
+	keys = td_i64(c, "SELECT count(*) FROM email_keys");
+	cr_assert_eq(msgs, (long long)f.ntx);
+	cr_assert_eq(rcpts, (long long)f.nrcpt);
+	cr_assert_eq(rejs, (long long)f.nrej, "every reject is its own row: %lld rows, %zu emitted",
+		     rejs, f.nrej);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages_default"), 0);
+	be_db_get_stats(db, &st);
+	cr_assert_eq(st.messages, f.ntx);
+	cr_assert_eq(st.rejects, f.nrej);
+
+	/* The same flows again (a replay), newer content: same rows, updated. */
+	td_flows g = { .db = db, .pass = 2 };
+	td_feed(&g); /* outside a transaction: the flush makes its own */
+	cr_assert_eq(g.err, 0);
+	cr_assert_eq(be_db_flows_flush(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), msgs);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM recipients"), rcpts);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM rejects"), rejs);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM email_keys"), keys);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE nlines < 1000"), 0);
+	be_db_get_stats(db, &st);
+	cr_assert_eq(st.rejects, f.nrej, "duplicates are not counted");
+
+	/* What went in is what the engine said. */
+	cr_assert_gt(td_i64(c, "SELECT count(*) FROM messages WHERE status = 'delivered'"), 0);
+	cr_assert_gt(td_i64(c, "SELECT count(*) FROM recipients WHERE status = 'sent' AND "
+			       "relay_host IS NOT NULL AND attempts > 0 AND delay IS NOT NULL"),
+		     0);
+	cr_assert_gt(td_i64(c, "SELECT count(*) FROM messages WHERE prev_host_id IS NOT NULL"), 0,
+		     "relay hops linked");
+	cr_assert_gt(td_i64(c, "SELECT count(*) FROM rejects WHERE status = 'rejected' AND "
+			       "reject_code = '554'"),
+		     0);
+	cr_assert_gt(td_i64(c, "SELECT count(*) FROM messages WHERE sender = ''"), 0,
+		     "bounces keep their empty sender");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE actions IS NOT NULL AND "
+			       "jsonb_typeof(actions) <> 'array'"),
+		     0);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+Test(db_flows, email_keys_find_the_email, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	td_flows f = { .db = db, .pass = 1 };
+	char mid[1024], sql[2048], eid[64], qid[64];
+
+	cr_assert_eq(be_db_partitions(db, 1795000000, 30), 0);
+	td_feed(&f);
+	cr_assert_eq(be_db_flows_flush(db), 0);
+	td_str(c,
+	       "SELECT message_id FROM messages WHERE message_id IS NOT NULL "
+	       "ORDER BY first_seen LIMIT 1",
+	       mid, sizeof(mid));
+	cr_assert(strchr(mid, '\'') == NULL);
+	snprintf(sql, sizeof(sql),
+		 "SELECT string_agg(DISTINCT email_id::text, ',') FROM email_keys "
+		 "WHERE kind = 1 AND key = '%s'",
+		 mid);
+	td_str(c, sql, eid, sizeof(eid));
+	snprintf(sql, sizeof(sql),
+		 "SELECT string_agg(DISTINCT email_id::text, ',') FROM messages "
+		 "WHERE message_id = '%s'",
+		 mid);
+	char want[64];
+	td_str(c, sql, want, sizeof(want));
+	cr_assert_str_eq(eid, want);
+	/* Queue ID and e-mail id keys; the day is the message's day. */
+	td_str(c, "SELECT queue_id FROM messages ORDER BY first_seen LIMIT 1", qid, sizeof(qid));
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM email_keys k JOIN messages m ON m.email_id = k.email_id "
+		 "AND m.queue_id = k.key AND m.first_seen::date = k.day WHERE k.kind = 2 AND "
+		 "k.key = '%s'",
+		 qid);
+	cr_assert_geq(td_i64(c, sql), 1);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT FROM "
+			       "email_keys k WHERE k.kind = 3 AND k.key = lpad(to_hex(m.email_id), "
+			       "16, '0') AND k.day = m.first_seen::date)"),
+		     0);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+/* ---- checkpoints and replay ---- */
+
+Test(db_state, checkpoint_save_load_keeps_three)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	uint64_t seq = 0;
+	el_buf st;
+	char state[32];
+
+	el_buf_init(&st);
+	cr_assert_eq(be_db_checkpoint_load(db, &seq, &st), -ENOENT);
+	for (int i = 1; i <= 5; i++) {
+		int n = snprintf(state, sizeof(state), "state %d", i);
+		state[n] = '\0'; /* a NUL inside the state too */
+		cr_assert_eq(be_db_checkpoint_save(db, (uint64_t)i * 100, state, (size_t)n + 1), 0);
+	}
+	cr_assert_eq(be_db_checkpoint_load(db, &seq, &st), 0);
+	cr_assert_eq(seq, 500);
+	cr_assert_eq(st.len, 8);
+	cr_assert(memcmp(st.p, "state 5\0", 8) == 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM corr_checkpoint"), 3);
+	cr_assert_eq(be_db_checkpoint_save(db, 600, NULL, 0), 0);
+	st.len = 0;
+	cr_assert_eq(be_db_checkpoint_load(db, &seq, &st), 0);
+	cr_assert_eq(seq, 600);
+	cr_assert_eq(st.len, 0);
+	el_buf_fini(&st);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+typedef struct td_replay {
+	be_db *db; /* when set, the callback looks up a new host (SQL mid-replay) */
+	uint64_t last, n, stop_at;
+	char hosts[8][32];
+	int64_t ts[8];
+} td_replay;
+
+static int td_replay_cb(void *arg, const be_db_line *l, el_span host)
+{
+	td_replay *r = arg;
+
+	cr_assert_gt(l->ingest_seq, r->last, "ingest_seq order");
+	r->last = l->ingest_seq;
+	if (r->n < 8) {
+		snprintf(r->hosts[r->n], sizeof(r->hosts[0]), "%.*s", (int)host.len, host.p);
+		r->ts[r->n] = l->ts_us;
+	}
+	cr_assert_eq(l->event, EL_EV_CLIENT);
+	cr_assert_eq(l->pid, 1234);
+	cr_assert_eq(l->queue_id.len, 8);
+	if (r->db && r->n % 1000 == 999) {
+		char name[64];
+		int32_t id;
+		snprintf(name, sizeof(name), "replay-host-%llu", (unsigned long long)r->n);
+		cr_assert_eq(be_db_host_id(r->db, el_span_make(name, strlen(name)), &id), 0);
+	}
+	r->n++;
+	return r->stop_at && r->n == r->stop_at ? 1 : 0;
+}
+
+Test(db_state, replay_in_ingest_order)
+{
+	be_db *db = td_open();
+	int64_t now = (int64_t)time(NULL) * 1000000;
+	int32_t h1, h2;
+	uint64_t n;
+	char raw[32];
+
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h1), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx2"), &h2), 0);
+	for (int b = 0; b < 3; b++) {
+		cr_assert_eq(be_db_begin(db), 0);
+		for (int i = 0; i < 100; i++) {
+			snprintf(raw, sizeof(raw), "line %d/%d", b, i);
+			/* Times go backwards: replay follows arrival, not log time. */
+			be_db_line l = td_line(i % 2 ? h2 : h1, 1, (uint64_t)(b * 100 + i + 1),
+					       now - (b * 100 + i) * 1000000LL,
+					       el_span_make(raw, strlen(raw)));
+			cr_assert_eq(be_db_line_add(db, &l), 0);
+		}
+		cr_assert_eq(be_db_commit(db), 0);
+	}
+	td_replay r;
+	memset(&r, 0, sizeof(r));
+	cr_assert_eq(be_db_replay(db, 0, td_replay_cb, &r, &n), 0);
+	cr_assert_eq(n, 300);
+	cr_assert_eq(r.n, 300);
+	cr_assert_eq(r.last, 300);
+	cr_assert_str_eq(r.hosts[0], "mx1");
+	cr_assert_str_eq(r.hosts[1], "mx2");
+	cr_assert_eq(r.ts[0], now);
+	memset(&r, 0, sizeof(r));
+	r.last = 250;
+	cr_assert_eq(be_db_replay(db, 250, td_replay_cb, &r, &n), 0);
+	cr_assert_eq(n, 50);
+	memset(&r, 0, sizeof(r));
+	r.stop_at = 10;
+	cr_assert_eq(be_db_replay(db, 0, td_replay_cb, &r, &n), -ECANCELED);
+	cr_assert_eq(n, 10);
+	/* The connection is still good after a stopped replay. */
+	uint64_t last;
+	cr_assert_eq(be_db_last_ingest_seq(db, &last), 0);
+	cr_assert_eq(last, 300);
+
+	/* More lines than one FETCH, and SQL from the callback between FETCHes. */
+	cr_assert_eq(be_db_begin(db), 0);
+	for (int i = 0; i < 4500; i++) {
+		be_db_line l = td_line(h1, 2, (uint64_t)i + 1, now, EL_SPAN_LIT("more"));
+		cr_assert_eq(be_db_line_add(db, &l), 0);
+	}
+	cr_assert_eq(be_db_commit(db), 0);
+	memset(&r, 0, sizeof(r));
+	r.db = db;
+	cr_assert_eq(be_db_replay(db, 0, td_replay_cb, &r, &n), 0);
+	cr_assert_eq(n, 4800);
+	cr_assert_eq(r.last, 4800);
+	PGconn *c = td_pq();
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM hosts WHERE name LIKE 'replay-host-%'"), 4);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+/* ---- roles ---- */
+
+Test(db_roles, query_role_reads_and_cannot_write)
+{
+	be_db *db = td_open(), *q, *ing;
+	char ci[8300];
+	int32_t h;
+	uint64_t seq;
+
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	cr_assert_eq(be_db_partitions(db, time(NULL), 1), 0);
+
+	/* else_ingest: a whole batch, but no DDL. */
+	cr_assert_eq(be_pg_conninfo_role(td_ci, "else_ingest", ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_open(&ing, ci), 0);
+	cr_assert_eq(be_db_begin(ing), 0);
+	cr_assert_eq(be_db_stream_get(ing, h, EL_SPAN_LIT("s"), NULL, &seq), 0);
+	be_db_line l = td_line(h, 1, 1, (int64_t)time(NULL) * 1000000, EL_SPAN_LIT("x"));
+	cr_assert_eq(be_db_line_add(ing, &l), 0);
+	cr_assert_eq(be_db_stream_set(ing, h, EL_SPAN_LIT("s"), 1), 0);
+	cr_assert_eq(be_db_checkpoint_save(ing, 1, "s", 1), 0);
+	cr_assert_eq(be_db_commit(ing), 0);
+	cr_assert_eq(be_db_host_id(ing, EL_SPAN_LIT("mx9"), &h), 0);
+	cr_assert_eq(be_db_partitions(ing, time(NULL) + 30 * 86400, 1), -EACCES);
+	be_db_close(ing);
+
+	/* else_query: SELECT only. */
+	cr_assert_eq(be_pg_conninfo_role(td_ci, "else_query", ci, sizeof(ci)), 0);
+	PGconn *c = td_pq_ci(ci);
+	char who[64];
+	td_str(c, "SELECT current_user", who, sizeof(who));
+	cr_assert_str_eq(who, "else_query");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 1);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM hosts"), 2);
+	PQfinish(c);
+	cr_assert_eq(be_db_open(&q, ci), 0);
+	cr_assert_eq(be_db_host_id(q, EL_SPAN_LIT("mx1"), &h), 0, "reading is allowed");
+	cr_assert_eq(be_db_host_id(q, EL_SPAN_LIT("evil"), &h), -EACCES);
+	cr_assert_eq(be_db_begin(q), 0);
+	l = td_line(h ? h : 1, 1, 1, 0, EL_SPAN_LIT("x"));
+	cr_assert_eq(be_db_line_add(q, &l), 0); /* buffered */
+	cr_assert_eq(be_db_lines_flush(q), -EACCES);
+	cr_assert_eq(be_db_rollback(q), 0);
+	cr_assert_eq(be_db_checkpoint_save(q, 1, "x", 1), -EACCES);
+	be_db_close(q);
+	be_db_close(db);
+}
+
+/* ---- text repair (no server needed) ---- */
+
+Test(db_text, repair_makes_valid_bounded_utf8)
+{
+	el_buf b;
+
+	el_buf_init(&b);
+	cr_assert(!be_db_text_repair(&b, "abc \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 15, 100));
+	cr_assert_eq(b.len, 15);
+	b.len = 0;
+	/* Surrogates, overlongs, stray continuation, > U+10FFFF: each byte Latin-1. */
+	cr_assert(be_db_text_repair(&b, "\xed\xa0\x80|\xc0\xaf|\x80|\xf4\x90\x80\x80", 13, 100));
+	cr_assert_eq(b.len, 23);
+	cr_assert(memcmp(b.p, "\xc3\xad\xc2\xa0\xc2\x80|\xc3\x80\xc2\xaf|\xc2\x80|", 15) == 0);
+	b.len = 0;
+	cr_assert(be_db_text_repair(&b, "a\0b", 3, 100));
+	cr_assert_eq(b.len, 5);
+	cr_assert(memcmp(b.p,
+			 "a\xef\xbf\xbd"
+			 "b",
+			 5) == 0);
+	/* Cut at a character boundary, never inside a sequence. */
+	b.len = 0;
+	cr_assert(be_db_text_repair(&b, "ab\xe2\x82\xac", 5, 4));
+	cr_assert_eq(b.len, 2);
+	b.len = 0;
+	cr_assert(be_db_text_repair(&b, "abcdef", 6, 4));
+	cr_assert_eq(b.len, 4);
+	b.len = 0;
+	cr_assert(be_db_text_repair(&b, "\xff\xff\xff", 3, 5));
+	cr_assert_eq(b.len, 4);
+	el_buf_fini(&b);
+}
+
+/* ---- an embedded cluster of the test's own: restarts, kill -9 ---- */
+
+/* td_cluster - start a private cluster in a new directory */
+static void td_cluster(char *dir, size_t cap, char *ci, size_t cicap)
+{
+	snprintf(dir, cap, "/tmp/else-pgt.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	chmod(dir, 0755);
+	cr_assert_eq(be_pg_start(dir, NULL, ci, cicap), 0, "be_pg_start %s", dir);
+}
+
+/* td_cluster_rm - stop it and remove the directory */
+static void td_cluster_rm(const char *dir)
+{
+	char cmd[512];
+
+	be_pg_stop(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(db_conn, lost_connection_is_reported_and_reconnect_works, .timeout = 180)
+{
+	char dir[64], ci[4096];
+	be_db *db;
+	int32_t h;
+	uint64_t seq;
+	be_db_stats st;
+
+	td_cluster(dir, sizeof(dir), ci, sizeof(ci));
+	cr_assert_eq(be_db_open(&db, ci), 0);
+	cr_assert_eq(be_db_migrate(db), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s"), NULL, &seq), 0);
+	be_db_line l = td_line(h, 1, 1, (int64_t)time(NULL) * 1000000, EL_SPAN_LIT("x"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+
+	/* PostgreSQL restarts in the middle of the batch. */
+	cr_assert_eq(be_pg_stop(dir), 0);
+	cr_assert_eq(be_pg_start(dir, NULL, ci, sizeof(ci)), 0);
+	int rc = be_db_lines_flush(db);
+	cr_assert(rc == -ECONNRESET || rc == -ENOTCONN, "flush after restart: %d", rc);
+	cr_assert(!be_db_connected(db));
+	cr_assert_eq(be_db_stream_set(db, h, EL_SPAN_LIT("s"), 1), -ENOTCONN);
+	cr_assert_eq(be_db_commit(db), -ENOTCONN);
+	cr_assert_eq(be_db_rollback(db), 0);
+	/* The next batch reconnects, and what was lost was never committed. */
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert(be_db_connected(db));
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s"), NULL, &seq), 0);
+	cr_assert_eq(seq, 0);
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_stream_set(db, h, EL_SPAN_LIT("s"), 1), 0);
+	cr_assert_eq(be_db_commit(db), 0);
+
+	/* A restart while idle: the next begin reconnects by itself. */
+	cr_assert_eq(be_pg_stop(dir), 0);
+	cr_assert_eq(be_pg_start(dir, NULL, ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_stream_get(db, h, EL_SPAN_LIT("s"), NULL, &seq), 0);
+	cr_assert_eq(seq, 1);
+	cr_assert_eq(be_db_flows_flush(db), 0);
+	cr_assert_eq(be_db_commit(db), 0);
+
+	/* Server down: a call outside a transaction says so. */
+	cr_assert_eq(be_pg_stop(dir), 0);
+	rc = be_db_last_ingest_seq(db, &seq);
+	cr_assert(rc == -ECONNRESET || rc == -ENOTCONN, "%d", rc);
+	cr_assert_eq(be_db_last_ingest_seq(db, &seq), -ENOTCONN, "reconnect fails: down");
+	cr_assert_eq(be_pg_start(dir, NULL, ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_last_ingest_seq(db, &seq), 0);
+	cr_assert_eq(seq, 1);
+	be_db_get_stats(db, &st);
+	cr_assert_geq(st.err_conn, 2);
+	cr_assert_geq(st.reconnects, 3);
+	be_db_close(db);
+	td_cluster_rm(dir);
+}
+
+Test(db_conn, pg_start_after_kill_9, .timeout = 180)
+{
+	char dir[64], ci[4096], ci2[4096], path[128], buf[64];
+	be_db *db;
+	int fd;
+	ssize_t n;
+	pid_t pid;
+
+	td_cluster(dir, sizeof(dir), ci, sizeof(ci));
+	/* A second start finds it running and changes nothing. */
+	cr_assert_eq(be_pg_start(dir, NULL, ci2, sizeof(ci2)), 0);
+	cr_assert_str_eq(ci, ci2);
+	snprintf(path, sizeof(path), "%s/pg/data/postmaster.pid", dir);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	pid = (pid_t)atoi(buf);
+	cr_assert_gt(pid, 1);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
+		usleep(50000);
+	cr_assert_eq(access(path, F_OK), 0, "stale postmaster.pid left behind");
+	cr_assert_eq(be_pg_start(dir, NULL, ci2, sizeof(ci2)), 0);
+	cr_assert_eq(be_db_open(&db, ci2), 0);
+	cr_assert_eq(be_db_migrate(db), 0);
+	be_db_close(db);
+	td_cluster_rm(dir);
+	cr_assert_eq(be_pg_stop(dir), -ENOENT);
+}
+
+Test(db_conn, pg_refuses_bad_arguments)
+{
+	char ci[16];
+	char longdir[200];
+
+	cr_assert_eq(be_pg_start(NULL, NULL, ci, sizeof(ci)), -EINVAL);
+	cr_assert_eq(be_pg_start("/tmp/x\ny", NULL, ci, sizeof(ci)), -EINVAL);
+	memset(longdir, 'a', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	cr_assert_eq(be_pg_start(longdir, NULL, ci, sizeof(ci)), -ENAMETOOLONG);
+	if (geteuid() == 0)
+		cr_assert_eq(be_pg_start("/tmp/else-none", "no-such-user-else", ci, sizeof(ci)),
+			     -ENOENT);
+	cr_assert_eq(be_pg_conninfo_role("host=x", "bad role", ci, sizeof(ci)), -EINVAL);
+	cr_assert_eq(be_pg_conninfo_role("host=x", "else_query", ci, 5), -ENOSPC);
+}
