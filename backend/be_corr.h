@@ -152,11 +152,12 @@ typedef struct be_corr_conf {
 	uint32_t hop_window_s; /* max clock disagreement for a relay hop link */
 	uint32_t idle_evict_s; /* emit open transactions idle this long */
 	uint32_t max_open;     /* at most this many open transactions */
+	uint32_t catchup_s;    /* a host this far behind no longer holds completed ones back */
 } be_corr_conf;
 
 #define BE_CORR_CONF_DEFAULT                                                                       \
 	{                                                                                          \
-		30, 300, 8 * 86400, 1000000                                                        \
+		30, 300, 8 * 86400, 1000000, 600                                                   \
 	}
 
 typedef struct be_corr be_corr;

@@ -778,6 +778,8 @@ uint64_t be_corr_line(be_corr *c, el_span hostname, const el_rec *r)
 	if (t_us > c->clock_us)
 		c->clock_us = t_us;
 	host = be_host_id(c, hostname);
+	if (t_us > c->host_clock[host])
+		c->host_clock[host] = t_us;
 	if (r->event == EL_EV_MSGTRK) {
 		uint64_t id = be_msgtrk(c, host, r, t_us);
 		c->st.lines_attached += id != 0;
@@ -821,7 +823,20 @@ void be_corr_tick(be_corr *c, int64_t now_us)
 		c->st.evicted++;
 		be_tx_complete(c, c->lru_head);
 	}
-	while (c->done_head && c->done_head->complete_us + linger < c->clock_us) {
+	if (c->done_head == NULL || c->done_head->complete_us + linger >= c->clock_us)
+		return;
+	/*
+	 * A completed message waits for the slowest host still sending (a
+	 * collector catching up after an outage), so that its late "queued as"
+	 * lines still find their other side.  A host further behind than
+	 * catchup_s no longer holds anything back.
+	 */
+	int64_t floor = c->clock_us, catchup = (int64_t)c->conf.catchup_s * 1000000;
+	for (uint32_t h = 0; h < c->nhosts; h++)
+		if (c->host_clock[h] && c->host_clock[h] < floor &&
+		    c->host_clock[h] >= c->clock_us - catchup)
+			floor = c->host_clock[h];
+	while (c->done_head && c->done_head->complete_us + linger < floor) {
 		be_tx *t = c->done_head;
 		c->done_head = t->done_next;
 		if (c->done_head == NULL)

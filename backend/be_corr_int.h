@@ -53,6 +53,7 @@ struct be_corr {
 	el_map netmsg;   /* Exchange network message id -> email id (boxed) */
 	el_map hostmap;  /* name -> host id + 1 */
 	char *hosts[BE_MAX_HOSTS];
+	int64_t host_clock[BE_MAX_HOSTS]; /* newest line time seen per host */
 	uint32_t nhosts;
 	be_tx *lru_head, *lru_tail;   /* open transactions, least recently active first */
 	be_tx *done_head, *done_tail; /* completed, lingering */

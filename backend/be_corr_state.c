@@ -16,6 +16,7 @@
  *   S host postscreen pid start client_host client_ip port passed rejected tests
  *     txs (space-separated queue IDs of the session's transactions)
  *   P qid uphost upqid rcpt time email message_id
+ *   H host clock_us   (newest line time seen per host)
  * R, A, D and J lines belong to the T line before them.  Open transactions
  * come first, then the completed ones still lingering, in completion order
  * (complete > 0), so a restart neither forgets deferred mail nor drops a
@@ -195,6 +196,14 @@ void be_corr_dump_buf(be_corr *c, el_buf *b)
 		el_buf_addc(&qids, '\0');
 		be_st_str(b, qids.p);
 		el_buf_fini(&qids);
+		el_buf_addc(b, '\n');
+	}
+	for (uint32_t h = 0; h < c->nhosts; h++) {
+		if (c->host_clock[h] == 0)
+			continue;
+		el_buf_addc(b, 'H');
+		be_st_str(b, c->hosts[h]);
+		be_st_num_out(b, c->host_clock[h]);
 		el_buf_addc(b, '\n');
 	}
 	for (size_t i = 0; i < c->pending.cap; i++) {
@@ -462,6 +471,12 @@ static int be_st_line(be_corr *c, char **fld, bool *null, int nf, be_tx **tp)
 			if (st)
 				s->txs[s->ntxs++] = st->id;
 		}
+		return 0;
+	}
+	case 'H': {
+		if (nf != 3 || be_st_num(fld[2], 0, INT64_MAX, &v[0]) < 0)
+			return -1;
+		c->host_clock[be_host_id(c, be_st_sp(fld[1]))] = v[0];
 		return 0;
 	}
 	case 'P': {

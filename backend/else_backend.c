@@ -37,7 +37,7 @@
 static char *cf_state_dir, *cf_database, *cf_database_ingest, *cf_pg_user, *cf_listen, *cf_ca,
 	*cf_cert, *cf_user;
 static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_ahead, cf_checkpoint,
-	cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics;
+	cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics, cf_catchup;
 
 static const el_conf_item be_conf[] = {
 	{ "state_dir", EL_CONF_STR, "/var/lib/else", &cf_state_dir, 1, 200,
@@ -73,6 +73,9 @@ static const el_conf_item be_conf[] = {
 	  "no batch for this long: write completed flows without waiting for newer lines" },
 	{ "linger", EL_CONF_DURATION, "30s", &cf_linger, 0, 3600,
 	  "keep a completed message this long (log time) for late links from other hosts" },
+	{ "catchup", EL_CONF_DURATION, "600s", &cf_catchup, 0, 86400,
+	  "a host whose lines are at most this far behind the newest (a collector catching up) "
+	  "holds completed messages back for its late links" },
 	{ "hop_window", EL_CONF_DURATION, "300s", &cf_hop_window, 1, 86400,
 	  "largest clock disagreement between hosts for a relay hop link" },
 	{ "idle_evict", EL_CONF_DURATION, "8d", &cf_idle_evict, 3600, 365 * 86400LL,
@@ -359,6 +362,7 @@ int main(int argc, char **argv)
 	ic.corr.hop_window_s = (uint32_t)cf_hop_window;
 	ic.corr.idle_evict_s = (uint32_t)cf_idle_evict;
 	ic.corr.max_open = (uint32_t)cf_max_open;
+	ic.corr.catchup_s = (uint32_t)cf_catchup;
 	ic.checkpoint_us = cf_checkpoint * 1000000;
 	ic.idle_us = cf_idle * 1000000;
 	be_ingest *ing = NULL;

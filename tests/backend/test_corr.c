@@ -635,3 +635,32 @@ Test(corr, dsn_told_before_the_bounce_line)
 	tc_email(d, e2);
 	cr_assert_str_eq(e1, e2);
 }
+
+Test(corr, late_host_catching_up_still_links)
+{
+	/* mx2's collector was cut off for five minutes while mx1 kept sending. */
+	static const char *lines[64];
+	static char buf[40][200];
+	int n = 0, k;
+
+	lines[n++] = "Nov 22 10:00:00 mx2 postfix/smtpd[20]: connect from mx1[192.0.2.2]";
+	lines[n++] = "Nov 22 10:00:00 mx1 postfix/smtpd[10]: AAA111: client=c[192.0.2.1]";
+	lines[n++] = "Nov 22 10:00:00 mx1 postfix/cleanup[11]: AAA111: message-id=<m1@x>";
+	lines[n++] =
+		"Nov 22 10:00:01 mx1 postfix/smtp[13]: AAA111: to=<b@y>, relay=mx2[192.0.2.3]:25, "
+		"delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BBB222)";
+	lines[n++] = "Nov 22 10:00:01 mx1 postfix/qmgr[12]: AAA111: removed";
+	for (k = 0; k < 30; k++) {
+		snprintf(buf[k], sizeof(buf[k]),
+			 "Nov 22 10:%02d:%02d mx1 postfix/smtpd[10]: connect from c%d[192.0.2.9]",
+			 1 + k / 6, (k % 6) * 10, k);
+		lines[n++] = buf[k];
+	}
+	lines[n++] = "Nov 22 10:00:01 mx2 postfix/smtpd[20]: BBB222: client=mx1[192.0.2.2]";
+	lines[n++] = "Nov 22 10:00:01 mx2 postfix/cleanup[21]: BBB222: message-id=<m1@x>";
+	lines[n++] = "Nov 22 10:00:01 mx2 postfix/qmgr[22]: BBB222: removed";
+	lines[n] = NULL;
+	tc_run(lines);
+	HAS(tc_find("mx1", "AAA111"), "\"next_hop\":{\"host\":\"mx2\",\"queue_id\":\"BBB222\"}");
+	HAS(tc_find("mx2", "BBB222"), "\"prev_hop\":{\"host\":\"mx1\",\"queue_id\":\"AAA111\"}");
+}
