@@ -170,4 +170,10 @@ Test(corr_restart, restarts_anywhere_change_nothing, .timeout = 120)
 			free(got.v[i]);
 		free(got.v);
 	}
+	for (size_t i = 0; i < ref.n; i++)
+		free(ref.v[i]);
+	free(ref.v);
+	for (size_t i = 0; i < tr_n; i++)
+		free(tr_lines[i].p);
+	free(tr_lines);
 }
