@@ -771,15 +771,16 @@ uint64_t be_corr_line(be_corr *c, el_span hostname, const el_rec *r)
 	be_tx *t;
 
 	c->st.lines++;
-	if (r->event == EL_EV_UNPARSED && !el_rec_has(r, EL_F_QUEUE_ID))
-		return 0;
 	if (t_us == 0)
 		t_us = c->clock_us;
+	/* Any line with a time, mail or not, says how far its host's log has got. */
 	if (t_us > c->clock_us)
 		c->clock_us = t_us;
 	host = be_host_id(c, hostname);
 	if (t_us > c->host_clock[host])
 		c->host_clock[host] = t_us;
+	if (r->event == EL_EV_UNPARSED && !el_rec_has(r, EL_F_QUEUE_ID))
+		return 0;
 	if (r->event == EL_EV_MSGTRK) {
 		uint64_t id = be_msgtrk(c, host, r, t_us);
 		c->st.lines_attached += id != 0;

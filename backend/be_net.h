@@ -19,6 +19,9 @@
  * sequence numbers; the backend drops what it already stored).  Memory is
  * bounded by about (nctx + max_pipes) * max_frame plus the unpacked batches.
  *
+ * PRIVILEGES: be_net_start() reads the CA and the certificate+key files;
+ * after it returns, the process may drop privileges (the CA stays cached
+ * for Auth, TLS holds its copies).
  * OWNERSHIP: be_net_start() copies conf (strings included).  A be_net_req
  * from be_net_next() belongs to the caller until be_net_reply(), which
  * always frees it: its batch, identity and every string in it die there.

@@ -22,12 +22,16 @@
 #define COL_SHIP_NONCE_MAX 64
 #define COL_SHIP_MAX_REPLY (64 * 1024) /* replies carry an ack and a short text */
 #define COL_SHIP_TRIES 4               /* handshakes per call before giving up */
+#define COL_SHIP_SETTLE_MS 50          /* see el_nng_close_bounded */
+#define COL_SHIP_CLOSE_MS 5000
 /* REQ's own resend: off, see col_ship.h. */
 #define COL_SHIP_RESEND_MS NNG_DURATION_INFINITE
 
 struct col_ship {
 	nng_socket sock;
 	bool sock_open;
+	nng_dialer dialer;
+	bool dialer_open;
 	nng_ctx ctx;
 	nng_aio *aio;
 	char *key_file;
@@ -386,12 +390,13 @@ int col_ship_open(col_ship **out, const col_ship_conf *conf)
 	}
 	rv = el_nng_dial(c->sock, conf->url, tls, COL_SHIP_MAX_REPLY,
 			 conf->reconnect_min_ms ? conf->reconnect_min_ms : 100,
-			 conf->reconnect_max_ms ? conf->reconnect_max_ms : 10000, NULL);
+			 conf->reconnect_max_ms ? conf->reconnect_max_ms : 10000, &c->dialer);
 	nng_tls_config_free(tls);
 	if (rv != 0) {
 		el_warn("ship: cannot dial %s: %s", conf->url, strerror(-rv));
 		goto fail;
 	}
+	c->dialer_open = true;
 	*out = c;
 	return 0;
 fail:
@@ -406,8 +411,14 @@ void col_ship_close(col_ship *c)
 		return;
 	if (c->aio)
 		nng_aio_stop(c->aio);
-	if (c->sock_open)
-		nng_close(c->sock);
+	if (c->dialer_open)
+		nng_dialer_close(c->dialer); /* no new pipes while closing */
+	if (c->sock_open &&
+	    el_nng_close_bounded(c->sock, COL_SHIP_SETTLE_MS, COL_SHIP_CLOSE_MS) != 0) {
+		el_warn("ship: NNG did not close the socket within %d ms (NNG 1.5.2 bug)",
+			COL_SHIP_CLOSE_MS);
+		c->aio = NULL; /* leave it to NNG and the process exit */
+	}
 	if (c->aio)
 		nng_aio_free(c->aio);
 	el_buf_fini(&c->cert_pem);

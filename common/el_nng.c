@@ -4,7 +4,11 @@
 #include "el_nng.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* el_nng_err - see el_nng.h */
 int el_nng_err(int rv)
@@ -247,4 +251,93 @@ int el_nng_url_host(const char *url, char *out, size_t cap)
 	}
 	nng_url_free(u);
 	return rv;
+}
+
+/* Shared by el_nng_close_bounded and its closing thread; the last frees it. */
+typedef struct el_nng_closer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	nng_socket s;
+	bool done;
+	int refs;
+} el_nng_closer;
+
+/* el_nng_closer_unref - drop one reference */
+static void el_nng_closer_unref(el_nng_closer *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&c->mu);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&c->mu);
+	if (last) {
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+	}
+}
+
+/* el_nng_closer_main - the closing thread */
+static void *el_nng_closer_main(void *arg)
+{
+	el_nng_closer *c = arg;
+
+	nng_close(c->s);
+	pthread_mutex_lock(&c->mu);
+	c->done = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	el_nng_closer_unref(c);
+	return NULL;
+}
+
+/* el_nng_close_bounded - see el_nng.h */
+int el_nng_close_bounded(nng_socket s, int settle_ms, int max_ms)
+{
+	struct timespec ts = { settle_ms / 1000, (long)(settle_ms % 1000) * 1000000L };
+	pthread_condattr_t ca;
+	pthread_attr_t ta;
+	el_nng_closer *c;
+	pthread_t th;
+	bool done;
+	int rv;
+
+	if (settle_ms > 0)
+		nanosleep(&ts, NULL);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		nng_close(s);
+		return 0;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->s = s;
+	c->refs = 2;
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	rv = pthread_create(&th, &ta, el_nng_closer_main, c);
+	pthread_attr_destroy(&ta);
+	if (rv != 0) {
+		nng_close(s); /* no thread: unbounded, as NNG does it */
+		c->refs = 1;
+		el_nng_closer_unref(c);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += max_ms / 1000;
+	ts.tv_nsec += (long)(max_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->mu);
+	while (!c->done)
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
+			break;
+	done = c->done;
+	pthread_mutex_unlock(&c->mu);
+	el_nng_closer_unref(c);
+	return done ? 0 : -ETIMEDOUT;
 }

@@ -176,8 +176,23 @@ static int el_ossl_ca_get(const char *ca_file, X509_STORE **out)
 	X509_STORE *store;
 	int rv = 0;
 
-	if (stat(ca_file, &st) != 0)
-		return -errno;
+	if (stat(ca_file, &st) != 0) {
+		rv = -errno;
+		/*
+		 * After a privilege drop the file may be out of reach: keep
+		 * using what was loaded at start (el_ossl_ca_load).
+		 */
+		pthread_mutex_lock(&el_ossl_ca_lock);
+		if (el_ossl_ca_store != NULL && strcmp(el_ossl_ca_path, ca_file) == 0) {
+			store = el_ossl_ca_store;
+			X509_STORE_up_ref(store);
+			pthread_mutex_unlock(&el_ossl_ca_lock);
+			*out = store;
+			return 0;
+		}
+		pthread_mutex_unlock(&el_ossl_ca_lock);
+		return rv;
+	}
 	pthread_mutex_lock(&el_ossl_ca_lock);
 	if (el_ossl_ca_store != NULL && strcmp(el_ossl_ca_path, ca_file) == 0 &&
 	    st.st_mtim.tv_sec == el_ossl_ca_st.st_mtim.tv_sec &&
@@ -209,6 +224,18 @@ static int el_ossl_ca_get(const char *ca_file, X509_STORE **out)
 	X509_STORE_up_ref(store);
 	pthread_mutex_unlock(&el_ossl_ca_lock);
 	*out = store;
+	return 0;
+}
+
+/* el_ossl_ca_load - see el_ossl.h */
+int el_ossl_ca_load(const char *ca_file)
+{
+	X509_STORE *store;
+	int rv;
+
+	if ((rv = el_ossl_ca_get(ca_file, &store)) != 0)
+		return rv;
+	X509_STORE_free(store);
 	return 0;
 }
 

@@ -18,8 +18,8 @@
  * purpose, validity dates, signature, CN), -EIO/-ENOMEM when OpenSSL or the
  * CA file fails.
  * THREADS: all functions are safe from any thread.  The CA store is loaded
- * once per CA file and cached (reloaded when the file's mtime or size
- * changes), shared read-only by all verifying threads.
+ * once per CA file and cached (reloaded when the file's mtime, size or
+ * inode changes), shared read-only by all verifying threads.
  * SECURITY: cert_pem and sig come from the network: both are length-bounded
  * before parsing (EL_OSSL_MAX_CERT, EL_OSSL_MAX_SIG); the CN is copied only
  * if it is 1..253 bytes of [A-Za-z0-9._-] (the same rule as
@@ -74,6 +74,14 @@ int el_ossl_sign_nonce(const char *key_file, const uint8_t *nonce, size_t n, el_
  */
 int el_ossl_verify_peer(const char *ca_file, el_span cert_pem, const uint8_t *nonce, size_t n,
 			el_span sig, char *cn_out, size_t cn_cap);
+
+/*
+ * el_ossl_ca_load - load ca_file into the cache now: at start, before a
+ * privilege drop, so a bad or unreadable CA fails the start rather than
+ * every Auth.  If the file later becomes unreachable (stat fails), the
+ * cached store keeps serving; a readable, changed file is reloaded.
+ */
+int el_ossl_ca_load(const char *ca_file);
 
 /* el_ossl_valid_cn - is p[0..len) an acceptable identity (see SECURITY) */
 int el_ossl_valid_cn(const char *p, size_t len);

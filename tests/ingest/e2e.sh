@@ -33,22 +33,23 @@ fail() {
 
 bash "$root/deploy/else-ca.sh" init "$work/ca" >/dev/null
 bash "$root/deploy/else-ca.sh" server "$work/ca" backend >/dev/null
-for h in mx1 mx2 mx3; do bash "$root/deploy/else-ca.sh" client "$work/ca" $h >/dev/null; done
+for h in mx1 mx2 mx3 clock; do bash "$root/deploy/else-ca.sh" client "$work/ca" $h >/dev/null; done
 # The backend drops root for the embedded database's user: the CA certificate
 # (public) must stay readable; the private key was loaded before the drop.
 chmod 755 "$work/ca"
 chmod 644 "$work/ca/ca.crt"
 
 start_backend() {
-	# A long linger: flows are written when the senders go quiet (idle_flush), so
-	# the cross-host links do not depend on the order in which the three hosts'
-	# batches arrive; idle_flush outlasts the database outage and the senders'
-	# retry backoff below, so no flow is written while a host is still catching up.
+	# A long linger and idle_flush: no flow is written while a host is still
+	# catching up (after the kill, the database outage and the senders' retry
+	# backoff), whatever order the three hosts' batches arrive in.  At the end a
+	# line from a fourth host, a day later, moves time on and lets them out,
+	# as time passing does on a live system.
 	local before
 	before=$(grep -c "listening on" "$work/backend.log" 2>/dev/null || true)
 	"$bin/else-backend" -o state_dir="$work/state" -o listen="$url" \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
-		-o linger=3600s -o idle_flush=12s -o checkpoint_interval=1s -o metrics_interval=1s \
+		-o linger=3600s -o idle_flush=3600s -o checkpoint_interval=1s -o metrics_interval=1s \
 		>>"$work/backend.log" 2>&1 &
 	bpid=$!
 	for _ in $(seq 1 200); do
@@ -123,7 +124,13 @@ if "$bin/else-send" --backend "$url" --ca "$work/ca/ca.crt" --cert "$work/rogue/
 fi
 
 psql_() { psql -h "$work/state/pg/run" -U postgres -d else -At -v ON_ERROR_STOP=1 "$@"; }
-want=$(cat "$data"/mx{1,2,3}.maillog.log | wc -l)
+# Time moves on: one line from another host, a day after the logs (within
+# the two days ahead that year inference allows for a year-less timestamp).
+echo "Nov 23 10:00:00 clock sshd[1]: time moves on" >"$work/clock.log"
+"$bin/else-send" --backend "$url" --ca "$work/ca/ca.crt" --cert "$work/ca/client-clock.pem" \
+	--server-name backend --stream file:/var/log/auth.log --timeout 3000 \
+	"$work/clock.log" 2>>"$work/send-clock.log" || fail "sending the clock line failed"
+want=$(($(cat "$data"/mx{1,2,3}.maillog.log | wc -l) + 1))
 got=$(psql_ -c "select count(*) from lines")
 [ "$got" = "$want" ] || fail "lines in the database: $got, want $want"
 doubles=$(psql_ -c "select count(*) from (select host_id, stream_no, seq from lines group by 1,2,3 having count(*) > 1) d")
@@ -140,8 +147,7 @@ for h in mx1 mx2 mx3; do
 done
 echo "e2e: $want lines stored exactly once, byte for byte, after kill -9 and a full resend"
 
-# Wait for the flows (idle_flush after the senders stopped): all of them are
-# written in one transaction.
+# Wait for the flows: all of them are written in one transaction.
 for _ in $(seq 1 250); do
 	[ "$(psql_ -c "select count(*) from messages")" -gt 0 ] && break
 	sleep 0.2

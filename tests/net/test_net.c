@@ -242,7 +242,8 @@ static void tn_raw_open(tn_raw *r, int port, const char *cert)
 
 static void tn_raw_close(tn_raw *r)
 {
-	nng_close(r->s);
+	/* Bounded like be_net and col_ship: NNG 1.5.2 can hang in nng_close. */
+	el_nng_close_bounded(r->s, 50, 5000);
 }
 
 /* tn_raw_rt - send bytes, unpack the reply; -ETIMEDOUT etc. */
@@ -711,11 +712,12 @@ Test(net, max_pipes_refuses_extra_connections)
 	tn_batch_make(&b, "s", 1, 1, 1);
 	cr_assert_eq(col_ship_send(c1, &b.b, &committed, 10000), 0);
 	c2 = tn_client(s.port, "ca1/ca.crt", "ca1/client-mx2.example.org.pem");
+	/* Refused: BUSY if its Hello beat the close, else dropped until timeout. */
 	rv = col_ship_send(c2, &b.b, &committed, 1000);
-	cr_assert_eq(rv, -ETIMEDOUT, "%d", rv);
+	cr_assert(rv == -EAGAIN || rv == -ETIMEDOUT, "%d", rv);
 	cr_assert(tn_stats(&s).err_pipes_refused >= 1);
 	col_ship_stats_get(c2, &cs);
-	cr_assert(cs.resets >= 1);
+	cr_assert(cs.resets >= 1 || cs.busy >= 1 || rv == -EAGAIN);
 	cr_assert_eq(col_ship_send(c1, &b.b, &committed, 10000), 0);
 	col_ship_close(c2);
 	col_ship_close(c1);

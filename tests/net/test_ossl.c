@@ -65,6 +65,25 @@ static int to_verify(const char *ca_rel, const char *cert_rel, const char *key_r
 	return rv;
 }
 
+/* to_verify_abs - to_verify with mx1's certificate and an absolute CA path */
+static int to_verify_abs(const char *ca_path, char *cn, size_t cap)
+{
+	uint8_t nonce[32];
+	el_buf cert = to_cert("ca1/client-mx1.example.org.pem"), sig;
+	int rv;
+
+	el_buf_init(&sig);
+	cr_assert_eq(el_ossl_random(nonce, sizeof(nonce)), 0);
+	cr_assert_eq(el_ossl_sign_nonce(to_path("ca1/client-mx1.example.org.pem"), nonce,
+					sizeof(nonce), &sig),
+		     0);
+	rv = el_ossl_verify_peer(ca_path, el_span_make(cert.p, cert.len), nonce, sizeof(nonce),
+				 el_span_make(sig.p, sig.len), cn, cap);
+	el_buf_fini(&cert);
+	el_buf_fini(&sig);
+	return rv;
+}
+
 Test(ossl, sign_verify_round_trip_yields_cn)
 {
 	char cn[256];
@@ -315,4 +334,20 @@ Test(ossl, random_and_read_file)
 	cr_assert_eq(buf.len, 10);
 	unlink(path);
 	el_buf_fini(&buf);
+}
+
+Test(ossl, cached_ca_survives_an_unreachable_file)
+{
+	char dir[] = "/tmp/else-ossl-ca-XXXXXX", path[256], cmd[600], cn[256];
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ca.crt", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", to_path("ca1/ca.crt"), path);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(el_ossl_ca_load(path), 0);
+	cr_assert_eq(unlink(path), 0); /* like a root-only file after a privilege drop */
+	cr_assert_eq(to_verify_abs(path, cn, sizeof(cn)), 0);
+	cr_assert_str_eq(cn, "mx1.example.org");
+	cr_assert_eq(el_ossl_ca_load(to_path("nope/ca.crt")), -ENOENT);
+	rmdir(dir);
 }
