@@ -44,17 +44,23 @@ void be_copy_fixed(char *dst, size_t cap, el_span s)
 	dst[n] = '\0';
 }
 
+/* be_grow - make room for one more element in a doubling array */
+void be_grow(void **arr, uint32_t *cap, uint32_t n, size_t elem)
+{
+	if (n < *cap)
+		return;
+	uint32_t ncap = *cap ? *cap * 2 : 2;
+	void *p = realloc(*arr, (size_t)ncap * elem);
+	if (p == NULL)
+		el_panic("be_corr: out of memory");
+	*arr = p;
+	*cap = ncap;
+}
+
 /* be_vec_push - append */
 void be_vec_push(be_vec *v, void *p)
 {
-	if (v->n == v->cap) {
-		uint32_t cap = v->cap ? v->cap * 2 : 2;
-		void **nv = realloc(v->v, cap * sizeof(*nv));
-		if (nv == NULL)
-			el_panic("be_corr: out of memory");
-		v->v = nv;
-		v->cap = cap;
-	}
+	be_grow((void **)&v->v, &v->cap, v->n, sizeof(*v->v));
 	v->v[v->n++] = p;
 }
 
@@ -541,14 +547,7 @@ be_rcpt *be_rcpt_get(be_tx *t, el_span to, el_span orig_to, uint32_t *idx)
 	}
 	if (t->nrcpts >= BE_MAX_RCPTS)
 		return NULL;
-	if (t->nrcpts == t->rcap) {
-		uint32_t cap = t->rcap ? t->rcap * 2 : 2;
-		be_rcpt *n = realloc(t->rcpts, cap * sizeof(*n));
-		if (n == NULL)
-			el_panic("be_corr: out of memory");
-		t->rcpts = n;
-		t->rcap = cap;
-	}
+	be_grow((void **)&t->rcpts, &t->rcap, t->nrcpts, sizeof(*t->rcpts));
 	be_rcpt *r = &t->rcpts[t->nrcpts];
 	memset(r, 0, sizeof(*r));
 	r->to = be_strdup(to);
@@ -562,14 +561,7 @@ void be_add_action(be_tx *t, const el_rec *rec, int64_t t_us)
 {
 	if (t->nactions >= BE_MAX_ACTIONS)
 		return;
-	if (t->nactions == t->acap) {
-		uint32_t cap = t->acap ? t->acap * 2 : 2;
-		be_action *n = realloc(t->actions, cap * sizeof(*n));
-		if (n == NULL)
-			el_panic("be_corr: out of memory");
-		t->actions = n;
-		t->acap = cap;
-	}
+	be_grow((void **)&t->actions, &t->acap, t->nactions, sizeof(*t->actions));
 	be_action *a = &t->actions[t->nactions++];
 	el_span st = el_rec_get(rec, EL_F_STAGE);
 	el_span tx = el_rec_get(rec, EL_F_CHECK_TEXT);

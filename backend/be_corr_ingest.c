@@ -365,16 +365,16 @@ static void be_client(be_corr *c, be_tx *t, const el_rec *r, int64_t t_us)
 	if (s) {
 		if (s->ntxs < 8)
 			s->txs[s->ntxs++] = t->id;
-		for (uint32_t i = 0; i < s->npending && t->nactions < BE_MAX_ACTIONS; i++) {
-			if (t->nactions == t->acap) {
-				uint32_t cap = t->acap ? t->acap * 2 : 2;
-				be_action *n = realloc(t->actions, cap * sizeof(*n));
-				if (n == NULL)
-					el_panic("be_corr: out of memory");
-				t->actions = n;
-				t->acap = cap;
+		for (uint32_t i = 0; i < s->npending; i++) {
+			if (t->nactions < BE_MAX_ACTIONS) {
+				be_grow((void **)&t->actions, &t->acap, t->nactions,
+					sizeof(*t->actions));
+				t->actions[t->nactions++] = s->pending[i];
+			} else {
+				/* Over the bound: dropped, but not leaked. */
+				free(s->pending[i].stage);
+				free(s->pending[i].text);
 			}
-			t->actions[t->nactions++] = s->pending[i];
 			s->pending[i].stage = s->pending[i].text = NULL;
 		}
 		s->npending = 0;

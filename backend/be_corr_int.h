@@ -65,6 +65,7 @@ struct be_corr {
 };
 
 char *be_strdup(el_span s);
+void be_grow(void **arr, uint32_t *cap, uint32_t n, size_t elem);
 void be_vec_push(be_vec *v, void *p);
 void be_vec_remove(be_vec *v, void *p);
 be_tx *be_tx_new(be_corr *c, uint16_t host, el_span qid, int64_t t_us);
