@@ -2,6 +2,7 @@
  * gen_mail - harness-shaped Postfix logs at any scale, for bench/search.sh.
  *
  *   gen_mail --host NAME [--emails N] [--days D] [--end UNIX_TIME] [--seed S]
+ *            [--from UNIX_TIME] [--to UNIX_TIME]
  *   gen_mail --list-hosts
  *
  * The real Postfix harness (tests/mta) writes about 150 messages/s, far too
@@ -24,7 +25,9 @@
  * 10-60 minutes later; 10% a NOQUEUE reject (no e-mail).
  *
  * Output: lines of this host in time order on stdout, RFC 3339 time stamps
- * with microseconds (the rsyslog high-precision format ELSE parses).
+ * with microseconds (the rsyslog high-precision format ELSE parses).  With
+ * --from/--to only the lines timed in [from, to): a long load ships one day
+ * after the other, each host's day a file, and the days join seamlessly.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -57,6 +60,7 @@ typedef struct gen_rng {
 } gen_rng;
 
 static int gen_me = -1; /* index of the host whose lines we print */
+static int64_t gen_from_us = INT64_MIN, gen_to_us = INT64_MAX; /* window printed */
 static uint64_t gen_order;
 static gen_heap gen_q;
 
@@ -151,7 +155,7 @@ static void gen_emit(int h, int64_t t_us, const char *prog, uint32_t pid, const 
 	va_list ap;
 	int n;
 
-	if (h != gen_me)
+	if (h != gen_me || t_us < gen_from_us || t_us >= gen_to_us)
 		return;
 	gmtime_r(&secs, &tm);
 	n = snprintf(buf, sizeof(buf),
@@ -457,6 +461,8 @@ int main(int argc, char **argv)
 		{ "end", required_argument, NULL, 'e' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "list-hosts", no_argument, NULL, 'l' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t emails = 1000000, days = 30, seed = 42, end = (uint64_t)time(NULL), i;
@@ -487,6 +493,12 @@ int main(int argc, char **argv)
 		case 's':
 			seed = gen_u64("seed", optarg);
 			break;
+		case 'f':
+			gen_from_us = (int64_t)gen_u64("from", optarg) * 1000000;
+			break;
+		case 't':
+			gen_to_us = (int64_t)gen_u64("to", optarg) * 1000000;
+			break;
 		case 'l':
 			for (k = 0; k < GEN_NHOSTS; k++)
 				printf("%s\n", gen_hosts[k]);
@@ -498,17 +510,23 @@ int main(int argc, char **argv)
 	if (gen_me < 0 || emails == 0 || days == 0 || days > 400) {
 		fprintf(stderr,
 			"usage: gen_mail --host NAME [--emails N] [--days 1..400] [--end T] "
-			"[--seed S] | --list-hosts\n");
+			"[--seed S] [--from T] [--to T] | --list-hosts\n");
 		return 2;
 	}
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	int64_t start_us = ((int64_t)end - (int64_t)days * 86400) * 1000000;
 	double step_us = (double)days * 86400e6 / (double)emails;
-	for (i = 0; i < emails; i++) {
+	/* A story lasts at most ~1 h (deferrals): start a little before --from. */
+	i = 0;
+	if (gen_from_us != INT64_MIN && gen_from_us - 4000000000LL > start_us)
+		i = (uint64_t)((double)(gen_from_us - 4000000000LL - start_us) / step_us);
+	for (; i < emails; i++) {
 		gen_ctx g = { seed,
 			      { gen_mix(seed * 1000003 + i) },
 			      i,
 			      start_us + (int64_t)((double)i * step_us) };
+		if (g.t >= gen_to_us)
+			break;
 		gen_one(&g);
 		/* A story lasts at most ~1 h (deferrals): older lines are final. */
 		if ((i & 1023) == 0)
