@@ -776,24 +776,502 @@ int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail
 	return 0;
 }
 
-/* TODO(6): search, rejects, stats (next commit). */
+/* A statement under construction: constant SQL fragments, values as parameters. */
+typedef struct be_dbq_stmt {
+	el_buf sql;
+	const char *p[40];
+	int n;
+	char num[16][24];
+	int nnum;
+} be_dbq_stmt;
+
+/* be_dbq_param - add a parameter value, return its number as "$N" text into buf */
+static int be_dbq_param(be_dbq_stmt *st, const char *v)
+{
+	st->p[st->n++] = v;
+	return st->n;
+}
+
+/* be_dbq_num - add a bigint parameter */
+static int be_dbq_num(be_dbq_stmt *st, int64_t v)
+{
+	char *b = st->num[st->nnum++];
+	snprintf(b, 24, "%" PRId64, v);
+	return be_dbq_param(st, b);
+}
+
+/* be_dbq_add - append a fragment; "@" is replaced by "$N" of parameter n */
+static void be_dbq_add(be_dbq_stmt *st, const char *frag, int n)
+{
+	char d[16];
+	for (const char *c = frag; *c; c++) {
+		if (*c == '@') {
+			snprintf(d, sizeof(d), "$%d", n);
+			el_buf_add(&st->sql, d, strlen(d));
+		} else {
+			el_buf_addc(&st->sql, *c);
+		}
+	}
+}
+
+/* be_dbq_match - "expr = $n" / LIKE prefix / LIKE substring, on lower-cased text */
+static void be_dbq_match(be_dbq_stmt *st, const char *expr, int n, int mode)
+{
+	el_buf_add(&st->sql, expr, strlen(expr));
+	if (mode == ELSE__MATCH__MATCH_EXACT)
+		be_dbq_add(st, " = lower(@)", n);
+	else if (mode == ELSE__MATCH__MATCH_PREFIX)
+		be_dbq_add(st, " LIKE else_like(lower(@), 1)", n);
+	else
+		be_dbq_add(st, " LIKE else_like(lower(@), 2)", n);
+}
+
+/* be_dbq_set - a non-empty string field */
+static bool be_dbq_set(const char *s)
+{
+	return s && s[0];
+}
+
+/* be_dbq_range - default time range: [to - def, to), to = now */
+static void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int64_t *f, int64_t *t)
+{
+	*t = to ? to : now;
+	*f = from ? from : *t - def;
+}
+
+/*
+ * be_dbq_cursor - "FIRST_US.HOST_ID.QID_HEX.SORT_HEX" of the last row: the
+ * keyset of the next page.  Parsed strictly; -EINVAL otherwise.
+ */
+static int be_dbq_cursor_parse(el_arena *a, const char *c, int64_t *us, int64_t *host,
+			       char **qid, char **sortv)
+{
+	const char *p = c;
+	char *end;
+	char *parts[2];
+
+	*us = strtoll(p, &end, 10);
+	if (end == p || *end != '.' || *us < 0)
+		return -EINVAL;
+	p = end + 1;
+	*host = strtoll(p, &end, 10);
+	if (end == p || *end != '.' || *host < 0 || *host > INT32_MAX)
+		return -EINVAL;
+	p = end + 1;
+	for (int k = 0; k < 2; k++) {
+		const char *e = strchr(p, '.');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if ((k == 0 && !e) || (k == 1 && e) || n % 2 || n > 2048)
+			return -EINVAL;
+		parts[k] = el_arena_alloc(a, n / 2 + 1);
+		for (size_t i = 0; i < n; i += 2) {
+			int v = 0;
+			for (int j = 0; j < 2; j++) {
+				char ch = p[i + j];
+				v <<= 4;
+				if (ch >= '0' && ch <= '9')
+					v |= ch - '0';
+				else if (ch >= 'a' && ch <= 'f')
+					v |= ch - 'a' + 10;
+				else
+					return -EINVAL;
+			}
+			if (v == 0)
+				return -EINVAL;
+			parts[k][i / 2] = (char)v;
+		}
+		p += n + (e ? 1 : 0);
+	}
+	*qid = parts[0];
+	*sortv = parts[1];
+	return 0;
+}
+
+/* be_dbq_hex - s as hex into the arena */
+static char *be_dbq_hex(el_arena *a, const char *s)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t n = strlen(s);
+	char *o = el_arena_alloc(a, 2 * n + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		o[2 * i] = d[(unsigned char)s[i] >> 4];
+		o[2 * i + 1] = d[(unsigned char)s[i] & 15];
+	}
+	return o;
+}
+
+/* be_db_q_search - see be_db_query.h */
 int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Search *s,
 		   int64_t now_us, Else__SearchReply *out)
 {
-	(void)db, (void)a, (void)sc, (void)s, (void)now_us, (void)out;
-	return -ENOSYS;
+	static const char *sortexpr[] = { "m.first_seen", "lower(m.sender)", "coalesce(m.size, -1)",
+					  "m.status" };
+	be_dbq_stmt st;
+	char role[8];
+	int64_t from, to, cus = 0, chost = 0;
+	char *cqid = NULL, *csort = NULL;
+	uint32_t limit = s->limit ? s->limit : 100;
+	int mode = s->match, sort = s->sort, n, pf, pt, rc;
+	const char *dir = s->ascending ? "ASC" : "DESC", *cmp = s->ascending ? ">" : "<";
+	PGresult *r;
+
+	if (sort < 0 || sort > 3)
+		return -EINVAL;
+	memset(&st, 0, sizeof(st));
+	el_buf_init(&st.sql);
+	be_dbq_scope_params(sc, role, st.p);
+	st.n = 4;
+	be_dbq_range(s->from_us, s->to_us, now_us, 7 * 86400000000LL, &from, &to);
+	pf = be_dbq_num(&st, from);
+	pt = be_dbq_num(&st, to);
+	be_dbq_add(&st, "SELECT " BE_DBQ_ROW_COLS ", ", 0);
+	el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
+	be_dbq_add(&st, "::text, m.host_id FROM messages m JOIN hosts h ON h.id = m.host_id "
+			"WHERE m.first_seen >= " BE_DBQ_TS("@"), pf);
+	be_dbq_add(&st, " AND m.first_seen < " BE_DBQ_TS("@"), pt);
+	/* Recipient conditions: (first_seen, host, queue ID) of matching recipients, same days. */
+#define RCPT_IN(cond)                                                                              \
+	do {                                                                                       \
+		be_dbq_add(&st, "(m.first_seen, m.host_id, m.queue_id) IN (SELECT r.first_seen, "  \
+				"r.host_id, r.queue_id FROM recipients r WHERE r.first_seen >= "   \
+				BE_DBQ_TS("@"), pf);                                               \
+		be_dbq_add(&st, " AND r.first_seen < " BE_DBQ_TS("@") " AND ", pt);                \
+		cond;                                                                              \
+		el_buf_addc(&st.sql, ')');                                                         \
+	} while (0)
+	if (be_dbq_set(s->sender)) {
+		n = be_dbq_param(&st, s->sender);
+		el_buf_addlit(&st.sql, " AND ");
+		be_dbq_match(&st, "lower(m.sender)", n, mode);
+	}
+	if (be_dbq_set(s->recipient)) {
+		n = be_dbq_param(&st, s->recipient);
+		el_buf_addlit(&st.sql, " AND ");
+		RCPT_IN(be_dbq_match(&st, "lower(r.rcpt)", n, mode));
+	}
+	if (be_dbq_set(s->address)) {
+		n = be_dbq_param(&st, s->address);
+		el_buf_addlit(&st.sql, " AND (");
+		be_dbq_match(&st, "lower(m.sender)", n, mode);
+		el_buf_addlit(&st.sql, " OR ");
+		RCPT_IN(be_dbq_match(&st, "lower(r.rcpt)", n, mode));
+		el_buf_addc(&st.sql, ')');
+	}
+	if (be_dbq_set(s->domain)) {
+		n = be_dbq_param(&st, s->domain);
+		el_buf_addlit(&st.sql, " AND (");
+		be_dbq_match(&st, "else_domain(m.sender)", n, mode);
+		el_buf_addlit(&st.sql, " OR ");
+		RCPT_IN(be_dbq_match(&st, "else_domain(r.rcpt)", n, mode));
+		el_buf_addc(&st.sql, ')');
+	}
+	if (be_dbq_set(s->client)) {
+		n = be_dbq_param(&st, s->client);
+		el_buf_addlit(&st.sql, " AND (");
+		be_dbq_match(&st, "lower(m.client_ip)", n, mode);
+		el_buf_addlit(&st.sql, " OR ");
+		be_dbq_match(&st, "lower(m.client_host)", n, mode);
+		el_buf_addc(&st.sql, ')');
+	}
+	if (be_dbq_set(s->server)) {
+		n = be_dbq_param(&st, s->server);
+		el_buf_addlit(&st.sql, " AND ");
+		be_dbq_match(&st, "lower(h.name)", n, mode);
+	}
+	if (be_dbq_set(s->sasl_username)) {
+		n = be_dbq_param(&st, s->sasl_username);
+		el_buf_addlit(&st.sql, " AND ");
+		be_dbq_match(&st, "lower(m.sasl_username)", n, mode);
+	}
+	if (be_dbq_set(s->status))
+		be_dbq_add(&st, " AND m.status = @", be_dbq_param(&st, s->status));
+	if (be_dbq_set(s->message_id))
+		be_dbq_add(&st, " AND m.message_id IN (@, '<' || @ || '>', btrim(@, '<>'))",
+			   be_dbq_param(&st, s->message_id));
+	if (be_dbq_set(s->queue_id))
+		be_dbq_add(&st, " AND m.queue_id = @", be_dbq_param(&st, s->queue_id));
+	if (s->min_size)
+		be_dbq_add(&st, " AND m.size >= @::bigint", be_dbq_num(&st, s->min_size));
+	if (s->max_size)
+		be_dbq_add(&st, " AND m.size <= @::bigint", be_dbq_num(&st, s->max_size));
+	if (s->direction != ELSE__DIRECTION__DIR_ANY) {
+		static const char *dn[] = { "", "local", "relay", "out" };
+		n = be_dbq_param(&st, dn[s->direction]);
+		el_buf_addlit(&st.sql, " AND ");
+		RCPT_IN(be_dbq_add(&st, "else_direction(r.status, r.relay_host, r.relay_ip, "
+					"r.next_host_id) = @",
+				   n));
+	}
+	if (s->cursor && s->cursor[0]) {
+		if (be_dbq_cursor_parse(a, s->cursor, &cus, &chost, &cqid, &csort) != 0) {
+			el_buf_fini(&st.sql);
+			return -EINVAL;
+		}
+		int pc = be_dbq_num(&st, cus), ph = be_dbq_num(&st, chost);
+		int pq = be_dbq_param(&st, cqid);
+		int ps = sort != ELSE__SORT_KEY__SORT_TIME ? be_dbq_param(&st, csort) : 0;
+		el_buf_addlit(&st.sql, " AND (");
+		if (sort != ELSE__SORT_KEY__SORT_TIME) {
+			el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
+			el_buf_addlit(&st.sql, ", ");
+		}
+		el_buf_addlit(&st.sql, "m.first_seen, m.host_id, m.queue_id) ");
+		el_buf_add(&st.sql, cmp, 1);
+		el_buf_addlit(&st.sql, " (");
+		if (sort == ELSE__SORT_KEY__SORT_SIZE)
+			be_dbq_add(&st, "@::bigint, ", ps);
+		else if (sort != ELSE__SORT_KEY__SORT_TIME)
+			be_dbq_add(&st, "@::text, ", ps);
+		be_dbq_add(&st, BE_DBQ_TS("@") ", ", pc);
+		be_dbq_add(&st, "@::integer, ", ph);
+		be_dbq_add(&st, "@)", pq);
+	}
+	be_dbq_add(&st, " AND " BE_DBQ_VISIBLE("m.email_id") " ORDER BY ", 0);
+	if (sort != ELSE__SORT_KEY__SORT_TIME) {
+		el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
+		el_buf_addc(&st.sql, ' ');
+		el_buf_add(&st.sql, dir, strlen(dir));
+		el_buf_addlit(&st.sql, ", ");
+	}
+	el_buf_addlit(&st.sql, "m.first_seen ");
+	el_buf_add(&st.sql, dir, strlen(dir));
+	el_buf_addlit(&st.sql, ", m.host_id ");
+	el_buf_add(&st.sql, dir, strlen(dir));
+	el_buf_addlit(&st.sql, ", m.queue_id ");
+	el_buf_add(&st.sql, dir, strlen(dir));
+	be_dbq_add(&st, " LIMIT @::integer", be_dbq_num(&st, (int64_t)limit + 1));
+	el_buf_addc(&st.sql, '\0');
+	rc = be_dbq_exec(db, "search", st.sql.p, st.n, st.p, &r);
+	el_buf_fini(&st.sql);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	out->n_rows = be_dbq_rows(a, r, 0, limit, &out->rows);
+	if (n > (int)limit) {
+		Else__MessageRow *last = out->rows[limit - 1];
+		const char *sv = PQgetvalue(r, (int)limit - 1, BE_DBQ_ROW_NCOLS);
+		char *c = el_arena_alloc(a, 64 + 2 * strlen(last->queue_id) + 2 * strlen(sv));
+		sprintf(c, "%" PRId64 ".%s.%s.%s", last->first_seen_us,
+			PQgetvalue(r, (int)limit - 1, BE_DBQ_ROW_NCOLS + 1),
+			be_dbq_hex(a, last->queue_id), sort == 0 ? "" : be_dbq_hex(a, sv));
+		out->next_cursor = c;
+	} else {
+		out->next_cursor = el_arena_strdup(a, "");
+	}
+	PQclear(r);
+	return 0;
 }
 
-int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Rejects *r,
+/* be_db_q_rejects - see be_db_query.h; cursor "TS_US.REJECT_ID" */
+int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Rejects *q,
 		    int64_t now_us, Else__RejectsReply *out)
 {
-	(void)db, (void)a, (void)sc, (void)r, (void)now_us, (void)out;
-	return -ENOSYS;
+	be_dbq_stmt st;
+	char role[8];
+	int64_t from, to;
+	uint32_t limit = q->limit ? q->limit : 100;
+	int n, pf, pt, rc;
+	PGresult *r;
+
+	memset(&st, 0, sizeof(st));
+	el_buf_init(&st.sql);
+	be_dbq_scope_params(sc, role, st.p);
+	st.n = 4;
+	be_dbq_range(q->from_us, q->to_us, now_us, 7 * 86400000000LL, &from, &to);
+	pf = be_dbq_num(&st, from);
+	pt = be_dbq_num(&st, to);
+	be_dbq_add(&st, "SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
+			"j.host_id WHERE j.ts >= " BE_DBQ_TS("@"), pf);
+	be_dbq_add(&st, " AND j.ts < " BE_DBQ_TS("@"), pt);
+	if (be_dbq_set(q->sender))
+		be_dbq_add(&st, " AND lower(j.sender) = lower(@)", be_dbq_param(&st, q->sender));
+	if (be_dbq_set(q->recipient))
+		be_dbq_add(&st, " AND lower(j.rcpt) = lower(@)", be_dbq_param(&st, q->recipient));
+	if (be_dbq_set(q->client))
+		be_dbq_add(&st, " AND (j.client_ip = @ OR lower(j.client_host) = lower(@))",
+			   be_dbq_param(&st, q->client));
+	if (be_dbq_set(q->server))
+		be_dbq_add(&st, " AND h.name = @", be_dbq_param(&st, q->server));
+	if (be_dbq_set(q->reason))
+		be_dbq_add(&st, " AND lower(j.reason) LIKE else_like(lower(@), 2)",
+			   be_dbq_param(&st, q->reason));
+	if (be_dbq_set(q->event))
+		be_dbq_add(&st, " AND j.event = @", be_dbq_param(&st, q->event));
+	if (be_dbq_set(q->cursor)) {
+		char *end;
+		int64_t cts = strtoll(q->cursor, &end, 10), cid;
+		const char *p2 = end + 1;
+		if (end == q->cursor || *end != '.' || cts < 0) {
+			el_buf_fini(&st.sql);
+			return -EINVAL;
+		}
+		cid = strtoll(p2, &end, 10);
+		if (end == p2 || *end) {
+			el_buf_fini(&st.sql);
+			return -EINVAL;
+		}
+		n = be_dbq_num(&st, cts);
+		be_dbq_add(&st, " AND (j.ts, j.reject_id) < (" BE_DBQ_TS("@"), n);
+		be_dbq_add(&st, ", @::bigint)", be_dbq_num(&st, cid));
+	}
+	be_dbq_add(&st, " AND else_reject_visible(" BE_DBQ_SCOPE ", j.host_id, j.sender, j.rcpt) "
+			"ORDER BY j.ts DESC, j.reject_id DESC LIMIT @::integer",
+		   be_dbq_num(&st, (int64_t)limit + 1));
+	el_buf_addc(&st.sql, '\0');
+	rc = be_dbq_exec(db, "rejects", st.sql.p, st.n, st.p, &r);
+	el_buf_fini(&st.sql);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	out->n_rows = (size_t)(n > (int)limit ? (int)limit : n);
+	out->rows = el_arena_alloc(a, (out->n_rows + 1) * sizeof(*out->rows));
+	for (size_t i = 0; i < out->n_rows; i++)
+		out->rows[i] = be_dbq_reject_row(a, r, (int)i);
+	if (n > (int)limit) {
+		char *c = el_arena_alloc(a, 48);
+		snprintf(c, 48, "%" PRId64 ".%s", out->rows[limit - 1]->time_us,
+			 PQgetvalue(r, (int)limit - 1, 14));
+		out->next_cursor = c;
+	} else {
+		out->next_cursor = el_arena_strdup(a, "");
+	}
+	PQclear(r);
+	return 0;
 }
 
+/* be_dbq_points - StatsPoints from (bucket_us, status, direction, count) rows */
+static size_t be_dbq_points(el_arena *a, const PGresult *r, Else__StatsPoint ***out)
+{
+	size_t n = (size_t)PQntuples(r);
+
+	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		Else__StatsPoint *p = el_arena_alloc(a, sizeof(*p));
+		else__stats_point__init(p);
+		p->time_us = be_dbq_i64(r, (int)i, 0);
+		p->status = be_dbq_str(a, r, (int)i, 1);
+		p->direction = be_dbq_str(a, r, (int)i, 2);
+		p->count = be_dbq_i64(r, (int)i, 3);
+		(*out)[i] = p;
+	}
+	return n;
+}
+
+/* be_dbq_tops - TopEntries from (key, count) rows */
+static size_t be_dbq_tops(el_arena *a, const PGresult *r, Else__TopEntry ***out)
+{
+	size_t n = (size_t)PQntuples(r);
+
+	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		Else__TopEntry *e = el_arena_alloc(a, sizeof(*e));
+		else__top_entry__init(e);
+		e->key = be_dbq_str(a, r, (int)i, 0);
+		e->count = be_dbq_i64(r, (int)i, 1);
+		(*out)[i] = e;
+	}
+	return n;
+}
+
+/*
+ * be_db_q_stats - see be_db_query.h.  From the rollups of 002_stats.sql
+ * only (never a scan of messages): a row counts for an operator when its
+ * host is one of their servers or its domain one of their domains.
+ * Parameters: $1..$4 scope, $5 from, $6 to, $7 'hour'/'day', $8 server,
+ * $9 domain, $10 top.
+ */
+#define BE_DBQ_STATS_WHERE(dom)                                                                    \
+	"hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(                                       \
+		"$6") " AND ($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "        \
+		      "AND ($9 = '' OR " dom " = lower($9)) AND ($1::integer = 1 OR "              \
+		      "($1::integer = 2 AND (host_id = ANY ($2::integer[]) OR " dom               \
+		      " = ANY ($3::text[])))) AND $4::text[] IS NOT NULL AND $7 <> '' AND "       \
+		      "$10::integer > 0 "
 int be_db_q_stats(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Stats *s,
 		  int64_t now_us, Else__StatsReply *out)
 {
-	(void)db, (void)a, (void)sc, (void)s, (void)now_us, (void)out;
-	return -ENOSYS;
+	static const char *sql[] = {
+		"SELECT " BE_DBQ_US("date_trunc($7, hour)") ", status, '', sum(messages)::bigint "
+		"FROM stats_msg_hourly WHERE " BE_DBQ_STATS_WHERE("sender_domain") "GROUP BY 1, 2 "
+		"ORDER BY 1, 2",
+		"SELECT " BE_DBQ_US("date_trunc($7, hour)") ", status, direction, "
+		"sum(recipients)::bigint FROM stats_rcpt_hourly WHERE " BE_DBQ_STATS_WHERE(
+			"rcpt_domain") "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+		"SELECT " BE_DBQ_US("date_trunc($7, hour)") ", event, '', sum(rejects)::bigint "
+		"FROM stats_reject_hourly WHERE " BE_DBQ_STATS_WHERE("rcpt_domain") "GROUP BY 1, "
+										    "2 ORDER BY 1, 2",
+		"SELECT h.name, sum(messages)::bigint FROM stats_msg_hourly s JOIN hosts h ON "
+		"h.id = s.host_id WHERE " BE_DBQ_STATS_WHERE("sender_domain") "GROUP BY 1 ORDER "
+									      "BY 2 DESC, 1 LIMIT "
+									      "$10::integer",
+	};
+	char role[8], f[24], t[24], top[16];
+	const char *p[11];
+	int64_t from, to;
+	PGresult *r;
+	int rc;
+
+	be_dbq_scope_params(sc, role, p);
+	be_dbq_range(s->from_us, s->to_us, now_us, 86400000000LL, &from, &to);
+	snprintf(f, sizeof(f), "%" PRId64, from);
+	snprintf(t, sizeof(t), "%" PRId64, to);
+	snprintf(top, sizeof(top), "%u", s->top ? s->top : 10);
+	p[4] = f;
+	p[5] = t;
+	p[6] = s->daily ? "day" : "hour";
+	p[7] = s->server ? s->server : "";
+	p[8] = s->domain ? s->domain : "";
+	p[9] = top;
+	for (int k = 0; k < 4; k++) {
+		if ((rc = be_dbq_exec(db, "stats", sql[k], 10, p, &r)) != 0)
+			return rc;
+		if (k == 0)
+			out->n_messages = be_dbq_points(a, r, &out->messages);
+		else if (k == 1)
+			out->n_recipients = be_dbq_points(a, r, &out->recipients);
+		else if (k == 2)
+			out->n_rejects = be_dbq_points(a, r, &out->rejects);
+		else
+			out->n_per_server = be_dbq_tops(a, r, &out->per_server);
+		PQclear(r);
+	}
+	/* Top lists by day: kind 1..7 (002_stats.sql). */
+	for (int kind = 1; kind <= 7; kind++) {
+		char kb[4];
+		snprintf(kb, sizeof(kb), "%d", kind);
+		p[10] = kb;
+		rc = be_dbq_exec(
+			db, "stats top",
+			"SELECT key, sum(count)::bigint FROM stats_top_daily WHERE kind = "
+			"$11::smallint AND day >= (" BE_DBQ_TS("$5") " AT TIME ZONE 'UTC')::date "
+			"AND day <= (" BE_DBQ_TS("$6") " AT TIME ZONE 'UTC')::date "
+			"AND ($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "
+			"AND ($9 = '' OR domain = lower($9)) AND ($1::integer = 1 OR "
+			"($1::integer = 2 AND (host_id = ANY ($2::integer[]) OR (domain <> '' AND "
+			"domain = ANY ($3::text[]))))) AND $4::text[] IS NOT NULL AND $7 <> '' "
+			"GROUP BY key ORDER BY 2 DESC, 1 LIMIT $10::integer",
+			11, p, &r);
+		if (rc)
+			return rc;
+		Else__TopEntry ***dst[] = { NULL,
+					    &out->top_senders,
+					    &out->top_recipients,
+					    &out->top_sender_domains,
+					    &out->top_recipient_domains,
+					    &out->top_client_ips,
+					    &out->top_reject_reasons,
+					    &out->top_defer_reasons };
+		size_t *cnt[] = { NULL,
+				  &out->n_top_senders,
+				  &out->n_top_recipients,
+				  &out->n_top_sender_domains,
+				  &out->n_top_recipient_domains,
+				  &out->n_top_client_ips,
+				  &out->n_top_reject_reasons,
+				  &out->n_top_defer_reasons };
+		*cnt[kind] = be_dbq_tops(a, r, dst[kind]);
+		PQclear(r);
+	}
+	return 0;
 }
