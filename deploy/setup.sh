@@ -21,6 +21,8 @@ PKGS=(
 	# libraries from the design card
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libssl-dev
 	libmicrohttpd-dev libcriterion-dev libnanomsg-dev
+	# collector: rotated logs compressed by logrotate (path.2.gz)
+	zlib1g-dev
 	# real parts the tests run
 	postgresql postfix swaks libnet-ssleay-perl openssl procps iproute2 psmisc
 	# tools the test and bench scripts use
