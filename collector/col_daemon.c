@@ -233,9 +233,9 @@ static void *col_daemon_shipper(void *arg)
 			/* SEQ_GAP with part of it stored: take that, peek the rest again. */
 			if (rc == -ERANGE)
 				col_daemon_count(d, &d->err.seq_gap);
-			col_daemon_acked(d, b.stream, committed < last ? committed : last,
-					 (size_t)((committed < last ? committed : last) -
-						  pb.first_seq + 1));
+			col_daemon_acked(
+				d, b.stream, committed < last ? committed : last,
+				(size_t)((committed < last ? committed : last) - pb.first_seq + 1));
 			have = false;
 			backoff = 0;
 			continue;

@@ -45,7 +45,7 @@ static const el_conf_item col_conf[] = {
 	  "what to follow, once per source: file:PATH (a log file, through rotation), "
 	  "msgtrk:DIR (Exchange message tracking), syslog:unix:PATH | syslog:udp://ADDR:PORT | "
 	  "syslog:tcp://ADDR:PORT, stdin" },
-	{ "backend", EL_CONF_STR, "\"\"", &cf_backend, 1, 200,
+	{ "backend", EL_CONF_STR, "\"\"", &cf_backend, 0, 200,
 	  "the backend to ship to: tls+tcp://HOST:PORT" },
 	{ "ca_file", EL_CONF_STR, "/etc/else/ca.crt", &cf_ca, 1, 500,
 	  "the ELSE CA: the backend's certificate must chain to it" },
@@ -171,7 +171,7 @@ static void col_open_log(void)
 static void col_chown_tree(const char *spool, uid_t uid, gid_t gid)
 {
 	struct dirent *de;
-	char p[700];
+	char p[900];
 	DIR *d;
 
 	if (chown(cf_state_dir, uid, gid) < 0 || chown(spool, uid, gid) < 0)
@@ -291,9 +291,10 @@ int main(int argc, char **argv)
 		el_fatal("no source configured (source = file:/var/log/mail.log)");
 	for (size_t i = 0; i < cf_sources.n; i++) {
 		if (col_parse_source(cf_sources.v[i], &srcs[i]) < 0)
-			el_fatal("source %s: expected file:/PATH, msgtrk:/DIR, syslog:ADDR or stdin "
-				 "(at most 200 bytes)",
-				 cf_sources.v[i]);
+			el_fatal(
+				"source %s: expected file:/PATH, msgtrk:/DIR, syslog:ADDR or stdin "
+				"(at most 200 bytes)",
+				cf_sources.v[i]);
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(cf_sources.v[i], cf_sources.v[k]) == 0)
 				el_fatal("source %s is configured twice", cf_sources.v[i]);
@@ -311,8 +312,8 @@ int main(int argc, char **argv)
 	if (access(cf_cert, R_OK) < 0)
 		el_fatal("cert_file %s: %s", cf_cert, strerror(errno));
 	if (mode == 'k') {
-		printf("else-collector: configuration OK (%zu sources, backend %s)\n",
-		       cf_sources.n, cf_backend);
+		printf("else-collector: configuration OK (%zu sources, backend %s)\n", cf_sources.n,
+		       cf_backend);
 		return 0;
 	}
 
@@ -374,7 +375,8 @@ int main(int argc, char **argv)
 		cf_fsync_ms ? "periodic" : "every append");
 
 	for (;;) {
-		struct timespec ts = { cf_status_ms / 1000, (long)(cf_status_ms % 1000) * 1000000L };
+		struct timespec ts = { cf_status_ms / 1000,
+				       (long)(cf_status_ms % 1000) * 1000000L };
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;

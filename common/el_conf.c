@@ -108,7 +108,7 @@ static int el_conf_apply(const el_conf_item *it, const char *val, char *err, siz
 		}
 		if (len == 0 || len > EL_CONF_LIST_ITEM_MAX || (int64_t)l->n >= it->max) {
 			snprintf(err, errcap, "%s%s: %s", where, it->name,
-				 len == 0 ? "must not be empty"
+				 len == 0                      ? "must not be empty"
 				 : len > EL_CONF_LIST_ITEM_MAX ? "value too long"
 							       : "given too many times");
 			return -EINVAL;
