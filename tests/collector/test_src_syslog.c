@@ -213,3 +213,136 @@ Test(col_src_syslog, stop_wakes_a_blocked_read)
 	cr_assert_eq(c.n, 0);
 	col_src_close(s);
 }
+
+/* ---- a real rsyslogd forwarding with omfwd to the listeners ---- */
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include "el_parse.h"
+
+extern char **environ;
+
+/* ts_spawn - start argv[0] (a path) with argv; returns the pid */
+static pid_t ts_spawn(char *const argv[])
+{
+	pid_t pid;
+	int r = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+
+	cr_assert_eq(r, 0, "cannot start %s: %s", argv[0], strerror(r));
+	return pid;
+}
+
+/* ts_run - run a program to its end; its exit status */
+static int ts_run(char *const argv[])
+{
+	int st;
+	pid_t pid = ts_spawn(argv);
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ts_check_forwarded - three "removed" lines arrive and parse, with a host */
+static void ts_check_forwarded(col_src *s, const char *what, bool has_service)
+{
+	ts_got g = { 0 };
+	el_parse_ctx ctx;
+	el_rec r;
+
+	cr_assert_eq(ts_read_until(s, &g, 3, 15000), 3, "%s: %zu lines", what, g.n);
+	el_parse_ctx_init(&ctx);
+	for (size_t i = 0; i < 3; i++) {
+		char qid[16];
+		snprintf(qid, sizeof(qid), "ABCDE%zu", i + 1);
+		el_parse_line(&ctx, g.line[i], g.len[i], &r);
+		cr_assert_eq(r.event, EL_EV_REMOVED, "%s: %s", what, g.line[i]);
+		el_span q = el_rec_get(&r, EL_F_QUEUE_ID), h = el_rec_get(&r, EL_F_HOST),
+			sv = el_rec_get(&r, EL_F_SERVICE);
+		cr_assert(q.len == strlen(qid) && memcmp(q.p, qid, q.len) == 0, "%s: %s", what,
+			  g.line[i]);
+		cr_assert(h.len > 0, "%s: no host in %s", what, g.line[i]);
+		if (has_service)
+			cr_assert(sv.len == 4 && memcmp(sv.p, "qmgr", 4) == 0, "%s: %s", what,
+				  g.line[i]);
+	}
+	el_parse_ctx_fini(&ctx);
+	ts_got_free(&g);
+}
+
+Test(col_src_rsyslog, omfwd_to_the_listeners, .timeout = 90)
+{
+	char *d = ts_dir(), *in = ts_path(d, "in.sock"), *conf = ts_path(d, "rsyslog.conf"),
+	     *pidf = ts_path(d, "rsyslogd.pid"), *work = ts_path(d, "work");
+	char l1[64], l2[64], l3[64], *text;
+
+	cr_assert_eq(mkdir(work, 0700), 0);
+	snprintf(l1, sizeof(l1), "tcp://127.0.0.1:%d", ts_port(30));
+	snprintf(l2, sizeof(l2), "tcp://127.0.0.1:%d", ts_port(31));
+	snprintf(l3, sizeof(l3), "udp://127.0.0.1:%d", ts_port(32));
+	col_src *trad = ts_syslog_src(l1, 0, 0), *octet = ts_syslog_src(l2, 0, 0),
+		*udp = ts_syslog_src(l3, 0, 0);
+	/* Its own config, pid file and work directory; nothing of the system's. */
+	cr_assert(
+		asprintf(
+			&text,
+			"global(workDirectory=\"%s\")\n"
+			"module(load=\"imuxsock\" SysSock.Use=\"off\")\n"
+			"input(type=\"imuxsock\" Socket=\"%s\")\n"
+			"action(type=\"omfwd\" target=\"127.0.0.1\" port=\"%d\" protocol=\"tcp\")\n"
+			"action(type=\"omfwd\" target=\"127.0.0.1\" port=\"%d\" protocol=\"tcp\" "
+			"TCP_Framing=\"octet-counted\" "
+			"template=\"RSYSLOG_SyslogProtocol23Format\")\n"
+			"action(type=\"omfwd\" target=\"127.0.0.1\" port=\"%d\" protocol=\"udp\" "
+			"template=\"RSYSLOG_ForwardFormat\")\n",
+			work, in, ts_port(30), ts_port(31), ts_port(32)) > 0);
+	ts_appends(conf, text);
+	free(text);
+	char *rs[] = { "/usr/sbin/rsyslogd", "-n", "-f", conf, "-i", pidf, NULL };
+	pid_t pid = ts_spawn(rs);
+	for (int i = 0; i < 100 && access(in, F_OK) != 0; i++)
+		usleep(50000);
+	cr_assert_eq(access(in, F_OK), 0, "rsyslogd did not create its socket");
+	for (int i = 1; i <= 3; i++) {
+		char msg[32];
+		snprintf(msg, sizeof(msg), "ABCDE%d: removed", i);
+		char *lg[] = { "/usr/bin/logger", "-u", in, "-t", "postfix/qmgr", "-i", msg, NULL };
+		cr_assert_eq(ts_run(lg), 0);
+	}
+	ts_check_forwarded(trad, "omfwd tcp, traditional", true);
+	ts_check_forwarded(octet, "omfwd tcp octet-counted, RFC 5424", false);
+	ts_check_forwarded(udp, "omfwd udp, RSYSLOG_ForwardFormat", true);
+	cr_assert_eq(ts_stats(octet).framing_errors, 0);
+	kill(pid, SIGTERM);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	col_src_close(trad);
+	col_src_close(octet);
+	col_src_close(udp);
+	free(in), free(conf), free(pidf), free(work);
+	ts_rmdir(d);
+}
+
+Test(col_src_syslog, logger_local_form_on_the_unix_socket)
+{
+	char *d = ts_dir(), *sock = ts_path(d, "log"), *l;
+	ts_got g = { 0 };
+	el_parse_ctx ctx;
+	el_rec r;
+
+	cr_assert(asprintf(&l, "unix:%s", sock) > 0);
+	col_src *s = ts_syslog_src(l, 0, 0);
+	char *lg[] = { "/usr/bin/logger", "-u", sock, "-t", "postfix/qmgr", "-i",
+		       "ABCDE9: removed", NULL };
+	cr_assert_eq(ts_run(lg), 0);
+	cr_assert_eq(ts_read_until(s, &g, 1, 5000), 1);
+	el_parse_ctx_init(&ctx);
+	el_parse_line(&ctx, g.line[0], g.len[0], &r);
+	cr_assert_eq(r.event, EL_EV_REMOVED, "%s", g.line[0]);
+	cr_assert(el_rec_has(&r, EL_F_PID) && !el_rec_has(&r, EL_F_HOST), "%s", g.line[0]);
+	el_parse_ctx_fini(&ctx);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(l), free(sock);
+	ts_rmdir(d);
+}
