@@ -2,7 +2,7 @@
 # setup.sh - install every Debian package ELSE needs to build, test and run.
 #
 # Idempotent and non-interactive; run as root on Debian 12.  --bench also
-# installs what only the benchmarks need (rsyslog with ompgsql).  Postfix is
+# installs what only the benchmarks need (ompgsql for rsyslog).  Postfix is
 # preseeded to "No configuration" so no system mail instance starts: the
 # test harness runs its own instances under a scratch directory.
 set -euo pipefail
