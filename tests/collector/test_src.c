@@ -481,3 +481,138 @@ Test(col_src_stdin, lines_then_enodata)
 	col_src_close(s);
 	ts_got_free(&g);
 }
+
+/* ---- Exchange message tracking directories ---- */
+
+static const char mt_head[] = "#Software: Microsoft Exchange Server\r\n"
+			      "#Version: 15.02.1118.007\r\n"
+			      "#Log-type: Message Tracking Log\r\n"
+			      "#Date: 2026-11-21T00:00:02.000Z\r\n"
+			      "#Fields: date-time,client-ip,event-id,message-id\r\n";
+
+/* ts_mt_src - a tracking directory source, optionally resumed */
+static col_src *ts_mt_src(const char *dir, const col_src_resume *r, size_t nr)
+{
+	col_src_conf c = { .kind = COL_SRC_MSGTRK, .path = dir, .poll_ms = 10 };
+	col_src *s = NULL;
+
+	cr_assert_eq(col_src_open(&s, &c, r, nr), 0);
+	return s;
+}
+
+/* ts_mt - one stream's lines, ends and last position, gathered by stream id */
+typedef struct ts_mt {
+	char stream[COL_SRC_STREAM_MAX + 1];
+	ts_got g;
+} ts_mt;
+
+/* ts_mt_read - read for ms, sorting lines into per-stream slots */
+static void ts_mt_read(col_src *s, ts_mt *slot, size_t nslot, int ms)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		col_src_chunk c;
+		size_t i;
+
+		cr_assert_eq(col_src_read(s, &c, 20), 0);
+		if (c.n || c.stream_end) {
+			for (i = 0; i < nslot && slot[i].stream[0]; i++)
+				if (strcmp(slot[i].stream, c.stream) == 0)
+					break;
+			cr_assert(i < nslot, "too many streams");
+			snprintf(slot[i].stream, sizeof(slot[i].stream), "%s", c.stream);
+			ts_take(&slot[i].g, &c);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > ms)
+			break;
+	}
+}
+
+/* ts_mt_slot - the slot of a stream ending in name */
+static ts_mt *ts_mt_slot(ts_mt *slot, size_t nslot, const char *name)
+{
+	for (size_t i = 0; i < nslot; i++) {
+		size_t l = strlen(slot[i].stream), n = strlen(name);
+		if (l > n && strcmp(slot[i].stream + l - n, name) == 0 &&
+		    strncmp(slot[i].stream, "msgtrk:", 7) == 0)
+			return &slot[i];
+	}
+	cr_assert_fail("no stream for %s", name);
+	return NULL;
+}
+
+Test(col_src_msgtrk, every_file_is_a_stream_and_old_ones_end)
+{
+	char *d = ts_dir(), *a = ts_path(d, "MSGTRK2026112100-1.LOG"),
+	     *md = ts_path(d, "MSGTRKMD2026112100-1.LOG"),
+	     *b = ts_path(d, "MSGTRK2026112200-1.LOG"), *c = ts_path(d, "MSGTRK2026112300-1.LOG"),
+	     *other = ts_path(d, "notes.txt"), *lnk = ts_path(d, "MSGTRKMS2026112100-1.LOG"),
+	     *sec = ts_path(d, "secret");
+	ts_mt slot[8];
+
+	memset(slot, 0, sizeof(slot));
+	ts_appends(a, mt_head);
+	ts_appends(a, "2026-11-21T10:00:00.000Z,10.0.0.1,RECEIVE,<a@x>\r\n");
+	ts_appends(md, mt_head);
+	ts_appends(other, "not a tracking log\n");
+	ts_appends(sec, "SECRET\n");
+	cr_assert_eq(symlink(sec, lnk), 0);
+	col_src *s = ts_mt_src(d, NULL, 0);
+	ts_mt_read(s, slot, 8, 300);
+	ts_mt *sa = ts_mt_slot(slot, 8, "/MSGTRK2026112100-1.LOG");
+	ts_mt *smd = ts_mt_slot(slot, 8, "/MSGTRKMD2026112100-1.LOG");
+	cr_assert_eq(sa->g.n, 6);
+	cr_assert_str_eq(sa->g.line[0], "#Software: Microsoft Exchange Server\r");
+	cr_assert_str_eq(sa->g.line[4], "#Fields: date-time,client-ip,event-id,message-id\r");
+	cr_assert_eq(smd->g.n, 5);
+	cr_assert_eq(sa->g.ends + smd->g.ends, 0); /* nothing newer yet */
+	cr_assert_eq(ts_stats(s).symlinks_refused, 1);
+
+	/* A new day: a new file; the old one of that kind ends (with its
+	   unterminated last line), the other kind does not. */
+	ts_appends(a, "2026-11-21T23:59:59.000Z,10.0.0.1,DELIVER,<a@x>");
+	ts_appends(b, mt_head);
+	ts_appends(b, "2026-11-22T00:00:01.000Z,10.0.0.2,RECEIVE,<b@x>\r\n");
+	ts_mt_read(s, slot, 8, 600);
+	ts_mt *sb = ts_mt_slot(slot, 8, "/MSGTRK2026112200-1.LOG");
+	cr_assert_eq(sb->g.n, 6);
+	cr_assert_str_eq(sb->g.line[0], "#Software: Microsoft Exchange Server\r");
+	cr_assert_eq(sa->g.n, 7);
+	cr_assert_str_eq(sa->g.line[6], "2026-11-21T23:59:59.000Z,10.0.0.1,DELIVER,<a@x>");
+	cr_assert_eq(sa->g.ends, 1);
+	cr_assert_eq(sb->g.ends + smd->g.ends, 0);
+	ts_appends(b, "2026-11-22T00:00:02.000Z,10.0.0.2,DELIVER,<b@x>\r\n");
+	ts_mt_read(s, slot, 8, 100);
+	cr_assert_eq(sb->g.n, 7);
+	col_src_close(s);
+
+	/* Restart as the spool would: the ended stream was forgotten; b and md
+	   have positions.  a is not read again, b goes on, c (new while
+	   stopped) is read from its start. */
+	ts_appends(b, "2026-11-22T09:00:00.000Z,10.0.0.2,RECEIVE,<b2@x>\r\n");
+	ts_appends(c, mt_head);
+	col_src_resume r[2] = { { sb->stream, sb->g.pos, sb->g.pos_len },
+				{ smd->stream, smd->g.pos, smd->g.pos_len } };
+	ts_mt slot2[8];
+	memset(slot2, 0, sizeof(slot2));
+	s = ts_mt_src(d, r, 2);
+	ts_mt_read(s, slot2, 8, 600);
+	ts_mt *sb2 = ts_mt_slot(slot2, 8, "/MSGTRK2026112200-1.LOG");
+	ts_mt *sc2 = ts_mt_slot(slot2, 8, "/MSGTRK2026112300-1.LOG");
+	cr_assert_eq(sb2->g.n, 1);
+	cr_assert_str_eq(sb2->g.line[0], "2026-11-22T09:00:00.000Z,10.0.0.2,RECEIVE,<b2@x>\r");
+	cr_assert_eq(sb2->g.ends, 1);
+	cr_assert_eq(sc2->g.n, 5);
+	for (size_t i = 0; i < 8; i++)
+		cr_assert(!strstr(slot2[i].stream, "MSGTRK2026112100-1.LOG") &&
+				  !strstr(slot2[i].stream, "MSGTRKMD"),
+			  "%s read again", slot2[i].stream);
+	col_src_close(s);
+	for (size_t i = 0; i < 8; i++)
+		ts_got_free(&slot[i].g), ts_got_free(&slot2[i].g);
+	free(a), free(md), free(b), free(c), free(other), free(lnk), free(sec);
+	ts_rmdir(d);
+}

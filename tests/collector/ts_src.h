@@ -169,3 +169,71 @@ static inline col_src_stats ts_stats(col_src *s)
 }
 
 #endif
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* ts_port - a port of this worktree's test range (31000-31999) */
+static inline int ts_port(int k)
+{
+	return 31000 + k;
+}
+
+/* ts_syslog_src - a syslog listener */
+static inline col_src *ts_syslog_src(const char *listen, size_t max_line, size_t max_clients)
+{
+	col_src_conf c = { .kind = COL_SRC_SYSLOG,
+			   .listen = listen,
+			   .max_line = max_line,
+			   .max_clients = max_clients };
+	col_src *s = NULL;
+	int r = col_src_open(&s, &c, NULL, 0);
+
+	cr_assert_eq(r, 0, "open %s: %s", listen, strerror(-r));
+	return s;
+}
+
+/* ts_tcp - a client connected to 127.0.0.1:port */
+static inline int ts_tcp(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
+		     strerror(errno));
+	return fd;
+}
+
+/* ts_send - all of n bytes on a stream socket */
+static inline void ts_send(int fd, const void *p, size_t n)
+{
+	cr_assert_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* ts_udp - one datagram to 127.0.0.1:port */
+static inline void ts_udp(int port, const void *p, size_t n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0);
+	cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)n);
+	close(fd);
+}
+
+/* ts_unix_dgram - one datagram to a unix socket */
+static inline void ts_unix_dgram(const char *path, const void *p, size_t n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	cr_assert(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path));
+	cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)n);
+	close(fd);
+}
