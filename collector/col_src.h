@@ -88,12 +88,15 @@ typedef struct col_src_chunk {
 	const void *pos; /* position after lines[n-1]; len 0 for positionless sources */
 	size_t pos_len;
 	int stream_end; /* this stream will never have more lines (a finished
-			   rotated or MSGTRK file): the spool may forget it once acked */
+			   rotated or MSGTRK file): the spool may forget it once acked.
+			   The end is often known only after the last lines were
+			   handed out, so a chunk may carry n == 0 with stream_end
+			   set and the final position: record it like any chunk. */
 } col_src_chunk;
 
 typedef struct col_src_stats {
 	uint64_t lines, bytes, truncated, rotations, truncations, reopen_errors, symlinks_refused,
-		files_opened, datagrams, connections, framing_errors;
+		files_opened, datagrams, connections, framing_errors, clients_refused;
 	int64_t last_read_us; /* wall clock of the last line read, 0 = never */
 } col_src_stats;
 

@@ -3,8 +3,9 @@
 # scenario, and show the e-mails ELSE reconstructs from their logs.
 #
 # The logs go two ways: offline through else-parse --flows, and for real
-# through else-send (the collector's shipping core) over mutual TLS into
-# else-backend with its embedded PostgreSQL, whose tables are then queried.
+# through one else-collector per Postfix host (following its maillog, durable
+# spool) over mutual TLS into else-backend with its embedded PostgreSQL,
+# whose tables are then queried.
 # The backend keeps running afterwards (ELSE_DEMO_STOP=1 stops it).  State
 # goes to ${ELSE_STATE:-/var/tmp/else-demo}.
 set -euo pipefail
@@ -48,7 +49,7 @@ show else-filter "through an after-queue content filter"
 echo "demo: every flow is in $state/flows.jsonl; the raw logs in $state/mta/*/maillog"
 echo "demo: try: build/bin/else-parse --flows $state/mta/*/maillog | jq 'select(.status==\"bounced\")'"
 
-# The same logs through the real pipeline: certificates, backend, sender.
+# The same logs through the real pipeline: certificates, backend, collectors.
 echo
 echo "demo: starting else-backend with its own PostgreSQL under $state/backend..."
 if [ -f "$state/backend/run/backend.pid" ] && kill -0 "$(cat "$state/backend/run/backend.pid")" 2>/dev/null; then
@@ -71,16 +72,30 @@ for _ in $(seq 1 300); do
 	sleep 0.1
 done
 grep -q "listening on" "$state/backend.log" || { echo "demo: else-backend did not start, see $state/backend.log" >&2; exit 1; }
-senders=()
+# One else-collector per Postfix host, following its maillog through the
+# durable spool, as on a real mail host.
+collectors=()
 for f in "$state"/mta/*/maillog; do
 	h=$(basename "$(dirname "$f")")
 	bash deploy/else-ca.sh client "$state/ca" "$h" >/dev/null
-	build/bin/else-send --backend "tls+tcp://127.0.0.1:$port" --ca "$state/ca/ca.crt" \
-		--cert "$state/ca/client-$h.pem" --server-name backend --stream file:/var/log/mail.log \
-		--quiet "$f" &
-	senders+=($!)
+	rm -rf "$state/collector-$h"
+	build/bin/else-collector -c /dev/null -o source="file:$f" -o backend="tls+tcp://127.0.0.1:$port" \
+		-o ca_file="$state/ca/ca.crt" -o cert_file="$state/ca/client-$h.pem" -o server_name=backend \
+		-o state_dir="$state/collector-$h" >"$state/collector-$h.log" 2>&1 &
+	collectors+=("$!:$h:$(wc -l <"$f")")
 done
-wait "${senders[@]}"
+for c in "${collectors[@]}"; do
+	IFS=: read -r pid h want <<<"$c"
+	for _ in $(seq 1 300); do
+		got=$(build/bin/else-collector -c /dev/null -o state_dir="$state/collector-$h" --status 2>/dev/null |
+			jq -r .lines_acked 2>/dev/null || echo 0)
+		[ "${got:-0}" -ge "$want" ] && break
+		sleep 0.1
+	done
+	echo "demo: else-collector of $h shipped ${got:-0} of $want lines (status: build/bin/else-collector -o state_dir=$state/collector-$h --status)"
+	kill -TERM "$pid"
+	wait "$pid" || true
+done
 psql_() { psql -h "$state/backend/pg/run" -U postgres -d else -At "$@"; }
 for _ in $(seq 1 100); do
 	[ "$(psql_ -c "select count(*) from messages" 2>/dev/null || echo 0)" -gt 0 ] && break

@@ -2,7 +2,7 @@
 # setup.sh - install every Debian package ELSE needs to build, test and run.
 #
 # Idempotent and non-interactive; run as root on Debian 12.  --bench also
-# installs what only the benchmarks need (rsyslog with ompgsql).  Postfix is
+# installs what only the benchmarks need (ompgsql for rsyslog).  Postfix is
 # preseeded to "No configuration" so no system mail instance starts: the
 # test harness runs its own instances under a scratch directory.
 set -euo pipefail
@@ -21,8 +21,11 @@ PKGS=(
 	# libraries from the design card
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libssl-dev
 	libmicrohttpd-dev libcriterion-dev libnanomsg-dev
-	# real parts the tests run
-	postgresql postfix swaks libnet-ssleay-perl openssl procps iproute2 psmisc
+	# collector: rotated logs compressed by logrotate (path.2.gz)
+	zlib1g-dev
+	# real parts the tests run (rsyslog: a private rsyslogd forwards to the
+	# collector's syslog listeners in tests/collector)
+	rsyslog postgresql postfix swaks libnet-ssleay-perl openssl procps iproute2 psmisc
 	# tools the test and bench scripts use
 	jq gzip coreutils findutils python3 pflogsumm bc util-linux
 )
@@ -30,7 +33,7 @@ PKGS=(
 # --bench adds what only the benchmarks need: rsyslog + ompgsql, the transport
 # ELSE used to rely on (bench/ingest.sh runs it privately with its own config).
 if [ "${1:-}" = "--bench" ]; then
-	PKGS+=(rsyslog rsyslog-pgsql)
+	PKGS+=(rsyslog-pgsql)
 fi
 
 missing=()
