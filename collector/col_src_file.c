@@ -362,12 +362,45 @@ static void col_file_queue(col_src *s, col_file *f, col_sib *sib, size_t i, size
 	}
 }
 
+/*
+ * col_file_chase - find the file p names among the rotated siblings and queue
+ * what comes after it: the file itself from p's offset (if with_self), then
+ * every newer sibling.  False if it is not there.
+ */
+static bool col_file_chase(col_src *s, col_file *f, const col_fpos *p, bool with_self)
+{
+	col_sib *sib = calloc(COL_FILE_MAX_ROT, sizeof(*sib));
+	size_t nsib, i;
+
+	if (!sib)
+		return false;
+	nsib = col_sib_list(f, sib, COL_FILE_MAX_ROT);
+	for (i = 0; i < nsib; i++) {
+		col_fin in;
+		if (sib[i].gz != p->gz || col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
+			continue;
+		if (!col_fid_match(in.fd, &p->id)) {
+			col_fin_close(&in);
+			continue;
+		}
+		if (with_self) {
+			in.start = p->off;
+			in.skipping = p->skipping;
+			f->pend[f->npend++] = in;
+		} else {
+			col_fin_close(&in);
+		}
+		col_file_queue(s, f, sib, i + 1, nsib);
+		free(sib);
+		return true;
+	}
+	free(sib);
+	return false;
+}
+
 /* col_file_resume - place the reader where the saved position says */
 static void col_file_resume(col_src *s, col_file *f, const col_fpos *p)
 {
-	col_sib *sib;
-	size_t nsib, i;
-
 	if (!p->gz && f->live.fd >= 0 && col_fid_match(f->live.fd, &p->id)) {
 		struct stat st;
 		if (fstat(f->live.fd, &st) == 0 && (uint64_t)st.st_size < p->off) {
@@ -379,31 +412,11 @@ static void col_file_resume(col_src *s, col_file *f, const col_fpos *p)
 		f->live.skipping = p->skipping;
 		return;
 	}
-	sib = calloc(COL_FILE_MAX_ROT, sizeof(*sib));
-	if (!sib)
-		return;
-	nsib = col_sib_list(f, sib, COL_FILE_MAX_ROT);
-	for (i = 0; i < nsib; i++) {
-		col_fin in;
-		if (sib[i].gz != p->gz || col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
-			continue;
-		if (!col_fid_match(in.fd, &p->id)) {
-			col_fin_close(&in);
-			continue;
-		}
-		/* Found the old file: finish it, then everything newer. */
-		in.start = p->off;
-		in.skipping = p->skipping;
-		f->pend[f->npend++] = in;
-		col_file_queue(s, f, sib, i + 1, nsib);
-		COL_STAT_ADD(s, rotations, 1);
-		free(sib);
-		return;
-	}
-	free(sib);
+	COL_STAT_ADD(s, rotations, 1);
+	if (col_file_chase(s, f, p, true))
+		return; /* found the old file: finish it, then everything newer */
 	el_warn("%s: the file of the saved position is gone; reading the current file from 0",
 		s->stream);
-	COL_STAT_ADD(s, rotations, 1);
 }
 
 /* col_file_dir - open the directory of the path (it may appear later) */
@@ -626,15 +639,19 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 				col_fin_close(&f->cur);
 			continue;
 		case COL_ROT_NEW: {
-			col_fin in;
-			if (col_fin_open(s, f->dirfd, f->base, &in) < 0)
+			col_fpos old = { .id = f->cur.id, .gz = false };
+			if (col_fin_open(s, f->dirfd, f->base, &f->live) < 0)
 				return 0; /* raced with another change: look again later */
 			bool rest = col_lb_rest(s, &f->lb);
 			if (rest)
 				col_file_mark(s, f, out);
 			col_fin_close(&f->cur);
 			COL_STAT_ADD(s, rotations, 1);
-			col_file_take(s, f, &in, true);
+			/* Rotated more than once since we looked: read the files in
+			   between (BASE.1 ... newer than ours) before the new one. */
+			f->npend = f->ipend = 0;
+			col_file_chase(s, f, &old, false);
+			col_file_next(s, f);
 			return rest ? 1 : 0;
 		}
 		default:

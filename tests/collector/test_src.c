@@ -60,6 +60,29 @@ Test(col_src_file, rotation_by_rename_mid_stream)
 	ts_rmdir(d);
 }
 
+Test(col_src_file, two_rotations_between_two_looks)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
+	     *p2 = ts_path(d, "mail.log.2");
+	ts_got g = { 0 };
+
+	ts_appends(p, "l0\n");
+	col_src *s = ts_file_src(p, NULL, 0, 0);
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "l1\n");
+	cr_assert_eq(rename(p1, p2), 0);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "l2\n");
+	cr_assert_eq(ts_read_until(s, &g, 3, 2000), 3);
+	const char *want[] = { "l0", "l1", "l2" };
+	ts_expect(&g, 0, want, 3);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p), free(p1), free(p2);
+	ts_rmdir(d);
+}
+
 Test(col_src_file, rotated_file_last_line_without_newline_is_kept)
 {
 	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1");
@@ -614,5 +637,131 @@ Test(col_src_msgtrk, every_file_is_a_stream_and_old_ones_end)
 	for (size_t i = 0; i < 8; i++)
 		ts_got_free(&slot[i].g), ts_got_free(&slot2[i].g);
 	free(a), free(md), free(b), free(c), free(other), free(lnk), free(sec);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, start_at_end_reads_only_new_lines)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log");
+	ts_got g = { 0 };
+
+	ts_appends(p, "old1\nold2\n");
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 10, .start_at_end = 1 };
+	col_src *s = NULL;
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	ts_quiet(s, &g, 60);
+	ts_appends(p, "new1\n");
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	cr_assert_str_eq(g.line[0], "new1");
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p);
+	ts_rmdir(d);
+}
+
+/* ts_rotate - logrotate's numbered scheme: BASE.N -> BASE.N+1, BASE -> BASE.1 */
+static void ts_rotate(const char *dir, int nrot)
+{
+	char a[512], b[512];
+
+	for (int i = nrot; i >= 1; i--) {
+		snprintf(a, sizeof(a), "%s/mail.log.%d", dir, i);
+		snprintf(b, sizeof(b), "%s/mail.log.%d", dir, i + 1);
+		if (access(a, F_OK) == 0)
+			cr_assert_eq(rename(a, b), 0);
+	}
+	snprintf(a, sizeof(a), "%s/mail.log", dir);
+	snprintf(b, sizeof(b), "%s/mail.log.1", dir);
+	cr_assert_eq(rename(a, b), 0);
+}
+
+/*
+ * Exactly once across everything at once: lines appended in bursts, the
+ * file rotated at random, the source closed and reopened from its last
+ * position at random (a restart), chunks of a few lines.  Every line must
+ * arrive once, in order.
+ */
+Test(col_src_file, exactly_once_through_rotations_and_restarts, .timeout = 120)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log");
+	unsigned seed = 12345;
+	int written = 0, nrot = 0, next = 0;
+	ts_got g = { 0 };
+	unsigned char pos[COL_SRC_POS_MAX];
+	size_t pos_len = 0;
+	char stream[COL_SRC_STREAM_MAX + 1] = "";
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 5, .max_chunk = 40 };
+	col_src *s = NULL;
+
+	ts_appends(p, "");
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	for (int step = 0; step < 400; step++) {
+		int act = (int)(rand_r(&seed) % 10);
+		if (act < 5) {
+			int k = 1 + (int)(rand_r(&seed) % 7);
+			for (int i = 0; i < k; i++) {
+				char line[64];
+				int n = snprintf(line, sizeof(line), "line %06d %.*s\n", written,
+						 (int)(rand_r(&seed) % 30),
+						 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+				ts_append(p, line, (size_t)n);
+				written++;
+			}
+		} else if (act == 5 && nrot < 40) {
+			/* Up to three rotations in a row, with lines in between:
+			   the source must not jump over a file. */
+			int k = 1 + (int)(rand_r(&seed) % 3);
+			for (int i = 0; i < k; i++) {
+				char line[64];
+				int n = snprintf(line, sizeof(line), "line %06d rot\n", written++);
+				ts_rotate(d, nrot++);
+				ts_append(p, line, (size_t)n);
+			}
+		} else if (act == 6) {
+			col_src_close(s);
+			col_src_resume r = { stream, pos, pos_len };
+			cr_assert_eq(col_src_open(&s, &c, &r, pos_len ? 1 : 0), 0);
+		} else {
+			/* Catch up (as a reader faster than the writer does), so
+			   rotations are also met live, not only through restarts. */
+			col_src_chunk ch;
+			ch.n = 1;
+			for (int r = 0; r < 100 && ch.n; r++) {
+				cr_assert_eq(col_src_read(s, &ch, 20), 0);
+				for (size_t i = 0; i < ch.n; i++) {
+					char want[32];
+					snprintf(want, sizeof(want), "line %06d ", next);
+					cr_assert(ch.lines[i].len >= 12 &&
+							  memcmp(ch.lines[i].p, want, 12) == 0,
+						  "step %d: got '%.*s', want '%s'", step,
+						  (int)ch.lines[i].len, ch.lines[i].p, want);
+					next++;
+				}
+				if (ch.n) {
+					memcpy(pos, ch.pos, ch.pos_len);
+					pos_len = ch.pos_len;
+					snprintf(stream, sizeof(stream), "%s", ch.stream);
+				}
+			}
+		}
+	}
+	/* Drain. */
+	for (int i = 0; i < 500 && next < written; i++) {
+		col_src_chunk ch;
+		cr_assert_eq(col_src_read(s, &ch, 20), 0);
+		for (size_t k = 0; k < ch.n; k++) {
+			char want[32];
+			snprintf(want, sizeof(want), "line %06d ", next);
+			cr_assert(memcmp(ch.lines[k].p, want, 12) == 0, "drain: got '%.*s' want %s",
+				  (int)ch.lines[k].len, ch.lines[k].p, want);
+			next++;
+		}
+	}
+	cr_assert_eq(next, written, "read %d of %d lines (%d rotations)", next, written, nrot);
+	cr_assert(nrot > 10);
+	ts_quiet(s, &g, 50);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p);
 	ts_rmdir(d);
 }
