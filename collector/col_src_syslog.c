@@ -54,8 +54,10 @@ typedef struct col_syslog {
 	size_t nconns;
 	size_t rr; /* round robin start among clients */
 	struct pollfd *pfd;
-	char *dgram; /* receive buffer, max_line bytes */
-	el_buf out;  /* the chunk's text */
+	char *dgram;  /* receive buffer, max_line bytes */
+	el_buf out;   /* the chunk's text */
+	el_buf carry; /* a message that did not fit the last chunk */
+	bool have_carry;
 	size_t *offs;
 	col_src *s;
 } col_syslog;
@@ -63,7 +65,7 @@ typedef struct col_syslog {
 /* col_sys_full - the chunk has no room for more */
 static bool col_sys_full(const col_src *s, const col_syslog *y)
 {
-	return s->nlines >= COL_SRC_MAX_LINES || y->out.len >= s->conf.max_chunk;
+	return y->have_carry || s->nlines >= COL_SRC_MAX_LINES || y->out.len >= s->conf.max_chunk;
 }
 
 /* col_sys_emit - one message into the chunk; non-zero when the chunk is full */
@@ -78,6 +80,13 @@ static int col_sys_emit(void *ctx, const char *p, size_t len, bool cut)
 		len--;
 	if (len == 0)
 		return 0;
+	if (s->nlines > 0 && y->out.len + len > s->conf.max_chunk) {
+		/* Taken from the stream already: it opens the next chunk. */
+		y->carry.len = 0;
+		el_buf_add(&y->carry, p, len);
+		y->have_carry = true;
+		return 1;
+	}
 	y->offs[s->nlines] = y->out.len;
 	s->lines[s->nlines].len = len;
 	s->nlines++;
@@ -198,6 +207,7 @@ int col_syslog_open(col_src *s)
 	y->s = s;
 	y->fd = -1;
 	el_buf_init(&y->out);
+	el_buf_init(&y->carry);
 	y->offs = malloc(COL_SRC_MAX_LINES * sizeof(*y->offs));
 	y->dgram = malloc(s->conf.max_line);
 	y->pfd = calloc(s->conf.max_clients + 2, sizeof(*y->pfd));
@@ -327,6 +337,10 @@ int col_syslog_read(col_src *s, col_src_chunk *out, int timeout_ms)
 	int64_t deadline = col_src_now_ms() + timeout_ms;
 
 	y->out.len = 0;
+	if (y->have_carry) {
+		y->have_carry = false;
+		col_sys_emit(y, y->carry.p, y->carry.len, false);
+	}
 	for (;;) {
 		size_t n = 0, i;
 		int w = -1, r;
@@ -413,5 +427,6 @@ void col_syslog_close(col_src *s)
 	free(y->dgram);
 	free(y->offs);
 	el_buf_fini(&y->out);
+	el_buf_fini(&y->carry);
 	free(y);
 }

@@ -265,7 +265,7 @@ Test(col_src_file, resume_inside_rotated_gz_and_older_newer_order)
 	};
 	col_src *s = NULL;
 	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
-	/* max_chunk 3 bytes: one 2-byte line... two per chunk; stop after g1,g2 */
+	/* max_chunk 3 bytes: one 2-byte line per chunk; stop after g1, g2 */
 	col_src_chunk ch;
 	while (g.n < 2) {
 		cr_assert_eq(col_src_read(s, &ch, 1000), 0);
@@ -760,6 +760,35 @@ Test(col_src_file, exactly_once_through_rotations_and_restarts, .timeout = 120)
 	cr_assert_eq(next, written, "read %d of %d lines (%d rotations)", next, written, nrot);
 	cr_assert(nrot > 10);
 	ts_quiet(s, &g, 50);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, chunks_respect_max_chunk)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log");
+	ts_got g = { 0 };
+
+	for (int i = 0; i < 50; i++)
+		ts_appends(p,
+			   i % 7 ? "0123456789\n" : "01234567890123456789012345678901234567890\n");
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 10, .max_chunk = 25 };
+	col_src *s = NULL;
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	while (g.n < 50) {
+		col_src_chunk ch;
+		size_t text = 0;
+		cr_assert_eq(col_src_read(s, &ch, 1000), 0);
+		cr_assert(ch.n > 0);
+		for (size_t i = 0; i < ch.n; i++)
+			text += ch.lines[i].len;
+		/* At most max_chunk, unless one line alone is longer. */
+		cr_assert(text <= 25 || ch.n == 1, "%zu lines, %zu bytes", ch.n, text);
+		ts_take(&g, &ch);
+	}
+	cr_assert_eq(g.n, 50);
 	col_src_close(s);
 	ts_got_free(&g);
 	free(p);

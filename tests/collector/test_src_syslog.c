@@ -214,6 +214,42 @@ Test(col_src_syslog, stop_wakes_a_blocked_read)
 	col_src_close(s);
 }
 
+Test(col_src_syslog, chunks_respect_max_chunk)
+{
+	char l[64];
+	ts_got g = { 0 };
+	col_src *s = NULL;
+	col_src_conf c = { .kind = COL_SRC_SYSLOG, .listen = l, .max_chunk = 25 };
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%d", ts_port(6));
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	int fd = ts_tcp(ts_port(6));
+	for (int i = 0; i < 40; i++) {
+		char m[64];
+		int n = snprintf(m, sizeof(m), "<13>message %02d%s\n", i,
+				 i % 5 ? "" : " long long long");
+		ts_send(fd, m, (size_t)n);
+	}
+	while (g.n < 40) {
+		col_src_chunk ch;
+		size_t text = 0;
+		cr_assert_eq(col_src_read(s, &ch, 2000), 0);
+		cr_assert(ch.n > 0);
+		for (size_t i = 0; i < ch.n; i++)
+			text += ch.lines[i].len;
+		cr_assert(text <= 25 || ch.n == 1, "%zu lines, %zu bytes", ch.n, text);
+		ts_take(&g, &ch);
+	}
+	for (int i = 0; i < 40; i++) {
+		char m[64];
+		snprintf(m, sizeof(m), "<13>message %02d%s", i, i % 5 ? "" : " long long long");
+		cr_assert_str_eq(g.line[i], m);
+	}
+	close(fd);
+	col_src_close(s);
+	ts_got_free(&g);
+}
+
 /* ---- a real rsyslogd forwarding with omfwd to the listeners ---- */
 
 #include <signal.h>
