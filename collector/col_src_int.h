@@ -80,7 +80,7 @@ bool col_src_is_stopped(const col_src *s);
 /* col_src_count_lines - account for the lines of a chunk about to be returned */
 void col_src_count_lines(col_src *s);
 
-/* ---- files: identity and positions (col_src_file.c; msgtrk uses them too) ---- */
+/* ---- files: identity and positions (col_src_fid.c), for file and msgtrk ---- */
 
 /* Bytes at the start of a file that tell it apart from a later file that
  * got the same inode. */
