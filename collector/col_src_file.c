@@ -8,9 +8,10 @@
  * following) to notice that it now names another file:
  *
  *   - rotation by rename: the path names a new inode.  The old descriptor is
- *     read to its end, and once it has stayed at its end for one more poll
- *     (a writer that has not reopened yet may still append), the new file is
- *     read from offset 0.  An unterminated last line of the old file is then
+ *     read to its end, and once it has stayed quiet for COL_FILE_GRACE_POLLS
+ *     polls (a writer that has not reopened yet still appends to it), the
+ *     files rotated in between, if any, and then the new file are read from
+ *     offset 0.  An unterminated last line of the old file is then
  *     handed out as it is: nothing can complete it any more.
  *   - copytruncate and truncation: the file got shorter than what was read;
  *     it is read again from 0 (counted in truncations).
@@ -38,6 +39,8 @@
 #include "col_src_int.h"
 #include "el_log.h"
 
+/* Polls the old file must stay quiet after a rotation before we switch. */
+#define COL_FILE_GRACE_POLLS 10
 /* Rotated siblings read at most (more are ignored, with a warning). */
 #define COL_FILE_MAX_ROT 64
 
@@ -426,12 +429,16 @@ static int col_file_check(col_src *s, col_file *f)
 		f->rot_seen_ms = 0;
 		return COL_ROT_NONE;
 	}
-	/* A new file: give a writer that has not reopened yet one more poll. */
+	/*
+	 * A new file.  A writer that has not reopened yet (rsyslog before its
+	 * HUP, Postfix before its reload) still appends to the old one: switch
+	 * only once the old file has been quiet for COL_FILE_GRACE_POLLS polls.
+	 */
 	if (f->rot_seen_ms == 0) {
 		f->rot_seen_ms = col_src_now_ms();
 		return COL_ROT_NONE;
 	}
-	if (col_src_now_ms() - f->rot_seen_ms < s->conf.poll_ms)
+	if (col_src_now_ms() - f->rot_seen_ms < COL_FILE_GRACE_POLLS * (int64_t)s->conf.poll_ms)
 		return COL_ROT_NONE;
 	return COL_ROT_NEW;
 }
@@ -466,8 +473,11 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 		}
 		col_lb_compact(&f->lb); /* nothing handed out yet: safe */
 		n = col_fin_fill(&f->cur, &f->lb);
-		if (n > 0)
+		if (n > 0) {
+			if (f->rot_seen_ms)
+				f->rot_seen_ms = col_src_now_ms(); /* still written to */
 			continue;
+		}
 		if (n < 0 && n != -EAGAIN) {
 			el_warn("%s: read error in %s: %s", s->stream, f->cur.name,
 				strerror((int)-n));

@@ -11,6 +11,8 @@
 
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
 
+static void ts_gz(const char *path, const char *text);
+
 Test(col_src_file, reads_lines_and_holds_partial_line)
 {
 	char *d = ts_dir(), *p = ts_path(d, "mail.log");
@@ -57,6 +59,73 @@ Test(col_src_file, rotation_by_rename_mid_stream)
 	col_src_close(s);
 	ts_got_free(&g);
 	free(p), free(p1);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, old_file_still_written_after_rename)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1");
+	ts_got g = { 0 };
+
+	ts_appends(p, "a0\n");
+	/* poll 30 ms: the grace is 300 ms; the waits below are 40 ms */
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 30 };
+	col_src *s = NULL;
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "b0\n"); /* the new file exists at once */
+	/* The writer goes on with the old file for a while (gaps < grace). */
+	for (int i = 1; i <= 5; i++) {
+		char line[8];
+		snprintf(line, sizeof(line), "a%d\n", i);
+		ts_appends(p1, line);
+		cr_assert_eq(ts_read_until(s, &g, (size_t)i + 1, 2000), (size_t)i + 1);
+		/* Quiet for 40 ms (more than a poll): the new file must wait. */
+		col_src_chunk ch;
+		cr_assert_eq(col_src_read(s, &ch, 40), 0);
+		cr_assert_eq(ch.n, 0, "switched to the new file too early");
+	}
+	cr_assert_eq(ts_read_until(s, &g, 7, 2000), 7);
+	const char *want[] = { "a0", "a1", "a2", "a3", "a4", "a5", "b0" };
+	ts_expect(&g, 0, want, 7);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p), free(p1);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, corrupt_gz_is_counted_and_skipped)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
+	     *p2 = ts_path(d, "mail.log.2.gz");
+	ts_got g = { 0 };
+	char big[20000];
+
+	/* Incompressible enough that a cut file ends inside the stream. */
+	unsigned x = 1;
+	for (size_t i = 0; i < sizeof(big) - 1; i++) {
+		x = x * 1103515245u + 12345u;
+		big[i] = (char)(' ' + (x >> 16) % 90);
+		if (i % 100 == 99)
+			big[i] = '\n';
+	}
+	big[sizeof(big) - 1] = 0;
+	ts_gz(p2, big);
+	struct stat st;
+	cr_assert_eq(stat(p2, &st), 0);
+	cr_assert_eq(truncate(p2, st.st_size / 2), 0);
+	ts_appends(p1, "one\n");
+	ts_appends(p, "live\n");
+	col_src *s = ts_file_src(p, NULL, 0, 1);
+	ts_read_until(s, &g, (size_t)-1, 300);
+	cr_assert(g.n >= 2);
+	cr_assert_str_eq(g.line[g.n - 2], "one");
+	cr_assert_str_eq(g.line[g.n - 1], "live");
+	cr_assert_eq(ts_stats(s).reopen_errors, 1);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p), free(p1), free(p2);
 	ts_rmdir(d);
 }
 
