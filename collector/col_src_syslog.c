@@ -58,6 +58,7 @@ typedef struct col_syslog {
 	el_buf out;   /* the chunk's text */
 	el_buf carry; /* a message that did not fit the last chunk */
 	bool have_carry;
+	int64_t accept_pause_until; /* out of descriptors: stop accepting a while */
 	size_t *offs;
 	col_src *s;
 } col_syslog;
@@ -263,8 +264,16 @@ static void col_sys_accept(col_src *s, col_syslog *y)
 {
 	for (;;) {
 		int fd = accept4(y->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The connection stays queued; polling the listener
+				   now would only spin. */
+				y->accept_pause_until = col_src_now_ms() + 100;
+				COL_STAT_ADD(s, clients_refused, 1);
+			}
 			return;
+		}
 		if (y->nconns >= s->conf.max_clients) {
 			close(fd);
 			COL_STAT_ADD(s, clients_refused, 1);
@@ -357,6 +366,16 @@ int col_syslog_read(col_src *s, col_src_chunk *out, int timeout_ms)
 		y->pfd[n++].events = POLLIN;
 		y->pfd[n].fd = y->fd;
 		y->pfd[n++].events = POLLIN;
+		if (y->accept_pause_until) {
+			int64_t left = y->accept_pause_until - col_src_now_ms();
+			if (left > 0) {
+				y->pfd[1].events = 0;
+				if (w < 0 || w > left)
+					w = (int)left;
+			} else {
+				y->accept_pause_until = 0;
+			}
+		}
 		for (i = 0; i < y->nconns; i++) {
 			y->pfd[n].fd = y->conns[i].fd;
 			y->pfd[n++].events = POLLIN;

@@ -5,6 +5,8 @@
  */
 #include "ts_src.h"
 
+#include <sys/resource.h>
+
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char m3164[] = "<22>Nov 22 13:23:01 mx1 postfix/smtpd[123]: connect from x[1.2.3.4]";
@@ -197,6 +199,39 @@ Test(col_src_syslog, tcp_clients_over_the_bound_are_refused)
 	for (int i = 1; i < 4; i++)
 		close(fd[i]);
 	close(nfd);
+	col_src_close(s);
+	ts_got_free(&g);
+}
+
+Test(col_src_syslog, out_of_descriptors_then_recovered)
+{
+	char l[64];
+	int fd[3], maxfd = 0;
+	ts_got g = { 0 };
+	struct rlimit old, low;
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%d", ts_port(7));
+	col_src *s = ts_syslog_src(l, 0, 0);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = ts_tcp(ts_port(7));
+		ts_send(fd[i], "<13>queued\n", 11);
+		if (fd[i] > maxfd)
+			maxfd = fd[i];
+	}
+	/* No descriptor left for accept(): counted, and the read still ends. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)maxfd + 1;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ts_quiet(s, &g, 200);
+	cr_assert(ts_stats(s).clients_refused >= 1);
+	cr_assert_eq(ts_stats(s).connections, 0);
+	/* Descriptors again: the waiting connections are served. */
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cr_assert_eq(ts_read_until(s, &g, 3, 2000), 3);
+	cr_assert_eq(ts_stats(s).connections, 3);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
 	col_src_close(s);
 	ts_got_free(&g);
 }
