@@ -5,6 +5,7 @@
  */
 #include "ts_src.h"
 
+#include <dirent.h>
 #include <sys/resource.h>
 
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
@@ -422,5 +423,65 @@ Test(col_src_syslog, logger_local_form_on_the_unix_socket)
 	col_src_close(s);
 	ts_got_free(&g);
 	free(l), free(sock);
+	ts_rmdir(d);
+}
+
+/* ts_nfd - open descriptors of this process */
+static int ts_nfd(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	cr_assert(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+Test(col_src, errors_and_no_descriptor_left_behind)
+{
+	char *d = ts_dir(), *f = ts_path(d, "file"), *l, *mt = ts_path(d, "mt"),
+	     *lg = ts_path(mt, "MSGTRK2026112200-1.LOG");
+	col_src *s = NULL;
+	col_src_conf c = { .kind = COL_SRC_SYSLOG, .listen = "unix:/nonexistent/dir/sock" };
+
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), -ENOENT);
+	ts_appends(f, "x\n");
+	c = (col_src_conf){ .kind = COL_SRC_MSGTRK, .path = f };
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), -ENOTDIR);
+	c = (col_src_conf){ .kind = COL_SRC_FILE, .path = f, .max_line = (size_t)1 << 40 };
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), -EINVAL);
+	c = (col_src_conf){ .kind = COL_SRC_FILE, .path = f, .poll_ms = -1 };
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), -EINVAL);
+	char longp[COL_SRC_STREAM_MAX + 8];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	c = (col_src_conf){ .kind = COL_SRC_FILE, .path = longp };
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), -EINVAL);
+
+	/* Every kind, used, then closed: the descriptor count is back. */
+	cr_assert_eq(mkdir(mt, 0755), 0);
+	ts_appends(lg, "#Fields: date-time\n");
+	int before = ts_nfd();
+	cr_assert(asprintf(&l, "tcp://127.0.0.1:%d", ts_port(8)) > 0);
+	ts_got g = { 0 };
+	c = (col_src_conf){ .kind = COL_SRC_SYSLOG, .listen = l };
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	int fd = ts_tcp(ts_port(8));
+	ts_send(fd, "<13>x\n", 6);
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	close(fd);
+	col_src_close(s);
+	c = (col_src_conf){ .kind = COL_SRC_FILE, .path = f, .poll_ms = 10 };
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	cr_assert_eq(ts_read_until(s, &g, 2, 2000), 2);
+	col_src_close(s);
+	c = (col_src_conf){ .kind = COL_SRC_MSGTRK, .path = mt, .poll_ms = 10 };
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	cr_assert_eq(ts_read_until(s, &g, 3, 2000), 3);
+	col_src_close(s);
+	cr_assert_eq(ts_nfd(), before);
+	ts_got_free(&g);
+	free(l), free(f), free(lg), free(mt);
 	ts_rmdir(d);
 }
