@@ -14,8 +14,8 @@
 
 #define COL_FPOS_LEN 36
 
-/* col_fnv - FNV-1a 64 */
-static uint64_t col_fnv(const unsigned char *p, size_t n)
+/* col_fnv - FNV-1a 64 (the fingerprint hash) */
+uint64_t col_fnv(const unsigned char *p, size_t n)
 {
 	uint64_t h = 14695981039346656037ull;
 	size_t i;

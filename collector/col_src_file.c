@@ -223,9 +223,35 @@ static void col_file_queue(col_src *s, col_file *f, col_sib *sib, size_t i, size
 }
 
 /*
+ * col_file_gz_is - is the compressed sibling name the file p was in?  Its
+ * inode is new (gzip wrote a new file), but it starts with the same bytes:
+ * compare the fingerprint of its first decompressed bytes.  Only a full
+ * fingerprint counts, a short one says too little.
+ */
+static bool col_file_gz_is(col_src *s, col_file *f, const char *name, const col_fpos *p)
+{
+	unsigned char b[COL_FP_MAX];
+	size_t got = 0;
+	col_fin in;
+
+	if (p->gz || p->id.fplen != COL_FP_MAX || col_fin_open(s, f->dirfd, name, &in) < 0)
+		return false;
+	while (got < COL_FP_MAX) {
+		ssize_t n = col_gz_read(in.gz, b + got, COL_FP_MAX - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	col_fin_close(&in);
+	return got == COL_FP_MAX && col_fnv(b, got) == p->id.fphash;
+}
+
+/*
  * col_file_chase - find the file p names among the rotated siblings and queue
  * what comes after it: the file itself from p's offset (if with_self), then
- * every newer sibling.  False if it is not there.
+ * every newer sibling.  The file is found by inode and fingerprint, or, once
+ * logrotate compressed it, by the fingerprint of its decompressed start.
+ * False if it is not there.
  */
 static bool col_file_chase(col_src *s, col_file *f, const col_fpos *p, bool with_self)
 {
@@ -237,11 +263,19 @@ static bool col_file_chase(col_src *s, col_file *f, const col_fpos *p, bool with
 	nsib = col_sib_list(f, sib, COL_FILE_MAX_ROT);
 	for (i = 0; i < nsib; i++) {
 		col_fin in;
-		if (sib[i].gz != p->gz || col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
-			continue;
-		if (!col_fid_match(in.fd, &p->id)) {
-			col_fin_close(&in);
-			continue;
+		if (sib[i].gz != p->gz) {
+			/* A plain file compressed since: same bytes, new inode. */
+			if (!sib[i].gz || !col_file_gz_is(s, f, sib[i].name, p))
+				continue;
+			if (col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
+				continue;
+		} else {
+			if (col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
+				continue;
+			if (!col_fid_match(in.fd, &p->id)) {
+				col_fin_close(&in);
+				continue;
+			}
 		}
 		if (with_self) {
 			in.start = p->off;

@@ -101,6 +101,8 @@ typedef struct col_fpos {
 	bool gz;       /* off counts decompressed bytes of a .gz file */
 } col_fpos;
 
+/* col_fnv - the fingerprint hash of n bytes */
+uint64_t col_fnv(const unsigned char *p, size_t n);
 /* col_fpos_encode - the opaque bytes for the spool; returns their length */
 size_t col_fpos_encode(const col_fpos *p, unsigned char out[COL_SRC_POS_MAX]);
 /* col_fpos_decode - 0 or -EINVAL */

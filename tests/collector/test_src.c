@@ -320,6 +320,51 @@ Test(col_src_file, resume_after_rotation_while_stopped)
 	ts_rmdir(d);
 }
 
+/* ts_gz_file - compress a file in place as logrotate does (new inode) */
+static void ts_gz_file(const char *from, const char *to)
+{
+	FILE *f = fopen(from, "r");
+	char buf[65536];
+	size_t n;
+
+	cr_assert(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	ts_gz(to, buf);
+	cr_assert_eq(unlink(from), 0);
+}
+
+Test(col_src_file, resume_after_the_file_was_compressed_while_stopped)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
+	     *p2 = ts_path(d, "mail.log.2.gz");
+	ts_got g = { 0 }, h = { 0 };
+
+	/* Over 64 bytes before the position, so the fingerprint is full. */
+	ts_appends(p, "Nov 22 10:00:00 mx1 postfix/qmgr[1]: 4ABC123DEF: removed, line a1\n");
+	col_src *s = ts_file_src(p, NULL, 0, 0);
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	col_src_close(s);
+	/* Stopped: a3 written, then two weekly rotations with delaycompress. */
+	ts_appends(p, "a3\n");
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "b1\n");
+	ts_gz_file(p1, p2);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "c1\n");
+	col_src_resume r = { g.stream, g.pos, g.pos_len };
+	s = ts_file_src(p, &r, 1, 0);
+	cr_assert_eq(ts_read_until(s, &h, 3, 2000), 3);
+	ts_quiet(s, &h, 60);
+	const char *want[] = { "a3", "b1", "c1" };
+	ts_expect(&h, 0, want, 3);
+	col_src_close(s);
+	ts_got_free(&g), ts_got_free(&h);
+	free(p), free(p1), free(p2);
+	ts_rmdir(d);
+}
+
 Test(col_src_file, resume_inside_rotated_gz_and_older_newer_order)
 {
 	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
