@@ -73,6 +73,7 @@ typedef struct be_db be_db;
 
 /* Default retention (days) and partitions made ahead (days). */
 #define BE_DB_KEEP_DAYS_DEFAULT 90
+#define BE_DB_STATS_KEEP_DAYS_DEFAULT 400
 #define BE_DB_DAYS_AHEAD_DEFAULT 7
 
 /* email_keys.kind */
@@ -152,6 +153,13 @@ int be_db_migrate(be_db *db);
 int be_db_schema_version(be_db *db, int *version);
 int be_db_partitions(be_db *db, int64_t now_s, int days_ahead);
 int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped);
+
+/*
+ * be_db_stats_retention - delete the rollup rows (sql/002_stats.sql) of days
+ * older than keep_days before now_s's day; *deleted (may be NULL) gets the
+ * row count.  Same transaction and lock rules as be_db_retention.
+ */
+int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *deleted);
 
 /*
  * be_db_host_id - the id of host name, inserted if new.  Cached: a cache miss

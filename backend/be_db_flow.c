@@ -36,7 +36,7 @@
 #define BE_DB_RCPT_COLS                                                                            \
 	"first_seen, last_attempt, email_id, delay, host_id, idx, relay_port, attempts, "          \
 	"next_host_id, queue_id, rcpt, orig_rcpt, status, dsn, relay_host, relay_ip, response, "   \
-	"queued_as, next_queue_id"
+	"queued_as, next_queue_id, direction"
 #define BE_DB_REJ_COLS                                                                             \
 	"ts, reject_id, email_id, session_start, host_id, pid, client_port, queue_id, event, "     \
 	"status, client_host, client_ip, helo, sender, rcpt, stage, proto, reject_code, "          \
@@ -53,12 +53,23 @@ static const char be_db_stage_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS else_stage_keys "
 	"(LIKE email_keys INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
 
-/* One statement moves every staging table into place; counts come back. */
+/*
+ * One statement moves every staging table into place and keeps the rollups
+ * (sql/002_stats.sql) equal to the flows: om and orr read the rows about to
+ * be replaced (the statement's snapshot is taken before any of its writes),
+ * each contributes -1 to its rollup keys and each row written +1, and the
+ * sums go into the stats tables.  Rejects and email_keys never change: only
+ * rows actually inserted (RETURNING) count.  Counts come back.
+ */
+#define BE_DB_KEY_M "first_seen, host_id, queue_id"
+#define BE_DB_KEY_R "first_seen, host_id, queue_id, idx"
 static const char be_db_upsert_sql[] =
-	"WITH m AS (INSERT INTO messages (" BE_DB_MSG_COLS ") "
-	"SELECT DISTINCT ON (first_seen, host_id, queue_id) " BE_DB_MSG_COLS
-	" FROM pg_temp.else_stage_messages ORDER BY first_seen, host_id, queue_id, n DESC "
-	"ON CONFLICT (first_seen, host_id, queue_id) DO UPDATE SET "
+	"WITH sm AS (SELECT DISTINCT ON (" BE_DB_KEY_M ") " BE_DB_MSG_COLS
+	" FROM pg_temp.else_stage_messages ORDER BY " BE_DB_KEY_M ", n DESC), "
+	"om AS (SELECT o.first_seen, o.host_id, o.status, o.sender, o.size, o.client_ip "
+	"FROM sm JOIN messages o USING (" BE_DB_KEY_M ")), "
+	"m AS (INSERT INTO messages (" BE_DB_MSG_COLS ") SELECT " BE_DB_MSG_COLS " FROM sm "
+	"ON CONFLICT (" BE_DB_KEY_M ") DO UPDATE SET "
 	"last_seen = EXCLUDED.last_seen, email_id = EXCLUDED.email_id, size = EXCLUDED.size, "
 	"nrcpt = EXCLUDED.nrcpt, nlines = EXCLUDED.nlines, prev_host_id = EXCLUDED.prev_host_id, "
 	"dsn_of_host_id = EXCLUDED.dsn_of_host_id, incomplete = EXCLUDED.incomplete, "
@@ -66,22 +77,70 @@ static const char be_db_upsert_sql[] =
 	"client_ip = EXCLUDED.client_ip, sasl_username = EXCLUDED.sasl_username, "
 	"sender = EXCLUDED.sender, message_id = EXCLUDED.message_id, helo = EXCLUDED.helo, "
 	"prev_queue_id = EXCLUDED.prev_queue_id, dsn_of_queue_id = EXCLUDED.dsn_of_queue_id, "
-	"dsn = EXCLUDED.dsn, actions = EXCLUDED.actions, updated_at = now() RETURNING 1), "
-	"r AS (INSERT INTO recipients (" BE_DB_RCPT_COLS ") "
-	"SELECT DISTINCT ON (first_seen, host_id, queue_id, idx) " BE_DB_RCPT_COLS
-	" FROM pg_temp.else_stage_recipients ORDER BY first_seen, host_id, queue_id, idx, n DESC "
-	"ON CONFLICT (first_seen, host_id, queue_id, idx) DO UPDATE SET "
+	"dsn = EXCLUDED.dsn, actions = EXCLUDED.actions, updated_at = now() "
+	"RETURNING first_seen, host_id, status, sender, size, client_ip), "
+	"sr AS (SELECT DISTINCT ON (" BE_DB_KEY_R ") " BE_DB_RCPT_COLS
+	" FROM pg_temp.else_stage_recipients ORDER BY " BE_DB_KEY_R ", n DESC), "
+	"orr AS (SELECT o.first_seen, o.host_id, o.rcpt, o.status, o.direction, o.response "
+	"FROM sr JOIN recipients o USING (" BE_DB_KEY_R ")), "
+	"r AS (INSERT INTO recipients (" BE_DB_RCPT_COLS ") SELECT " BE_DB_RCPT_COLS " FROM sr "
+	"ON CONFLICT (" BE_DB_KEY_R ") DO UPDATE SET "
 	"last_attempt = EXCLUDED.last_attempt, email_id = EXCLUDED.email_id, "
 	"delay = EXCLUDED.delay, relay_port = EXCLUDED.relay_port, attempts = EXCLUDED.attempts, "
 	"next_host_id = EXCLUDED.next_host_id, rcpt = EXCLUDED.rcpt, "
 	"orig_rcpt = EXCLUDED.orig_rcpt, status = EXCLUDED.status, dsn = EXCLUDED.dsn, "
 	"relay_host = EXCLUDED.relay_host, relay_ip = EXCLUDED.relay_ip, "
 	"response = EXCLUDED.response, queued_as = EXCLUDED.queued_as, "
-	"next_queue_id = EXCLUDED.next_queue_id, updated_at = now() RETURNING 1), "
+	"next_queue_id = EXCLUDED.next_queue_id, direction = EXCLUDED.direction, "
+	"updated_at = now() RETURNING first_seen, host_id, rcpt, status, direction, response), "
 	"j AS (INSERT INTO rejects (" BE_DB_REJ_COLS ") SELECT " BE_DB_REJ_COLS
-	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING RETURNING 1), "
+	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING "
+	"RETURNING ts, host_id, rcpt, event, status, client_ip, reason), "
 	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS
-	" FROM pg_temp.else_stage_keys ON CONFLICT DO NOTHING RETURNING 1) "
+	" FROM pg_temp.else_stage_keys ON CONFLICT DO NOTHING RETURNING 1), "
+	/* signed contributions of messages and recipients */
+	"dm AS (SELECT first_seen, host_id, status, sender, size, client_ip, 1 AS c FROM m "
+	"UNION ALL SELECT first_seen, host_id, status, sender, size, client_ip, -1 FROM om), "
+	"dr AS (SELECT first_seen, host_id, rcpt, status, direction, response, 1 AS c FROM r "
+	"UNION ALL SELECT first_seen, host_id, rcpt, status, direction, response, -1 FROM orr), "
+	"xm AS (INSERT INTO stats_msg_hourly AS s (hour, host_id, sender_domain, status, "
+	"messages, bytes) SELECT else_hour(first_seen), host_id, "
+	"coalesce(else_domain(sender), ''), status, sum(c), sum(c * coalesce(size, 0)) FROM dm "
+	"GROUP BY 1, 2, 3, 4 HAVING sum(c) <> 0 OR sum(c * coalesce(size, 0)) <> 0 "
+	"ON CONFLICT (hour, host_id, sender_domain, status) DO UPDATE SET "
+	"messages = s.messages + EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes), "
+	"xr AS (INSERT INTO stats_rcpt_hourly AS s (hour, host_id, rcpt_domain, status, "
+	"direction, recipients) SELECT else_hour(first_seen), host_id, "
+	"coalesce(else_domain(rcpt), ''), status, direction, sum(c) FROM dr "
+	"GROUP BY 1, 2, 3, 4, 5 HAVING sum(c) <> 0 "
+	"ON CONFLICT (hour, host_id, rcpt_domain, status, direction) DO UPDATE SET "
+	"recipients = s.recipients + EXCLUDED.recipients), "
+	"xj AS (INSERT INTO stats_reject_hourly AS s (hour, host_id, rcpt_domain, event, status, "
+	"rejects) SELECT else_hour(ts), host_id, coalesce(else_domain(rcpt), ''), event, status, "
+	"count(*) FROM j GROUP BY 1, 2, 3, 4, 5 "
+	"ON CONFLICT (hour, host_id, rcpt_domain, event, status) DO UPDATE SET "
+	"rejects = s.rejects + EXCLUDED.rejects), "
+	/* top lists: see the kinds in sql/002_stats.sql */
+	"td AS (SELECT else_day(first_seen) AS day, host_id, 1 AS kind, lower(sender) AS key, "
+	"coalesce(else_domain(sender), '') AS domain, c FROM dm WHERE sender <> '' "
+	"UNION ALL SELECT else_day(first_seen), host_id, 3, else_domain(sender), "
+	"else_domain(sender), c FROM dm WHERE else_domain(sender) IS NOT NULL "
+	"UNION ALL SELECT else_day(first_seen), host_id, 5, client_ip, '', c FROM dm "
+	"WHERE client_ip IS NOT NULL "
+	"UNION ALL SELECT else_day(first_seen), host_id, 2, lower(rcpt), "
+	"coalesce(else_domain(rcpt), ''), c FROM dr WHERE rcpt <> '' "
+	"UNION ALL SELECT else_day(first_seen), host_id, 4, else_domain(rcpt), else_domain(rcpt), "
+	"c FROM dr WHERE else_domain(rcpt) IS NOT NULL "
+	"UNION ALL SELECT else_day(first_seen), host_id, 7, else_reason_key(response), '', c "
+	"FROM dr WHERE status = 'deferred' AND response IS NOT NULL "
+	"UNION ALL SELECT else_day(ts), host_id, 5, client_ip, '', 1 FROM j "
+	"WHERE client_ip IS NOT NULL "
+	"UNION ALL SELECT else_day(ts), host_id, CASE WHEN status = 'deferred' THEN 7 ELSE 6 END, "
+	"else_reason_key(reason), '', 1 FROM j WHERE reason IS NOT NULL), "
+	"xt AS (INSERT INTO stats_top_daily AS s (day, host_id, kind, key, domain, count) "
+	"SELECT day, host_id, kind, key, min(domain), sum(c) FROM td "
+	"GROUP BY day, host_id, kind, key HAVING sum(c) <> 0 "
+	"ON CONFLICT (day, kind, host_id, key) DO UPDATE SET count = s.count + EXCLUDED.count) "
 	"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM r), (SELECT count(*) FROM j), "
 	"(SELECT count(*) FROM k)";
 
@@ -189,6 +248,23 @@ static void be_db_flow_json(const be_corr *c, const be_tx *t, el_buf *dsn, el_bu
 	}
 }
 
+/*
+ * be_db_direction - recipients.direction (sql/002_stats.sql): the daemon of
+ * the latest attempt, and for SMTP whether the next hop is a transaction
+ * ELSE follows (linked by the engine).
+ */
+static const char *be_db_direction(const be_rcpt *r)
+{
+	switch (r->via) {
+	case BE_VIA_LOCAL:
+		return "local";
+	case BE_VIA_SMTP:
+		return r->next.qid[0] ? "relay" : "out";
+	default:
+		return "";
+	}
+}
+
 /* be_db_flow_tx - see be_db.h */
 int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t)
 {
@@ -272,7 +348,7 @@ int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t)
 	for (i = 0; i < t->nrcpts; i++) {
 		const be_rcpt *r = &t->rcpts[i];
 		be_db_host_of(db, c, &r->next, &next); /* cached above */
-		be_db_copy_row(cb, 20);
+		be_db_copy_row(cb, 21);
 		be_db_copy_ts(b, t->first_us);
 		if (r->last_us)
 			be_db_copy_ts(b, r->last_us);
@@ -298,6 +374,7 @@ int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t)
 		be_db_copy_cstr(db, b, r->response, BE_DB_TEXT_LONG);
 		be_db_copy_cstr(db, b, r->queued_as[0] ? r->queued_as : NULL, BE_DB_TEXT_QID);
 		be_db_copy_cstr(db, b, next ? r->next.qid : NULL, BE_DB_TEXT_QID);
+		be_db_copy_cstr(db, b, be_db_direction(r), BE_DB_TEXT_KEY);
 		be_db_copy_i32(b, n);
 	}
 
