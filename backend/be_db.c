@@ -235,7 +235,13 @@ int be_db_reconnect(be_db *db)
 {
 	if (db == NULL)
 		return -EINVAL;
-	be_db_discard(db);
+	/*
+	 * Rows buffered inside the lost transaction go with it.  Rows buffered
+	 * outside one (flows handed over by be_db_flows_take, lines for a flush
+	 * in its own transaction) were never sent: they stay.
+	 */
+	if (db->in_tx)
+		be_db_discard(db);
 	if (db->cache_dirty)
 		be_db_cache_drop(db);
 	db->in_tx = db->own_tx = db->tx_failed = false;
@@ -363,6 +369,21 @@ int be_db_commit_keep(be_db *db)
 	db->cache_dirty = false;
 	db->st.commits++;
 	return 0;
+}
+
+/* be_db_commit_lines - see be_db.h */
+int be_db_commit_lines(be_db *db)
+{
+	int rc;
+
+	if (db == NULL || !db->in_tx)
+		return -EINVAL;
+	rc = be_db_lines_flush(db);
+	if (rc) {
+		be_db_rollback(db);
+		return rc;
+	}
+	return be_db_commit_keep(db);
 }
 
 /* be_db_rollback - see be_db.h; a no-op outside a transaction */

@@ -515,6 +515,45 @@ size_t be_db_flows_pending(const be_db *db)
 	return db ? db->msg.rows + db->rej.rows : 0;
 }
 
+/* be_db_copybuf_swap - exchange two tables' pending rows */
+static void be_db_copybuf_swap(be_db_copybuf *a, be_db_copybuf *b)
+{
+	be_db_copybuf t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* be_db_flows_drop - see be_db.h */
+void be_db_flows_drop(be_db *db)
+{
+	if (db == NULL)
+		return;
+	be_db_copy_reset(&db->msg);
+	be_db_copy_reset(&db->rcpt);
+	be_db_copy_reset(&db->rej);
+	be_db_copy_reset(&db->keys);
+	db->stage_n = 0;
+	be_db_rejects_forget(db);
+}
+
+/* be_db_flows_take - see be_db.h */
+int be_db_flows_take(be_db *dst, be_db *src)
+{
+	if (dst == NULL || src == NULL || dst == src || be_db_flows_pending(dst) ||
+	    dst->keys.rows || dst->rcpt.rows)
+		return -EINVAL;
+	be_db_copybuf_swap(&dst->msg, &src->msg);
+	be_db_copybuf_swap(&dst->rcpt, &src->rcpt);
+	be_db_copybuf_swap(&dst->rej, &src->rej);
+	be_db_copybuf_swap(&dst->keys, &src->keys);
+	dst->stage_n = src->stage_n;
+	src->stage_n = 0;
+	/* Reject ordinals count within one flush: the taken rows are one. */
+	be_db_rejects_forget(src);
+	return 0;
+}
+
 /* be_db_flows_flush - see be_db.h and the file head */
 int be_db_flows_flush(be_db *db)
 {

@@ -4,6 +4,7 @@
 #include "be_ingest.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,8 +16,29 @@
 
 #define BE_INGEST_MAX_CTX 4096 /* parser contexts kept (one per stream) */
 
+/*
+ * be_ingest_pipe - the flows writer (conf.flows_conninfo set): a thread with
+ * a connection of its own writes batch N's flows (and a checkpoint taken
+ * after batch N) in one transaction while the worker stores batch N+1's
+ * lines.  One job at a time: the worker waits for job N before it hands
+ * over job N+1, so flows and checkpoints commit in batch order.
+ */
+typedef struct be_ingest_pipe {
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	be_db *fdb; /* the thread's connection */
+	bool running, busy, stop;
+	int rc;            /* result of the last job (0 until the worker reads it) */
+	bool has_ckpt;     /* the job carries a checkpoint */
+	uint64_t ckpt_seq; /* ... as of this ingest_seq */
+	el_buf ckpt;       /* ... its state */
+	uint64_t ckpts;    /* checkpoints written */
+} be_ingest_pipe;
+
 struct be_ingest {
 	be_ingest_conf conf;
+	be_ingest_pipe pipe;
 	be_db *db;
 	be_corr *corr;
 	el_map ctxs; /* host_id + stream_no -> el_parse_ctx */
@@ -37,6 +59,69 @@ static int64_t be_ingest_now(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* be_ingest_pipe_job - one flows transaction on the writer's connection */
+static int be_ingest_pipe_job(be_ingest_pipe *p)
+{
+	int rc = be_db_begin(p->fdb);
+
+	if (rc == 0)
+		rc = be_db_flows_flush(p->fdb);
+	if (rc == 0 && p->has_ckpt)
+		rc = be_db_checkpoint_save(p->fdb, p->ckpt_seq, p->ckpt.p, p->ckpt.len);
+	if (rc == 0)
+		rc = be_db_commit(p->fdb);
+	if (rc < 0) {
+		be_db_rollback(p->fdb);
+		be_db_flows_drop(p->fdb);
+	}
+	return rc;
+}
+
+/* be_ingest_pipe_main - the writer thread */
+static void *be_ingest_pipe_main(void *arg)
+{
+	be_ingest_pipe *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->busy && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		int rc = be_ingest_pipe_job(p);
+		pthread_mutex_lock(&p->mu);
+		if (rc == 0 && p->has_ckpt)
+			p->ckpts++;
+		if (rc < 0)
+			el_warn("ingest: writing flows failed (%s): they are made again from the "
+				"committed lines",
+				strerror(-rc));
+		p->rc = rc;
+		p->busy = false;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* be_ingest_pipe_wait - wait until the writer is idle; the last job's result */
+static int be_ingest_pipe_wait(be_ingest *g)
+{
+	be_ingest_pipe *p = &g->pipe;
+	int rc;
+
+	if (!p->running)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	while (p->busy)
+		pthread_cond_wait(&p->cv, &p->mu);
+	rc = p->rc;
+	p->rc = 0;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
 }
 
 /* be_ingest_out_tx - the engine completed a transaction: buffer it */
@@ -178,6 +263,14 @@ static int be_ingest_recover_once(be_ingest *g)
 	be_replay r = { g };
 	int rc;
 
+	/*
+	 * The writer's job must be over: its flows and checkpoint decide where
+	 * the replay starts, and rewriting a flow while its first write is not
+	 * committed would count it twice in the rollups.  Whatever it did not
+	 * write, the replay makes again.
+	 */
+	be_ingest_pipe_wait(g);
+	be_db_flows_drop(g->db);
 	be_corr_free(g->corr);
 	g->corr = be_corr_new(&g->conf.corr, &out);
 	be_ingest_drop_ctxs(g);
@@ -232,10 +325,25 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 	if (g == NULL)
 		return -ENOMEM;
 	g->conf = *conf;
+	g->conf.flows_conninfo = NULL; /* not kept: the caller owns the string */
 	g->db = db;
 	g->trace = getenv("ELSE_TRACE_FLOWS") != NULL;
 	el_map_init(&g->ctxs);
 	el_parse_ctx_init(&g->shared);
+	el_buf_init(&g->pipe.ckpt);
+	pthread_mutex_init(&g->pipe.mu, NULL);
+	pthread_cond_init(&g->pipe.cv, NULL);
+	if (conf->flows_conninfo) {
+		rc = be_db_open(&g->pipe.fdb, conf->flows_conninfo);
+		if (rc == 0 &&
+		    pthread_create(&g->pipe.thr, NULL, be_ingest_pipe_main, &g->pipe) != 0)
+			rc = -EAGAIN;
+		if (rc < 0) {
+			be_ingest_free(g);
+			return rc;
+		}
+		g->pipe.running = true;
+	}
 	rc = be_ingest_recover(g);
 	if (rc < 0) {
 		be_ingest_free(g);
@@ -251,6 +359,18 @@ void be_ingest_free(be_ingest *g)
 {
 	if (g == NULL)
 		return;
+	if (g->pipe.running) {
+		be_ingest_pipe_wait(g);
+		pthread_mutex_lock(&g->pipe.mu);
+		g->pipe.stop = true;
+		pthread_cond_signal(&g->pipe.cv);
+		pthread_mutex_unlock(&g->pipe.mu);
+		pthread_join(g->pipe.thr, NULL);
+	}
+	be_db_close(g->pipe.fdb);
+	el_buf_fini(&g->pipe.ckpt);
+	pthread_mutex_destroy(&g->pipe.mu);
+	pthread_cond_destroy(&g->pipe.cv);
 	be_corr_free(g->corr);
 	be_ingest_drop_ctxs(g);
 	el_map_fini(&g->ctxs);
@@ -290,6 +410,42 @@ static void be_ingest_fail(be_ingest *g, int rc, const char *what)
 	be_ingest_recover(g);
 }
 
+/*
+ * be_ingest_pipe_hand - after a batch's lines committed: wait for the
+ * writer's previous job, then hand it this batch's flows (and a checkpoint of
+ * the engine as of ckpt_seq, the batch's last ingest_seq).  If the previous
+ * job failed, its flows are lost to the database but not to the lines: the
+ * engine is rebuilt from the last checkpoint and the committed lines, which
+ * makes and writes those flows again (be_ingest_recover).
+ */
+static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
+{
+	be_ingest_pipe *p = &g->pipe;
+	int rc = be_ingest_pipe_wait(g);
+
+	if (rc < 0) {
+		g->st.batches_failed++;
+		be_db_flows_drop(g->db);
+		be_corr_free(g->corr);
+		g->corr = NULL;
+		be_ingest_recover(g);
+		return;
+	}
+	p->ckpt.len = 0;
+	p->has_ckpt = ckpt;
+	p->ckpt_seq = ckpt_seq;
+	if (ckpt)
+		be_corr_dump_buf(g->corr, &p->ckpt);
+	if (!p->has_ckpt && be_db_flows_pending(g->db) == 0)
+		return;
+	if (be_db_flows_take(p->fdb, g->db) < 0)
+		el_panic("be_ingest: the flows writer still holds flows");
+	pthread_mutex_lock(&p->mu);
+	p->busy = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
 /* be_ingest_batch - see be_ingest.h */
 int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap)
@@ -299,6 +455,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	int64_t t0 = be_ingest_now();
 	int32_t host_id, stream_no;
 	uint64_t committed = 0, first = b->first_seq, last = b->first_seq + b->n_lines - 1;
+	uint64_t ckpt_seq = 0;
 	size_t i, skip;
 	int rc;
 	const char *what = "begin";
@@ -383,21 +540,30 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	if ((rc = be_db_lines_flush(g->db)) < 0)
 		goto fail;
 	what = "flows";
-	if ((rc = be_db_flows_flush(g->db)) < 0)
+	if (!g->pipe.running && (rc = be_db_flows_flush(g->db)) < 0)
 		goto fail;
 	what = "stream";
 	if ((rc = be_db_stream_set(g->db, host_id, stream, last)) < 0)
 		goto fail;
 	g->dirty = true;
-	if (t0 - g->last_checkpoint_us >= g->conf.checkpoint_us) {
-		what = "checkpoint";
-		if ((rc = be_ingest_save_checkpoint(g)) < 0)
+	bool ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
+	what = "checkpoint";
+	if (g->pipe.running) {
+		/* Lines only: the flows and the checkpoint go to the writer. */
+		if (ckpt && (rc = be_db_last_ingest_seq(g->db, &ckpt_seq)) < 0)
+			goto fail;
+		what = "commit";
+		if ((rc = be_db_commit_lines(g->db)) < 0)
+			goto fail;
+		be_ingest_pipe_hand(g, ckpt, ckpt_seq);
+	} else {
+		if (ckpt && (rc = be_ingest_save_checkpoint(g)) < 0)
+			goto fail;
+		what = "commit";
+		if ((rc = be_db_commit(g->db)) < 0)
 			goto fail;
 	}
-	what = "commit";
-	if ((rc = be_db_commit(g->db)) < 0)
-		goto fail;
-	if (t0 - g->last_checkpoint_us >= g->conf.checkpoint_us) {
+	if (ckpt) {
 		g->last_checkpoint_us = t0;
 		g->dirty = false;
 	}
@@ -421,6 +587,13 @@ static int be_ingest_write_state(be_ingest *g)
 {
 	int rc;
 
+	/* After the writer's last job, on the worker's own connection. */
+	if ((rc = be_ingest_pipe_wait(g)) < 0) {
+		g->st.batches_failed++;
+		be_corr_free(g->corr);
+		g->corr = NULL;
+		return be_ingest_recover(g);
+	}
 	if ((rc = be_db_begin(g->db)) < 0)
 		goto fail;
 	if ((rc = g->flow_err) < 0 || (rc = be_db_flows_flush(g->db)) < 0 ||
@@ -437,6 +610,18 @@ fail:
 /* be_ingest_idle - see be_ingest.h */
 int be_ingest_idle(be_ingest *g, int64_t now_us)
 {
+	if (g->pipe.running) {
+		pthread_mutex_lock(&g->pipe.mu);
+		bool failed = !g->pipe.busy && g->pipe.rc < 0;
+		pthread_mutex_unlock(&g->pipe.mu);
+		if (failed && g->corr) {
+			/* The writer's last job failed: make its flows again. */
+			be_ingest_pipe_wait(g);
+			g->st.batches_failed++;
+			be_corr_free(g->corr);
+			g->corr = NULL;
+		}
+	}
 	if (g->corr == NULL)
 		return be_ingest_recover(g);
 	if (now_us - g->last_activity_us < g->conf.idle_us)
@@ -478,6 +663,11 @@ int be_ingest_checkpoint(be_ingest *g)
 void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats *cs)
 {
 	*st = g->st;
+	if (g->pipe.running) {
+		pthread_mutex_lock((pthread_mutex_t *)&g->pipe.mu);
+		st->checkpoints += g->pipe.ckpts;
+		pthread_mutex_unlock((pthread_mutex_t *)&g->pipe.mu);
+	}
 	if (g->corr)
 		be_corr_get_stats(g->corr, cs);
 	else

@@ -38,7 +38,7 @@ static char *cf_state_dir, *cf_database, *cf_database_ingest, *cf_pg_user, *cf_l
 	*cf_cert, *cf_user;
 static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_stats_retention, cf_ahead,
 	cf_checkpoint, cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics,
-	cf_catchup;
+	cf_catchup, cf_pipeline;
 
 static const el_conf_item be_conf[] = {
 	{ "state_dir", EL_CONF_STR, "/var/lib/else", &cf_state_dir, 1, 200,
@@ -68,6 +68,9 @@ static const el_conf_item be_conf[] = {
 	  "keep lines and flows this long (whole days are dropped)" },
 	{ "stats_retention", EL_CONF_DURATION, "400d", &cf_stats_retention, 86400, 3650 * 86400LL,
 	  "keep the statistics rollups this long (rows of older days are deleted daily)" },
+	{ "ingest_pipeline", EL_CONF_INT, "1", &cf_pipeline, 0, 1,
+	  "1: a second connection writes each batch's flows while the next batch's lines "
+	  "are stored (docs/backend.md); 0: lines and flows in one transaction" },
 	{ "partitions_ahead", EL_CONF_INT, "7", &cf_ahead, 1, 60,
 	  "day partitions made in advance" },
 	{ "checkpoint_interval", EL_CONF_DURATION, "30s", &cf_checkpoint, 1, 3600,
@@ -375,6 +378,7 @@ int main(int argc, char **argv)
 	ic.corr.catchup_s = (uint32_t)cf_catchup;
 	ic.checkpoint_us = cf_checkpoint * 1000000;
 	ic.idle_us = cf_idle * 1000000;
+	ic.flows_conninfo = cf_pipeline ? ingest_ci : NULL;
 	be_ingest *ing = NULL;
 	while ((rc = be_ingest_new(&ing, db, &ic)) < 0) {
 		el_warn("database: cannot recover the correlation state (%s): retrying",
