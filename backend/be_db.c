@@ -169,6 +169,28 @@ static void be_db_discard(be_db *db)
 	db->stage_n = 0;
 }
 
+/* be_db_flow_rows - every flow row buffered */
+static size_t be_db_flow_rows(const be_db *db)
+{
+	return db->msg.rows + db->rcpt.rows + db->rej.rows + db->keys.rows;
+}
+
+/*
+ * be_db_discard_tx - drop what the failed transaction buffered: its lines,
+ * and the flows if it added any (then all of them: rows cannot be told
+ * apart).  Flows buffered before it began and untouched since stay: the
+ * ingest pipeline keeps flows of committed batches waiting across a
+ * transaction that only found its batch already stored.
+ */
+static void be_db_discard_tx(be_db *db)
+{
+	be_db_copy_reset(&db->lines);
+	if (be_db_flow_rows(db) != db->flows_mark) {
+		be_db_discard(db);
+		be_db_rejects_forget(db);
+	}
+}
+
 /* be_db_open - see be_db.h */
 int be_db_open(be_db **out, const char *conninfo)
 {
@@ -241,7 +263,7 @@ int be_db_reconnect(be_db *db)
 	 * in its own transaction) were never sent: they stay.
 	 */
 	if (db->in_tx)
-		be_db_discard(db);
+		be_db_discard_tx(db);
 	if (db->cache_dirty)
 		be_db_cache_drop(db);
 	db->in_tx = db->own_tx = db->tx_failed = false;
@@ -294,6 +316,7 @@ int be_db_begin(be_db *db)
 	db->in_tx = true;
 	db->tx_failed = false;
 	db->cache_dirty = false;
+	db->flows_mark = be_db_flow_rows(db);
 	return 0;
 }
 
@@ -301,12 +324,11 @@ int be_db_begin(be_db *db)
 static void be_db_end_tx(be_db *db, bool committed)
 {
 	if (!committed) {
-		be_db_discard(db);
+		be_db_discard_tx(db);
 		if (db->cache_dirty)
 			be_db_cache_drop(db);
 		/* Staging tables made in this transaction are gone: make sure. */
 		db->stage_ready = false;
-		be_db_rejects_forget(db);
 	}
 	db->in_tx = db->own_tx = db->tx_failed = false;
 	db->cache_dirty = false;

@@ -219,6 +219,9 @@ size_t be_db_flows_pending(const be_db *db);
  */
 int be_db_flows_take(be_db *dst, be_db *src);
 
+/* be_db_flows_bytes - bytes of flows buffered (encoded) */
+size_t be_db_flows_bytes(const be_db *db);
+
 /* be_db_flows_drop - forget the flows buffered (the engine will make them again) */
 void be_db_flows_drop(be_db *db);
 

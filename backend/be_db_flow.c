@@ -524,6 +524,12 @@ static void be_db_copybuf_swap(be_db_copybuf *a, be_db_copybuf *b)
 	*b = t;
 }
 
+/* be_db_flows_bytes - see be_db.h */
+size_t be_db_flows_bytes(const be_db *db)
+{
+	return db ? db->msg.b.len + db->rcpt.b.len + db->rej.b.len + db->keys.b.len : 0;
+}
+
 /* be_db_flows_drop - see be_db.h */
 void be_db_flows_drop(be_db *db)
 {
@@ -599,6 +605,7 @@ int be_db_flows_flush(be_db *db)
 			rc = be_db_copy_send(db, "COPY staging", t[i].sql, t[i].cb);
 	if (rc == 0)
 		rc = be_db_exec(db, "upsert flows", be_db_upsert_sql, 0, NULL, NULL, NULL, 0, &res);
+
 	if (rc == 0) {
 		db->st.messages += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 		db->st.recipients += strtoull(PQgetvalue(res, 0, 1), NULL, 10);

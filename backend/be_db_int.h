@@ -56,8 +56,9 @@ struct be_db {
 	uint64_t *line_seq_off; /* offsets of each row's ingest_seq value in lines.b */
 	size_t line_seq_cap;
 	be_db_copybuf msg, rcpt, rej, keys;
-	int32_t stage_n; /* row order in the staging tables: the newest write wins */
-	el_map rej_seen; /* reject id -> uint32_t count in this flush (be_db_flow.c) */
+	int32_t stage_n;   /* row order in the staging tables: the newest write wins */
+	size_t flows_mark; /* flow rows buffered when the transaction began */
+	el_map rej_seen;   /* reject id -> uint32_t count in this flush (be_db_flow.c) */
 	be_db_stats st;
 };
 

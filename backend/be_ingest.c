@@ -36,9 +36,15 @@ typedef struct be_ingest_pipe {
 	uint64_t ckpts;    /* checkpoints written */
 } be_ingest_pipe;
 
+/* Flows (encoded bytes) that may wait for a busy writer before batches wait. */
+#define BE_INGEST_PIPE_MAX ((size_t)32 << 20)
+
 struct be_ingest {
 	be_ingest_conf conf;
 	be_ingest_pipe pipe;
+	el_buf ckpt_next;       /* a checkpoint waiting for the writer's next job */
+	uint64_t ckpt_next_seq; /* ... as of this ingest_seq */
+	bool has_ckpt_next;
 	be_db *db;
 	be_corr *corr;
 	el_map ctxs; /* host_id + stream_no -> el_parse_ctx */
@@ -271,6 +277,7 @@ static int be_ingest_recover_once(be_ingest *g)
 	 */
 	be_ingest_pipe_wait(g);
 	be_db_flows_drop(g->db);
+	g->has_ckpt_next = false;
 	be_corr_free(g->corr);
 	g->corr = be_corr_new(&g->conf.corr, &out);
 	be_ingest_drop_ctxs(g);
@@ -331,6 +338,7 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 	el_map_init(&g->ctxs);
 	el_parse_ctx_init(&g->shared);
 	el_buf_init(&g->pipe.ckpt);
+	el_buf_init(&g->ckpt_next);
 	pthread_mutex_init(&g->pipe.mu, NULL);
 	pthread_cond_init(&g->pipe.cv, NULL);
 	if (conf->flows_conninfo) {
@@ -369,6 +377,7 @@ void be_ingest_free(be_ingest *g)
 	}
 	be_db_close(g->pipe.fdb);
 	el_buf_fini(&g->pipe.ckpt);
+	el_buf_fini(&g->ckpt_next);
 	pthread_mutex_destroy(&g->pipe.mu);
 	pthread_cond_destroy(&g->pipe.cv);
 	be_corr_free(g->corr);
@@ -411,33 +420,53 @@ static void be_ingest_fail(be_ingest *g, int rc, const char *what)
 }
 
 /*
- * be_ingest_pipe_hand - after a batch's lines committed: wait for the
- * writer's previous job, then hand it this batch's flows (and a checkpoint of
- * the engine as of ckpt_seq, the batch's last ingest_seq).  If the previous
- * job failed, its flows are lost to the database but not to the lines: the
- * engine is rebuilt from the last checkpoint and the committed lines, which
- * makes and writes those flows again (be_ingest_recover).
+ * be_ingest_pipe_hand - after a batch's lines committed (or when idle): hand
+ * the flows made so far to the writer, with the newest checkpoint taken
+ * since its last job (ckpt: take one now, of the engine as of ckpt_seq, the
+ * batch's last ingest_seq).  While the writer is busy the flows wait in the
+ * worker's buffers and the next batch goes on: the writer's next job then
+ * carries several batches (fewer, larger statements), and the worker waits
+ * only once BE_INGEST_PIPE_MAX bytes of flows wait.  A checkpoint may travel
+ * with flows of later lines: those are made again by a replay from it, and
+ * rewritten as upserts.  If the writer's last job failed, its flows are lost
+ * to the database but not to the lines: the engine is rebuilt from the last
+ * checkpoint and the committed lines, which makes those flows again
+ * (be_ingest_recover).
  */
 static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 {
 	be_ingest_pipe *p = &g->pipe;
-	int rc = be_ingest_pipe_wait(g);
+	bool busy;
+	int rc;
 
+	if (ckpt) {
+		g->ckpt_next.len = 0;
+		be_corr_dump_buf(g->corr, &g->ckpt_next);
+		g->ckpt_next_seq = ckpt_seq;
+		g->has_ckpt_next = true;
+	}
+	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0)
+		return;
+	pthread_mutex_lock(&p->mu);
+	busy = p->busy;
+	pthread_mutex_unlock(&p->mu);
+	if (busy && be_db_flows_bytes(g->db) < BE_INGEST_PIPE_MAX)
+		return;
+	rc = be_ingest_pipe_wait(g);
 	if (rc < 0) {
 		g->st.batches_failed++;
-		be_db_flows_drop(g->db);
 		be_corr_free(g->corr);
 		g->corr = NULL;
 		be_ingest_recover(g);
 		return;
 	}
-	p->ckpt.len = 0;
-	p->has_ckpt = ckpt;
-	p->ckpt_seq = ckpt_seq;
-	if (ckpt)
-		be_corr_dump_buf(g->corr, &p->ckpt);
-	if (!p->has_ckpt && be_db_flows_pending(g->db) == 0)
-		return;
+	el_buf t = p->ckpt;
+	p->ckpt = g->ckpt_next;
+	g->ckpt_next = t;
+	g->ckpt_next.len = 0;
+	p->has_ckpt = g->has_ckpt_next;
+	p->ckpt_seq = g->ckpt_next_seq;
+	g->has_ckpt_next = false;
 	if (be_db_flows_take(p->fdb, g->db) < 0)
 		el_panic("be_ingest: the flows writer still holds flows");
 	pthread_mutex_lock(&p->mu);
@@ -600,6 +629,7 @@ static int be_ingest_write_state(be_ingest *g)
 	    (rc = be_ingest_save_checkpoint(g)) < 0 || (rc = be_db_commit(g->db)) < 0)
 		goto fail;
 	g->dirty = false;
+	g->has_ckpt_next = false; /* this one is newer */
 	g->last_checkpoint_us = be_ingest_now();
 	return 0;
 fail:
@@ -624,6 +654,11 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 	}
 	if (g->corr == NULL)
 		return be_ingest_recover(g);
+	/* Flows that waited for a busy writer go as soon as it is free. */
+	if (g->pipe.running)
+		be_ingest_pipe_hand(g, false, 0);
+	if (g->corr == NULL)
+		return -EAGAIN;
 	if (now_us - g->last_activity_us < g->conf.idle_us)
 		return 0;
 	/*
