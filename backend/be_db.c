@@ -139,6 +139,7 @@ static int be_db_session(be_db *db)
 
 	PQsetNoticeProcessor(db->conn, be_db_notice, NULL);
 	db->stage_ready = false;
+	db->upsert_prepared = false;
 	if (enc == NULL || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {
 		el_warn("database: server encoding %s: ELSE needs UTF8", enc ? enc : "unknown");
 		return -EINVAL;
@@ -167,6 +168,7 @@ static void be_db_discard(be_db *db)
 	be_db_copy_reset(&db->rej);
 	be_db_copy_reset(&db->keys);
 	db->stage_n = 0;
+	be_db_keys_forget(db);
 }
 
 /* be_db_flow_rows - every flow row buffered */
@@ -208,6 +210,7 @@ int be_db_open(be_db **out, const char *conninfo)
 		return -ENOMEM;
 	el_map_init(&db->hosts);
 	el_map_init(&db->rej_seen);
+	el_map_init(&db->keys_seen);
 	el_buf_init(&db->lines.b);
 	el_buf_init(&db->msg.b);
 	el_buf_init(&db->rcpt.b);
@@ -242,6 +245,7 @@ void be_db_close(be_db *db)
 	el_map_fini(&db->hosts);
 	be_db_rejects_forget(db);
 	el_map_fini(&db->rej_seen);
+	el_map_fini(&db->keys_seen);
 	free(db->ev_back);
 	free(db->line_seq_off);
 	el_buf_fini(&db->lines.b);
