@@ -18,10 +18,11 @@
 
 /*
  * be_ingest_pipe - the flows writer (conf.flows_conninfo set): a thread with
- * a connection of its own writes batch N's flows (and a checkpoint taken
- * after batch N) in one transaction while the worker stores batch N+1's
- * lines.  One job at a time: the worker waits for job N before it hands
- * over job N+1, so flows and checkpoints commit in batch order.
+ * a connection of its own writes the flows of committed batches (and a
+ * checkpoint taken after the last of them) in one transaction while the
+ * worker stores the next batches' lines.  One job at a time, in order: a job
+ * is handed over only once the previous one is over and succeeded, so a
+ * checkpoint never commits before the flows of the lines it covers.
  */
 typedef struct be_ingest_pipe {
 	pthread_t thr;

@@ -37,15 +37,15 @@ CREATE FUNCTION else_day(t timestamptz) RETURNS date
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN (t AT TIME ZONE 'UTC')::date;
 
--- else_reason_key - one key per cause: addresses become <addr>, IPv4/IPv6
--- literals <ip> (IPv6 in brackets), other runs of 4+ digits or hex queue-ID-like words N (SMTP
--- codes such as 450 4.7.1 stay), lower case, at most 200 characters.
+-- else_reason_key - one key per cause: addresses become <addr>, IPv4 and
+-- bracketed IPv6 literals <ip>, runs of 4+ digits and queue-ID-like hex words
+-- # (SMTP codes such as 450 4.7.1 stay), lower case, at most 200 characters.
 CREATE FUNCTION else_reason_key(r text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN left(lower(regexp_replace(regexp_replace(regexp_replace(r,
 		'<[^<>]*>|[^[:space:]<>@]+@[^[:space:]<>]+', '<addr>', 'g'),
 		'[0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\]', '<ip>', 'g'),
-		'[0-9]{4,}|\m[0-9A-F]{8,}\M', 'N', 'g')), 200);
+		'[0-9]{4,}|\m[0-9A-F]{8,}\M', '#', 'g')), 200);
 
 -- Transactions per hour (of first_seen), host, sender domain and status.
 CREATE TABLE stats_msg_hourly (
