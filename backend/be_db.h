@@ -21,6 +21,10 @@
  *     be_db_checkpoint_save(...)                             // now and then
  *     be_db_commit(db);            // flushes anything still buffered first
  *
+ * With the ingest pipeline (be_ingest.h), the worker ends the batch with
+ * be_db_commit_lines() instead (flows stay buffered), and hands the flows to
+ * the writer's own handle with be_db_flows_take(), which flushes them there.
+ *
  * be_db_lines_flush() takes the ingest_counter row lock, held until commit:
  * from there on, batch transactions commit one after another, so ingest_seq
  * order is commit order (a replay from a checkpoint misses nothing).  Keep

@@ -31,8 +31,9 @@
 #     vol1 -> vol2 relay hops (linger 30 s): a different, cheaper correlation
 #     workload (checked: hop links in the database against else-parse).
 #     Each else-send waits for the ack of a batch, which the backend
-#     sends after COMMIT, before it sends the next: when both have exited,
-#     every line is committed.  Rate = lines / (start of both senders ->
+#     sends after the COMMIT of its lines, before it sends the next: when
+#     both have exited, every line is committed (the flows writer commits
+#     their flows and rollups after them: checked once it is quiet).  Rate = lines / (start of both senders ->
 #     exit of the later one).  Checked: metrics.json lines_committed and
 #     count(*) of lines equal the input.
 #  2. bench_db (bench/bench_db.c, bench/db.sh) on the same two files, same
