@@ -989,11 +989,19 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	}
 	if (be_dbq_set(s->status))
 		be_dbq_add(&st, " AND m.status = @", be_dbq_param(&st, s->status));
+	/* Message-ID and queue ID go through email_keys (sql/005: messages has
+	 * no index of its own on them), then messages_email_id. */
 	if (be_dbq_set(s->message_id))
-		be_dbq_add(&st, " AND m.message_id IN (@, '<' || @ || '>', btrim(@, '<>'))",
-			   be_dbq_param(&st, s->message_id));
+		be_dbq_add(
+			&st,
+			" AND m.email_id IN (SELECT email_id FROM email_keys WHERE kind = 1 "
+			"AND key IN (@, btrim(@, '<>'))) AND m.message_id IN (@, btrim(@, '<>'))",
+			be_dbq_param(&st, s->message_id));
 	if (be_dbq_set(s->queue_id))
-		be_dbq_add(&st, " AND m.queue_id = @", be_dbq_param(&st, s->queue_id));
+		be_dbq_add(&st,
+			   " AND m.email_id IN (SELECT email_id FROM email_keys WHERE kind = 2 "
+			   "AND key = @) AND m.queue_id = @",
+			   be_dbq_param(&st, s->queue_id));
 	if (s->min_size)
 		be_dbq_add(&st, " AND m.size >= @::bigint", be_dbq_num(&st, s->min_size));
 	if (s->max_size)

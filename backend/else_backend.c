@@ -40,8 +40,9 @@
 /* Settings (deploy/else-backend.conf documents them). */
 static char *cf_state_dir, *cf_database, *cf_database_ingest, *cf_pg_user, *cf_listen, *cf_ca,
 	*cf_cert, *cf_user;
-static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_ahead, cf_checkpoint,
-	cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics, cf_catchup;
+static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_stats_retention, cf_ahead,
+	cf_checkpoint, cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics,
+	cf_catchup, cf_pipeline;
 /* The query service (issue 6; docs/query.md). */
 static char *cf_query_listen, *cf_query_db;
 static int64_t cf_query_contexts, cf_query_pool, cf_query_max_frame, cf_query_timeout,
@@ -74,6 +75,11 @@ static const el_conf_item be_conf[] = {
 	{ "max_connections", EL_CONF_INT, "1024", &cf_max_conn, 1, 65536, "collector connections" },
 	{ "retention", EL_CONF_DURATION, "90d", &cf_retention, 86400, 3650 * 86400LL,
 	  "keep lines and flows this long (whole days are dropped)" },
+	{ "stats_retention", EL_CONF_DURATION, "400d", &cf_stats_retention, 86400, 3650 * 86400LL,
+	  "keep the statistics rollups this long (rows of older days are deleted daily)" },
+	{ "ingest_pipeline", EL_CONF_INT, "1", &cf_pipeline, 0, 1,
+	  "1: a second connection writes each batch's flows while the next batch's lines "
+	  "are stored (docs/backend.md); 0: lines and flows in one transaction" },
 	{ "partitions_ahead", EL_CONF_INT, "7", &cf_ahead, 1, 60,
 	  "day partitions made in advance" },
 	{ "checkpoint_interval", EL_CONF_DURATION, "30s", &cf_checkpoint, 1, 3600,
@@ -243,9 +249,16 @@ static void be_maintain(be_db *admin)
 	int64_t now = time(NULL);
 	int dropped = 0, rc;
 
+	int64_t deleted = 0;
+
 	rc = be_db_partitions(admin, now, (int)cf_ahead);
 	if (rc == 0)
 		rc = be_db_retention(admin, now, (int)(cf_retention / 86400), &dropped);
+	if (rc == 0)
+		rc = be_db_stats_retention(admin, now, (int)(cf_stats_retention / 86400), &deleted);
+	if (rc == 0 && deleted)
+		el_info("retention: deleted %lld rollup rows older than %lld days",
+			(long long)deleted, (long long)(cf_stats_retention / 86400));
 	if (rc < 0)
 		el_warn("maintenance failed: %s (retried within the hour)", strerror(-rc));
 	else if (dropped)
@@ -516,6 +529,7 @@ int main(int argc, char **argv)
 	ic.corr.catchup_s = (uint32_t)cf_catchup;
 	ic.checkpoint_us = cf_checkpoint * 1000000;
 	ic.idle_us = cf_idle * 1000000;
+	ic.flows_conninfo = cf_pipeline ? ingest_ci : NULL;
 	be_ingest *ing = NULL;
 	while ((rc = be_ingest_new(&ing, db, &ic)) < 0) {
 		el_warn("database: cannot recover the correlation state (%s): retrying",
