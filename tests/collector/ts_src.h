@@ -60,7 +60,8 @@ static inline void ts_take(ts_got *g, const col_src_chunk *c)
 		ts_got_add(g, c->lines[i].p, c->lines[i].len);
 	if (c->n || c->stream_end) {
 		cr_assert(c->pos_len <= COL_SRC_POS_MAX);
-		memcpy(g->pos, c->pos, c->pos_len);
+		if (c->pos_len)
+			memcpy(g->pos, c->pos, c->pos_len);
 		g->pos_len = c->pos_len;
 		snprintf(g->stream, sizeof(g->stream), "%s", c->stream);
 	}
