@@ -74,6 +74,7 @@ echo "demo: starting else-backend with its own PostgreSQL under $state/backend..
 mkdir -p "$state/backend"
 build/bin/else-backend -o state_dir="$state/backend" -o listen="tls+tcp://127.0.0.1:$port" \
 	-o ca_file="$state/ca/ca.crt" -o cert_file="$state/ca/server-backend.pem" -o idle_flush=3s \
+	-o query_listen="tls+tcp://127.0.0.1:$((port + 1))" \
 	>"$state/backend.log" 2>&1 &
 echo $! >"$state/run/backend.pid"
 for _ in $(seq 1 600); do

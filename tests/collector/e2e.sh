@@ -61,7 +61,7 @@ start_backend() {
 	before=$(grep -c "listening on" "$work/backend.log" 2>/dev/null || true)
 	"$bin/else-backend" -o state_dir="$work/state" -o listen="tls+tcp://127.0.0.1:$bport" \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
-		-o checkpoint_interval=2s -o metrics_interval=1s >>"$work/backend.log" 2>&1 &
+		-o checkpoint_interval=2s -o metrics_interval=1s -o query_listen= >>"$work/backend.log" 2>&1 &
 	bpid=$!
 	for _ in $(seq 1 300); do
 		[ "$(grep -c "listening on" "$work/backend.log" 2>/dev/null || true)" -gt "${before:-0}" ] && return 0
