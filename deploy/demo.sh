@@ -11,8 +11,10 @@
 # The backend and the collectors keep running afterwards, for you to look
 # at; ELSE_DEMO_STOP=1 stops everything at the end.  State goes to
 # ${ELSE_STATE:-/var/tmp/else-demo} (a new run starts it over).  Ports:
-# ELSE_DEMO_PORT (backend, default 7701), MTA_PORT_BASE (Postfix, default
-# 25250, see tests/mta/README.md).
+# ELSE_DEMO_PORT (backend ingest, default 7701; its query service takes the
+# next port), MTA_PORT_BASE (Postfix, default 25250, see tests/mta/README.md).
+# The collectors run as user else-collector (created if missing, as in
+# docs/collector.md) with the supplementary group adm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=${ELSE_STATE:-/var/tmp/else-demo}
