@@ -168,6 +168,9 @@ size_t col_lb_lines(col_src *s, col_lb *b, size_t max_bytes)
 			continue;
 		}
 		nl = memchr(p, '\n', avail < b->max + 1 ? avail : b->max + 1);
+		/* A chunk holds at least one line, else at most max_bytes of text. */
+		if (got && bytes + (nl ? (size_t)(nl - p) : b->max) > max_bytes)
+			break;
 		if (nl) {
 			col_lb_add(s, p, (size_t)(nl - p));
 			b->start += (size_t)(nl - p) + 1;

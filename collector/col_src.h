@@ -37,6 +37,8 @@
  * SECURITY: file contents and syslog datagrams are untrusted bytes.  Lines
  * are cut at conf.max_line (counted in stats.truncated; the rest of the line
  * is skipped up to its newline); NUL and binary bytes pass through unchanged.
+ * A line from a file never contains '\n'; a syslog message received as one
+ * datagram or one octet-counted frame is one line and may contain '\n'.
  * A followed path must not lead out of the configured location: symlinks are
  * not followed (O_NOFOLLOW, and a directory source checks every entry with
  * lstat/openat), and a file replaced by a symlink is reported and skipped.

@@ -8,9 +8,10 @@
  * following) to notice that it now names another file:
  *
  *   - rotation by rename: the path names a new inode.  The old descriptor is
- *     read to its end, and once it has stayed at its end for one more poll
- *     (a writer that has not reopened yet may still append), the new file is
- *     read from offset 0.  An unterminated last line of the old file is then
+ *     read to its end, and once it has stayed quiet for COL_FILE_GRACE_POLLS
+ *     polls (a writer that has not reopened yet still appends to it), the
+ *     files rotated in between, if any, and then the new file are read from
+ *     offset 0.  An unterminated last line of the old file is then
  *     handed out as it is: nothing can complete it any more.
  *   - copytruncate and truncation: the file got shorter than what was read;
  *     it is read again from 0 (counted in truncations).
@@ -38,9 +39,10 @@
 #include "col_src_int.h"
 #include "el_log.h"
 
+/* Polls the old file must stay quiet after a rotation before we switch. */
+#define COL_FILE_GRACE_POLLS 10
 /* Rotated siblings read at most (more are ignored, with a warning). */
 #define COL_FILE_MAX_ROT 64
-#define COL_FPOS_LEN 36
 
 /* col_fin - one open input */
 typedef struct col_fin {
@@ -66,148 +68,6 @@ typedef struct col_file {
 	bool open_failed; /* the file at the path cannot be opened: warned, counted */
 	unsigned char pos[COL_SRC_POS_MAX];
 } col_file;
-
-/* ---- identity and positions ---- */
-
-/* col_fnv - FNV-1a 64 */
-static uint64_t col_fnv(const unsigned char *p, size_t n)
-{
-	uint64_t h = 14695981039346656037ull;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
-/* col_put64 - little-endian */
-static void col_put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* col_get64 - little-endian */
-static uint64_t col_get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* col_fpos_encode - 'F' 1 flags fplen dev ino off fphash */
-size_t col_fpos_encode(const col_fpos *p, unsigned char out[COL_SRC_POS_MAX])
-{
-	out[0] = 'F';
-	out[1] = 1;
-	out[2] = (unsigned char)((p->skipping ? 1 : 0) | (p->gz ? 2 : 0));
-	out[3] = p->id.fplen;
-	col_put64(out + 4, p->id.dev);
-	col_put64(out + 12, p->id.ino);
-	col_put64(out + 20, p->off);
-	col_put64(out + 28, p->id.fphash);
-	return COL_FPOS_LEN;
-}
-
-/* col_fpos_decode - see col_src_int.h */
-int col_fpos_decode(const void *buf, size_t len, col_fpos *p)
-{
-	const unsigned char *b = buf;
-
-	memset(p, 0, sizeof(*p));
-	if (len != COL_FPOS_LEN || b[0] != 'F' || b[1] != 1 || (b[2] & ~3u) || b[3] > COL_FP_MAX)
-		return -EINVAL;
-	p->skipping = b[2] & 1;
-	p->gz = (b[2] & 2) != 0;
-	p->id.fplen = b[3];
-	p->id.dev = col_get64(b + 4);
-	p->id.ino = col_get64(b + 12);
-	p->off = col_get64(b + 20);
-	p->id.fphash = col_get64(b + 28);
-	return 0;
-}
-
-/* col_fp_read - hash of the first n (<= COL_FP_MAX) bytes; returns bytes hashed */
-static size_t col_fp_read(int fd, size_t n, uint64_t *hash)
-{
-	unsigned char b[COL_FP_MAX];
-	ssize_t r;
-
-	do {
-		r = pread(fd, b, n, 0);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		r = 0;
-	*hash = col_fnv(b, (size_t)r);
-	return (size_t)r;
-}
-
-/* col_fid_get - see col_src_int.h */
-int col_fid_get(int fd, col_fid *id)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	id->dev = (uint64_t)st.st_dev;
-	id->ino = (uint64_t)st.st_ino;
-	id->fplen = (uint8_t)col_fp_read(fd, COL_FP_MAX, &id->fphash);
-	return 0;
-}
-
-/* col_fid_refresh - see col_src_int.h */
-void col_fid_refresh(int fd, col_fid *id, uint64_t size_seen)
-{
-	if (id->fplen < COL_FP_MAX && size_seen > id->fplen)
-		id->fplen = (uint8_t)col_fp_read(fd, COL_FP_MAX, &id->fphash);
-}
-
-/* col_fid_match - see col_src_int.h */
-bool col_fid_match(int fd, const col_fid *id)
-{
-	struct stat st;
-	uint64_t h;
-
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != id->dev || (uint64_t)st.st_ino != id->ino)
-		return false;
-	return col_fp_read(fd, id->fplen, &h) == id->fplen && h == id->fphash;
-}
-
-/* col_file_openat - see col_src_int.h */
-int col_file_openat(col_src *s, int dirfd, const char *name)
-{
-	struct stat st;
-	int fd;
-
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int err = -errno;
-		if (err == -ELOOP)
-			COL_STAT_ADD(s, symlinks_refused, 1);
-		return err;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	COL_STAT_ADD(s, files_opened, 1);
-	return fd;
-}
-
-/* col_resume_find - see col_src_int.h */
-const col_src_resume *col_resume_find(const col_src_resume *r, size_t n, const char *stream)
-{
-	size_t i;
-
-	for (i = 0; r && i < n; i++)
-		if (r[i].stream && strcmp(r[i].stream, stream) == 0)
-			return &r[i];
-	return NULL;
-}
 
 /* ---- inputs ---- */
 
@@ -384,12 +244,79 @@ static void col_file_queue(col_src *s, col_file *f, col_sib *sib, size_t i, size
 	}
 }
 
+/*
+ * col_file_gz_is - is the compressed sibling name the file p was in?  Its
+ * inode is new (gzip wrote a new file), but it starts with the same bytes:
+ * compare the fingerprint of its first decompressed bytes.  Only a full
+ * fingerprint counts, a short one says too little.
+ */
+static bool col_file_gz_is(col_src *s, col_file *f, const char *name, const col_fpos *p)
+{
+	unsigned char b[COL_FP_MAX];
+	size_t got = 0;
+	col_fin in;
+
+	if (p->gz || p->id.fplen != COL_FP_MAX || col_fin_open(s, f->dirfd, name, &in) < 0)
+		return false;
+	while (got < COL_FP_MAX) {
+		ssize_t n = col_gz_read(in.gz, b + got, COL_FP_MAX - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	col_fin_close(&in);
+	return got == COL_FP_MAX && col_fnv(b, got) == p->id.fphash;
+}
+
+/*
+ * col_file_chase - find the file p names among the rotated siblings and queue
+ * what comes after it: the file itself from p's offset (if with_self), then
+ * every newer sibling.  The file is found by inode and fingerprint, or, once
+ * logrotate compressed it, by the fingerprint of its decompressed start.
+ * False if it is not there.
+ */
+static bool col_file_chase(col_src *s, col_file *f, const col_fpos *p, bool with_self)
+{
+	col_sib *sib = calloc(COL_FILE_MAX_ROT, sizeof(*sib));
+	size_t nsib, i;
+
+	if (!sib)
+		return false;
+	nsib = col_sib_list(f, sib, COL_FILE_MAX_ROT);
+	for (i = 0; i < nsib; i++) {
+		col_fin in;
+		if (sib[i].gz != p->gz) {
+			/* A plain file compressed since: same bytes, new inode. */
+			if (!sib[i].gz || !col_file_gz_is(s, f, sib[i].name, p))
+				continue;
+			if (col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
+				continue;
+		} else {
+			if (col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
+				continue;
+			if (!col_fid_match(in.fd, &p->id)) {
+				col_fin_close(&in);
+				continue;
+			}
+		}
+		if (with_self) {
+			in.start = p->off;
+			in.skipping = p->skipping;
+			f->pend[f->npend++] = in;
+		} else {
+			col_fin_close(&in);
+		}
+		col_file_queue(s, f, sib, i + 1, nsib);
+		free(sib);
+		return true;
+	}
+	free(sib);
+	return false;
+}
+
 /* col_file_resume - place the reader where the saved position says */
 static void col_file_resume(col_src *s, col_file *f, const col_fpos *p)
 {
-	col_sib *sib;
-	size_t nsib, i;
-
 	if (!p->gz && f->live.fd >= 0 && col_fid_match(f->live.fd, &p->id)) {
 		struct stat st;
 		if (fstat(f->live.fd, &st) == 0 && (uint64_t)st.st_size < p->off) {
@@ -401,31 +328,11 @@ static void col_file_resume(col_src *s, col_file *f, const col_fpos *p)
 		f->live.skipping = p->skipping;
 		return;
 	}
-	sib = calloc(COL_FILE_MAX_ROT, sizeof(*sib));
-	if (!sib)
-		return;
-	nsib = col_sib_list(f, sib, COL_FILE_MAX_ROT);
-	for (i = 0; i < nsib; i++) {
-		col_fin in;
-		if (sib[i].gz != p->gz || col_fin_open(s, f->dirfd, sib[i].name, &in) < 0)
-			continue;
-		if (!col_fid_match(in.fd, &p->id)) {
-			col_fin_close(&in);
-			continue;
-		}
-		/* Found the old file: finish it, then everything newer. */
-		in.start = p->off;
-		in.skipping = p->skipping;
-		f->pend[f->npend++] = in;
-		col_file_queue(s, f, sib, i + 1, nsib);
-		COL_STAT_ADD(s, rotations, 1);
-		free(sib);
-		return;
-	}
-	free(sib);
+	COL_STAT_ADD(s, rotations, 1);
+	if (col_file_chase(s, f, p, true))
+		return; /* found the old file: finish it, then everything newer */
 	el_warn("%s: the file of the saved position is gone; reading the current file from 0",
 		s->stream);
-	COL_STAT_ADD(s, rotations, 1);
 }
 
 /* col_file_dir - open the directory of the path (it may appear later) */
@@ -578,12 +485,16 @@ static int col_file_check(col_src *s, col_file *f)
 		f->rot_seen_ms = 0;
 		return COL_ROT_NONE;
 	}
-	/* A new file: give a writer that has not reopened yet one more poll. */
+	/*
+	 * A new file.  A writer that has not reopened yet (rsyslog before its
+	 * HUP, Postfix before its reload) still appends to the old one: switch
+	 * only once the old file has been quiet for COL_FILE_GRACE_POLLS polls.
+	 */
 	if (f->rot_seen_ms == 0) {
 		f->rot_seen_ms = col_src_now_ms();
 		return COL_ROT_NONE;
 	}
-	if (col_src_now_ms() - f->rot_seen_ms < s->conf.poll_ms)
+	if (col_src_now_ms() - f->rot_seen_ms < COL_FILE_GRACE_POLLS * (int64_t)s->conf.poll_ms)
 		return COL_ROT_NONE;
 	return COL_ROT_NEW;
 }
@@ -618,8 +529,11 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 		}
 		col_lb_compact(&f->lb); /* nothing handed out yet: safe */
 		n = col_fin_fill(&f->cur, &f->lb);
-		if (n > 0)
+		if (n > 0) {
+			if (f->rot_seen_ms)
+				f->rot_seen_ms = col_src_now_ms(); /* still written to */
 			continue;
+		}
 		if (n < 0 && n != -EAGAIN) {
 			el_warn("%s: read error in %s: %s", s->stream, f->cur.name,
 				strerror((int)-n));
@@ -648,15 +562,19 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 				col_fin_close(&f->cur);
 			continue;
 		case COL_ROT_NEW: {
-			col_fin in;
-			if (col_file_open_live(s, f, &in) < 0)
+			col_fpos old = { .id = f->cur.id, .gz = false };
+			if (col_file_open_live(s, f, &f->live) < 0)
 				return 0; /* look again at the next poll */
 			bool rest = col_lb_rest(s, &f->lb);
 			if (rest)
 				col_file_mark(s, f, out);
 			col_fin_close(&f->cur);
 			COL_STAT_ADD(s, rotations, 1);
-			col_file_take(s, f, &in, true);
+			/* Rotated more than once since we looked: read the files in
+			   between (BASE.1 ... newer than ours) before the new one. */
+			f->npend = f->ipend = 0;
+			col_file_chase(s, f, &old, false);
+			col_file_next(s, f);
 			return rest ? 1 : 0;
 		}
 		default:

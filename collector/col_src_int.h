@@ -80,7 +80,7 @@ bool col_src_is_stopped(const col_src *s);
 /* col_src_count_lines - account for the lines of a chunk about to be returned */
 void col_src_count_lines(col_src *s);
 
-/* ---- files: identity and positions (col_src_file.c; msgtrk uses them too) ---- */
+/* ---- files: identity and positions (col_src_fid.c), for file and msgtrk ---- */
 
 /* Bytes at the start of a file that tell it apart from a later file that
  * got the same inode. */
@@ -101,6 +101,8 @@ typedef struct col_fpos {
 	bool gz;       /* off counts decompressed bytes of a .gz file */
 } col_fpos;
 
+/* col_fnv - the fingerprint hash of n bytes */
+uint64_t col_fnv(const unsigned char *p, size_t n);
 /* col_fpos_encode - the opaque bytes for the spool; returns their length */
 size_t col_fpos_encode(const col_fpos *p, unsigned char out[COL_SRC_POS_MAX]);
 /* col_fpos_decode - 0 or -EINVAL */

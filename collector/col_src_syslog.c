@@ -54,8 +54,11 @@ typedef struct col_syslog {
 	size_t nconns;
 	size_t rr; /* round robin start among clients */
 	struct pollfd *pfd;
-	char *dgram; /* receive buffer, max_line bytes */
-	el_buf out;  /* the chunk's text */
+	char *dgram;  /* receive buffer, max_line bytes */
+	el_buf out;   /* the chunk's text */
+	el_buf carry; /* a message that did not fit the last chunk */
+	bool have_carry;
+	int64_t accept_pause_until; /* out of descriptors: stop accepting a while */
 	size_t *offs;
 	col_src *s;
 } col_syslog;
@@ -63,7 +66,7 @@ typedef struct col_syslog {
 /* col_sys_full - the chunk has no room for more */
 static bool col_sys_full(const col_src *s, const col_syslog *y)
 {
-	return s->nlines >= COL_SRC_MAX_LINES || y->out.len >= s->conf.max_chunk;
+	return y->have_carry || s->nlines >= COL_SRC_MAX_LINES || y->out.len >= s->conf.max_chunk;
 }
 
 /* col_sys_emit - one message into the chunk; non-zero when the chunk is full */
@@ -78,6 +81,13 @@ static int col_sys_emit(void *ctx, const char *p, size_t len, bool cut)
 		len--;
 	if (len == 0)
 		return 0;
+	if (s->nlines > 0 && y->out.len + len > s->conf.max_chunk) {
+		/* Taken from the stream already: it opens the next chunk. */
+		y->carry.len = 0;
+		el_buf_add(&y->carry, p, len);
+		y->have_carry = true;
+		return 1;
+	}
 	y->offs[s->nlines] = y->out.len;
 	s->lines[s->nlines].len = len;
 	s->nlines++;
@@ -198,6 +208,7 @@ int col_syslog_open(col_src *s)
 	y->s = s;
 	y->fd = -1;
 	el_buf_init(&y->out);
+	el_buf_init(&y->carry);
 	y->offs = malloc(COL_SRC_MAX_LINES * sizeof(*y->offs));
 	y->dgram = malloc(s->conf.max_line);
 	y->pfd = calloc(s->conf.max_clients + 2, sizeof(*y->pfd));
@@ -253,8 +264,16 @@ static void col_sys_accept(col_src *s, col_syslog *y)
 {
 	for (;;) {
 		int fd = accept4(y->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The connection stays queued; polling the listener
+				   now would only spin. */
+				y->accept_pause_until = col_src_now_ms() + 100;
+				COL_STAT_ADD(s, clients_refused, 1);
+			}
 			return;
+		}
 		if (y->nconns >= s->conf.max_clients) {
 			close(fd);
 			COL_STAT_ADD(s, clients_refused, 1);
@@ -327,6 +346,10 @@ int col_syslog_read(col_src *s, col_src_chunk *out, int timeout_ms)
 	int64_t deadline = col_src_now_ms() + timeout_ms;
 
 	y->out.len = 0;
+	if (y->have_carry) {
+		y->have_carry = false;
+		col_sys_emit(y, y->carry.p, y->carry.len, false);
+	}
 	for (;;) {
 		size_t n = 0, i;
 		int w = -1, r;
@@ -343,6 +366,16 @@ int col_syslog_read(col_src *s, col_src_chunk *out, int timeout_ms)
 		y->pfd[n++].events = POLLIN;
 		y->pfd[n].fd = y->fd;
 		y->pfd[n++].events = POLLIN;
+		if (y->accept_pause_until) {
+			int64_t left = y->accept_pause_until - col_src_now_ms();
+			if (left > 0) {
+				y->pfd[1].events = 0;
+				if (w < 0 || w > left)
+					w = (int)left;
+			} else {
+				y->accept_pause_until = 0;
+			}
+		}
 		for (i = 0; i < y->nconns; i++) {
 			y->pfd[n].fd = y->conns[i].fd;
 			y->pfd[n++].events = POLLIN;
@@ -413,5 +446,6 @@ void col_syslog_close(col_src *s)
 	free(y->dgram);
 	free(y->offs);
 	el_buf_fini(&y->out);
+	el_buf_fini(&y->carry);
 	free(y);
 }

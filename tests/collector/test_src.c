@@ -11,6 +11,8 @@
 
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
 
+static void ts_gz(const char *path, const char *text);
+
 Test(col_src_file, reads_lines_and_holds_partial_line)
 {
 	char *d = ts_dir(), *p = ts_path(d, "mail.log");
@@ -57,6 +59,96 @@ Test(col_src_file, rotation_by_rename_mid_stream)
 	col_src_close(s);
 	ts_got_free(&g);
 	free(p), free(p1);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, old_file_still_written_after_rename)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1");
+	ts_got g = { 0 };
+
+	ts_appends(p, "a0\n");
+	/* poll 30 ms: the grace is 300 ms; the waits below are 40 ms */
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 30 };
+	col_src *s = NULL;
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "b0\n"); /* the new file exists at once */
+	/* The writer goes on with the old file for a while (gaps < grace). */
+	for (int i = 1; i <= 5; i++) {
+		char line[8];
+		snprintf(line, sizeof(line), "a%d\n", i);
+		ts_appends(p1, line);
+		cr_assert_eq(ts_read_until(s, &g, (size_t)i + 1, 2000), (size_t)i + 1);
+		/* Quiet for 40 ms (more than a poll): the new file must wait. */
+		col_src_chunk ch;
+		cr_assert_eq(col_src_read(s, &ch, 40), 0);
+		cr_assert_eq(ch.n, 0, "switched to the new file too early");
+	}
+	cr_assert_eq(ts_read_until(s, &g, 7, 2000), 7);
+	const char *want[] = { "a0", "a1", "a2", "a3", "a4", "a5", "b0" };
+	ts_expect(&g, 0, want, 7);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p), free(p1);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, corrupt_gz_is_counted_and_skipped)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
+	     *p2 = ts_path(d, "mail.log.2.gz");
+	ts_got g = { 0 };
+	char big[20000];
+
+	/* Incompressible enough that a cut file ends inside the stream. */
+	unsigned x = 1;
+	for (size_t i = 0; i < sizeof(big) - 1; i++) {
+		x = x * 1103515245u + 12345u;
+		big[i] = (char)(' ' + (x >> 16) % 90);
+		if (i % 100 == 99)
+			big[i] = '\n';
+	}
+	big[sizeof(big) - 1] = 0;
+	ts_gz(p2, big);
+	struct stat st;
+	cr_assert_eq(stat(p2, &st), 0);
+	cr_assert_eq(truncate(p2, st.st_size / 2), 0);
+	ts_appends(p1, "one\n");
+	ts_appends(p, "live\n");
+	col_src *s = ts_file_src(p, NULL, 0, 1);
+	ts_read_until(s, &g, (size_t)-1, 300);
+	cr_assert(g.n >= 2);
+	cr_assert_str_eq(g.line[g.n - 2], "one");
+	cr_assert_str_eq(g.line[g.n - 1], "live");
+	cr_assert_eq(ts_stats(s).reopen_errors, 1);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p), free(p1), free(p2);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, two_rotations_between_two_looks)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
+	     *p2 = ts_path(d, "mail.log.2");
+	ts_got g = { 0 };
+
+	ts_appends(p, "l0\n");
+	col_src *s = ts_file_src(p, NULL, 0, 0);
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "l1\n");
+	cr_assert_eq(rename(p1, p2), 0);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "l2\n");
+	cr_assert_eq(ts_read_until(s, &g, 3, 2000), 3);
+	const char *want[] = { "l0", "l1", "l2" };
+	ts_expect(&g, 0, want, 3);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p), free(p1), free(p2);
 	ts_rmdir(d);
 }
 
@@ -228,6 +320,51 @@ Test(col_src_file, resume_after_rotation_while_stopped)
 	ts_rmdir(d);
 }
 
+/* ts_gz_file - compress a file in place as logrotate does (new inode) */
+static void ts_gz_file(const char *from, const char *to)
+{
+	FILE *f = fopen(from, "r");
+	char buf[65536];
+	size_t n;
+
+	cr_assert(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	ts_gz(to, buf);
+	cr_assert_eq(unlink(from), 0);
+}
+
+Test(col_src_file, resume_after_the_file_was_compressed_while_stopped)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
+	     *p2 = ts_path(d, "mail.log.2.gz");
+	ts_got g = { 0 }, h = { 0 };
+
+	/* Over 64 bytes before the position, so the fingerprint is full. */
+	ts_appends(p, "Nov 22 10:00:00 mx1 postfix/qmgr[1]: 4ABC123DEF: removed, line a1\n");
+	col_src *s = ts_file_src(p, NULL, 0, 0);
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	col_src_close(s);
+	/* Stopped: a3 written, then two weekly rotations with delaycompress. */
+	ts_appends(p, "a3\n");
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "b1\n");
+	ts_gz_file(p1, p2);
+	cr_assert_eq(rename(p, p1), 0);
+	ts_appends(p, "c1\n");
+	col_src_resume r = { g.stream, g.pos, g.pos_len };
+	s = ts_file_src(p, &r, 1, 0);
+	cr_assert_eq(ts_read_until(s, &h, 3, 2000), 3);
+	ts_quiet(s, &h, 60);
+	const char *want[] = { "a3", "b1", "c1" };
+	ts_expect(&h, 0, want, 3);
+	col_src_close(s);
+	ts_got_free(&g), ts_got_free(&h);
+	free(p), free(p1), free(p2);
+	ts_rmdir(d);
+}
+
 Test(col_src_file, resume_inside_rotated_gz_and_older_newer_order)
 {
 	char *d = ts_dir(), *p = ts_path(d, "mail.log"), *p1 = ts_path(d, "mail.log.1"),
@@ -242,7 +379,7 @@ Test(col_src_file, resume_inside_rotated_gz_and_older_newer_order)
 	};
 	col_src *s = NULL;
 	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
-	/* max_chunk 3 bytes: one 2-byte line... two per chunk; stop after g1,g2 */
+	/* max_chunk 3 bytes: one 2-byte line per chunk; stop after g1, g2 */
 	col_src_chunk ch;
 	while (g.n < 2) {
 		cr_assert_eq(col_src_read(s, &ch, 1000), 0);
@@ -614,5 +751,160 @@ Test(col_src_msgtrk, every_file_is_a_stream_and_old_ones_end)
 	for (size_t i = 0; i < 8; i++)
 		ts_got_free(&slot[i].g), ts_got_free(&slot2[i].g);
 	free(a), free(md), free(b), free(c), free(other), free(lnk), free(sec);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, start_at_end_reads_only_new_lines)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log");
+	ts_got g = { 0 };
+
+	ts_appends(p, "old1\nold2\n");
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 10, .start_at_end = 1 };
+	col_src *s = NULL;
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	ts_quiet(s, &g, 60);
+	ts_appends(p, "new1\n");
+	cr_assert_eq(ts_read_until(s, &g, 1, 2000), 1);
+	cr_assert_str_eq(g.line[0], "new1");
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p);
+	ts_rmdir(d);
+}
+
+/* ts_rotate - logrotate's numbered scheme: BASE.N -> BASE.N+1, BASE -> BASE.1 */
+static void ts_rotate(const char *dir, int nrot)
+{
+	char a[512], b[512];
+
+	for (int i = nrot; i >= 1; i--) {
+		snprintf(a, sizeof(a), "%s/mail.log.%d", dir, i);
+		snprintf(b, sizeof(b), "%s/mail.log.%d", dir, i + 1);
+		if (access(a, F_OK) == 0)
+			cr_assert_eq(rename(a, b), 0);
+	}
+	snprintf(a, sizeof(a), "%s/mail.log", dir);
+	snprintf(b, sizeof(b), "%s/mail.log.1", dir);
+	cr_assert_eq(rename(a, b), 0);
+}
+
+/*
+ * Exactly once across everything at once: lines appended in bursts, the
+ * file rotated at random, the source closed and reopened from its last
+ * position at random (a restart), chunks of a few lines.  Every line must
+ * arrive once, in order.
+ */
+Test(col_src_file, exactly_once_through_rotations_and_restarts, .timeout = 120)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log");
+	unsigned seed = 12345;
+	int written = 0, nrot = 0, next = 0;
+	ts_got g = { 0 };
+	unsigned char pos[COL_SRC_POS_MAX];
+	size_t pos_len = 0;
+	char stream[COL_SRC_STREAM_MAX + 1] = "";
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 5, .max_chunk = 40 };
+	col_src *s = NULL;
+
+	ts_appends(p, "");
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	for (int step = 0; step < 400; step++) {
+		int act = (int)(rand_r(&seed) % 10);
+		if (act < 5) {
+			int k = 1 + (int)(rand_r(&seed) % 7);
+			for (int i = 0; i < k; i++) {
+				char line[64];
+				int n = snprintf(line, sizeof(line), "line %06d %.*s\n", written,
+						 (int)(rand_r(&seed) % 30),
+						 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+				ts_append(p, line, (size_t)n);
+				written++;
+			}
+		} else if (act == 5 && nrot < 40) {
+			/* Up to three rotations in a row, with lines in between:
+			   the source must not jump over a file. */
+			int k = 1 + (int)(rand_r(&seed) % 3);
+			for (int i = 0; i < k; i++) {
+				char line[64];
+				int n = snprintf(line, sizeof(line), "line %06d rot\n", written++);
+				ts_rotate(d, nrot++);
+				ts_append(p, line, (size_t)n);
+			}
+		} else if (act == 6) {
+			col_src_close(s);
+			col_src_resume r = { stream, pos, pos_len };
+			cr_assert_eq(col_src_open(&s, &c, &r, pos_len ? 1 : 0), 0);
+		} else {
+			/* Catch up (as a reader faster than the writer does), so
+			   rotations are also met live, not only through restarts. */
+			col_src_chunk ch;
+			ch.n = 1;
+			for (int r = 0; r < 100 && ch.n; r++) {
+				cr_assert_eq(col_src_read(s, &ch, 20), 0);
+				for (size_t i = 0; i < ch.n; i++) {
+					char want[32];
+					snprintf(want, sizeof(want), "line %06d ", next);
+					cr_assert(ch.lines[i].len >= 12 &&
+							  memcmp(ch.lines[i].p, want, 12) == 0,
+						  "step %d: got '%.*s', want '%s'", step,
+						  (int)ch.lines[i].len, ch.lines[i].p, want);
+					next++;
+				}
+				if (ch.n) {
+					memcpy(pos, ch.pos, ch.pos_len);
+					pos_len = ch.pos_len;
+					snprintf(stream, sizeof(stream), "%s", ch.stream);
+				}
+			}
+		}
+	}
+	/* Drain. */
+	for (int i = 0; i < 500 && next < written; i++) {
+		col_src_chunk ch;
+		cr_assert_eq(col_src_read(s, &ch, 20), 0);
+		for (size_t k = 0; k < ch.n; k++) {
+			char want[32];
+			snprintf(want, sizeof(want), "line %06d ", next);
+			cr_assert(memcmp(ch.lines[k].p, want, 12) == 0, "drain: got '%.*s' want %s",
+				  (int)ch.lines[k].len, ch.lines[k].p, want);
+			next++;
+		}
+	}
+	cr_assert_eq(next, written, "read %d of %d lines (%d rotations)", next, written, nrot);
+	cr_assert(nrot > 10);
+	ts_quiet(s, &g, 50);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p);
+	ts_rmdir(d);
+}
+
+Test(col_src_file, chunks_respect_max_chunk)
+{
+	char *d = ts_dir(), *p = ts_path(d, "mail.log");
+	ts_got g = { 0 };
+
+	for (int i = 0; i < 50; i++)
+		ts_appends(p,
+			   i % 7 ? "0123456789\n" : "01234567890123456789012345678901234567890\n");
+	col_src_conf c = { .kind = COL_SRC_FILE, .path = p, .poll_ms = 10, .max_chunk = 25 };
+	col_src *s = NULL;
+	cr_assert_eq(col_src_open(&s, &c, NULL, 0), 0);
+	while (g.n < 50) {
+		col_src_chunk ch;
+		size_t text = 0;
+		cr_assert_eq(col_src_read(s, &ch, 1000), 0);
+		cr_assert(ch.n > 0);
+		for (size_t i = 0; i < ch.n; i++)
+			text += ch.lines[i].len;
+		/* At most max_chunk, unless one line alone is longer. */
+		cr_assert(text <= 25 || ch.n == 1, "%zu lines, %zu bytes", ch.n, text);
+		ts_take(&g, &ch);
+	}
+	cr_assert_eq(g.n, 50);
+	col_src_close(s);
+	ts_got_free(&g);
+	free(p);
 	ts_rmdir(d);
 }
