@@ -72,6 +72,18 @@ struct col_spool {
 	col_src_resume *resume;
 	col_spool_stats s;
 	int waiting_space;
+	int *syncfd; /* col_spool_sync's duplicates of the due segments' fds */
+	size_t capsync;
+	int sync_failed; /* an fdatasync failed: the next sync takes every segment */
+	/*
+	 * The record last read by peek (fd, offset), kept in pbuf: a batch
+	 * usually ends inside a record, and the next batch starts there, so
+	 * it is not read and checked again.  pfd = -1 when none; every close
+	 * of a segment fd forgets it (a new segment may get the same fd).
+	 */
+	el_buf pbuf;
+	int pfd;
+	uint64_t poff;
 };
 
 /* col_spool_mono_ms - CLOCK_MONOTONIC in ms */
@@ -203,6 +215,7 @@ static void col_spool_seg_drop(col_spool *s, col_stream *st, size_t i)
 	char name[64];
 
 	col_spool_seg_name(name, sizeof(name), st, st->segs[i].first_seq);
+	s->pfd = -1;
 	close(st->segs[i].fd);
 	if (unlinkat(s->dirfd, name, 0) < 0)
 		el_warn("spool: cannot delete %s/%s: %s", s->dir, name, strerror(errno));
@@ -243,6 +256,7 @@ static void col_spool_stream_free(col_spool *s, col_stream *st)
 			s->nst--;
 			break;
 		}
+	s->pfd = -1;
 	for (i = 0; i < st->nsegs; i++)
 		close(st->segs[i].fd);
 	free(st->segs);
@@ -503,7 +517,18 @@ static int col_spool_read_batch(col_spool *s, col_stream *st, col_spool_batch *b
 
 		if (fd < 0)
 			el_panic("spool: indexed record without its segment");
-		rc = col_spool_rec_read(fd, r->off, &s->rbuf, &type, &pl);
+		if (fd == s->pfd && r->off == s->poff) {
+			rc = 1;
+			memcpy(&type, s->pbuf.p, 4);
+			pl = el_span_make(s->pbuf.p + 4, s->pbuf.len - 4);
+		} else {
+			s->pfd = -1;
+			rc = col_spool_rec_read(fd, r->off, &s->pbuf, &type, &pl);
+			if (rc == 1) {
+				s->pfd = fd;
+				s->poff = r->off;
+			}
+		}
 		if (rc != 1 || type != COL_SPOOL_LINES || col_spool_rec_parse_lines(pl, &l) < 0 ||
 		    l.first_seq != r->first_seq || l.n != r->n) {
 			s->s.io_errors++;
@@ -598,26 +623,54 @@ out:
 	return rc;
 }
 
-/* col_spool_sync - see col_spool.h */
+/*
+ * col_spool_sync - see col_spool.h.  The fdatasync calls run outside the
+ * lock, on duplicates of the due segments' fds, so appends and peeks go on
+ * during a slow sync.  A segment written to meanwhile is dirty again with
+ * the time of that write, so the fsync_ms promise still holds for it.
+ */
 int col_spool_sync(col_spool *s, int force)
 {
 	int64_t now = col_spool_mono_ms();
+	size_t n = 0, failed = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->mu);
+	if (s->sync_failed)
+		force = 1;
+	s->sync_failed = 0;
 	for (size_t i = 0; i < s->nst; i++)
 		for (size_t k = 0; k < s->st[i]->nsegs; k++) {
 			col_seg *g = &s->st[i]->segs[k];
+			int fd;
 			if (g->dirty_ms == 0 || (!force && now - g->dirty_ms < s->fsync_ms))
 				continue;
-			if (fdatasync(g->fd) < 0) {
+			col_spool_grow((void **)&s->syncfd, &s->capsync, n, sizeof(int));
+			if ((fd = fcntl(g->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 				s->s.io_errors++;
 				rc = -EIO;
+				s->sync_failed = 1;
 				continue;
 			}
+			s->syncfd[n++] = fd;
 			g->dirty_ms = 0;
-			s->s.syncs++;
 		}
+	pthread_mutex_unlock(&s->mu);
+	/* Only this thread (the shipper, or close) uses syncfd: see THREADS. */
+	for (size_t i = 0; i < n; i++) {
+		if (fdatasync(s->syncfd[i]) < 0)
+			failed++;
+		close(s->syncfd[i]);
+	}
+	if (n == 0 && rc == 0)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	s->s.syncs += n - failed;
+	if (failed) {
+		s->s.io_errors += failed;
+		s->sync_failed = 1;
+		rc = -EIO;
+	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -909,6 +962,8 @@ int col_spool_open(col_spool **out, const col_spool_conf *conf)
 	el_map_init(&s->map);
 	el_buf_init(&s->wbuf);
 	el_buf_init(&s->rbuf);
+	el_buf_init(&s->pbuf);
+	s->pfd = -1;
 	s->dirfd = -1;
 	s->max_bytes = conf->max_bytes ? conf->max_bytes : (1ULL << 30);
 	s->seg_bytes = conf->segment_bytes ? conf->segment_bytes : (16u << 20);
@@ -950,9 +1005,11 @@ void col_spool_close(col_spool *s)
 		col_spool_stream_free(s, s->st[s->nst - 1]);
 	free(s->st);
 	free(s->resume);
+	free(s->syncfd);
 	el_map_fini(&s->map);
 	el_buf_fini(&s->wbuf);
 	el_buf_fini(&s->rbuf);
+	el_buf_fini(&s->pbuf);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	pthread_mutex_destroy(&s->mu);

@@ -49,7 +49,9 @@
  * lines), -EIO (write failed: nothing kept).  col_spool_peek(): -EAGAIN
  * (nothing ready), -EIO (a record that no longer checks: counted).
  * THREADS: every function locks the spool; appends from several reader
- * threads are fine.  Only one thread may peek/ack (the shipper).
+ * threads are fine.  Only one thread may peek/ack/sync (the shipper);
+ * col_spool_sync runs its fdatasync calls outside the lock, so appends go
+ * on meanwhile.
  * SECURITY: spool files are written by this process only, but a record is
  * checked (length bound, CRC, sequence continuity) before it is trusted.
  */

@@ -29,11 +29,9 @@ static void col_spool_crc_init(void)
 					    col_crc_tab[0][col_crc_tab[t - 1][i] & 0xff];
 }
 
-/* col_spool_crc32c - see col_spool_rec.h */
-uint32_t col_spool_crc32c(uint32_t crc, const void *p, size_t n)
+/* col_spool_crc32c_sw - slicing-by-8, for any CPU */
+static uint32_t col_spool_crc32c_sw(uint32_t crc, const unsigned char *s, size_t n)
 {
-	const unsigned char *s = p;
-
 	pthread_once(&col_crc_once, col_spool_crc_init);
 	crc = ~crc;
 	while (n >= 8) {
@@ -52,6 +50,64 @@ uint32_t col_spool_crc32c(uint32_t crc, const void *p, size_t n)
 		crc = (crc >> 8) ^ col_crc_tab[0][(crc ^ *s++) & 0xff];
 	return ~crc;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/*
+ * col_spool_crc32c_hw - SSE4.2's crc32 instruction computes exactly this
+ * CRC (Castagnoli, reflected 0x82F63B78), 8 bytes per instruction: the
+ * spool checks every byte it writes and reads, and the tables cost 15 % of
+ * the collector's CPU at full speed (bench/collector.sh, perf).
+ */
+__attribute__((target("sse4.2"))) static uint32_t
+col_spool_crc32c_hw(uint32_t crc, const unsigned char *s, size_t n)
+{
+	uint64_t c = ~crc;
+
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, s, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		s += 8;
+		n -= 8;
+	}
+	while (n--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *s++);
+	return ~(uint32_t)c;
+}
+
+static int col_crc_hw = -1; /* -1 unknown, 0 no, 1 SSE4.2 */
+
+/* col_spool_crc32c_force_sw - see col_spool_rec.h */
+void col_spool_crc32c_force_sw(int on)
+{
+	__atomic_store_n(&col_crc_hw, on ? 0 : -1, __ATOMIC_RELAXED);
+}
+
+/* col_spool_crc32c - see col_spool_rec.h */
+uint32_t col_spool_crc32c(uint32_t crc, const void *p, size_t n)
+{
+	int hw = __atomic_load_n(&col_crc_hw, __ATOMIC_RELAXED);
+
+	if (hw < 0) {
+		__builtin_cpu_init();
+		hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+		__atomic_store_n(&col_crc_hw, hw, __ATOMIC_RELAXED);
+	}
+	return hw ? col_spool_crc32c_hw(crc, p, n) : col_spool_crc32c_sw(crc, p, n);
+}
+#else
+/* col_spool_crc32c_force_sw - see col_spool_rec.h */
+void col_spool_crc32c_force_sw(int on)
+{
+	(void)on;
+}
+
+/* col_spool_crc32c - see col_spool_rec.h */
+uint32_t col_spool_crc32c(uint32_t crc, const void *p, size_t n)
+{
+	return col_spool_crc32c_sw(crc, p, n);
+}
+#endif
 
 /* col_spool_put - append a fixed-size integer */
 #define COL_PUT(b, v)                                                                              \

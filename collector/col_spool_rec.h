@@ -46,6 +46,11 @@ typedef struct col_spool_lines {
 
 /* col_spool_crc32c - CRC-32C (Castagnoli) of p[0..n), continuing crc */
 uint32_t col_spool_crc32c(uint32_t crc, const void *p, size_t n);
+/*
+ * col_spool_crc32c_force_sw - 1: use the table code even where SSE4.2 is
+ * there (tests compare both); 0: back to detecting the CPU.
+ */
+void col_spool_crc32c_force_sw(int on);
 
 /* col_spool_rec_begin/_end - frame a record appended to b (len/crc filled by _end) */
 size_t col_spool_rec_begin(el_buf *b, uint32_t type);

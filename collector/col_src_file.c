@@ -65,6 +65,7 @@ typedef struct col_file {
 	col_fin live; /* pinned at open, taken after the pending ones */
 	int64_t rot_seen_ms;
 	uint64_t refused_ino;
+	bool open_failed; /* the file at the path cannot be opened: warned, counted */
 	unsigned char pos[COL_SRC_POS_MAX];
 } col_file;
 
@@ -107,6 +108,27 @@ static int col_fin_open(col_src *s, int dirfd, const char *name, col_fin *in)
 	in->fd = fd;
 	snprintf(in->name, sizeof(in->name), "%s", name);
 	return 0;
+}
+
+/*
+ * col_file_open_live - open the file now at the path.  A failure other than
+ * "gone again" (a rotation race) is warned and counted once until an open
+ * succeeds: typically a new file this user may not read (EACCES after
+ * dropping privileges without the log's group).  Polling goes on.
+ */
+static int col_file_open_live(col_src *s, col_file *f, col_fin *in)
+{
+	int err = col_fin_open(s, f->dirfd, f->base, in);
+
+	if (err < 0 && err != -ENOENT && !f->open_failed) {
+		el_warn("%s: cannot open %s: %s (retrying every poll)", s->stream, f->base,
+			strerror(-err));
+		COL_STAT_ADD(s, reopen_errors, 1);
+		f->open_failed = true;
+	} else if (err == 0) {
+		f->open_failed = false;
+	}
+	return err;
 }
 
 /* col_fin_skip - move a fresh input to in->start (decompressing a gz) */
@@ -434,7 +456,7 @@ static bool col_file_next(col_src *s, col_file *f)
 			col_file_refuse(s, f, &st);
 			return false;
 		}
-		if (col_fin_open(s, f->dirfd, f->base, &f->live) < 0)
+		if (col_file_open_live(s, f, &f->live) < 0)
 			return false;
 	}
 	return col_file_take(s, f, &f->live, true) == 0;
@@ -541,8 +563,8 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 			continue;
 		case COL_ROT_NEW: {
 			col_fpos old = { .id = f->cur.id, .gz = false };
-			if (col_fin_open(s, f->dirfd, f->base, &f->live) < 0)
-				return 0; /* raced with another change: look again later */
+			if (col_file_open_live(s, f, &f->live) < 0)
+				return 0; /* look again at the next poll */
 			bool rest = col_lb_rest(s, &f->lb);
 			if (rest)
 				col_file_mark(s, f, out);

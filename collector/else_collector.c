@@ -287,8 +287,9 @@ int main(int argc, char **argv)
 		return col_status_print(status);
 
 	/* Check everything before touching anything. */
-	if (cf_sources.n == 0)
-		el_fatal("no source configured (source = file:/var/log/mail.log)");
+	if (cf_sources.n == 0 &&
+	    el_conf_set(col_conf, COL_NCONF, "source=file:/var/log/mail.log", err, sizeof(err)) < 0)
+		el_fatal("source: %s", err); /* no source given: the documented default */
 	for (size_t i = 0; i < cf_sources.n; i++) {
 		if (col_parse_source(cf_sources.v[i], &srcs[i]) < 0)
 			el_fatal(

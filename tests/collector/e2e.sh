@@ -61,7 +61,7 @@ start_backend() {
 	before=$(grep -c "listening on" "$work/backend.log" 2>/dev/null || true)
 	"$bin/else-backend" -o state_dir="$work/state" -o listen="tls+tcp://127.0.0.1:$bport" \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
-		-o checkpoint_interval=2s -o metrics_interval=1s >>"$work/backend.log" 2>&1 &
+		-o checkpoint_interval=2s -o metrics_interval=1s -o query_listen= >>"$work/backend.log" 2>&1 &
 	bpid=$!
 	for _ in $(seq 1 300); do
 		[ "$(grep -c "listening on" "$work/backend.log" 2>/dev/null || true)" -gt "${before:-0}" ] && return 0
@@ -229,6 +229,7 @@ cat "$work/rogue/ca.crt" "$work/ca/ca.crt" >"$work/rogue/both.crt"
 	>"$work/rogue.log" 2>&1 &
 rpid=$!
 for _ in $(seq 1 50); do grep -q "port" "$work/rogue.log" && break; sleep 0.1; done
+grep -q "port" "$work/rogue.log" || fail "the rogue backend (bench_net) did not start: $(cat "$work/rogue.log")"
 seq 1 500 | sed 's/^/Nov 22 11:00:00 rogue app[1]: secret line /' >"$work/rogue-src.log"
 start_collector c rogue-test "tls+tcp://127.0.0.1:$rport" "file:$work/rogue-src.log"
 sleep 5
