@@ -25,30 +25,25 @@
 /*
  * The columns of a MessageRow, for messages m joined with hosts h.  A mailbox
  * user sees only their own recipients of a message they did not send (no
- * Bcc leaks to the other recipients).
+ * Bcc leaks to the other recipients), and nrcpt counts only those.
  */
+#define BE_DBQ_OWN_RCPT                                                                            \
+	"($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) OR lower(r.rcpt) = ANY "          \
+	"($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[]))"
 #define BE_DBQ_ROW_COLS                                                                            \
-	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, " BE_DBQ_US(                       \
-		"m.first_seen") ", " BE_DBQ_US("m.last_seen") ", m.status, m.sender, "             \
-							      "(SELECT "                           \
-							      "string_agg(octet_length(x.rcpt) "   \
-							      "|| ':' || x.rcpt, '' ORDER BY "     \
-							      "x.idx) FROM "                       \
-							      "(SELECT r.rcpt, r.idx FROM "        \
-							      "recipients r WHERE r.first_seen = " \
-							      "m.first_seen "                      \
-							      "AND r.host_id = m.host_id AND "     \
-							      "r.queue_id = m.queue_id AND "       \
-							      "($1::integer <> 3 "                 \
-							      "OR lower(m.sender) = ANY "          \
-							      "($4::text[]) OR lower(r.rcpt) = "   \
-							      "ANY ($4::text[]) "                  \
-							      "OR lower(r.orig_rcpt) = ANY "       \
-							      "($4::text[])) ORDER BY r.idx "      \
-							      "LIMIT 20) x), "                     \
-							      "m.nrcpt, m.size, m.message_id, "    \
-							      "m.client_host, m.client_ip, "       \
-							      "m.sasl_username"
+	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
+	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \
+	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "                \
+	"(SELECT string_agg(octet_length(x.rcpt) || ':' || x.rcpt, '' ORDER BY x.idx) FROM "       \
+	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "               \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	" ORDER BY r.idx LIMIT 20) x), "                                                           \
+	"CASE WHEN $1::integer = 3 AND NOT coalesce(lower(m.sender) = ANY ($4::text[]), false) "   \
+	"THEN "                                                                                    \
+	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "                    \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	")::integer ELSE m.nrcpt END, m.size, m.message_id, m.client_host, m.client_ip, "          \
+	"m.sasl_username"
 #define BE_DBQ_ROW_NCOLS 14
 
 /* be_dbq_netstrings - see be_db_qint.h */
@@ -148,31 +143,35 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 
 	be_dbq_scope_params(sc, role, p);
 	p[4] = q;
-	snprintf(lim, sizeof(lim), "%u", limit);
+	/* One row over the limit tells that there were more (truncated). */
+	snprintf(lim, sizeof(lim), "%u", limit + 1);
 	p[5] = lim;
 	/*
-	 * The key finds the e-mails; kind 3 keys then give every day each of
-	 * them has a transaction on, so all its hops come back.
+	 * The key finds the e-mails (at most 1000); kind 3 keys
+	 * then give every day each of them has a transaction on, so all its hops
+	 * come back.
 	 */
-	rc = be_dbq_exec(
-		db, "quick search",
+	static const char sql[] =
 		"WITH k AS (SELECT DISTINCT email_id FROM email_keys "
 		"WHERE (kind = 1 AND key IN ($5, '<' || $5 || '>', btrim($5, '<>'))) "
 		"OR (kind = 2 AND key = $5) OR (kind = 3 AND key = lower($5)) LIMIT 1000), "
 		"d AS (SELECT DISTINCT e.day, e.email_id FROM k JOIN email_keys e ON e.kind = 3 "
 		"AND e.key = lpad(to_hex(k.email_id), 16, '0') AND e.email_id = k.email_id) "
-		"SELECT " BE_DBQ_ROW_COLS " FROM d JOIN messages m ON m.email_id = d.email_id "
+		"SELECT " BE_DBQ_ROW_COLS ", (SELECT count(*) FROM k) >= 1000 "
+		"FROM d JOIN messages m ON m.email_id = d.email_id "
 		"AND m.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
 		"AND m.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') "
 		"JOIN hosts h ON h.id = m.host_id WHERE " BE_DBQ_VISIBLE(
-			"m.email_id") " "
-				      "ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT "
-				      "$6::integer",
-		6, p, &r);
+			"m.email_id") " ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT "
+				      "$6::integer";
+	rc = be_dbq_exec(db, "quick search", sql, 6, p, &r);
 	if (rc)
 		return rc;
 	out->n_rows = be_dbq_rows(a, r, 0, limit, &out->rows);
 	out->next_cursor = el_arena_strdup(a, "");
+	/* A quick search has no next page: more rows, or more e-mails, are cut. */
+	out->truncated = PQntuples(r) > (int)limit ||
+			 (PQntuples(r) > 0 && be_dbq_bool(r, 0, BE_DBQ_ROW_NCOLS));
 	PQclear(r);
 	return 0;
 }
@@ -665,46 +664,16 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 	int rc, n;
 
 	be_dbq_scope_params(sc, role, p);
-	rc = be_dbq_exec(db, "servers",
-			 "SELECT h.id, h.name, " BE_DBQ_US("h.first_seen") ", " BE_DBQ_US(
-				 "h.last_seen") ", coalesce((SELECT " BE_DBQ_US("max(s.updated_"
-										"at)") " FROM "
-										       "streams "
-										       "s WHERE "
-										       "s.host_"
-										       "id = "
-										       "h.id), "
-										       "0) "
-										       "FROM "
-										       "hosts h "
-										       "WHERE "
-										       "$1::"
-										       "integer "
-										       "= 1 OR "
-										       "($1::"
-										       "integer "
-										       "= 2 AND "
-										       "h.id = "
-										       "ANY "
-										       "($2::"
-										       "integer["
-										       "])) "
-										       "AND "
-										       "$3::"
-										       "text[] "
-										       "IS NOT "
-										       "NULL "
-										       "AND "
-										       "$4::"
-										       "text[] "
-										       "IS NOT "
-										       "NULL "
-										       "ORDER "
-										       "BY "
-										       "h.name "
-										       "LIMIT "
-										       "10000",
-			 4, p, &r);
+	/* lines_today: else_lines_today() (sql/004_lines_today.sql), no row counting. */
+	static const char sql[] =
+		"SELECT h.id, h.name, (extract(epoch FROM h.first_seen) * 1000000)::bigint, "
+		"(extract(epoch FROM h.last_seen) * 1000000)::bigint, "
+		"coalesce((SELECT (extract(epoch FROM max(s.updated_at)) * 1000000)::bigint "
+		"FROM streams s WHERE s.host_id = h.id), 0), else_lines_today(h.id) "
+		"FROM hosts h WHERE ($1::integer = 1 OR ($1::integer = 2 AND h.id = ANY "
+		"($2::integer[]))) AND $3::text[] IS NOT NULL AND $4::text[] IS NOT NULL "
+		"ORDER BY h.name LIMIT 10000";
+	rc = be_dbq_exec(db, "servers", sql, 4, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
@@ -718,10 +687,17 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 		s->first_seen_us = be_dbq_i64(r, i, 2);
 		s->last_seen_us = be_dbq_i64(r, i, 3);
 		s->last_line_us = be_dbq_i64(r, i, 4);
+		s->lines_today = (uint64_t)be_dbq_i64(r, i, 5);
 		out->rows[i] = s;
 	}
 	PQclear(r);
 	return 0;
+}
+
+/* be_db_q_day_mark - see be_db_query.h */
+int be_db_q_day_mark(be_db *owner)
+{
+	return be_dbq_exec(owner, "day mark", "SELECT else_day_mark()", 0, NULL, NULL);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1403,4 +1404,143 @@ Test(query_short, per_ip_login_throttle_and_its_recovery)
 	tq_sleep_ms((after + 1) * 1000);
 	cr_assert_eq(tq_login_ip("mbx", "password-of-test", "203.0.113.9", NULL), 0,
 		     "the throttle recovers after login_window");
+}
+
+/* tq_file_lines - lines in the harness log of a host (what tq_load ingested) */
+static uint64_t tq_file_lines(const char *host)
+{
+	char path[4096], *line = NULL;
+	size_t cap = 0;
+	uint64_t n = 0;
+	snprintf(path, sizeof(path), "%s/postfix/%s.maillog.log", getenv("ELSE_TEST_DATA"), host);
+	FILE *fp = fopen(path, "r");
+	cr_assert_not_null(fp);
+	while (getline(&line, &cap, fp) > 0 && n < 400)
+		n++;
+	free(line);
+	fclose(fp);
+	return n;
+}
+
+/* tq_servers_today - lines_today of each of mx1..mx3 (admin) */
+static void tq_servers_today(const tq_sess *s, uint64_t out[3])
+{
+	Else__Servers sv = ELSE__SERVERS__INIT;
+	Else__QueryReply *r = tq_do(s, false, ELSE__QUERY_REQUEST__CALL_SERVERS, &sv);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->servers->n_rows, 3);
+	for (size_t i = 0; i < 3; i++) {
+		char want[4] = { 'm', 'x', (char)('1' + i), 0 };
+		cr_assert_str_eq(r->servers->rows[i]->name, want);
+		out[i] = r->servers->rows[i]->lines_today;
+	}
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
+{
+	tq_sess ad, mb;
+	uint64_t today[3];
+	Else__QueryReply *r;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &ad), 0);
+	/* lines_today: every line ingested today (streams first seen today) ... */
+	tq_servers_today(&ad, today);
+	cr_assert_eq(today[0], tq_file_lines("mx1"));
+	cr_assert_eq(today[1], tq_file_lines("mx2"));
+	cr_assert_eq(today[2], tq_file_lines("mx3"));
+	/* ... and none once the day's start was noted after them (else_day_mark). */
+	tq_sql_i64("SELECT else_day_mark()");
+	tq_servers_today(&ad, today);
+	cr_assert_eq(today[0] + today[1] + today[2], 0);
+	tq_sql_i64("UPDATE streams SET committed_seq = committed_seq + 7 WHERE host_id = "
+		   "(SELECT id FROM hosts WHERE name = 'mx2')");
+	tq_servers_today(&ad, today);
+	cr_assert_eq(today[1], 7, "counted from the day's note");
+
+	/* Quick search: more rows than the limit is truncated (there is no next page). */
+	char eid[17], sql[1024];
+	PGconn *pc = PQconnectdb(tq_ci);
+	PGresult *x = PQexec(pc, "SELECT lpad(to_hex(email_id), 16, '0'), count(*) FROM messages "
+				 "GROUP BY email_id HAVING count(*) >= 2 ORDER BY 1 LIMIT 1");
+	cr_assert_eq(PQntuples(x), 1, "an e-mail with several transactions");
+	snprintf(eid, sizeof(eid), "%s", PQgetvalue(x, 0, 0));
+	size_t hops = (size_t)atoi(PQgetvalue(x, 0, 1));
+	PQclear(x);
+	Else__QuickSearch qs = ELSE__QUICK_SEARCH__INIT;
+	qs.q = eid;
+	qs.limit = 1;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->search->n_rows, 1);
+	cr_assert(r->search->truncated, "limit 1 of %zu transactions", hops);
+	else__query_reply__free_unpacked(r, NULL);
+	qs.limit = 0;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->search->n_rows, hops);
+	cr_assert(!r->search->truncated);
+	else__query_reply__free_unpacked(r, NULL);
+	qs.q = "alice@remote.test"; /* an address: the search fallback, cut at the limit */
+	qs.limit = 1;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->search->n_rows, 1);
+	cr_assert(r->search->truncated);
+	cr_assert_str_eq(r->search->next_cursor, "");
+	else__query_reply__free_unpacked(r, NULL);
+
+	/* A mailbox user who is one recipient of several: nrcpt counts only theirs. */
+	x = PQexec(pc, "SELECT lpad(to_hex(m.email_id), 16, '0'), m.nrcpt, lower(r.rcpt), "
+		       "m.queue_id FROM messages m JOIN recipients r ON r.first_seen = "
+		       "m.first_seen AND r.host_id = m.host_id AND r.queue_id = m.queue_id "
+		       "WHERE m.nrcpt >= 2 AND lower(m.sender) <> lower(r.rcpt) AND "
+		       "(SELECT count(DISTINCT lower(r2.rcpt)) FROM recipients r2 WHERE "
+		       "r2.first_seen = m.first_seen AND r2.host_id = m.host_id AND r2.queue_id = "
+		       "m.queue_id) >= 2 ORDER BY 1, 3 LIMIT 1");
+	cr_assert_eq(PQntuples(x), 1, "a message with two recipients or more");
+	char addr[256], qid[64];
+	snprintf(eid, sizeof(eid), "%s", PQgetvalue(x, 0, 0));
+	snprintf(addr, sizeof(addr), "%s", PQgetvalue(x, 0, 2));
+	snprintf(qid, sizeof(qid), "%s", PQgetvalue(x, 0, 3));
+	PQclear(x);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM recipients r JOIN messages m ON r.first_seen = m.first_seen "
+		 "AND r.host_id = m.host_id AND r.queue_id = m.queue_id WHERE m.queue_id = '%s' "
+		 "AND lpad(to_hex(m.email_id), 16, '0') = '%s' AND (lower(r.rcpt) = '%s' OR "
+		 "lower(r.orig_rcpt) = '%s')",
+		 qid, eid, addr, addr);
+	int64_t own = tq_sql_i64(sql);
+	PQfinish(pc);
+	Else__UserInfo u = ELSE__USER_INFO__INIT;
+	char *addrs[1] = { addr };
+	u.name = "mb2";
+	u.role = ELSE__ROLE__ROLE_MAILBOX;
+	u.addresses = addrs;
+	u.n_addresses = 1;
+	Else__UserPut up = ELSE__USER_PUT__INIT;
+	up.user = &u;
+	up.password = "password-of-mb2";
+	r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &up);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_login("mb2", "password-of-mb2", &mb), 0);
+	qs.q = eid;
+	qs.limit = 0;
+	bool seen = false;
+	r = tq_do(&mb, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	for (size_t i = 0; i < r->search->n_rows; i++) {
+		Else__MessageRow *m = r->search->rows[i];
+		if (strcmp(m->queue_id, qid) != 0)
+			continue;
+		seen = true;
+		cr_assert_eq(m->nrcpt, (uint32_t)own, "nrcpt %u, own recipients %lld", m->nrcpt,
+			     (long long)own);
+		cr_assert_eq(m->n_recipients, (size_t)own);
+		for (size_t k = 0; k < m->n_recipients; k++)
+			cr_assert(strcasecmp(m->recipients[k], addr) == 0, "another's recipient %s",
+				  m->recipients[k]);
+	}
+	cr_assert(seen, "the mailbox user's own message %s %s", eid, qid);
+	else__query_reply__free_unpacked(r, NULL);
 }
