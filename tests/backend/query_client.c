@@ -23,26 +23,7 @@
 #include "el_nng.h"
 #include "el_ossl.h"
 #include "query.pb-c.h"
-
-/* qc_call - one request, the unpacked reply (NULL: transport failure) */
-static Else__QueryReply *qc_call(nng_socket s, const Else__QueryRequest *rq)
-{
-	size_t n = else__query_request__get_packed_size(rq);
-	nng_msg *m;
-
-	if (nng_msg_alloc(&m, n) != 0)
-		return NULL;
-	else__query_request__pack(rq, nng_msg_body(m));
-	if (nng_sendmsg(s, m, 0) != 0) {
-		nng_msg_free(m);
-		return NULL;
-	}
-	if (nng_recvmsg(s, &m, 0) != 0)
-		return NULL;
-	Else__QueryReply *r = else__query_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
-	nng_msg_free(m);
-	return r;
-}
+#include "tq_peer.h"
 
 /* qc_status - print "what STATUS error", true when Q_OK */
 static bool qc_status(const char *what, const Else__QueryReply *r)
@@ -61,7 +42,6 @@ int main(int argc, char **argv)
 	nng_tls_config *tls = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER;
 	char pw[1100], session[80] = "";
-	el_buf pem, sig;
 	int rc = 1;
 
 	if (argc != 7) {
@@ -74,8 +54,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pw[strcspn(pw, "\r\n")] = '\0';
-	el_buf_init(&pem);
-	el_buf_init(&sig);
 	if (nng_req0_open(&s) != 0 || el_nng_tls_client(&tls, argv[2], argv[3], argv[4]) != 0 ||
 	    el_nng_dial(s, argv[1], tls, 64 << 20, 50, 500, NULL) != 0) {
 		fprintf(stderr, "query_client: cannot dial %s\n", argv[1]);
@@ -84,29 +62,20 @@ int main(int argc, char **argv)
 	}
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 30000);
 	/* Hello, then Auth: the certificate and a signature of the nonce. */
-	Else__Hello h = ELSE__HELLO__INIT;
-	h.version = 1;
-	rq.call_case = ELSE__QUERY_REQUEST__CALL_HELLO;
-	rq.hello = &h;
-	if ((r = qc_call(s, &rq)) == NULL || !qc_status("hello", r))
-		goto out;
-	if (el_ossl_cert_pem(argv[3], &pem) != 0 ||
-	    el_ossl_sign_nonce(argv[3], r->nonce.data, r->nonce.len, &sig) != 0) {
-		fprintf(stderr, "query_client: cannot sign with %s\n", argv[3]);
+	const char *step;
+	int st = tq_peer_auth(s, argv[3], &step);
+	if (st < 0) {
+		printf("transport error at %s\n", step);
 		rc = 2;
 		goto out;
 	}
-	else__query_reply__free_unpacked(r, NULL);
-	Else__Auth au = ELSE__AUTH__INIT;
-	au.cert_pem.data = (uint8_t *)pem.p;
-	au.cert_pem.len = pem.len;
-	au.signature.data = (uint8_t *)sig.p;
-	au.signature.len = sig.len;
-	rq.call_case = ELSE__QUERY_REQUEST__CALL_AUTH;
-	rq.auth = &au;
-	if ((r = qc_call(s, &rq)) == NULL || !qc_status("auth", r))
+	if (st != ELSE__QUERY_STATUS__Q_OK) {
+		const ProtobufCEnumValue *v =
+			protobuf_c_enum_descriptor_get_value(&else__query_status__descriptor, st);
+		printf("%s %s\n", step, v ? v->name : "?");
 		goto out;
-	else__query_reply__free_unpacked(r, NULL);
+	}
+	printf("auth Q_OK\n");
 	/* Login, then the quick search with the session. */
 	Else__Login l = ELSE__LOGIN__INIT;
 	l.user = argv[5];
@@ -115,7 +84,7 @@ int main(int argc, char **argv)
 	l.user_agent = "query_client";
 	rq.call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
 	rq.login = &l;
-	if ((r = qc_call(s, &rq)) == NULL || !qc_status("login", r))
+	if ((r = tq_peer_call(s, &rq)) == NULL || !qc_status("login", r))
 		goto out;
 	snprintf(session, sizeof(session), "%s", r->login->session);
 	else__query_reply__free_unpacked(r, NULL);
@@ -127,7 +96,7 @@ int main(int argc, char **argv)
 	rq.caller = &c;
 	rq.call_case = ELSE__QUERY_REQUEST__CALL_QUICK;
 	rq.quick = &q;
-	if ((r = qc_call(s, &rq)) == NULL || !qc_status("quick", r))
+	if ((r = tq_peer_call(s, &rq)) == NULL || !qc_status("quick", r))
 		goto out;
 	printf("rows %zu truncated %d\n", r->search->n_rows, (int)r->search->truncated);
 	for (size_t i = 0; i < r->search->n_rows; i++) {
@@ -143,8 +112,6 @@ out:
 	if (tls)
 		nng_tls_config_free(tls);
 	el_nng_close_bounded(s, 100, 5000);
-	el_buf_fini(&pem);
-	el_buf_fini(&sig);
 	memset(pw, 0, sizeof(pw));
 	return rc;
 }

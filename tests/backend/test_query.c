@@ -27,6 +27,7 @@
 #include "be_query.h"
 #include "el_nng.h"
 #include "el_ossl.h"
+#include "tq_peer.h"
 
 static char tq_ci[8192];
 static char tq_certs[1024];
@@ -203,19 +204,8 @@ TestSuite(query, .init = tq_setup, .fini = tq_teardown, .timeout = 120);
 /* tq_call - send rq, return the unpacked reply (caller frees) */
 static Else__QueryReply *tq_call(const Else__QueryRequest *rq)
 {
-	size_t n = else__query_request__get_packed_size(rq);
-	uint8_t *buf = malloc(n + 1);
-	nng_msg *m;
-
-	else__query_request__pack(rq, buf);
-	cr_assert_eq(nng_msg_alloc(&m, 0), 0);
-	nng_msg_append(m, buf, n);
-	free(buf);
-	cr_assert_eq(nng_sendmsg(tq_sock, m, 0), 0);
-	cr_assert_eq(nng_recvmsg(tq_sock, &m, 0), 0);
-	Else__QueryReply *r = else__query_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
-	nng_msg_free(m);
-	cr_assert_not_null(r);
+	Else__QueryReply *r = tq_peer_call(tq_sock, rq);
+	cr_assert_not_null(r, "no reply");
 	return r;
 }
 
@@ -238,33 +228,11 @@ static Else__QueryStatus tq_connect(const char *cert)
 	nng_tls_config_free(tls);
 	if (cert && strcmp(cert, "none") == 0)
 		return 0;
-	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
-	Else__Hello h = ELSE__HELLO__INIT;
-	h.version = 1;
-	rq.call_case = ELSE__QUERY_REQUEST__CALL_HELLO;
-	rq.hello = &h;
-	Else__QueryReply *r = tq_call(&rq);
-	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_OK);
-	el_buf pem, sig;
-	el_buf_init(&pem);
-	el_buf_init(&sig);
-	const char *cf = tq_path(cert ? cert : "ca1/client-frontend1.pem");
-	cr_assert_eq(el_ossl_cert_pem(cf, &pem), 0);
-	cr_assert_eq(el_ossl_sign_nonce(cf, r->nonce.data, r->nonce.len, &sig), 0);
-	else__query_reply__free_unpacked(r, NULL);
-	Else__Auth au = ELSE__AUTH__INIT;
-	au.cert_pem.data = (uint8_t *)pem.p;
-	au.cert_pem.len = pem.len;
-	au.signature.data = (uint8_t *)sig.p;
-	au.signature.len = sig.len;
-	rq.call_case = ELSE__QUERY_REQUEST__CALL_AUTH;
-	rq.auth = &au;
-	r = tq_call(&rq);
-	Else__QueryStatus st = r->status;
-	else__query_reply__free_unpacked(r, NULL);
-	el_buf_fini(&pem);
-	el_buf_fini(&sig);
-	return st;
+	const char *step;
+	int st = tq_peer_auth(tq_sock, tq_path(cert ? cert : "ca1/client-frontend1.pem"), &step);
+	cr_assert_geq(st, 0, "hello/auth failed at %s", step);
+	cr_assert(strcmp(step, "auth") == 0, "hello refused: %d", st);
+	return (Else__QueryStatus)st;
 }
 
 typedef struct tq_sess {
