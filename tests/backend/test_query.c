@@ -199,7 +199,7 @@ static void tq_teardown(void)
 		be_query_free(tq_w[i]);
 }
 
-TestSuite(query, .init = tq_setup, .fini = tq_teardown, .timeout = 120);
+TestSuite(query, .init = tq_setup, .fini = tq_teardown, .timeout = 240);
 
 /* tq_call - send rq, return the unpacked reply (caller frees) */
 static Else__QueryReply *tq_call(const Else__QueryRequest *rq)
@@ -1161,7 +1161,7 @@ static void tq_no_rows(const Else__QueryReply *r, const char *what)
 	}
 }
 
-Test(query, hostile_values_in_every_field_of_every_call, .timeout = 300)
+Test(query, hostile_values_in_every_field_of_every_call)
 {
 	tq_sess s;
 	char *huge = malloc(1 << 20);
@@ -1263,7 +1263,7 @@ Test(query, hostile_values_in_every_field_of_every_call, .timeout = 300)
 		}
 	}
 	free(huge);
-	cr_log_info("hostile values: %zu requests", tried);
+	fprintf(stderr, "test_query: hostile values: %zu requests\n", tried);
 	cr_assert_gt(tried, 300);
 	/* Nothing was dropped or deleted, and the session still works. */
 	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM users WHERE name IN ('root', 'op1', 'mbx')"),
