@@ -37,6 +37,36 @@ static int be_dba_exec_bin(be_db *db, const char *what, const char *sql, int n,
 	return rc ? rc : be_db_exec(db, what, sql, n, p, lens, fmts, 0, res);
 }
 
+/* be_dba_count - the number (first column of the one row) a statement returns */
+static int be_dba_count(be_db *db, const char *what, const char *sql, int n, const char *const *p,
+			int64_t *count)
+{
+	PGresult *r;
+	int rc = be_dba_exec(db, what, sql, n, p, &r);
+
+	if (rc)
+		return rc;
+	*count = PQntuples(r) == 1 ? be_dbq_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return 0;
+}
+
+/* be_dba_id - the id of the one row a statement (... RETURNING id) touched; -ENOENT: none */
+static int be_dba_id(be_db *db, const char *what, const char *sql, int n, const char *const *p,
+		     int64_t *id)
+{
+	PGresult *r;
+	int rc = be_dba_exec(db, what, sql, n, p, &r);
+
+	if (rc)
+		return rc;
+	rc = PQntuples(r) == 1 ? 0 : -ENOENT;
+	if (rc == 0 && id)
+		*id = be_dbq_i64(r, 0, 0);
+	PQclear(r);
+	return rc;
+}
+
 /* be_db_auth_setup - see be_db_query.h */
 int be_db_auth_setup(be_db *db, int timeout_ms)
 {
@@ -332,27 +362,17 @@ int be_db_auth_history(be_db *db, el_arena *a, int64_t user_id, uint32_t limit,
 	char id[24], l[24];
 	const char *p[2] = { be_dbq_i64s(id, user_id), be_dbq_i64s(l, limit) };
 	PGresult *r;
-	int rc, n;
+	int rc;
 
 	rc = be_dba_exec(db, "history",
-			 "SELECT " BE_DBQ_US("ts") ", kind, query_json, results "
-						   "FROM search_history WHERE user_id = $1::bigint "
-						   "ORDER BY id DESC LIMIT $2::integer",
+			 "SELECT (extract(epoch FROM ts) * 1000000)::bigint AS time_us, kind, "
+			 "query_json, results FROM search_history WHERE user_id = $1::bigint "
+			 "ORDER BY id DESC LIMIT $2::integer",
 			 2, p, &r);
 	if (rc)
 		return rc;
-	n = PQntuples(r);
-	out->n_entries = (size_t)n;
-	out->entries = el_arena_alloc(a, (size_t)n * sizeof(*out->entries) + 1);
-	for (int i = 0; i < n; i++) {
-		Else__HistoryEntry *e = el_arena_alloc(a, sizeof(*e));
-		else__history_entry__init(e);
-		e->time_us = be_dbq_i64(r, i, 0);
-		e->kind = be_dbq_str(a, r, i, 1);
-		e->query_json = be_dbq_str(a, r, i, 2);
-		e->results = (uint32_t)be_dbq_i64(r, i, 3);
-		out->entries[i] = e;
-	}
+	out->n_entries =
+		be_dbq_fill(a, r, &else__history_entry__descriptor, (void ***)&out->entries);
 	PQclear(r);
 	return 0;
 }
@@ -371,28 +391,16 @@ int be_db_auth_audit_list(be_db *db, el_arena *a, uint32_t limit, const char *cu
 			if (*c < '0' || *c > '9' || c - p[0] > 18)
 				return -EINVAL;
 	}
-	rc = be_dba_exec(
-		db, "audit",
-		"SELECT id, " BE_DBQ_US("ts") ", user_name, client_ip, action, detail "
-					      "FROM audit_log WHERE ($1::bigint IS NULL OR "
-					      "id < $1::bigint) ORDER BY id DESC "
-					      "LIMIT $2::integer",
-		2, p, &r);
+	rc = be_dba_exec(db, "audit",
+			 "SELECT id, (extract(epoch FROM ts) * 1000000)::bigint AS time_us, "
+			 "user_name AS user, client_ip, action, detail FROM audit_log "
+			 "WHERE ($1::bigint IS NULL OR id < $1::bigint) ORDER BY id DESC "
+			 "LIMIT $2::integer",
+			 2, p, &r);
 	if (rc)
 		return rc;
-	n = PQntuples(r);
+	n = (int)be_dbq_fill(a, r, &else__audit_entry__descriptor, (void ***)&out->entries);
 	out->n_entries = (size_t)n;
-	out->entries = el_arena_alloc(a, (size_t)n * sizeof(*out->entries) + 1);
-	for (int i = 0; i < n; i++) {
-		Else__AuditEntry *e = el_arena_alloc(a, sizeof(*e));
-		else__audit_entry__init(e);
-		e->time_us = be_dbq_i64(r, i, 1);
-		e->user = be_dbq_str(a, r, i, 2);
-		e->client_ip = be_dbq_str(a, r, i, 3);
-		e->action = be_dbq_str(a, r, i, 4);
-		e->detail = be_dbq_str(a, r, i, 5);
-		out->entries[i] = e;
-	}
 	out->next_cursor =
 		n == (int)limit && n > 0 ? be_dbq_str(a, r, n - 1, 0) : el_arena_strdup(a, "");
 	PQclear(r);
@@ -468,7 +476,7 @@ int be_db_auth_user_put(be_db *db, const Else__UserInfo *u, const char *kdf, int
 {
 	el_arena a;
 	char ib[24], rb[24];
-	PGresult *r;
+	int64_t taken = 0;
 	int rc;
 
 	el_arena_init(&a);
@@ -482,60 +490,45 @@ int be_db_auth_user_put(be_db *db, const Else__UserInfo *u, const char *kdf, int
 	const char *g[2] = { NULL, be_dba_i64_array(&a, u->group_ids, u->n_group_ids) };
 	/* Names must be free: a clash is Q_CONFLICT, found before the server refuses. */
 	const char *q[2] = { u->name, p[0] };
-	rc = be_dba_exec(db, "user put",
-			 "SELECT count(*) FROM users WHERE name = $1 AND "
-			 "($2::bigint IS NULL OR id <> $2::bigint)",
-			 2, q, &r);
+	rc = be_dba_count(db, "user put",
+			  "SELECT count(*) FROM users WHERE name = $1 AND "
+			  "($2::bigint IS NULL OR id <> $2::bigint)",
+			  2, q, &taken);
+	if (rc == 0 && taken > 0)
+		rc = -EEXIST;
 	if (rc)
 		goto out;
-	if (be_dbq_i64(r, 0, 0) > 0) {
-		PQclear(r);
-		rc = -EEXIST;
-		goto out;
-	}
-	PQclear(r);
 	q[0] = g[1];
 	q[1] = NULL;
-	rc = be_dba_exec(db, "user put",
-			 "SELECT count(*) FROM unnest($1::bigint[]) x "
-			 "WHERE NOT EXISTS (SELECT 1 FROM groups WHERE id = x)",
-			 1, q, &r);
+	rc = be_dba_count(db, "user put",
+			  "SELECT count(*) FROM unnest($1::bigint[]) x "
+			  "WHERE NOT EXISTS (SELECT 1 FROM groups WHERE id = x)",
+			  1, q, &taken);
+	if (rc == 0 && taken > 0)
+		rc = -ENOENT; /* no such group */
 	if (rc)
 		goto out;
-	if (be_dbq_i64(r, 0, 0) > 0) {
-		PQclear(r);
-		rc = -ENOENT;
-		goto out;
-	}
-	PQclear(r);
 	if (u->id == 0) {
 		if (kdf == NULL) {
 			rc = -EINVAL;
 			goto out;
 		}
-		rc = be_dba_exec(db, "user put",
-				 "INSERT INTO users (name, role, full_name, disabled, addresses, "
-				 "password) VALUES ($2, $3::smallint, $4, $5::boolean, $6::text[], "
-				 "$7) RETURNING id, $1::bigint",
-				 7, p, &r);
+		rc = be_dba_id(db, "user put",
+			       "INSERT INTO users (name, role, full_name, disabled, addresses, "
+			       "password) VALUES ($2, $3::smallint, $4, $5::boolean, $6::text[], "
+			       "$7) RETURNING id, $1::bigint",
+			       7, p, id);
 	} else {
-		rc = be_dba_exec(db, "user put",
-				 "UPDATE users SET name = $2, role = $3::smallint, full_name = $4, "
-				 "disabled = $5::boolean, addresses = $6::text[], "
-				 "password = coalesce($7, password), "
-				 "password_changed = CASE WHEN $7 IS NULL THEN password_changed "
-				 "ELSE now() END WHERE id = $1::bigint RETURNING id",
-				 7, p, &r);
+		rc = be_dba_id(db, "user put",
+			       "UPDATE users SET name = $2, role = $3::smallint, full_name = $4, "
+			       "disabled = $5::boolean, addresses = $6::text[], "
+			       "password = coalesce($7, password), "
+			       "password_changed = CASE WHEN $7 IS NULL THEN password_changed "
+			       "ELSE now() END WHERE id = $1::bigint RETURNING id",
+			       7, p, id);
 	}
 	if (rc)
 		goto out;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		rc = -ENOENT;
-		goto out;
-	}
-	*id = be_dbq_i64(r, 0, 0);
-	PQclear(r);
 	g[0] = be_dbq_i64s(ib, *id);
 	/* Group membership, and for a disabled user or a new password: no session survives. */
 	rc = be_dba_exec(db, "user put",
@@ -557,16 +550,9 @@ int be_db_auth_user_delete(be_db *db, int64_t id)
 {
 	char ib[24];
 	const char *p[1] = { be_dbq_i64s(ib, id) };
-	PGresult *r;
-	int rc;
 
-	rc = be_dba_exec(db, "user delete", "DELETE FROM users WHERE id = $1::bigint RETURNING id",
-			 1, p, &r);
-	if (rc)
-		return rc;
-	rc = PQntuples(r) == 1 ? 0 : -ENOENT;
-	PQclear(r);
-	return rc;
+	return be_dba_id(db, "user delete", "DELETE FROM users WHERE id = $1::bigint RETURNING id",
+			 1, p, NULL);
 }
 
 /* be_db_auth_group_list - see be_db_query.h */
@@ -611,7 +597,7 @@ int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id)
 {
 	el_arena a;
 	char ib[24];
-	PGresult *r;
+	int64_t taken = 0;
 	int rc;
 
 	el_arena_init(&a);
@@ -619,37 +605,23 @@ int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id)
 			     be_dba_text_array(&a, g->servers, g->n_servers, 0),
 			     be_dba_text_array(&a, g->domains, g->n_domains, 1) };
 	const char *q[2] = { g->name, p[0] };
-	rc = be_dba_exec(db, "group put",
-			 "SELECT count(*) FROM groups WHERE name = $1 AND "
-			 "($2::bigint IS NULL OR id <> $2::bigint)",
-			 2, q, &r);
-	if (rc)
-		goto out;
-	if (be_dbq_i64(r, 0, 0) > 0) {
-		PQclear(r);
+	rc = be_dba_count(db, "group put",
+			  "SELECT count(*) FROM groups WHERE name = $1 AND "
+			  "($2::bigint IS NULL OR id <> $2::bigint)",
+			  2, q, &taken);
+	if (rc == 0 && taken > 0)
 		rc = -EEXIST;
-		goto out;
-	}
-	PQclear(r);
-	if (g->id == 0)
-		rc = be_dba_exec(
-			db, "group put",
-			"INSERT INTO groups (name) SELECT $2::text WHERE $1::bigint IS NULL "
-			"RETURNING id",
-			2, p, &r);
-	else
-		rc = be_dba_exec(db, "group put",
-				 "UPDATE groups SET name = $2 WHERE id = $1::bigint RETURNING id",
-				 2, p, &r);
+	if (rc == 0 && g->id == 0)
+		rc = be_dba_id(db, "group put",
+			       "INSERT INTO groups (name) SELECT $2::text WHERE $1::bigint IS NULL "
+			       "RETURNING id",
+			       2, p, id);
+	else if (rc == 0)
+		rc = be_dba_id(db, "group put",
+			       "UPDATE groups SET name = $2 WHERE id = $1::bigint RETURNING id", 2,
+			       p, id);
 	if (rc)
 		goto out;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		rc = -ENOENT;
-		goto out;
-	}
-	*id = be_dbq_i64(r, 0, 0);
-	PQclear(r);
 	p[0] = be_dbq_i64s(ib, *id);
 	rc = be_dba_exec(db, "group put",
 			 "WITH ds AS (DELETE FROM group_servers WHERE group_id = $1::bigint), "
@@ -670,29 +642,15 @@ int be_db_auth_group_delete(be_db *db, int64_t id)
 {
 	char ib[24];
 	const char *p[1] = { be_dbq_i64s(ib, id) };
-	PGresult *r;
-	int rc;
 
-	rc = be_dba_exec(db, "group delete",
-			 "DELETE FROM groups WHERE id = $1::bigint RETURNING id", 1, p, &r);
-	if (rc)
-		return rc;
-	rc = PQntuples(r) == 1 ? 0 : -ENOENT;
-	PQclear(r);
-	return rc;
+	return be_dba_id(db, "group delete",
+			 "DELETE FROM groups WHERE id = $1::bigint RETURNING id", 1, p, NULL);
 }
 
 /* be_db_auth_admins - see be_db_query.h */
 int be_db_auth_admins(be_db *db, int64_t *n)
 {
-	PGresult *r;
-	int rc;
-
-	rc = be_dba_exec(db, "admins", "SELECT count(*) FROM users WHERE role = 1 AND NOT disabled",
-			 0, NULL, &r);
-	if (rc)
-		return rc;
-	*n = be_dbq_i64(r, 0, 0);
-	PQclear(r);
-	return 0;
+	return be_dba_count(db, "admins",
+			    "SELECT count(*) FROM users WHERE role = 1 AND NOT disabled", 0, NULL,
+			    n);
 }

@@ -49,6 +49,16 @@ static inline char *be_dbq_str(el_arena *a, const PGresult *r, int row, int col)
  */
 size_t be_dbq_netstrings(el_arena *a, const char *s, size_t len, char ***out, size_t max);
 
+/*
+ * be_dbq_fill - one message of descriptor d per row of r (an array of n + 1
+ * pointers in the arena), each field set from the column of the same name:
+ * text into strings (copied into the arena), integers into int/enum fields,
+ * booleans, doubles.  Columns without a field of their name are skipped, so
+ * a statement names its columns after the reply's fields.  Returns n.
+ */
+size_t be_dbq_fill(el_arena *a, const PGresult *r, const ProtobufCMessageDescriptor *d,
+		   void ***out);
+
 /* be_dbq_scope_params - the four scope parameters into p[0..3] (role in rolebuf) */
 void be_dbq_scope_params(const be_db_scope *sc, char rolebuf[8], const char **p);
 

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,30 +26,25 @@
 /*
  * The columns of a MessageRow, for messages m joined with hosts h.  A mailbox
  * user sees only their own recipients of a message they did not send (no
- * Bcc leaks to the other recipients).
+ * Bcc leaks to the other recipients), and nrcpt counts only those.
  */
+#define BE_DBQ_OWN_RCPT                                                                            \
+	"($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) OR lower(r.rcpt) = ANY "          \
+	"($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[]))"
 #define BE_DBQ_ROW_COLS                                                                            \
-	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, " BE_DBQ_US(                       \
-		"m.first_seen") ", " BE_DBQ_US("m.last_seen") ", m.status, m.sender, "             \
-							      "(SELECT "                           \
-							      "string_agg(octet_length(x.rcpt) "   \
-							      "|| ':' || x.rcpt, '' ORDER BY "     \
-							      "x.idx) FROM "                       \
-							      "(SELECT r.rcpt, r.idx FROM "        \
-							      "recipients r WHERE r.first_seen = " \
-							      "m.first_seen "                      \
-							      "AND r.host_id = m.host_id AND "     \
-							      "r.queue_id = m.queue_id AND "       \
-							      "($1::integer <> 3 "                 \
-							      "OR lower(m.sender) = ANY "          \
-							      "($4::text[]) OR lower(r.rcpt) = "   \
-							      "ANY ($4::text[]) "                  \
-							      "OR lower(r.orig_rcpt) = ANY "       \
-							      "($4::text[])) ORDER BY r.idx "      \
-							      "LIMIT 20) x), "                     \
-							      "m.nrcpt, m.size, m.message_id, "    \
-							      "m.client_host, m.client_ip, "       \
-							      "m.sasl_username"
+	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
+	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \
+	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "                \
+	"(SELECT string_agg(octet_length(x.rcpt) || ':' || x.rcpt, '' ORDER BY x.idx) FROM "       \
+	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "               \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	" ORDER BY r.idx LIMIT 20) x), "                                                           \
+	"CASE WHEN $1::integer = 3 AND NOT coalesce(lower(m.sender) = ANY ($4::text[]), false) "   \
+	"THEN "                                                                                    \
+	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "                    \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	")::integer ELSE m.nrcpt END, m.size, m.message_id, m.client_host, m.client_ip, "          \
+	"m.sasl_username"
 #define BE_DBQ_ROW_NCOLS 14
 
 /* be_dbq_netstrings - see be_db_qint.h */
@@ -75,6 +71,57 @@ size_t be_dbq_netstrings(el_arena *a, const char *s, size_t len, char ***out, si
 			cap = n;
 			*out = el_arena_alloc(a, (cap + 1) * sizeof(char *));
 		}
+	}
+	return n;
+}
+
+/* be_dbq_fill - see be_db_qint.h */
+size_t be_dbq_fill(el_arena *a, const PGresult *r, const ProtobufCMessageDescriptor *d, void ***out)
+{
+	const ProtobufCFieldDescriptor *f[64];
+	size_t n = (size_t)PQntuples(r);
+	int nc = PQnfields(r);
+
+	if (nc > 64)
+		el_panic("be_dbq_fill: %d columns", nc);
+	for (int c = 0; c < nc; c++) {
+		f[c] = protobuf_c_message_descriptor_get_field_by_name(d, PQfname(r, c));
+		if (f[c] && f[c]->label == PROTOBUF_C_LABEL_REPEATED)
+			f[c] = NULL;
+	}
+	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		ProtobufCMessage *m = el_arena_alloc(a, d->sizeof_message);
+		protobuf_c_message_init(d, m);
+		for (int c = 0; c < nc; c++) {
+			char *p = f[c] ? (char *)m + f[c]->offset : NULL;
+			int row = (int)i;
+			if (p == NULL)
+				continue;
+			switch (f[c]->type) {
+			case PROTOBUF_C_TYPE_STRING:
+				*(char **)p = be_dbq_str(a, r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_INT64:
+			case PROTOBUF_C_TYPE_UINT64:
+				*(int64_t *)p = be_dbq_i64(r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_INT32:
+			case PROTOBUF_C_TYPE_UINT32:
+			case PROTOBUF_C_TYPE_ENUM:
+				*(int32_t *)p = (int32_t)be_dbq_i64(r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_BOOL:
+				*(protobuf_c_boolean *)p = be_dbq_bool(r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_DOUBLE:
+				*(double *)p = be_dbq_f64(r, row, c);
+				break;
+			default:
+				el_panic("be_dbq_fill: field %s of an unhandled type", f[c]->name);
+			}
+		}
+		(*out)[i] = m;
 	}
 	return n;
 }
@@ -148,31 +195,35 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 
 	be_dbq_scope_params(sc, role, p);
 	p[4] = q;
-	snprintf(lim, sizeof(lim), "%u", limit);
+	/* One row over the limit tells that there were more (truncated). */
+	snprintf(lim, sizeof(lim), "%u", limit + 1);
 	p[5] = lim;
 	/*
-	 * The key finds the e-mails; kind 3 keys then give every day each of
-	 * them has a transaction on, so all its hops come back.
+	 * The key finds the e-mails (at most 1000); kind 3 keys
+	 * then give every day each of them has a transaction on, so all its hops
+	 * come back.
 	 */
-	rc = be_dbq_exec(
-		db, "quick search",
+	static const char sql[] =
 		"WITH k AS (SELECT DISTINCT email_id FROM email_keys "
 		"WHERE (kind = 1 AND key IN ($5, '<' || $5 || '>', btrim($5, '<>'))) "
 		"OR (kind = 2 AND key = $5) OR (kind = 3 AND key = lower($5)) LIMIT 1000), "
 		"d AS (SELECT DISTINCT e.day, e.email_id FROM k JOIN email_keys e ON e.kind = 3 "
 		"AND e.key = lpad(to_hex(k.email_id), 16, '0') AND e.email_id = k.email_id) "
-		"SELECT " BE_DBQ_ROW_COLS " FROM d JOIN messages m ON m.email_id = d.email_id "
+		"SELECT " BE_DBQ_ROW_COLS ", (SELECT count(*) FROM k) >= 1000 "
+		"FROM d JOIN messages m ON m.email_id = d.email_id "
 		"AND m.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
 		"AND m.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') "
 		"JOIN hosts h ON h.id = m.host_id WHERE " BE_DBQ_VISIBLE(
-			"m.email_id") " "
-				      "ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT "
-				      "$6::integer",
-		6, p, &r);
+			"m.email_id") " ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT "
+				      "$6::integer";
+	rc = be_dbq_exec(db, "quick search", sql, 6, p, &r);
 	if (rc)
 		return rc;
 	out->n_rows = be_dbq_rows(a, r, 0, limit, &out->rows);
 	out->next_cursor = el_arena_strdup(a, "");
+	/* A quick search has no next page: more rows, or more e-mails, are cut. */
+	out->truncated = PQntuples(r) > (int)limit ||
+			 (PQntuples(r) > 0 && be_dbq_bool(r, 0, BE_DBQ_ROW_NCOLS));
 	PQclear(r);
 	return 0;
 }
@@ -210,36 +261,24 @@ static int be_dbq_flow_lines(be_db *db, el_arena *a, const char *host_id, const 
 	char f[24], to[24];
 	const char *p[4] = { host_id, qid, f, to };
 	PGresult *r;
-	int rc, n;
+	int rc;
 
 	snprintf(f, sizeof(f), "%" PRId64, from_us);
 	snprintf(to, sizeof(to), "%" PRId64, to_us);
 	/* convert_from would fail on invalid UTF-8: show bytes >= 0x80 as Latin-1 then. */
-	rc = be_dbq_exec(
-		db, "flow lines",
-		"SELECT " BE_DBQ_US(
-			"l.ts") ", h.name, coalesce(l.program, ''), "
-				"coalesce(else_raw_text(substring(l.raw FROM 1 FOR 65536)), '') "
-				"FROM lines l JOIN hosts h ON h.id = l.host_id "
-				"WHERE l.host_id = $1::integer AND l.queue_id = $2 "
-				"AND l.ts >= " BE_DBQ_TS("$3") " AND l.ts <= " BE_DBQ_TS(
-					"$4") " "
-					      "ORDER BY l.ts, l.ingest_seq LIMIT 1000",
-		4, p, &r);
+	static const char sql[] =
+		"SELECT (extract(epoch FROM l.ts) * 1000000)::bigint AS time_us, h.name AS host, "
+		"coalesce(l.program, '') AS program, "
+		"coalesce(else_raw_text(substring(l.raw FROM 1 FOR 65536)), '') AS text "
+		"FROM lines l JOIN hosts h ON h.id = l.host_id "
+		"WHERE l.host_id = $1::integer AND l.queue_id = $2 "
+		"AND l.ts >= ('epoch'::timestamptz + $3::bigint * interval '1 microsecond') "
+		"AND l.ts <= ('epoch'::timestamptz + $4::bigint * interval '1 microsecond') "
+		"ORDER BY l.ts, l.ingest_seq LIMIT 1000";
+	rc = be_dbq_exec(db, "flow lines", sql, 4, p, &r);
 	if (rc)
 		return rc;
-	n = PQntuples(r);
-	t->n_lines = (size_t)n;
-	t->lines = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*t->lines));
-	for (int i = 0; i < n; i++) {
-		Else__RawLine *l = el_arena_alloc(a, sizeof(*l));
-		else__raw_line__init(l);
-		l->time_us = be_dbq_i64(r, i, 0);
-		l->host = be_dbq_str(a, r, i, 1);
-		l->program = be_dbq_str(a, r, i, 2);
-		l->text = be_dbq_str(a, r, i, 3);
-		t->lines[i] = l;
-	}
+	t->n_lines = be_dbq_fill(a, r, &else__raw_line__descriptor, (void ***)&t->lines);
 	PQclear(r);
 	return 0;
 }
@@ -662,66 +701,31 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 	char role[8];
 	const char *p[4];
 	PGresult *r;
-	int rc, n;
+	int rc;
 
 	be_dbq_scope_params(sc, role, p);
-	rc = be_dbq_exec(db, "servers",
-			 "SELECT h.id, h.name, " BE_DBQ_US("h.first_seen") ", " BE_DBQ_US(
-				 "h.last_seen") ", coalesce((SELECT " BE_DBQ_US("max(s.updated_"
-										"at)") " FROM "
-										       "streams "
-										       "s WHERE "
-										       "s.host_"
-										       "id = "
-										       "h.id), "
-										       "0) "
-										       "FROM "
-										       "hosts h "
-										       "WHERE "
-										       "$1::"
-										       "integer "
-										       "= 1 OR "
-										       "($1::"
-										       "integer "
-										       "= 2 AND "
-										       "h.id = "
-										       "ANY "
-										       "($2::"
-										       "integer["
-										       "])) "
-										       "AND "
-										       "$3::"
-										       "text[] "
-										       "IS NOT "
-										       "NULL "
-										       "AND "
-										       "$4::"
-										       "text[] "
-										       "IS NOT "
-										       "NULL "
-										       "ORDER "
-										       "BY "
-										       "h.name "
-										       "LIMIT "
-										       "10000",
-			 4, p, &r);
+	/* lines_today: else_lines_today() (sql/004_lines_today.sql), no row counting. */
+	static const char sql[] =
+		"SELECT h.id, h.name, (extract(epoch FROM h.first_seen) * 1000000)::bigint "
+		"AS first_seen_us, (extract(epoch FROM h.last_seen) * 1000000)::bigint AS "
+		"last_seen_us, coalesce((SELECT (extract(epoch FROM max(s.updated_at)) * "
+		"1000000)::bigint FROM streams s WHERE s.host_id = h.id), 0) AS last_line_us, "
+		"else_lines_today(h.id) AS lines_today "
+		"FROM hosts h WHERE ($1::integer = 1 OR ($1::integer = 2 AND h.id = ANY "
+		"($2::integer[]))) AND $3::text[] IS NOT NULL AND $4::text[] IS NOT NULL "
+		"ORDER BY h.name LIMIT 10000";
+	rc = be_dbq_exec(db, "servers", sql, 4, p, &r);
 	if (rc)
 		return rc;
-	n = PQntuples(r);
-	out->n_rows = (size_t)n;
-	out->rows = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->rows));
-	for (int i = 0; i < n; i++) {
-		Else__ServerRow *s = el_arena_alloc(a, sizeof(*s));
-		else__server_row__init(s);
-		s->id = be_dbq_i64(r, i, 0);
-		s->name = be_dbq_str(a, r, i, 1);
-		s->first_seen_us = be_dbq_i64(r, i, 2);
-		s->last_seen_us = be_dbq_i64(r, i, 3);
-		s->last_line_us = be_dbq_i64(r, i, 4);
-		out->rows[i] = s;
-	}
+	out->n_rows = be_dbq_fill(a, r, &else__server_row__descriptor, (void ***)&out->rows);
 	PQclear(r);
 	return 0;
+}
+
+/* be_db_q_day_mark - see be_db_query.h */
+int be_db_q_day_mark(be_db *owner)
+{
+	return be_dbq_exec(owner, "day mark", "SELECT else_day_mark()", 0, NULL, NULL);
 }
 
 /*
@@ -943,49 +947,42 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		cond;                                                                              \
 		el_buf_addc(&st.sql, ')');                                                         \
 	} while (0)
-	if (be_dbq_set(s->sender)) {
-		n = be_dbq_param(&st, s->sender);
-		el_buf_addlit(&st.sql, " AND ");
-		be_dbq_match(&st, "lower(m.sender)", n, mode);
-	}
-	if (be_dbq_set(s->recipient)) {
-		n = be_dbq_param(&st, s->recipient);
-		el_buf_addlit(&st.sql, " AND ");
-		RCPT_IN(be_dbq_match(&st, "lower(r.rcpt)", n, mode));
-	}
-	if (be_dbq_set(s->address)) {
-		n = be_dbq_param(&st, s->address);
+	/*
+	 * The name fields: each matches one or two expressions of the message
+	 * and/or a recipient's (RCPT_IN), with the match mode.
+	 */
+	static const struct {
+		size_t off;
+		const char *m1, *m2, *r;
+	} names[] = {
+		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL },
+		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)" },
+		{ offsetof(Else__Search, address), "lower(m.sender)", NULL, "lower(r.rcpt)" },
+		{ offsetof(Else__Search, domain), "else_domain(m.sender)", NULL,
+		  "else_domain(r.rcpt)" },
+		{ offsetof(Else__Search, client), "lower(m.client_ip)", "lower(m.client_host)",
+		  NULL },
+		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL },
+		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL },
+	};
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		const char *v = *(char *const *)((const char *)s + names[k].off);
+		if (!be_dbq_set(v))
+			continue;
+		n = be_dbq_param(&st, v);
 		el_buf_addlit(&st.sql, " AND (");
-		be_dbq_match(&st, "lower(m.sender)", n, mode);
-		el_buf_addlit(&st.sql, " OR ");
-		RCPT_IN(be_dbq_match(&st, "lower(r.rcpt)", n, mode));
+		if (names[k].m1)
+			be_dbq_match(&st, names[k].m1, n, mode);
+		if (names[k].m2) {
+			el_buf_addlit(&st.sql, " OR ");
+			be_dbq_match(&st, names[k].m2, n, mode);
+		}
+		if (names[k].r) {
+			if (names[k].m1)
+				el_buf_addlit(&st.sql, " OR ");
+			RCPT_IN(be_dbq_match(&st, names[k].r, n, mode));
+		}
 		el_buf_addc(&st.sql, ')');
-	}
-	if (be_dbq_set(s->domain)) {
-		n = be_dbq_param(&st, s->domain);
-		el_buf_addlit(&st.sql, " AND (");
-		be_dbq_match(&st, "else_domain(m.sender)", n, mode);
-		el_buf_addlit(&st.sql, " OR ");
-		RCPT_IN(be_dbq_match(&st, "else_domain(r.rcpt)", n, mode));
-		el_buf_addc(&st.sql, ')');
-	}
-	if (be_dbq_set(s->client)) {
-		n = be_dbq_param(&st, s->client);
-		el_buf_addlit(&st.sql, " AND (");
-		be_dbq_match(&st, "lower(m.client_ip)", n, mode);
-		el_buf_addlit(&st.sql, " OR ");
-		be_dbq_match(&st, "lower(m.client_host)", n, mode);
-		el_buf_addc(&st.sql, ')');
-	}
-	if (be_dbq_set(s->server)) {
-		n = be_dbq_param(&st, s->server);
-		el_buf_addlit(&st.sql, " AND ");
-		be_dbq_match(&st, "lower(h.name)", n, mode);
-	}
-	if (be_dbq_set(s->sasl_username)) {
-		n = be_dbq_param(&st, s->sasl_username);
-		el_buf_addlit(&st.sql, " AND ");
-		be_dbq_match(&st, "lower(m.sasl_username)", n, mode);
 	}
 	if (be_dbq_set(s->status))
 		be_dbq_add(&st, " AND m.status = @", be_dbq_param(&st, s->status));

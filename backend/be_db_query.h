@@ -136,4 +136,12 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail *t,
 		 Else__TailReply *out);
 
+/*
+ * be_db_q_day_mark - note every stream's line counter for the current UTC
+ * day (sql/004_lines_today.sql: ServerRow.lines_today counts from it).  On
+ * the schema owner's connection, at start and when the UTC day changes;
+ * calling it again the same day changes nothing.
+ */
+int be_db_q_day_mark(be_db *owner);
+
 #endif

@@ -1,7 +1,7 @@
 /*
  * be_peer - which TLS peer is who: the per-connection proof of identity
- * shared by the backend's servers (the query service; the ingest server's
- * be_net has the same protocol).
+ * shared by the backend's servers: the ingest server (be_net, any CN of the
+ * CA) and the query service (be_qnet, CN frontend*).
  *
  * NNG 1.5.2 cannot name the certificate a TLS peer presented, so a peer
  * proves it in the application protocol (proto/ingest.proto Hello/Auth):

@@ -100,7 +100,7 @@ static void be_qr_dberr(be_qreq *r, int rc, const char *what)
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_CONFLICT, "name already taken");
 		return;
 	case -EINVAL:
-		snprintf(why, sizeof(why), "%s: bad value (cursor?)", what);
+		snprintf(why, sizeof(why), "%s: bad value", what);
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST, why);
 		return;
 	case -ECANCELED:
@@ -427,6 +427,7 @@ static void be_qr_call(be_qreq *r)
 	bool admin = r->s.role == ELSE__ROLE__ROLE_ADMIN;
 	bool mailbox = r->s.role == ELSE__ROLE__ROLE_MAILBOX;
 	int64_t now = be_qr_now_us(), id = 0;
+	const char *what = "request"; /* the field a -EINVAL of the database is about */
 	int rc = 0;
 
 	switch (rq->call_case) {
@@ -456,6 +457,11 @@ static void be_qr_call(be_qreq *r)
 			s.address = rq->quick->q;
 			s.limit = be_qr_limit(rq->quick->limit, 50);
 			rc = be_db_q_search(db, r->a, sc, &s, now, sr);
+			/* That page's cursor is a Search's: a quick search is cut there. */
+			if (rc == 0 && sr->next_cursor[0]) {
+				sr->truncated = true;
+				sr->next_cursor = el_arena_strdup(r->a, "");
+			}
 		}
 		if (rc == 0) {
 			be_qr_history(r, "quick", &rq->quick->base, (uint32_t)sr->n_rows);
@@ -468,6 +474,7 @@ static void be_qr_call(be_qreq *r)
 	case ELSE__QUERY_REQUEST__CALL_SEARCH: {
 		Else__SearchReply *sr = el_arena_alloc(r->a, sizeof(*sr));
 		else__search_reply__init(sr);
+		what = "search.cursor";
 		rc = be_db_q_search(db, r->a, sc, rq->search, now, sr);
 		if (rc == 0) {
 			be_qr_history(r, "search", &rq->search->base, (uint32_t)sr->n_rows);
@@ -499,6 +506,7 @@ static void be_qr_call(be_qreq *r)
 	case ELSE__QUERY_REQUEST__CALL_REJECTS: {
 		Else__RejectsReply *jr = el_arena_alloc(r->a, sizeof(*jr));
 		else__rejects_reply__init(jr);
+		what = "rejects.cursor";
 		rc = be_db_q_rejects(db, r->a, sc, rq->rejects, now, jr);
 		if (rc == 0) {
 			be_qr_history(r, "rejects", &rq->rejects->base, (uint32_t)jr->n_rows);
@@ -541,6 +549,7 @@ static void be_qr_call(be_qreq *r)
 		Else__Tail t = *rq->tail;
 		else__tail_reply__init(tr);
 		t.limit = be_qr_limit(t.limit, 50);
+		what = "tail.cursor";
 		rc = be_db_q_tail(db, r->a, sc, &t, tr);
 		if (rc == 0) {
 			r->rep->result_case = ELSE__QUERY_REPLY__RESULT_TAIL;
@@ -628,6 +637,7 @@ static void be_qr_call(be_qreq *r)
 		default: {
 			Else__AuditReply *ar = el_arena_alloc(r->a, sizeof(*ar));
 			else__audit_reply__init(ar);
+			what = "audit.cursor";
 			if ((rc = be_db_auth_audit_list(db, r->a,
 							be_qr_limit(rq->audit->limit, 100),
 							rq->audit->cursor, ar)) == 0) {
@@ -643,7 +653,7 @@ static void be_qr_call(be_qreq *r)
 		return;
 	}
 	if (rc)
-		be_qr_dberr(r, rc, "request");
+		be_qr_dberr(r, rc, what);
 }
 
 /* be_qr_state_changing - calls that need the CSRF token */

@@ -304,7 +304,9 @@ static void be_drop_privileges(bool embedded)
  * be_user_command - --create-admin NAME / --set-password NAME: the password
  * from one line of stdin (never an argument: ps would show it), at least
  * BE_QUERY_MIN_PASSWORD bytes.  The first admin exists only this way: there
- * is no default password.  Runs on the schema owner's connection.
+ * is no default password.  Runs on the schema owner's connection.  Errors
+ * are reported and returned (exit status 1), not fatal: the caller still
+ * stops the embedded PostgreSQL it started.
  */
 static int be_user_command(be_db *admin, int mode, const char *name)
 {
@@ -314,45 +316,58 @@ static int be_user_command(be_db *admin, int mode, const char *name)
 	int role, rc;
 	bool disabled;
 
-	if (name == NULL || name[0] == '\0' || strlen(name) > 64)
-		el_fatal("user name: 1..64 bytes");
+	if (name == NULL || name[0] == '\0' || strlen(name) > 64) {
+		el_warn("user name: 1..64 bytes");
+		return 1;
+	}
 	if (isatty(STDIN_FILENO))
 		fprintf(stderr, "password for %s: ", name);
-	if (fgets(pw, sizeof(pw), stdin) == NULL)
-		el_fatal("no password on stdin");
+	if (fgets(pw, sizeof(pw), stdin) == NULL) {
+		el_warn("no password on stdin");
+		return 1;
+	}
 	n = strcspn(pw, "\r\n");
-	if (n > EL_OSSL_MAX_PASSWORD)
-		el_fatal("password longer than %d bytes", EL_OSSL_MAX_PASSWORD);
+	if (n > EL_OSSL_MAX_PASSWORD || n < BE_QUERY_MIN_PASSWORD) {
+		memset(pw, 0, sizeof(pw));
+		el_warn("refusing a password of %s than %d characters",
+			n < BE_QUERY_MIN_PASSWORD ? "fewer" : "more",
+			n < BE_QUERY_MIN_PASSWORD ? BE_QUERY_MIN_PASSWORD : EL_OSSL_MAX_PASSWORD);
+		return 1;
+	}
 	pw[n] = '\0';
-	if (n < BE_QUERY_MIN_PASSWORD)
-		el_fatal("refusing a password shorter than %d characters", BE_QUERY_MIN_PASSWORD);
 	rc = el_ossl_kdf_hash(el_span_make(pw, n), kdf, sizeof(kdf));
 	memset(pw, 0, sizeof(pw));
-	if (rc < 0)
-		el_fatal("cannot hash the password: %s", strerror(-rc));
+	if (rc < 0) {
+		el_warn("cannot hash the password: %s", strerror(-rc));
+		return 1;
+	}
 	if (mode == 'A') {
 		Else__UserInfo u;
 		else__user_info__init(&u);
 		u.name = (char *)name;
 		u.role = ELSE__ROLE__ROLE_ADMIN;
 		rc = be_db_auth_user_put(admin, &u, kdf, &id);
-		if (rc == -EEXIST)
-			el_fatal("user %s exists: use --set-password", name);
+		if (rc == -EEXIST) {
+			el_warn("user %s exists: use --set-password", name);
+			return 1;
+		}
 	} else {
 		rc = be_db_auth_user_pw(admin, name, &id, &role, &disabled, pw, sizeof(pw));
-		if (rc == -ENOENT)
-			el_fatal("no user %s", name);
+		if (rc == -ENOENT) {
+			el_warn("no user %s", name);
+			return 1;
+		}
 		if (rc == 0)
 			rc = be_db_auth_password(admin, id, kdf, NULL);
 	}
-	if (rc < 0)
-		el_fatal("database: %s", strerror(-rc));
+	if (rc < 0) {
+		el_warn("database: %s", strerror(-rc));
+		return 1;
+	}
 	be_db_auth_audit(admin, id, name, "", mode == 'A' ? "create_admin" : "set_password",
 			 "command line");
 	printf("else-backend: %s %s (id %lld)\n",
 	       mode == 'A' ? "created admin" : "set the password of", name, (long long)id);
-	be_db_close(admin);
-	el_conf_free(be_conf, BE_NCONF);
 	return 0;
 }
 
@@ -432,7 +447,7 @@ int main(int argc, char **argv)
 	char *sets[32], err[512], conninfo[1200], ingest_ci[1300];
 	int nsets = 0, ch, rc, mode = 0;
 	const char *user_arg = NULL;
-	bool embedded, config_given = false;
+	bool embedded, config_given = false, pg_started = false;
 
 	el_log_set_prog("else-backend");
 	while ((ch = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
@@ -499,7 +514,8 @@ int main(int argc, char **argv)
 	/* PostgreSQL first: it forks, and NNG must not be running then. */
 	embedded = cf_database[0] == '\0';
 	if (embedded) {
-		rc = be_pg_start(cf_state_dir, cf_pg_user, conninfo, sizeof(conninfo));
+		rc = be_pg_start_ex(cf_state_dir, cf_pg_user, conninfo, sizeof(conninfo),
+				    &pg_started);
 		if (rc < 0)
 			el_fatal("embedded PostgreSQL in %s/pg: %s", cf_state_dir, strerror(-rc));
 	} else {
@@ -515,9 +531,21 @@ int main(int argc, char **argv)
 		el_fatal("database: cannot connect as the schema owner: %s", strerror(-rc));
 	if ((rc = be_db_migrate(admin)) < 0)
 		el_fatal("database: migration failed: %s", strerror(-rc));
-	if (mode == 'A' || mode == 'P')
-		return be_user_command(admin, mode, user_arg);
+	if (mode == 'A' || mode == 'P') {
+		/* A one-off command: leave the embedded cluster as it was found. */
+		rc = be_user_command(admin, mode, user_arg);
+		be_db_close(admin);
+		if (pg_started && be_pg_stop(cf_state_dir) < 0) {
+			el_warn("embedded PostgreSQL did not stop");
+			rc = 1;
+		}
+		el_conf_free(be_conf, BE_NCONF);
+		return rc;
+	}
 	be_maintain(admin);
+	int64_t day = time(NULL) / 86400;
+	if ((rc = be_db_q_day_mark(admin)) < 0)
+		el_warn("database: lines_today not marked: %s", strerror(-rc));
 	if ((rc = be_db_open(&db, ingest_ci)) < 0)
 		el_fatal("database: cannot connect as else_ingest: %s", strerror(-rc));
 
@@ -574,6 +602,11 @@ int main(int argc, char **argv)
 		if (now >= next_metrics) {
 			be_write_metrics(net, ing, db, started);
 			next_metrics = now + cf_metrics * 1000000;
+		}
+		if (now / 86400000000LL != day) {
+			/* A new UTC day: lines_today counts from here (004_lines_today.sql). */
+			if (be_db_q_day_mark(admin) == 0)
+				day = now / 86400000000LL;
 		}
 		if (now >= next_maint) {
 			be_maintain(admin);
