@@ -244,7 +244,7 @@ start_backend() {
 	mkdir -p "$state"
 	chmod 755 "$state"
 	states+=("$state")
-	"$bin/else-backend" -o state_dir="$state" -o listen="tls+tcp://127.0.0.1:$port" \
+	"$bin/else-backend" -o state_dir="$state" -o listen="tls+tcp://127.0.0.1:$port" -o query_listen= \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
 		-o metrics_interval=1s -o idle_flush=2s >>"$state.log" 2>&1 &
 	bpid=$!

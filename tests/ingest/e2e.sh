@@ -47,7 +47,7 @@ start_backend() {
 	# as time passing does on a live system.
 	local before
 	before=$(grep -c "listening on" "$work/backend.log" 2>/dev/null || true)
-	"$bin/else-backend" -o state_dir="$work/state" -o listen="$url" \
+	"$bin/else-backend" -o state_dir="$work/state" -o listen="$url" -o query_listen= \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
 		-o linger=3600s -o idle_flush=3600s -o checkpoint_interval=1s -o metrics_interval=1s \
 		>>"$work/backend.log" 2>&1 &
