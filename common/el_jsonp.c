@@ -150,7 +150,8 @@ static int el_jsonp_string(el_jsonp_st *s)
 			c = s->p[s->pos + 1];
 			if (c == 'u') {
 				int32_t u, lo;
-				if (s->len - s->pos < 6 || (u = el_jsonp_hex4(s->p + s->pos + 2)) < 0)
+				if (s->len - s->pos < 6 ||
+				    (u = el_jsonp_hex4(s->p + s->pos + 2)) < 0)
 					return el_jsonp_fail(s, -EINVAL, "bad \\u escape");
 				s->pos += 6;
 				if (u >= 0xdc00 && u <= 0xdfff)
@@ -293,7 +294,8 @@ static int el_jsonp_container(el_jsonp_st *s, unsigned depth, int obj)
 			s->pos++;
 			break;
 		}
-		return el_jsonp_fail(s, -EINVAL, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+		return el_jsonp_fail(s, -EINVAL,
+				     obj ? "expected ',' or '}'" : "expected ',' or ']'");
 	}
 done:
 	s->d->t[ti].size = count;

@@ -51,10 +51,10 @@ typedef struct el_jtok {
 } el_jtok;
 
 typedef struct el_jsonp_limits {
-	size_t max_len;    /* input bytes; 0 = 1 MiB */
-	size_t max_tokens; /* 0 = 65536 */
+	size_t max_len;     /* input bytes; 0 = 1 MiB */
+	size_t max_tokens;  /* 0 = 65536 */
 	unsigned max_depth; /* nesting of objects and arrays; 0 = 32 (at most 256) */
-	size_t max_str;    /* raw bytes of one string; 0 = 65536 */
+	size_t max_str;     /* raw bytes of one string; 0 = 65536 */
 } el_jsonp_limits;
 
 typedef struct el_jdoc {

@@ -40,14 +40,14 @@ typedef union el_pbjson_slot {
 
 /* el_pbjson_fail - format an error prefixed with the current path */
 __attribute__((format(printf, 3, 4))) static int el_pbjson_fail(el_pbjson_st *s, int rv,
-								   const char *fmt, ...)
+								const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
 	if (s->errcap == 0)
 		return rv;
-	n = snprintf(s->err, s->errcap, "%s: ", s->path[0] ? s->path : "(top)");
+	n = s->path[0] ? snprintf(s->err, s->errcap, "%s: ", s->path) : 0;
 	if (n < 0 || (size_t)n >= s->errcap)
 		return rv;
 	va_start(ap, fmt);
@@ -167,8 +167,8 @@ static int el_pbjson_scalar(el_pbjson_st *s, const ProtobufCFieldDescriptor *f, 
 		return 0;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		if ((rv = el_pbjson_uint(s, ti, UINT32_MAX, 0, &u,
-					 "an unsigned 32-bit integer")) != 0)
+		if ((rv = el_pbjson_uint(s, ti, UINT32_MAX, 0, &u, "an unsigned 32-bit integer")) !=
+		    0)
 			return rv;
 		*(uint32_t *)dst = (uint32_t)u;
 		return 0;
@@ -182,8 +182,8 @@ static int el_pbjson_scalar(el_pbjson_st *s, const ProtobufCFieldDescriptor *f, 
 		return 0;
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		if ((rv = el_pbjson_uint(s, ti, UINT64_MAX, 1, &u,
-					 "an unsigned 64-bit integer")) != 0)
+		if ((rv = el_pbjson_uint(s, ti, UINT64_MAX, 1, &u, "an unsigned 64-bit integer")) !=
+		    0)
 			return rv;
 		*(uint64_t *)dst = u;
 		return 0;
@@ -288,8 +288,8 @@ static void el_pbjson_free_value(const ProtobufCFieldDescriptor *f, void *slot)
 }
 
 /* el_pbjson_field - decode value token vi into field f of m */
-static int el_pbjson_field(el_pbjson_st *s, ProtobufCMessage *m,
-			   const ProtobufCFieldDescriptor *f, size_t vi, unsigned depth)
+static int el_pbjson_field(el_pbjson_st *s, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+			   size_t vi, unsigned depth)
 {
 	const el_jtok *t = &s->d->t[vi];
 	void *slot = (char *)m + f->offset;
@@ -397,8 +397,7 @@ static int el_pbjson_msg(el_pbjson_st *s, const ProtobufCMessageDescriptor *desc
 			goto out;
 		}
 		seen[fi / 8] |= (uint8_t)(1u << (fi % 8));
-		snprintf(s->path + plen, sizeof(s->path) - plen, "%s%s", plen ? "." : "",
-			 f->name);
+		snprintf(s->path + plen, sizeof(s->path) - plen, "%s%s", plen ? "." : "", f->name);
 		rv = el_pbjson_field(s, m, f, ki + 1, depth);
 		if (rv != 0)
 			goto out;

@@ -55,7 +55,8 @@ int el_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, s
 void el_pbjson_encode(el_buf *b, const ProtobufCMessage *m);
 
 /* el_pbjson_encode_field - append the value of field f of m (as in the object) */
-void el_pbjson_encode_field(el_buf *b, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
+void el_pbjson_encode_field(el_buf *b, const ProtobufCMessage *m,
+			    const ProtobufCFieldDescriptor *f);
 
 /* el_pbjson_enum_name - the name of value v of enum e, or NULL */
 const char *el_pbjson_enum_name(const ProtobufCEnumDescriptor *e, int v);

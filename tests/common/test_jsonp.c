@@ -26,7 +26,8 @@ Test(jsonp, tokens_in_document_order_with_subtree_ends)
 {
 	el_jdoc d;
 
-	cr_assert_eq(parse(&d, " {\"a\": [1, true, null], \"b\": {\"c\": \"x\"}, \"d\": -2.5e3 } "), 0);
+	cr_assert_eq(parse(&d, " {\"a\": [1, true, null], \"b\": {\"c\": \"x\"}, \"d\": -2.5e3 } "),
+		     0);
 	cr_assert_eq(d.n, 12);
 	cr_assert_eq(d.t[0].type, EL_JT_OBJ);
 	cr_assert_eq(d.t[0].size, 3);

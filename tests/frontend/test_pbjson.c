@@ -122,7 +122,8 @@ Test(pbjson, oneof_encodes_only_the_member_set)
 	rep.put = &put;
 	put.id = 7;
 	j = enc(&rep.base);
-	cr_assert_str_eq(j, "{\"status\":\"Q_CONFLICT\",\"error\":\"name taken\",\"put\":{\"id\":7}}");
+	cr_assert_str_eq(j,
+			 "{\"status\":\"Q_CONFLICT\",\"error\":\"name taken\",\"put\":{\"id\":7}}");
 }
 
 Test(pbjson, oneof_decodes_and_refuses_two_members)
@@ -160,7 +161,8 @@ Test(pbjson, bytes_are_base64)
 	cr_assert_eq(back->nonce.len, 5);
 	cr_assert_eq(memcmp(back->nonce.data, nonce, 5), 0);
 	protobuf_c_message_free_unpacked(m, NULL);
-	refuse(&else__query_reply__descriptor, "{\"nonce\":\"A\"}", -EINVAL, "nonce: malformed base64");
+	refuse(&else__query_reply__descriptor, "{\"nonce\":\"A\"}", -EINVAL,
+	       "nonce: malformed base64");
 	refuse(&else__query_reply__descriptor, "{\"nonce\":\"AA*=\"}", -EINVAL, "malformed base64");
 }
 
@@ -168,7 +170,7 @@ Test(pbjson, refusals_name_the_field)
 {
 	const ProtobufCMessageDescriptor *s = &else__search__descriptor;
 
-	refuse(s, "{\"sendr\":\"x\"}", -EINVAL, "(top): unknown field \"sendr\" in else.Search");
+	refuse(s, "{\"sendr\":\"x\"}", -EINVAL, "unknown field \"sendr\" in else.Search");
 	refuse(s, "{\"limit\":\"20\"}", -EINVAL, "limit: expected an unsigned 32-bit integer");
 	refuse(s, "{\"limit\":-1}", -EINVAL, "limit: expected an unsigned 32-bit integer");
 	refuse(s, "{\"limit\":4294967296}", -EINVAL, "limit: 4294967296 out of range");
@@ -179,7 +181,8 @@ Test(pbjson, refusals_name_the_field)
 	refuse(s, "{\"match\":\"MATCH_FUZZY\"}", -EINVAL,
 	       "match: unknown value \"MATCH_FUZZY\" of else.Match");
 	refuse(s, "{\"match\":7}", -EINVAL, "match: 7 is no value of else.Match");
-	refuse(s, "{\"from_us\":9223372036854775808}", -EINVAL, "from_us: expected a signed 64-bit");
+	refuse(s, "{\"from_us\":9223372036854775808}", -EINVAL,
+	       "from_us: expected a signed 64-bit");
 	refuse(s, "{\"sender\":\"a\",\"sender\":\"b\"}", -EINVAL, "field \"sender\" given twice");
 	refuse(s, "[]", -EINVAL, "expected an object for else.Search");
 	refuse(s, "{\"sender\":\"a\"", -EINVAL, "JSON: unterminated");
