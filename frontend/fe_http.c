@@ -57,6 +57,8 @@ typedef struct fe_http_req {
 	int early; /* an HTTP error decided before the body: status */
 	const char *early_msg;
 	el_buf body;
+	bool too_big; /* chunked body past max_body: dropped */
+	size_t dropped;
 	fe_http_job *job;
 } fe_http_req;
 
@@ -411,16 +413,27 @@ static enum MHD_Result fe_http_handler(void *cls, struct MHD_Connection *c, cons
 	if (rq->early)
 		return MHD_YES;
 	if (*upload_size) {
-		/* Chunked bodies have no Content-Length: bound them here. */
-		if (rq->body.len + *upload_size > h->conf.max_body) {
-			rq->early = 413;
-			atomic_fetch_add(&h->too_large, 1);
+		/*
+		 * Chunked bodies have no Content-Length to refuse up front, and
+		 * MHD 0.9.75 cannot answer in the middle of an upload: drop the
+		 * rest and answer 413 at its end, or close the connection once
+		 * the sender goes on far past the bound.
+		 */
+		if (rq->too_big || rq->body.len + *upload_size > h->conf.max_body) {
+			if (!rq->too_big)
+				atomic_fetch_add(&h->too_large, 1);
+			rq->too_big = true;
+			rq->dropped += *upload_size;
 			*upload_size = 0;
-			return fe_http_error(h, c, 413, "Q_BAD_REQUEST", "request body too large");
+			return rq->dropped > 16 * h->conf.max_body ? MHD_NO : MHD_YES;
 		}
 		el_buf_add(&rq->body, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
+	}
+	if (rq->too_big) {
+		rq->early = 413;
+		return fe_http_error(h, c, 413, "Q_BAD_REQUEST", "request body too large");
 	}
 	if (rq->job == NULL)
 		return fe_http_api_start(h, c, rq, url);
