@@ -54,6 +54,9 @@ int be_db_fail(be_db *db, PGresult *res, const char *what)
 	} else if (state && strcmp(state, "55P03") == 0) {
 		rc = -EAGAIN; /* lock_timeout */
 		db->st.err_server++;
+	} else if (state && strcmp(state, "57014") == 0) {
+		rc = -ECANCELED; /* statement_timeout (the query service sets one) */
+		db->st.err_server++;
 	} else {
 		rc = -EIO;
 		db->st.err_server++;

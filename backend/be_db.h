@@ -37,6 +37,8 @@
  *   -EACCES      the role lacks a privilege (e.g. else_query writing);
  *   -EAGAIN      a lock was not granted in time (partitions, retention: they
  *                wait at most 10 s, then give up until the next round);
+ *   -ECANCELED   a statement ran past statement_timeout (the query service's
+ *                connections set one), or see be_db_replay;
  *   -ECONNRESET  the connection was lost during this call.  Inside a
  *                transaction its outcome is unknown (a COMMIT may or may not
  *                have landed): call be_db_rollback(), then be_db_begin()

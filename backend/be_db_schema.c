@@ -88,8 +88,17 @@ int be_db_migrate(be_db *db)
 	if (be_db_nmigrations && newest > be_db_migrations[be_db_nmigrations - 1].version)
 		el_warn("database: schema version %d is newer than this ELSE (%d): upgrade ELSE",
 			newest, be_db_migrations[be_db_nmigrations - 1].version);
-	/* Every start: roles made by a DBA after the first migration get their grants. */
-	rc = be_db_simple(db, "grants", "SELECT else_grant_roles()");
+	/*
+	 * Every start: roles made by a DBA after the first migration get their
+	 * grants.  Each migration that adds tables adds an else_grant_NAME()
+	 * function (001 roles, 002 stats, 003 users); all of them run here.
+	 */
+	rc = be_db_simple(db, "grants",
+			  "DO $$ DECLARE f text; BEGIN "
+			  "FOR f IN SELECT p.proname FROM pg_proc p "
+			  "WHERE p.pronamespace = current_schema()::regnamespace "
+			  "AND p.proname LIKE 'else\\_grant\\_%' AND p.pronargs = 0 ORDER BY 1 "
+			  "LOOP EXECUTE format('SELECT %I()', f); END LOOP; END $$");
 	if (rc == 0)
 		rc = be_db_events_load(db);
 out:
