@@ -317,6 +317,35 @@ static char *ctl_password(const char *prompt)
 	return buf;
 }
 
+/* ctl_type_name - a field's type as written in the .proto file */
+static const char *ctl_type_name(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+		return "int32";
+	case PROTOBUF_C_TYPE_UINT32:
+		return "uint32";
+	case PROTOBUF_C_TYPE_INT64:
+		return "int64";
+	case PROTOBUF_C_TYPE_UINT64:
+		return "uint64";
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return "double";
+	case PROTOBUF_C_TYPE_BOOL:
+		return "bool";
+	case PROTOBUF_C_TYPE_STRING:
+		return "string";
+	case PROTOBUF_C_TYPE_BYTES:
+		return "bytes";
+	case PROTOBUF_C_TYPE_ENUM:
+		return ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return ((const ProtobufCMessageDescriptor *)f->descriptor)->short_name;
+	default:
+		return "other";
+	}
+}
+
 /* ctl_usage - print usage, exit */
 static void ctl_usage(int rc)
 {
@@ -332,6 +361,7 @@ static void ctl_usage(int rc)
 		"  users | user-put key=value... | user-delete ID\n"
 		"  groups | group-put key=value... | group-delete ID\n"
 		"  call NAME [JSON]       any call of docs/api.md, JSON body as is\n"
+		"  calls                  the calls of the API; fields NAME: a call's fields\n"
 		"URL: -u or ELSECTL_URL (default http://127.0.0.1:8080)\n");
 	exit(rc);
 }
@@ -536,7 +566,10 @@ int main(int argc, char **argv)
 		ctl_args_json(&inner,
 			      user ? &else__user_info__descriptor : &else__group_info__descriptor,
 			      n, rest);
-		el_buf_addlit(&b, user ? "{\"user\":" : "{\"group\":");
+		if (user)
+			el_buf_addlit(&b, "{\"user\":");
+		else
+			el_buf_addlit(&b, "{\"group\":");
 		el_buf_add(&b, inner.p, inner.len);
 		if (pw) {
 			el_buf_addlit(&b, ",\"password\":");
@@ -562,6 +595,29 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "groups") == 0) {
 		ctl_call("group_list", "{}", 2, NULL, NULL, &raw);
 		ctl_print_json(&raw);
+	} else if (strcmp(cmd, "calls") == 0) {
+		/* The API's calls: QueryRequest's oneof members but the handshake. */
+		const ProtobufCMessageDescriptor *d = &else__query_request__descriptor;
+		for (unsigned i = 0; i < d->n_fields; i++)
+			if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+			    strcmp(d->fields[i].name, "hello") != 0 &&
+			    strcmp(d->fields[i].name, "auth") != 0)
+				printf("%s %s\n", d->fields[i].name,
+				       ((const ProtobufCMessageDescriptor *)d->fields[i].descriptor)
+					       ->short_name);
+	} else if (strcmp(cmd, "fields") == 0) {
+		/* fields CALL: the request's fields, "name type" per line (scripts, docs). */
+		const ProtobufCFieldDescriptor *f =
+			argc == 1 ? protobuf_c_message_descriptor_get_field_by_name(
+					    &else__query_request__descriptor, argv[0])
+				  : NULL;
+		if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+			ctl_usage(2);
+		const ProtobufCMessageDescriptor *d = f->descriptor;
+		for (unsigned i = 0; i < d->n_fields; i++)
+			printf("%s %s%s\n", d->fields[i].name,
+			       d->fields[i].label == PROTOBUF_C_LABEL_REPEATED ? "repeated " : "",
+			       ctl_type_name(&d->fields[i]));
 	} else if (strcmp(cmd, "call") == 0) {
 		if (argc < 1 || argc > 2)
 			ctl_usage(2);

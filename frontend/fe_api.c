@@ -292,8 +292,11 @@ void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 	}
 	if (req->call_case == ELSE__QUERY_REQUEST__CALL_LOGIN) {
 		/* What the frontend saw, not what the body claims. */
-		free(req->login->client_ip);
-		free(req->login->user_agent);
+		/* Absent fields hold protobuf-c's static empty string. */
+		if (req->login->client_ip != protobuf_c_empty_string)
+			free(req->login->client_ip);
+		if (req->login->user_agent != protobuf_c_empty_string)
+			free(req->login->user_agent);
 		req->login->client_ip = fe_api_bounded(rq->client_ip, 64);
 		req->login->user_agent = fe_api_bounded(rq->user_agent, FE_API_UA_MAX);
 		if (!req->login->client_ip || !req->login->user_agent) {

@@ -295,7 +295,15 @@ static int fe_rpc_ensure_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
 			break;
 	}
 	pthread_mutex_unlock(&be->mu);
-	return rv == -EPERM ? -ETIMEDOUT : rv;
+	/*
+	 * Q_PEER_UNAUTHENTICATED to Auth each time: not a pipe that changed
+	 * under us (that passes on the next try) but our certificate refused.
+	 */
+	if (rv == -EPERM) {
+		el_warn("rpc: %s refuses this frontend's certificate", be->url);
+		rv = -EACCES;
+	}
+	return rv;
 }
 
 /* fe_rpc_unauth - the backend forgot us: handshake again on the next call */

@@ -90,8 +90,12 @@ async function route() {
 
 document.getElementById('quick').addEventListener('submit', ev => {
   ev.preventDefault();
-  const q = document.getElementById('q').value.trim();
-  if (q) location.hash = '#/q/' + encodeURIComponent(q);
+  const box = document.getElementById('q');
+  const q = box.value.trim();
+  if (!q) return;
+  box.blur(); // the keys now drive the results: j, k, Enter
+  const h = '#/q/' + encodeURIComponent(q);
+  if (location.hash === h) route(); else location.hash = h;
 });
 
 document.addEventListener('keydown', ev => {

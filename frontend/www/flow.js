@@ -68,12 +68,13 @@ export async function flowPage(main, emailId) {
     return;
   }
   const hops = (f.hops || []).filter(t => t.msg);
-  clear(main).append(
+  // Element.append does not flatten arrays: h() does.
+  clear(main).append(h('div', { id: 'flow' },
     h('h1', null, 'E-mail ', h('span', { class: 'mono', id: 'email-id' }, f.email_id), ` - ${hops.length} hop(s)`),
     hops.length ? timeline(hops) : h('p', { class: 'muted' }, 'No transaction.'),
     hops.map((t, i) => [i ? h('div', { class: 'arrow' }, '\u2193') : null, hopCard(t, i)]),
     (f.rejects || []).length ? [h('h2', null, 'Rejects'), h('table', null,
       h('thead', null, h('tr', null, ['Time', 'Host', 'Event', 'Client', 'Recipient', 'Reason'].map(x => h('th', null, x)))),
       h('tbody', null, f.rejects.map(r => h('tr', null, h('td', { class: 'mono' }, fmtTime(r.time_us)), h('td', null, r.host),
-        h('td', null, status(r.event)), h('td', null, `${r.client_host} [${r.client_ip}]`), h('td', null, r.rcpt), h('td', null, r.reason)))))] : null);
+        h('td', null, status(r.event)), h('td', null, `${r.client_host} [${r.client_ip}]`), h('td', null, r.rcpt), h('td', null, r.reason)))))] : null));
 }
