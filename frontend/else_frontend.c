@@ -50,7 +50,8 @@ static const el_conf_item fe_conf[] = {
 	{ "trusted_proxy", EL_CONF_STR, "\"\"", &cf_proxy, 0, 64,
 	  "IP address of the reverse proxy whose X-Forwarded-For is believed" },
 	{ "user", EL_CONF_STR, "\"\"", &cf_user, 0, 64,
-	  "started as root, run as this user once the port is bound and the keys read" },
+	  "started as root, run as this user once the port is bound and the HTTPS key read "
+	  "(cert_file must stay readable by it: every backend handshake signs with it)" },
 	{ "max_connections", EL_CONF_INT, "256", &cf_max_conn, 1, 65536, "HTTP connections" },
 	{ "per_ip_connections", EL_CONF_INT, "64", &cf_per_ip, 1, 65536,
 	  "HTTP connections from one address (the proxy's, behind a proxy)" },

@@ -362,6 +362,7 @@ static void ctl_usage(int rc)
 		"  groups | group-put key=value... | group-delete ID\n"
 		"  call NAME [JSON]       any call of docs/api.md, JSON body as is\n"
 		"  calls                  the calls of the API; fields NAME: a call's fields\n"
+		"  check NAME JSON        decode a request body offline and print it in full\n"
 		"URL: -u or ELSECTL_URL (default http://127.0.0.1:8080)\n");
 	exit(rc);
 }
@@ -594,6 +595,22 @@ int main(int argc, char **argv)
 		printf("deleted\n");
 	} else if (strcmp(cmd, "groups") == 0) {
 		ctl_call("group_list", "{}", 2, NULL, NULL, &raw);
+		ctl_print_json(&raw);
+	} else if (strcmp(cmd, "check") == 0) {
+		/* check CALL JSON: decode a request body offline, print it in full. */
+		const ProtobufCFieldDescriptor *f =
+			argc == 2 ? protobuf_c_message_descriptor_get_field_by_name(
+					    &else__query_request__descriptor, argv[0])
+				  : NULL;
+		char err[512];
+		if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+			ctl_usage(2);
+		if (el_pbjson_decode(f->descriptor, argv[1], strlen(argv[1]), NULL, &m, err,
+				     sizeof(err)) != 0) {
+			fprintf(stderr, "elsectl: %s: %s\n", argv[0], err);
+			exit(1);
+		}
+		el_pbjson_encode(&raw, m);
 		ctl_print_json(&raw);
 	} else if (strcmp(cmd, "calls") == 0) {
 		/* The API's calls: QueryRequest's oneof members but the handshake. */
