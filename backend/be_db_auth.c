@@ -632,10 +632,11 @@ int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id)
 	}
 	PQclear(r);
 	if (g->id == 0)
-		rc = be_dba_exec(db, "group put",
-				 "INSERT INTO groups (name) SELECT $2 WHERE $1::bigint IS NULL "
-				 "RETURNING id",
-				 2, p, &r);
+		rc = be_dba_exec(
+			db, "group put",
+			"INSERT INTO groups (name) SELECT $2::text WHERE $1::bigint IS NULL "
+			"RETURNING id",
+			2, p, &r);
 	else
 		rc = be_dba_exec(db, "group put",
 				 "UPDATE groups SET name = $2 WHERE id = $1::bigint RETURNING id",
@@ -656,7 +657,8 @@ int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id)
 			 "s AS (INSERT INTO group_servers (group_id, host) "
 			 "SELECT DISTINCT $1::bigint, x FROM unnest($3::text[]) x) "
 			 "INSERT INTO group_domains (group_id, domain) "
-			 "SELECT DISTINCT $1::bigint, x FROM unnest($4::text[]) x",
+			 "SELECT DISTINCT $1::bigint, x FROM unnest($4::text[]) x "
+			 "WHERE $2::text IS NOT NULL",
 			 4, p, NULL);
 out:
 	el_arena_fini(&a);

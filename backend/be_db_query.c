@@ -548,7 +548,7 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		Else__Transaction *t = el_arena_alloc(a, sizeof(*t));
 		int c = BE_DBQ_ROW_NCOLS;
 		char hid[16], fs[24];
-		bool own_sender = be_dbq_bool(r, i, c + 9);
+		bool own_sender = be_dbq_bool(r, i, c + 8);
 
 		else__transaction__init(t);
 		out->hops[i] = t;
@@ -632,7 +632,7 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		/* Raw lines name every recipient: a mailbox user gets them only as sender. */
 		if (sc->role != ELSE__ROLE__ROLE_MAILBOX || own_sender)
 			rc = be_dbq_flow_lines(db, a, hid, t->msg->queue_id,
-					       be_dbq_i64(r, i, c + 10), be_dbq_i64(r, i, c + 11),
+					       be_dbq_i64(r, i, c + 9), be_dbq_i64(r, i, c + 10),
 					       t);
 	}
 	PQclear(r);
@@ -665,47 +665,46 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 	int rc, n;
 
 	be_dbq_scope_params(sc, role, p);
-	rc =
-		be_dbq_exec(db, "servers",
-			    "SELECT h.id, h.name, " BE_DBQ_US("h.first_seen") ", " BE_DBQ_US(
-				    "h.last_seen") ", coalesce((SELECT " BE_DBQ_US("max(s.updated_"
-										   "at)") " FROM "
-											  "streams "
-											  "s WHERE "
-											  "s.host_"
-											  "id = "
-											  "h.id), "
-											  "0) "
-											  "FROM "
-											  "hosts h "
-											  "WHERE "
-											  "$1::"
-											  "integer "
-											  "= 1 OR "
-											  "($1::"
-											  "integer "
-											  "= 2 AND "
-											  "h.id = "
-											  "ANY "
-											  "($2::"
-											  "integer["
-											  "])) "
-											  "AND "
-											  "$3::"
-											  "text[] "
-											  "IS NOT "
-											  "NULL "
-											  "AND "
-											  "$4::"
-											  "text[] "
-											  "IS NOT "
-											  "NULL "
-											  "ORDER "
-											  "BY "
-											  "h.name "
-											  "LIMIT "
-											  "10000",
-			    4, p, &r);
+	rc = be_dbq_exec(db, "servers",
+			 "SELECT h.id, h.name, " BE_DBQ_US("h.first_seen") ", " BE_DBQ_US(
+				 "h.last_seen") ", coalesce((SELECT " BE_DBQ_US("max(s.updated_"
+										"at)") " FROM "
+										       "streams "
+										       "s WHERE "
+										       "s.host_"
+										       "id = "
+										       "h.id), "
+										       "0) "
+										       "FROM "
+										       "hosts h "
+										       "WHERE "
+										       "$1::"
+										       "integer "
+										       "= 1 OR "
+										       "($1::"
+										       "integer "
+										       "= 2 AND "
+										       "h.id = "
+										       "ANY "
+										       "($2::"
+										       "integer["
+										       "])) "
+										       "AND "
+										       "$3::"
+										       "text[] "
+										       "IS NOT "
+										       "NULL "
+										       "AND "
+										       "$4::"
+										       "text[] "
+										       "IS NOT "
+										       "NULL "
+										       "ORDER "
+										       "BY "
+										       "h.name "
+										       "LIMIT "
+										       "10000",
+			 4, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
@@ -843,8 +842,8 @@ static void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int
  * be_dbq_cursor - "FIRST_US.HOST_ID.QID_HEX.SORT_HEX" of the last row: the
  * keyset of the next page.  Parsed strictly; -EINVAL otherwise.
  */
-static int be_dbq_cursor_parse(el_arena *a, const char *c, int64_t *us, int64_t *host,
-			       char **qid, char **sortv)
+static int be_dbq_cursor_parse(el_arena *a, const char *c, int64_t *us, int64_t *host, char **qid,
+			       char **sortv)
 {
 	const char *p = c;
 	char *end;
@@ -927,15 +926,19 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	pt = be_dbq_num(&st, to);
 	be_dbq_add(&st, "SELECT " BE_DBQ_ROW_COLS ", ", 0);
 	el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
-	be_dbq_add(&st, "::text, m.host_id FROM messages m JOIN hosts h ON h.id = m.host_id "
-			"WHERE m.first_seen >= " BE_DBQ_TS("@"), pf);
+	be_dbq_add(&st,
+		   "::text, m.host_id FROM messages m JOIN hosts h ON h.id = m.host_id "
+		   "WHERE m.first_seen >= " BE_DBQ_TS("@"),
+		   pf);
 	be_dbq_add(&st, " AND m.first_seen < " BE_DBQ_TS("@"), pt);
 	/* Recipient conditions: (first_seen, host, queue ID) of matching recipients, same days. */
 #define RCPT_IN(cond)                                                                              \
 	do {                                                                                       \
-		be_dbq_add(&st, "(m.first_seen, m.host_id, m.queue_id) IN (SELECT r.first_seen, "  \
-				"r.host_id, r.queue_id FROM recipients r WHERE r.first_seen >= "   \
-				BE_DBQ_TS("@"), pf);                                               \
+		be_dbq_add(&st,                                                                    \
+			   "(m.first_seen, m.host_id, m.queue_id) IN (SELECT r.first_seen, "       \
+			   "r.host_id, r.queue_id FROM recipients r WHERE r.first_seen "           \
+			   ">= " BE_DBQ_TS("@"),                                                   \
+			   pf);                                                                    \
 		be_dbq_add(&st, " AND r.first_seen < " BE_DBQ_TS("@") " AND ", pt);                \
 		cond;                                                                              \
 		el_buf_addc(&st.sql, ')');                                                         \
@@ -999,8 +1002,9 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		static const char *dn[] = { "", "local", "relay", "out" };
 		n = be_dbq_param(&st, dn[s->direction]);
 		el_buf_addlit(&st.sql, " AND ");
-		RCPT_IN(be_dbq_add(&st, "else_direction(r.status, r.relay_host, r.relay_ip, "
-					"r.next_host_id) = @",
+		RCPT_IN(be_dbq_add(&st,
+				   "else_direction(r.status, r.relay_host, r.relay_ip, "
+				   "r.next_host_id) = @",
 				   n));
 	}
 	if (s->cursor && s->cursor[0]) {
@@ -1081,8 +1085,10 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
 	be_dbq_range(q->from_us, q->to_us, now_us, 7 * 86400000000LL, &from, &to);
 	pf = be_dbq_num(&st, from);
 	pt = be_dbq_num(&st, to);
-	be_dbq_add(&st, "SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
-			"j.host_id WHERE j.ts >= " BE_DBQ_TS("@"), pf);
+	be_dbq_add(&st,
+		   "SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
+		   "j.host_id WHERE j.ts >= " BE_DBQ_TS("@"),
+		   pf);
 	be_dbq_add(&st, " AND j.ts < " BE_DBQ_TS("@"), pt);
 	if (be_dbq_set(q->sender))
 		be_dbq_add(&st, " AND lower(j.sender) = lower(@)", be_dbq_param(&st, q->sender));
@@ -1115,8 +1121,9 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
 		be_dbq_add(&st, " AND (j.ts, j.reject_id) < (" BE_DBQ_TS("@"), n);
 		be_dbq_add(&st, ", @::bigint)", be_dbq_num(&st, cid));
 	}
-	be_dbq_add(&st, " AND else_reject_visible(" BE_DBQ_SCOPE ", j.host_id, j.sender, j.rcpt) "
-			"ORDER BY j.ts DESC, j.reject_id DESC LIMIT @::integer",
+	be_dbq_add(&st,
+		   " AND else_reject_visible(" BE_DBQ_SCOPE ", j.host_id, j.sender, j.rcpt) "
+		   "ORDER BY j.ts DESC, j.reject_id DESC LIMIT @::integer",
 		   be_dbq_num(&st, (int64_t)limit + 1));
 	el_buf_addc(&st.sql, '\0');
 	rc = be_dbq_exec(db, "rejects", st.sql.p, st.n, st.p, &r);
@@ -1185,22 +1192,30 @@ static size_t be_dbq_tops(el_arena *a, const PGresult *r, Else__TopEntry ***out)
 	"hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(                                       \
 		"$6") " AND ($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "        \
 		      "AND ($9 = '' OR " dom " = lower($9)) AND ($1::integer = 1 OR "              \
-		      "($1::integer = 2 AND (host_id = ANY ($2::integer[]) OR " dom               \
-		      " = ANY ($3::text[])))) AND $4::text[] IS NOT NULL AND $7 <> '' AND "       \
+		      "($1::integer = 2 AND (host_id = ANY ($2::integer[]) OR " dom                \
+		      " = ANY ($3::text[])))) AND $4::text[] IS NOT NULL AND $7 <> '' AND "        \
 		      "$10::integer > 0 "
 int be_db_q_stats(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Stats *s,
 		  int64_t now_us, Else__StatsReply *out)
 {
 	static const char *sql[] = {
-		"SELECT " BE_DBQ_US("date_trunc($7, hour)") ", status, '', sum(messages)::bigint "
-		"FROM stats_msg_hourly WHERE " BE_DBQ_STATS_WHERE("sender_domain") "GROUP BY 1, 2 "
-		"ORDER BY 1, 2",
-		"SELECT " BE_DBQ_US("date_trunc($7, hour)") ", status, direction, "
-		"sum(recipients)::bigint FROM stats_rcpt_hourly WHERE " BE_DBQ_STATS_WHERE(
-			"rcpt_domain") "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-		"SELECT " BE_DBQ_US("date_trunc($7, hour)") ", event, '', sum(rejects)::bigint "
-		"FROM stats_reject_hourly WHERE " BE_DBQ_STATS_WHERE("rcpt_domain") "GROUP BY 1, "
-										    "2 ORDER BY 1, 2",
+		"SELECT " BE_DBQ_US(
+			"date_trunc($7, hour)") ", status, '', sum(messages)::bigint "
+						"FROM stats_msg_hourly WHERE " BE_DBQ_STATS_WHERE(
+							"sender_domain") "GROUP BY 1, 2 "
+									 "ORDER BY 1, 2",
+		"SELECT " BE_DBQ_US(
+			"date_trunc($7, hour)") ", status, direction, "
+						"sum(recipients)::bigint FROM stats_rcpt_hourly "
+						"WHERE " BE_DBQ_STATS_WHERE(
+							"rcpt_domain") "GROUP BY 1, 2, 3 ORDER BY "
+								       "1, 2, 3",
+		"SELECT " BE_DBQ_US(
+			"date_trunc($7, hour)") ", event, '', sum(rejects)::bigint "
+						"FROM stats_reject_hourly "
+						"WHERE " BE_DBQ_STATS_WHERE(
+							"rcpt_domain") "GROUP BY 1, "
+								       "2 ORDER BY 1, 2",
 		"SELECT h.name, sum(messages)::bigint FROM stats_msg_hourly s JOIN hosts h ON "
 		"h.id = s.host_id WHERE " BE_DBQ_STATS_WHERE("sender_domain") "GROUP BY 1 ORDER "
 									      "BY 2 DESC, 1 LIMIT "
@@ -1241,17 +1256,23 @@ int be_db_q_stats(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Sta
 		char kb[4];
 		snprintf(kb, sizeof(kb), "%d", kind);
 		p[10] = kb;
-		rc = be_dbq_exec(
-			db, "stats top",
-			"SELECT key, sum(count)::bigint FROM stats_top_daily WHERE kind = "
-			"$11::smallint AND day >= (" BE_DBQ_TS("$5") " AT TIME ZONE 'UTC')::date "
-			"AND day <= (" BE_DBQ_TS("$6") " AT TIME ZONE 'UTC')::date "
-			"AND ($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "
-			"AND ($9 = '' OR domain = lower($9)) AND ($1::integer = 1 OR "
-			"($1::integer = 2 AND (host_id = ANY ($2::integer[]) OR (domain <> '' AND "
-			"domain = ANY ($3::text[]))))) AND $4::text[] IS NOT NULL AND $7 <> '' "
-			"GROUP BY key ORDER BY 2 DESC, 1 LIMIT $10::integer",
-			11, p, &r);
+		rc = be_dbq_exec(db, "stats top",
+				 "SELECT key, sum(count)::bigint FROM stats_top_daily WHERE kind = "
+				 "$11::smallint AND day >= (" BE_DBQ_TS(
+					 "$5") " AT TIME ZONE 'UTC')::date "
+					       "AND day <= (" BE_DBQ_TS(
+						       "$6") " AT TIME ZONE 'UTC')::date "
+							     "AND ($8 = '' OR host_id = (SELECT id "
+							     "FROM hosts WHERE name = $8)) "
+							     "AND ($9 = '' OR domain = lower($9)) "
+							     "AND ($1::integer = 1 OR "
+							     "($1::integer = 2 AND (host_id = ANY "
+							     "($2::integer[]) OR (domain <> '' AND "
+							     "domain = ANY ($3::text[]))))) AND "
+							     "$4::text[] IS NOT NULL AND $7 <> '' "
+							     "GROUP BY key ORDER BY 2 DESC, 1 "
+							     "LIMIT $10::integer",
+				 11, p, &r);
 		if (rc)
 			return rc;
 		Else__TopEntry ***dst[] = { NULL,
