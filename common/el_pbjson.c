@@ -236,11 +236,12 @@ static int el_pbjson_scalar(el_pbjson_st *s, const ProtobufCFieldDescriptor *f, 
 		char *str;
 		if (t->type != EL_JT_STR)
 			return el_pbjson_fail(s, -EINVAL, "expected a string");
-		if (t->len > s->lim.max_str)
-			return el_pbjson_fail(s, -E2BIG, "string longer than %zu bytes",
-					      s->lim.max_str);
+		/* The bound is on the decoded bytes: escaping must not change it. */
 		s->tmp.len = 0;
 		el_jsonp_str(s->d, ti, &s->tmp);
+		if (s->tmp.len > s->lim.max_str)
+			return el_pbjson_fail(s, -E2BIG, "string longer than %zu bytes",
+					      s->lim.max_str);
 		if (s->tmp.len && memchr(s->tmp.p, '\0', s->tmp.len))
 			return el_pbjson_fail(s, -EINVAL, "NUL in string");
 		if ((str = malloc(s->tmp.len + 1)) == NULL)
@@ -435,7 +436,8 @@ int el_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, s
 		s.lim.max_str = 65536;
 	jl.max_len = s.lim.max_len;
 	jl.max_depth = 2 * s.lim.max_depth + 2; /* an array level per message level */
-	jl.max_str = s.lim.max_str / 3 * 4 + 8; /* base64 of the largest bytes */
+	/* Raw JSON of the largest string: every byte may be a 6-byte \u escape. */
+	jl.max_str = s.lim.max_str * 6 + 8;
 	jl.max_tokens = s.lim.max_len / 2 + 2;
 	s.err = err;
 	s.errcap = errcap;

@@ -214,6 +214,12 @@ Test(pbjson, limits_are_e2big)
 				      sizeof(err)),
 		     -E2BIG);
 	cr_assert(strstr(err, "nested deeper than 1"), "%s", err);
+	/* The bound is on decoded bytes: 8 escaped letters are 8 bytes. */
+	j = "{\"password\":\"\\u0041\\u0042\\u0043\\u0044\\u0045\\u0046\\u0047\\u0048\"}";
+	cr_assert_eq(el_pbjson_decode(up, j, strlen(j), &lim, &m, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(((Else__UserPut *)m)->password, "ABCDEFGH");
+	protobuf_c_message_free_unpacked(m, NULL);
+	m = NULL;
 	lim = (el_pbjson_limits){ .max_len = 10 };
 	j = "{\"password\":\"x\"}";
 	cr_assert_eq(el_pbjson_decode(up, j, strlen(j), &lim, &m, err, sizeof(err)), -E2BIG);
