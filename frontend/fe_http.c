@@ -181,6 +181,16 @@ static bool fe_http_same_origin(struct MHD_Connection *c)
 	return strlen(host) == ol && strncasecmp(host, oh, ol) == 0;
 }
 
+/* fe_http_last_xff - MHD header iterator: remember the last X-Forwarded-For */
+static enum MHD_Result fe_http_last_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+					const char *value)
+{
+	(void)kind;
+	if (key && value && strcasecmp(key, "X-Forwarded-For") == 0)
+		*(const char **)cls = value;
+	return MHD_YES;
+}
+
 /* fe_http_client_ip - the peer address, or the proxy's X-Forwarded-For entry */
 static void fe_http_client_ip(fe_http *h, struct MHD_Connection *c, char *out, size_t cap)
 {
@@ -196,8 +206,16 @@ static void fe_http_client_ip(fe_http *h, struct MHD_Connection *c, char *out, s
 	else if (sa && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
 			  (socklen_t)cap);
-	if (h->proxy == NULL || strcmp(out, h->proxy) != 0 ||
-	    (xff = fe_http_hdr(c, "X-Forwarded-For")) == NULL)
+	if (h->proxy == NULL || strcmp(out, h->proxy) != 0)
+		return;
+	/*
+	 * The proxy appends its entry to the last X-Forwarded-For header or
+	 * adds a header of its own after the client's (HAProxy does): take the
+	 * last entry of the last header.
+	 */
+	xff = NULL;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, fe_http_last_xff, &xff);
+	if (xff == NULL)
 		return;
 	/* The last entry is the one the proxy appended: the others are the client's claims. */
 	const char *last = strrchr(xff, ',');

@@ -149,6 +149,22 @@ curl -s --cacert "$work/ca/ca.crt" -D "$work/https.h" -o /dev/null -H 'Content-T
 grep -qi '^set-cookie: else_session=.*; Secure' "$work/https.h" || fail "HTTPS login cookie without Secure"
 grep -qi '^strict-transport-security: max-age=' "$work/https.h" || fail "no HSTS over HTTPS"
 
+# The users' address: from X-Forwarded-For only when the proxy sends it.
+# Straight to frontend 1 from 127.0.0.1 (its trusted_proxy): the header counts.
+curl -s -o /dev/null -H 'Content-Type: application/json' -H 'X-Forwarded-For: 198.51.100.7' \
+	--data-binary "{\"user\":\"admin\",\"password\":\"$pw\"}" "http://127.0.0.1:$fe1/api/login"
+# Through HAProxy: a client's own X-Forwarded-For is not believed (HAProxy
+# appends the address it saw, and the frontend takes the last entry).
+curl -s -o /dev/null -H 'Content-Type: application/json' -H 'X-Forwarded-For: 203.0.113.9' \
+	--data-binary "{\"user\":\"admin\",\"password\":\"$pw\"}" "$base/api/login"
+api audit '{"limit":50}'
+want 200 audit
+jq -e '[.entries[] | select(.action == "login" and .client_ip == "198.51.100.7")] | length == 1' \
+	"$work/out.json" >/dev/null || fail "the trusted proxy's X-Forwarded-For was not used: $(head -c 600 "$work/out.json")"
+jq -e '[.entries[] | select(.client_ip == "203.0.113.9")] | length == 0' "$work/out.json" >/dev/null ||
+	fail "a client-supplied X-Forwarded-For was believed"
+say "client address from the trusted proxy's X-Forwarded-For only"
+
 # A session to expire: used now, checked at the end (session_idle = 60 s).
 jar_exp=$work/jar-exp
 curl -s -o /dev/null -c "$jar_exp" -H 'Content-Type: application/json' \
@@ -191,6 +207,12 @@ $bad"
 [ "$n" -ge 10 ] || fail "only $n messages checked"
 say "$n e-mails of $(wc -l <"$data/scenarios.jsonl") scenarios: quick search + flow tell each story (hops, links, fates, raw lines)"
 
+# JSON answers are gzipped when the client accepts it.
+curl -s -D "$work/gz.h" -o "$work/gz.bin" -b "$jar" -H 'Content-Type: application/json' \
+	-H 'Accept-Encoding: gzip' -d '{"limit":50}' "$base/api/search"
+grep -qi '^content-encoding: gzip' "$work/gz.h" || fail "search answer not gzipped"
+gzip -dc "$work/gz.bin" | jq -e '.rows | length > 0' >/dev/null || fail "gzipped answer unreadable"
+
 # --- the other read calls -----------------------------------------------------------
 api search '{"sender":"sender@sender.test","limit":5}'
 want 200 search
@@ -209,8 +231,7 @@ want 200 rejects
 t0=$(jq -s '[.[].rows[].first_seen_us] | min' "$work/cases.jsonl")
 api stats "{\"from_us\":$((t0 - 3600000000)),\"to_us\":$((t0 + 2 * 86400000000))}"
 want 200 stats
-jq -e '(.messages | length) > 0 and (.per_server | length) >= 3 and (.top_senders | length) > 0' \
-	"$work/out.json" >/dev/null || fail "stats of the logs' day are empty: $(head -c 300 "$work/out.json")"
+cp "$work/out.json" "$work/stats.json"
 api servers '{}'
 want 200 servers
 for h in mx1 mx2 mx3; do
@@ -375,4 +396,10 @@ code=$(curl -s -o "$work/out.json" -w '%{http_code}' -b "$jar_exp" -H 'Content-T
 	-d '{}' "$base/api/session_check")
 want 401 "a session idle past session_idle (60 s)"
 say "a session idle for 62 s: 401"
+
+# --- last: the dashboard's numbers (the rollups of sql/002_stats.sql, which the
+# ingest transaction maintains) cover the logs' day.
+jq -e '(.messages | length) > 0 and (.per_server | length) >= 3 and (.top_senders | length) > 0' \
+	"$work/stats.json" >/dev/null || fail "stats of the logs' day are empty: $(head -c 300 "$work/stats.json")"
+say "stats of the logs' day: $(jq -c '{messages: (.messages | length), per_server}' "$work/stats.json")"
 say "all passed"

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fe_api.h"
+#include "fe_gzip.h"
 #include "fe_http.h"
 #include "fe_rpc.h"
 
@@ -266,4 +267,64 @@ Test(http, per_address_connection_limit)
 	for (i = 0; i < 6; i++)
 		close(fds[i]);
 	cr_assert_eq(refused, 2);
+}
+
+Test(http_parts, session_cookie_only_as_64_hex_digits)
+{
+	char tok[65];
+	char good[100], two[200];
+
+	snprintf(good, sizeof(good), "else_session=%064d", 7);
+	cr_assert(fe_api_session(good, tok));
+	cr_assert_eq(strlen(tok), 64);
+	snprintf(two, sizeof(two), "theme=dark; else_session=%s; lang=en", good + 13);
+	cr_assert(fe_api_session(two, tok));
+	cr_assert_str_eq(tok, good + 13);
+	cr_assert_not(fe_api_session(NULL, tok));
+	cr_assert_not(fe_api_session("", tok));
+	cr_assert_not(fe_api_session("else_session=abc", tok));
+	cr_assert_not(fe_api_session("else_session=' OR 1=1 --", tok));
+	snprintf(two, sizeof(two), "else_session=%064dX", 7);
+	cr_assert_not(fe_api_session(two, tok), "65 characters");
+	snprintf(two, sizeof(two), "else_session=%063dg", 7);
+	cr_assert_not(fe_api_session(two, tok), "a non-hex digit");
+	snprintf(two, sizeof(two), "xelse_session=%064d", 7);
+	cr_assert_not(fe_api_session(two, tok), "another cookie's name");
+}
+
+Test(http_parts, gzip_accepted_unless_refused)
+{
+	cr_assert(fe_gzip_accepted("gzip"));
+	cr_assert(fe_gzip_accepted("br, gzip, deflate"));
+	cr_assert(fe_gzip_accepted("gzip;q=0.5"));
+	cr_assert_not(fe_gzip_accepted(NULL));
+	cr_assert_not(fe_gzip_accepted("br, deflate"));
+	cr_assert_not(fe_gzip_accepted("gzip;q=0"));
+	cr_assert_not(fe_gzip_accepted("gzip;q=0.000, br"));
+}
+
+Test(http_parts, gzip_round_trip_with_zlib_framing)
+{
+	static char text[20000];
+	el_buf b;
+
+	memset(text, 'x', sizeof(text));
+	el_buf_init(&b);
+	cr_assert_eq(fe_gzip(&b, text, sizeof(text), 6), 0);
+	cr_assert_lt(b.len, 200);
+	cr_assert_eq((unsigned char)b.p[0], 0x1f);
+	cr_assert_eq((unsigned char)b.p[1], 0x8b);
+	el_buf_fini(&b);
+}
+
+Test(http_parts, write_calls_are_exactly_the_state_changing_ones)
+{
+	cr_assert(fe_api_is_write("logout"));
+	cr_assert(fe_api_is_write("user_put"));
+	cr_assert(fe_api_is_write("group_delete"));
+	cr_assert(fe_api_is_write("password_change"));
+	cr_assert_not(fe_api_is_write("search"));
+	cr_assert_not(fe_api_is_write("login"));
+	cr_assert_not(fe_api_is_write("session_check"));
+	cr_assert_not(fe_api_is_write("user_list"));
 }
