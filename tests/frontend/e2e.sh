@@ -247,6 +247,20 @@ api user_list '{}'
 want 200 user_list
 say "search (cursor, filters), rejects, stats, servers, tail, history, users: 200"
 
+# Many requests in flight at once: 96 quick searches, 16 at a time, through
+# HAProxy to both frontends (worker pools, NNG context pools).
+t1=$(date +%s%N)
+seq 1 96 | xargs -P 16 -I@ curl -s -o /dev/null -w '%{http_code}\n' -b "$jar" \
+	-H 'Content-Type: application/json' -d "{\"q\":\"$first\"}" "$base/api/quick" >"$work/par.txt"
+t2=$(date +%s%N)
+[ "$(grep -c '^200$' "$work/par.txt")" = 96 ] || fail "parallel quick searches: $(sort "$work/par.txt" | uniq -c)"
+# The same with the cheapest call: what the HTTP and RPC layers cost.
+seq 1 96 | xargs -P 16 -I@ curl -s -o /dev/null -w '%{http_code}\n' -b "$jar" \
+	-H 'Content-Type: application/json' -d '{}' "$base/api/session_check" >"$work/par.txt"
+t3=$(date +%s%N)
+[ "$(grep -c '^200$' "$work/par.txt")" = 96 ] || fail "parallel session checks: $(sort "$work/par.txt" | uniq -c)"
+say "96 quick searches, 16 in flight (curl processes): all 200 in $(((t2 - t1) / 1000000)) ms; 96 session checks: $(((t3 - t2) / 1000000)) ms"
+
 # --- elsectl -------------------------------------------------------------------------
 export ELSECTL_SESSION=$work/ctl-session ELSECTL_URL=$base
 ELSECTL_PASSWORD=$pw "$bin/elsectl" login admin | grep -q "logged in as admin" || fail "elsectl login"
@@ -378,6 +392,23 @@ python3 "$here/png_check.py" "$work/shots/3-flow.png" 24 >/dev/null || fail "flo
 python3 "$here/png_check.py" "$work/shots/4-dashboard.png" 16 >/dev/null || fail "dashboard screenshot blank"
 [ -n "${WUI_SHOTS:-}" ] && cp "$work"/shots/*.png "$WUI_SHOTS"/
 say "screenshots not blank: $(for f in "$work"/shots/*.png; do python3 "$here/png_check.py" "$f" 1 | sed 's/.*: //'; done | paste -sd ';')"
+
+# --- the backend restarts: the frontends reconnect and prove themselves again ---
+kill -TERM "$bpid"
+wait "$bpid" 2>/dev/null || true
+"$bin/else-backend" "${bopts[@]}" >>"$work/backend.log" 2>&1 &
+bpid=$!
+for _ in $(seq 1 100); do
+	api session_check '{}'
+	[ "$code" = 200 ] && break
+	sleep 0.2
+done
+want 200 "session_check after the backend restarted"
+for i in 1 2 3 4; do
+	api flow "{\"email_id\":\"$eid\"}"
+	want 200 "flow $i after the backend restarted"
+done
+say "backend restarted: both frontends re-authenticated, the session goes on"
 
 # --- no shared state: one frontend killed, the other serves the same session ---------
 kill -9 $f1pid
