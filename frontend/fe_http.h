@@ -15,7 +15,8 @@
  * come from this host; Sec-Fetch-Site cross-site is refused.
  *
  * Behind a proxy: with trusted_proxy set, a connection from that address
- * takes the client address from the last X-Forwarded-For entry.
+ * takes the client address from the last entry of the last X-Forwarded-For
+ * header (what the proxy added; earlier entries are the client's claims).
  *
  * OWNERSHIP: fe_http_start copies conf; borrows api until fe_http_stop.
  * ERRORS: fe_http_start: 0, -EINVAL (listen address), -ENOENT/-EIO
