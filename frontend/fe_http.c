@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -521,6 +522,26 @@ static int fe_http_addr(const char *listen, struct sockaddr_storage *ss, bool *v
 	return 0;
 }
 
+/*
+ * fe_http_mhd_log - libmicrohttpd's own messages, bounded: a health check
+ * that closes its connection early (HAProxy's over TLS does, every few
+ * seconds) must not flood the log.  The first 20, then one in 1000.
+ */
+static void fe_http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	static atomic_uint_fast64_t n;
+	uint64_t k = atomic_fetch_add(&n, 1);
+	char buf[512], pr[4 * 200 + 1];
+
+	(void)cls;
+	if (k >= 20 && k % 1000 != 0)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	el_log_printable(pr, buf, strlen(buf), 200);
+	el_warn("http: %s (libmicrohttpd message %llu)", pr, (unsigned long long)k + 1);
+}
+
 /* fe_http_fnv - FNV-1a 64 for ETags */
 static uint64_t fe_http_fnv(const unsigned char *p, size_t n)
 {
@@ -629,8 +650,9 @@ int fe_http_start(fe_http **out, const fe_http_conf *conf, fe_api *api)
 		}
 	if (h->https)
 		h->d = MHD_start_daemon(
-			flags, 0, NULL, NULL, fe_http_handler, h, MHD_OPTION_SOCK_ADDR,
-			(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, h->conf.max_conn,
+			flags, 0, NULL, NULL, fe_http_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+			fe_http_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			MHD_OPTION_CONNECTION_LIMIT, h->conf.max_conn,
 			MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->conf.per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->conf.timeout_s,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->conf.conn_memory,
@@ -639,8 +661,9 @@ int fe_http_start(fe_http **out, const fe_http_conf *conf, fe_api *api)
 			MHD_OPTION_HTTPS_MEM_KEY, key.p, MHD_OPTION_END);
 	else
 		h->d = MHD_start_daemon(
-			flags, 0, NULL, NULL, fe_http_handler, h, MHD_OPTION_SOCK_ADDR,
-			(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, h->conf.max_conn,
+			flags, 0, NULL, NULL, fe_http_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+			fe_http_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			MHD_OPTION_CONNECTION_LIMIT, h->conf.max_conn,
 			MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->conf.per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->conf.timeout_s,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->conf.conn_memory,
