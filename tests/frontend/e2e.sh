@@ -13,7 +13,9 @@
 #     values in every field of every read call: refused or harmless, never 5xx;
 #   - a frontend killed with -9: HAProxy goes on with the other;
 #   - headless Chromium (playwright-core from npm) logs in, searches,
-#     opens a flow, sees the hops; the screenshots are checked not blank.
+#     opens a flow, sees the hops, exports CSV, uses the search form, the
+#     rejects, servers, history, users and live pages; the screenshots are
+#     checked not blank.
 #
 # usage: e2e.sh BINDIR DATADIR NPMDIR   (NPMDIR: where npm ci puts playwright-core)
 # Ports: FE_PORT_BASE (default 34100) .. +30.  Needs root (embedded PostgreSQL).
@@ -390,6 +392,7 @@ python3 "$here/png_check.py" "$work/shots/1-login.png" 8 >/dev/null || fail "log
 python3 "$here/png_check.py" "$work/shots/2-results.png" 16 >/dev/null || fail "results screenshot blank"
 python3 "$here/png_check.py" "$work/shots/3-flow.png" 24 >/dev/null || fail "flow screenshot blank"
 python3 "$here/png_check.py" "$work/shots/4-dashboard.png" 16 >/dev/null || fail "dashboard screenshot blank"
+python3 "$here/png_check.py" "$work/shots/5-live.png" 16 >/dev/null || fail "live view screenshot blank"
 [ -n "${WUI_SHOTS:-}" ] && cp "$work"/shots/*.png "$WUI_SHOTS"/
 say "screenshots not blank: $(for f in "$work"/shots/*.png; do python3 "$here/png_check.py" "$f" 1 | sed 's/.*: //'; done | paste -sd ';')"
 

@@ -63,6 +63,36 @@ async function main() {
     for (const h of hosts) if (!seen.hops.includes(h)) throw new Error('host ' + h + ' missing from the flow');
     if (seen.rawLines < seen.hops.length) throw new Error('raw lines missing');
 
+    // CSV export of the results: a download with a header line.
+    await page.goBack();
+    await page.waitForSelector('#results tbody tr', { timeout: 15000 });
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('text=CSV')]);
+    const csvText = require('fs').readFileSync(await dl.path(), 'utf8');
+    seen.csvLines = csvText.trim().split(/\r?\n/).length;
+    if (!csvText.startsWith('Time,Host,Queue ID,Status') || seen.csvLines !== seen.rows + 1)
+      throw new Error('CSV export: ' + csvText.slice(0, 200));
+
+    // The extended search form.
+    await page.goto(base + '/#/search-ext');
+    await page.fill('input[name=sender]', 'sender@sender.test');
+    await page.selectOption('select[name=status]', 'delivered');
+    await page.click('#search-form button[type=submit]');
+    await page.waitForSelector('#results tbody tr', { timeout: 15000 });
+    seen.searchRows = await page.$$eval('#results tbody tr', trs => trs.length);
+    const notDelivered = await page.$$eval('#results tbody tr .st', s => s.filter(x => x.textContent !== 'delivered').length);
+    if (notDelivered) throw new Error(notDelivered + ' rows not delivered in a status=delivered search');
+
+    // Rejects, servers, history, users, live: each shows its table.
+    for (const [hash, sel, min] of [['#/rejects', '#rejects tbody tr', 1], ['#/servers', '#servers tbody tr', 3],
+      ['#/history', '#history tbody tr', 1], ['#/admin/users', '#users tbody tr', 1], ['#/live', '#results tbody tr', 1]]) {
+      await page.goto(base + '/' + hash);
+      await page.waitForSelector(sel, { timeout: 15000 });
+      const n = await page.$$eval(sel, r => r.length);
+      if (n < min) throw new Error(`${hash}: ${n} rows`);
+      seen[hash.replace(/\W/g, '')] = n;
+    }
+    await page.screenshot({ path: path.join(out, '5-live.png'), fullPage: true });
+
     // Dashboard: uPlot draws into canvases.
     await page.goto(base + '/#/dashboard');
     await page.waitForSelector('#chart-messages canvas, #chart-messages p', { timeout: 15000 });
