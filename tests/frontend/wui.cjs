@@ -25,6 +25,7 @@ async function main() {
     await page.goto(base + '/', { waitUntil: 'networkidle' });
     await page.waitForSelector('#login-form', { timeout: 10000 });
     await page.screenshot({ path: path.join(out, '1-login.png') });
+    if (await page.isVisible('#top')) throw new Error('the navigation shows before login');
     await page.fill('#user', user);
     await page.fill('#password', process.env.ELSE_PASSWORD);
     await page.press('#password', 'Enter');
