@@ -36,10 +36,10 @@ fe2=$((P + 11))
 hap=$((P + 20))
 base=http://127.0.0.1:$hap
 pw='correct horse battery staple'
-bpid= f1pid= f2pid= hpid=
+bpid= f1pid= f2pid= hpid= kpid=
 
 cleanup() {
-	for p in $hpid $f1pid $f2pid; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in $kpid $hpid $f1pid $f2pid; do kill -TERM "$p" 2>/dev/null || true; done
 	[ -n "$bpid" ] && kill -TERM "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
 	"$bin/pg_tool" stop "$work/state" >/dev/null 2>&1 || true
 	[ "${KEEP:-0}" = 1 ] || rm -rf "$work"
@@ -383,6 +383,13 @@ wait $f3pid 2>/dev/null || true
 say "a client certificate that is not a frontend's: refused by the backend (502)"
 
 # --- headless Chromium ------------------------------------------------------------------
+# Our API session must outlive the browser's run (session_idle is 60 s here,
+# for the expiry test): keep it in use meanwhile.
+(while :; do
+	curl -s -o /dev/null -b "$jar" -H 'Content-Type: application/json' -d '{}' "$base/api/session_check"
+	sleep 5
+done) &
+kpid=$!
 relay=$(jq -r 'select(.scenario == "relay") | .messages[0].message_id' "$data/scenarios.jsonl")
 mkdir -p "$work/shots"
 PW_DIR=$npmdir ELSE_PASSWORD=$pw node "$here/wui.cjs" "$base" admin "$work/shots" "$relay" 2 mx1 mx2 \
@@ -395,6 +402,11 @@ python3 "$here/png_check.py" "$work/shots/4-dashboard.png" 16 >/dev/null || fail
 python3 "$here/png_check.py" "$work/shots/5-live.png" 16 >/dev/null || fail "live view screenshot blank"
 [ -n "${WUI_SHOTS:-}" ] && cp "$work"/shots/*.png "$WUI_SHOTS"/
 say "screenshots not blank: $(for f in "$work"/shots/*.png; do python3 "$here/png_check.py" "$f" 1 | sed 's/.*: //'; done | paste -sd ';')"
+
+kill $kpid
+wait $kpid 2>/dev/null || true
+api session_check '{}'
+want 200 "our session after the browser's run"
 
 # --- the backend restarts: the frontends reconnect and prove themselves again ---
 kill -TERM "$bpid"
