@@ -37,3 +37,18 @@ fi
 build-fuzz/bin/fuzz_frame -max_total_time="$secs" -max_len=4096 -timeout=10 \
 	-artifact_prefix=build-fuzz/artifacts/ -print_final_stats=1 "$corpus" 2>&1 | tail -15
 echo "fuzz: framing decoder ran ${secs}s without a crash"
+# The JSON API (issue 6): seeds are the request bodies of docs/api.md.
+cmake --build build-fuzz --target fuzz_pbjson -j"$(nproc)"
+jcorpus=build-fuzz/corpus/pbjson
+mkdir -p "$jcorpus"
+if [ -z "$(ls -A "$jcorpus")" ]; then
+	n=0
+	while IFS= read -r line; do
+		printf '%s' "$line" >"$jcorpus/seed-$n"
+		n=$((n + 1))
+	done < <(sed -n 's/^    POST \/api\/\([a-z_]*\) \(.*\)$/{"\1":\2}/p' docs/api.md)
+	echo "fuzz: seeded $n JSON bodies"
+fi
+build-fuzz/bin/fuzz_pbjson -max_total_time="$secs" -max_len=8192 -timeout=10 \
+	-artifact_prefix=build-fuzz/artifacts/ -print_final_stats=1 "$jcorpus" 2>&1 | tail -15
+echo "fuzz: JSON API ran ${secs}s without a crash"
