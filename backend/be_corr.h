@@ -82,7 +82,18 @@ typedef struct be_rcpt {
 	int64_t last_us;
 	be_ref next;      /* next hop transaction, when linked */
 	uint64_t next_tx; /* engine id of the next hop (0: none) */
+	uint8_t via;      /* be_via: the daemon of the latest delivery attempt */
 } be_rcpt;
+
+/* be_via - how a recipient was last handed on (recipients.direction) */
+typedef enum be_via {
+	BE_VIA_NONE = 0,  /* no delivery attempt seen */
+	BE_VIA_LOCAL = 1, /* local, virtual, lmtp, pipe; Exchange DELIVER */
+	BE_VIA_SMTP = 2,  /* smtp (and any other transport); Exchange SEND */
+} be_via;
+
+/* be_via_of_program - the be_via of a delivering program ("postfix/lmtp") */
+be_via be_via_of_program(el_span program);
 
 typedef struct be_action {
 	el_event event;

@@ -272,6 +272,23 @@ static void be_mark_started(be_corr *c, be_tx *t, int64_t t_us)
 		be_set_email(c, t, be_email_id_of(c, t->host, t->qid, t_us), 0);
 }
 
+/* be_via_of_program - see be_corr.h */
+be_via be_via_of_program(el_span program)
+{
+	static const char *const local[] = { "local", "virtual", "lmtp", "pipe" };
+	size_t i = program.len;
+
+	if (program.len == 0)
+		return BE_VIA_SMTP;
+	while (i > 0 && program.p[i - 1] != '/')
+		i--;
+	el_span d = el_span_make(program.p + i, program.len - i);
+	for (size_t k = 0; k < sizeof(local) / sizeof(local[0]); k++)
+		if (d.len == strlen(local[k]) && memcmp(d.p, local[k], d.len) == 0)
+			return BE_VIA_LOCAL;
+	return BE_VIA_SMTP;
+}
+
 /* be_delivery - a delivery attempt for one recipient */
 static void be_delivery(be_corr *c, be_tx *t, const el_rec *r, int64_t t_us)
 {
@@ -283,6 +300,7 @@ static void be_delivery(be_corr *c, be_tx *t, const el_rec *r, int64_t t_us)
 		return;
 	p->attempts++;
 	p->last_us = t_us;
+	p->via = (uint8_t)be_via_of_program(el_rec_get(r, EL_F_PROGRAM));
 	if (el_span_eq_lit(st, "sent"))
 		p->status = BE_RS_SENT;
 	else if (el_span_eq_lit(st, "deferred"))
@@ -499,6 +517,7 @@ static uint64_t be_msgtrk(be_corr *c, uint16_t host, const el_rec *r, int64_t t_
 				be_set(&p->response, resp);
 			be_set(&p->relay_host,
 			       el_span_eq_lit(ev, "DELIVER") ? EL_SPAN_LIT("mailbox") : srv);
+			p->via = el_span_eq_lit(ev, "DELIVER") ? BE_VIA_LOCAL : BE_VIA_SMTP;
 			ptrdiff_t qa = EL_FIND_LIT(resp, "queued as ");
 			if (qa >= 0 && rs == BE_RS_SENT) {
 				el_span x = el_span_skip(resp, (size_t)qa + 10);

@@ -8,7 +8,8 @@
  *   T email host qid flags first last start complete nlines size nrcpt from
  *     msgid client_host client_ip sasl orig_qid prevhost prevqid dsnofhost dsnofqid
  *   R to orig_to status status_text dsn relay_host relay_ip relay_port attempts
- *     delay queued_as response nexthost nextqid
+ *     delay queued_as response nexthost nextqid [via]
+ *     (via, be_via, was added later: an R line without it restores as none)
  *   A event stage text time_us
  *   D host qid
  *   J time session pid port temporary event qid client_host client_ip helo from
@@ -114,6 +115,7 @@ static void be_st_tx(el_buf *b, const be_corr *c, const be_tx *t)
 		be_st_str(b, r->queued_as);
 		be_st_str(b, r->response);
 		be_st_ref(b, c, &r->next);
+		be_st_num_out(b, r->via);
 		el_buf_addc(b, '\n');
 	}
 	for (i = 0; i < t->nactions; i++) {
@@ -368,9 +370,12 @@ static int be_st_line(be_corr *c, char **fld, bool *null, int nf, be_tx **tp)
 	}
 	case 'R': {
 		uint32_t ri;
-		if (nf != 15 || t == NULL || be_st_num(fld[3], 0, BE_RS_OTHER, &v[0]) < 0 ||
+		v[3] = BE_VIA_NONE;
+		if ((nf != 15 && nf != 16) || t == NULL ||
+		    be_st_num(fld[3], 0, BE_RS_OTHER, &v[0]) < 0 ||
 		    be_st_num(fld[8], 0, 65535, &v[1]) < 0 ||
-		    be_st_num(fld[9], 0, UINT32_MAX, &v[2]) < 0)
+		    be_st_num(fld[9], 0, UINT32_MAX, &v[2]) < 0 ||
+		    (nf == 16 && be_st_num(fld[15], 0, BE_VIA_SMTP, &v[3]) < 0))
 			return -1;
 		be_rcpt *r = be_rcpt_get(t, be_st_sp(fld[1]),
 					 null[2] ? (el_span){ NULL, 0 } : be_st_sp(fld[2]), &ri);
@@ -386,6 +391,7 @@ static int be_st_line(be_corr *c, char **fld, bool *null, int nf, be_tx **tp)
 		r->delay = strtod(fld[10], NULL);
 		be_copy_fixed(r->queued_as, sizeof(r->queued_as), be_st_sp(fld[11]));
 		r->response = be_st_opt(fld[12], null[12]);
+		r->via = (uint8_t)v[3];
 		return be_st_getref(c, fld, null, 13, &r->next);
 	}
 	case 'A': {

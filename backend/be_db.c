@@ -54,6 +54,9 @@ int be_db_fail(be_db *db, PGresult *res, const char *what)
 	} else if (state && strcmp(state, "55P03") == 0) {
 		rc = -EAGAIN; /* lock_timeout */
 		db->st.err_server++;
+	} else if (state && strcmp(state, "57014") == 0) {
+		rc = -ECANCELED; /* statement_timeout (the query service sets one) */
+		db->st.err_server++;
 	} else {
 		rc = -EIO;
 		db->st.err_server++;
@@ -139,6 +142,7 @@ static int be_db_session(be_db *db)
 
 	PQsetNoticeProcessor(db->conn, be_db_notice, NULL);
 	db->stage_ready = false;
+	db->upsert_prepared = false;
 	if (enc == NULL || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {
 		el_warn("database: server encoding %s: ELSE needs UTF8", enc ? enc : "unknown");
 		return -EINVAL;
@@ -167,6 +171,29 @@ static void be_db_discard(be_db *db)
 	be_db_copy_reset(&db->rej);
 	be_db_copy_reset(&db->keys);
 	db->stage_n = 0;
+	be_db_keys_forget(db);
+}
+
+/* be_db_flow_rows - every flow row buffered */
+static size_t be_db_flow_rows(const be_db *db)
+{
+	return db->msg.rows + db->rcpt.rows + db->rej.rows + db->keys.rows;
+}
+
+/*
+ * be_db_discard_tx - drop what the failed transaction buffered: its lines,
+ * and the flows if it added any (then all of them: rows cannot be told
+ * apart).  Flows buffered before it began and untouched since stay: the
+ * ingest pipeline keeps flows of committed batches waiting across a
+ * transaction that only found its batch already stored.
+ */
+static void be_db_discard_tx(be_db *db)
+{
+	be_db_copy_reset(&db->lines);
+	if (be_db_flow_rows(db) != db->flows_mark) {
+		be_db_discard(db);
+		be_db_rejects_forget(db);
+	}
 }
 
 /* be_db_open - see be_db.h */
@@ -186,6 +213,7 @@ int be_db_open(be_db **out, const char *conninfo)
 		return -ENOMEM;
 	el_map_init(&db->hosts);
 	el_map_init(&db->rej_seen);
+	el_map_init(&db->keys_seen);
 	el_buf_init(&db->lines.b);
 	el_buf_init(&db->msg.b);
 	el_buf_init(&db->rcpt.b);
@@ -220,6 +248,7 @@ void be_db_close(be_db *db)
 	el_map_fini(&db->hosts);
 	be_db_rejects_forget(db);
 	el_map_fini(&db->rej_seen);
+	el_map_fini(&db->keys_seen);
 	free(db->ev_back);
 	free(db->line_seq_off);
 	el_buf_fini(&db->lines.b);
@@ -235,7 +264,13 @@ int be_db_reconnect(be_db *db)
 {
 	if (db == NULL)
 		return -EINVAL;
-	be_db_discard(db);
+	/*
+	 * Rows buffered inside the lost transaction go with it.  Rows buffered
+	 * outside one (flows handed over by be_db_flows_take, lines for a flush
+	 * in its own transaction) were never sent: they stay.
+	 */
+	if (db->in_tx)
+		be_db_discard_tx(db);
 	if (db->cache_dirty)
 		be_db_cache_drop(db);
 	db->in_tx = db->own_tx = db->tx_failed = false;
@@ -288,6 +323,7 @@ int be_db_begin(be_db *db)
 	db->in_tx = true;
 	db->tx_failed = false;
 	db->cache_dirty = false;
+	db->flows_mark = be_db_flow_rows(db);
 	return 0;
 }
 
@@ -295,12 +331,11 @@ int be_db_begin(be_db *db)
 static void be_db_end_tx(be_db *db, bool committed)
 {
 	if (!committed) {
-		be_db_discard(db);
+		be_db_discard_tx(db);
 		if (db->cache_dirty)
 			be_db_cache_drop(db);
 		/* Staging tables made in this transaction are gone: make sure. */
 		db->stage_ready = false;
-		be_db_rejects_forget(db);
 	}
 	db->in_tx = db->own_tx = db->tx_failed = false;
 	db->cache_dirty = false;
@@ -363,6 +398,21 @@ int be_db_commit_keep(be_db *db)
 	db->cache_dirty = false;
 	db->st.commits++;
 	return 0;
+}
+
+/* be_db_commit_lines - see be_db.h */
+int be_db_commit_lines(be_db *db)
+{
+	int rc;
+
+	if (db == NULL || !db->in_tx)
+		return -EINVAL;
+	rc = be_db_lines_flush(db);
+	if (rc) {
+		be_db_rollback(db);
+		return rc;
+	}
+	return be_db_commit_keep(db);
 }
 
 /* be_db_rollback - see be_db.h; a no-op outside a transaction */

@@ -21,6 +21,10 @@
  *     be_db_checkpoint_save(...)                             // now and then
  *     be_db_commit(db);            // flushes anything still buffered first
  *
+ * With the ingest pipeline (be_ingest.h), the worker ends the batch with
+ * be_db_commit_lines() instead (flows stay buffered), and hands the flows to
+ * the writer's own handle with be_db_flows_take(), which flushes them there.
+ *
  * be_db_lines_flush() takes the ingest_counter row lock, held until commit:
  * from there on, batch transactions commit one after another, so ingest_seq
  * order is commit order (a replay from a checkpoint misses nothing).  Keep
@@ -37,6 +41,8 @@
  *   -EACCES      the role lacks a privilege (e.g. else_query writing);
  *   -EAGAIN      a lock was not granted in time (partitions, retention: they
  *                wait at most 10 s, then give up until the next round);
+ *   -ECANCELED   a statement ran past statement_timeout (the query service's
+ *                connections set one), or see be_db_replay;
  *   -ECONNRESET  the connection was lost during this call.  Inside a
  *                transaction its outcome is unknown (a COMMIT may or may not
  *                have landed): call be_db_rollback(), then be_db_begin()
@@ -51,7 +57,9 @@
  * message).
  * Reconnecting: any call made outside a transaction on a lost connection
  * first tries to reconnect once (be_db_begin() included); inside a
- * transaction, calls fail with -ENOTCONN until be_db_rollback().
+ * transaction, calls fail with -ENOTCONN until be_db_rollback().  Rows
+ * buffered outside a transaction survive a reconnect; those buffered inside
+ * the lost one are dropped with it.
  * THREADS: a be_db belongs to one thread at a time; use one per worker.
  * SECURITY: log lines and flows are untrusted.  Text columns get valid UTF-8
  * without NUL (invalid bytes are read as Latin-1, as el_json does; NUL becomes
@@ -73,6 +81,7 @@ typedef struct be_db be_db;
 
 /* Default retention (days) and partitions made ahead (days). */
 #define BE_DB_KEEP_DAYS_DEFAULT 90
+#define BE_DB_STATS_KEEP_DAYS_DEFAULT 400
 #define BE_DB_DAYS_AHEAD_DEFAULT 7
 
 /* email_keys.kind */
@@ -124,6 +133,12 @@ bool be_db_connected(const be_db *db);
 int be_db_begin(be_db *db);
 int be_db_commit(be_db *db);
 int be_db_rollback(be_db *db);
+/*
+ * be_db_commit_lines - flush the lines and COMMIT, keeping the flows
+ * buffered (for be_db_flows_take: the ingest pipeline writes them on another
+ * connection).  On failure the transaction is rolled back, flows dropped.
+ */
+int be_db_commit_lines(be_db *db);
 void be_db_get_stats(const be_db *db, be_db_stats *st);
 
 /* be_db_ping - is a server accepting connections at conninfo (0, -ENOTCONN) */
@@ -152,6 +167,13 @@ int be_db_migrate(be_db *db);
 int be_db_schema_version(be_db *db, int *version);
 int be_db_partitions(be_db *db, int64_t now_s, int days_ahead);
 int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped);
+
+/*
+ * be_db_stats_retention - delete the rollup rows (sql/002_stats.sql) of days
+ * older than keep_days before now_s's day; *deleted (may be NULL) gets the
+ * row count.  Same transaction and lock rules as be_db_retention.
+ */
+int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *deleted);
 
 /*
  * be_db_host_id - the id of host name, inserted if new.  Cached: a cache miss
@@ -192,6 +214,22 @@ int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t);
 int be_db_flow_reject(be_db *db, const be_corr *c, const be_reject *j);
 int be_db_flows_flush(be_db *db);
 size_t be_db_flows_pending(const be_db *db);
+
+/*
+ * be_db_flows_take - move the flows buffered in src into dst (which must have
+ * none: -EINVAL), so that another connection writes them: the ingest
+ * pipeline encodes flows on the lines' handle (whose transaction knows every
+ * host id) and writes them on its own.  Both handles must be idle in the
+ * calling thread for the call.  The host ids in the rows are src's: write
+ * them only once src's transaction that made any new host has committed.
+ */
+int be_db_flows_take(be_db *dst, be_db *src);
+
+/* be_db_flows_bytes - bytes of flows buffered (encoded) */
+size_t be_db_flows_bytes(const be_db *db);
+
+/* be_db_flows_drop - forget the flows buffered (the engine will make them again) */
+void be_db_flows_drop(be_db *db);
 
 /*
  * Correlation checkpoints: the engine's be_corr_dump text as of ingest_seq.

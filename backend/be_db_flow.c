@@ -36,7 +36,7 @@
 #define BE_DB_RCPT_COLS                                                                            \
 	"first_seen, last_attempt, email_id, delay, host_id, idx, relay_port, attempts, "          \
 	"next_host_id, queue_id, rcpt, orig_rcpt, status, dsn, relay_host, relay_ip, response, "   \
-	"queued_as, next_queue_id"
+	"queued_as, next_queue_id, direction"
 #define BE_DB_REJ_COLS                                                                             \
 	"ts, reject_id, email_id, session_start, host_id, pid, client_port, queue_id, event, "     \
 	"status, client_host, client_ip, helo, sender, rcpt, stage, proto, reject_code, "          \
@@ -53,12 +53,23 @@ static const char be_db_stage_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS else_stage_keys "
 	"(LIKE email_keys INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
 
-/* One statement moves every staging table into place; counts come back. */
+/*
+ * One statement moves every staging table into place and keeps the rollups
+ * (sql/002_stats.sql) equal to the flows: om and orr read the rows about to
+ * be replaced (the statement's snapshot is taken before any of its writes),
+ * each contributes -1 to its rollup keys and each row written +1, and the
+ * sums go into the stats tables.  Rejects and email_keys never change: only
+ * rows actually inserted (RETURNING) count.  Counts come back.
+ */
+#define BE_DB_KEY_M "first_seen, host_id, queue_id"
+#define BE_DB_KEY_R "first_seen, host_id, queue_id, idx"
 static const char be_db_upsert_sql[] =
-	"WITH m AS (INSERT INTO messages (" BE_DB_MSG_COLS ") "
-	"SELECT DISTINCT ON (first_seen, host_id, queue_id) " BE_DB_MSG_COLS
-	" FROM pg_temp.else_stage_messages ORDER BY first_seen, host_id, queue_id, n DESC "
-	"ON CONFLICT (first_seen, host_id, queue_id) DO UPDATE SET "
+	"WITH sm AS (SELECT DISTINCT ON (" BE_DB_KEY_M ") " BE_DB_MSG_COLS
+	" FROM pg_temp.else_stage_messages ORDER BY " BE_DB_KEY_M ", n DESC), "
+	"om AS (SELECT o.first_seen, o.host_id, o.status, o.sender, o.size, o.client_ip "
+	"FROM sm JOIN messages o USING (" BE_DB_KEY_M ")), "
+	"m AS (INSERT INTO messages (" BE_DB_MSG_COLS ") SELECT " BE_DB_MSG_COLS " FROM sm "
+	"ON CONFLICT (" BE_DB_KEY_M ") DO UPDATE SET "
 	"last_seen = EXCLUDED.last_seen, email_id = EXCLUDED.email_id, size = EXCLUDED.size, "
 	"nrcpt = EXCLUDED.nrcpt, nlines = EXCLUDED.nlines, prev_host_id = EXCLUDED.prev_host_id, "
 	"dsn_of_host_id = EXCLUDED.dsn_of_host_id, incomplete = EXCLUDED.incomplete, "
@@ -66,22 +77,70 @@ static const char be_db_upsert_sql[] =
 	"client_ip = EXCLUDED.client_ip, sasl_username = EXCLUDED.sasl_username, "
 	"sender = EXCLUDED.sender, message_id = EXCLUDED.message_id, helo = EXCLUDED.helo, "
 	"prev_queue_id = EXCLUDED.prev_queue_id, dsn_of_queue_id = EXCLUDED.dsn_of_queue_id, "
-	"dsn = EXCLUDED.dsn, actions = EXCLUDED.actions, updated_at = now() RETURNING 1), "
-	"r AS (INSERT INTO recipients (" BE_DB_RCPT_COLS ") "
-	"SELECT DISTINCT ON (first_seen, host_id, queue_id, idx) " BE_DB_RCPT_COLS
-	" FROM pg_temp.else_stage_recipients ORDER BY first_seen, host_id, queue_id, idx, n DESC "
-	"ON CONFLICT (first_seen, host_id, queue_id, idx) DO UPDATE SET "
+	"dsn = EXCLUDED.dsn, actions = EXCLUDED.actions, updated_at = now() "
+	"RETURNING first_seen, host_id, status, sender, size, client_ip), "
+	"sr AS (SELECT DISTINCT ON (" BE_DB_KEY_R ") " BE_DB_RCPT_COLS
+	" FROM pg_temp.else_stage_recipients ORDER BY " BE_DB_KEY_R ", n DESC), "
+	"orr AS (SELECT o.first_seen, o.host_id, o.rcpt, o.status, o.direction, o.response "
+	"FROM sr JOIN recipients o USING (" BE_DB_KEY_R ")), "
+	"r AS (INSERT INTO recipients (" BE_DB_RCPT_COLS ") SELECT " BE_DB_RCPT_COLS " FROM sr "
+	"ON CONFLICT (" BE_DB_KEY_R ") DO UPDATE SET "
 	"last_attempt = EXCLUDED.last_attempt, email_id = EXCLUDED.email_id, "
 	"delay = EXCLUDED.delay, relay_port = EXCLUDED.relay_port, attempts = EXCLUDED.attempts, "
 	"next_host_id = EXCLUDED.next_host_id, rcpt = EXCLUDED.rcpt, "
 	"orig_rcpt = EXCLUDED.orig_rcpt, status = EXCLUDED.status, dsn = EXCLUDED.dsn, "
 	"relay_host = EXCLUDED.relay_host, relay_ip = EXCLUDED.relay_ip, "
 	"response = EXCLUDED.response, queued_as = EXCLUDED.queued_as, "
-	"next_queue_id = EXCLUDED.next_queue_id, updated_at = now() RETURNING 1), "
+	"next_queue_id = EXCLUDED.next_queue_id, direction = EXCLUDED.direction, "
+	"updated_at = now() RETURNING first_seen, host_id, rcpt, status, direction, response), "
 	"j AS (INSERT INTO rejects (" BE_DB_REJ_COLS ") SELECT " BE_DB_REJ_COLS
-	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING RETURNING 1), "
+	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING "
+	"RETURNING ts, host_id, rcpt, event, status, client_ip, reason), "
 	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS
-	" FROM pg_temp.else_stage_keys ON CONFLICT DO NOTHING RETURNING 1) "
+	" FROM pg_temp.else_stage_keys ON CONFLICT DO NOTHING RETURNING 1), "
+	/* signed contributions of messages and recipients */
+	"dm AS (SELECT first_seen, host_id, status, sender, size, client_ip, 1 AS c FROM m "
+	"UNION ALL SELECT first_seen, host_id, status, sender, size, client_ip, -1 FROM om), "
+	"dr AS (SELECT first_seen, host_id, rcpt, status, direction, response, 1 AS c FROM r "
+	"UNION ALL SELECT first_seen, host_id, rcpt, status, direction, response, -1 FROM orr), "
+	"xm AS (INSERT INTO stats_msg_hourly AS s (hour, host_id, sender_domain, status, "
+	"messages, bytes) SELECT else_hour(first_seen), host_id, "
+	"coalesce(else_domain(sender), ''), status, sum(c), sum(c * coalesce(size, 0)) FROM dm "
+	"GROUP BY 1, 2, 3, 4 HAVING sum(c) <> 0 OR sum(c * coalesce(size, 0)) <> 0 "
+	"ON CONFLICT (hour, host_id, sender_domain, status) DO UPDATE SET "
+	"messages = s.messages + EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes), "
+	"xr AS (INSERT INTO stats_rcpt_hourly AS s (hour, host_id, rcpt_domain, status, "
+	"direction, recipients) SELECT else_hour(first_seen), host_id, "
+	"coalesce(else_domain(rcpt), ''), status, direction, sum(c) FROM dr "
+	"GROUP BY 1, 2, 3, 4, 5 HAVING sum(c) <> 0 "
+	"ON CONFLICT (hour, host_id, rcpt_domain, status, direction) DO UPDATE SET "
+	"recipients = s.recipients + EXCLUDED.recipients), "
+	"xj AS (INSERT INTO stats_reject_hourly AS s (hour, host_id, rcpt_domain, event, status, "
+	"rejects) SELECT else_hour(ts), host_id, coalesce(else_domain(rcpt), ''), event, status, "
+	"count(*) FROM j GROUP BY 1, 2, 3, 4, 5 "
+	"ON CONFLICT (hour, host_id, rcpt_domain, event, status) DO UPDATE SET "
+	"rejects = s.rejects + EXCLUDED.rejects), "
+	/* top lists: see the kinds in sql/002_stats.sql */
+	"td AS (SELECT else_day(first_seen) AS day, host_id, 1 AS kind, lower(sender) AS key, "
+	"coalesce(else_domain(sender), '') AS domain, c FROM dm WHERE sender <> '' "
+	"UNION ALL SELECT else_day(first_seen), host_id, 3, else_domain(sender), "
+	"else_domain(sender), c FROM dm WHERE else_domain(sender) IS NOT NULL "
+	"UNION ALL SELECT else_day(first_seen), host_id, 5, client_ip, '', c FROM dm "
+	"WHERE client_ip IS NOT NULL "
+	"UNION ALL SELECT else_day(first_seen), host_id, 2, lower(rcpt), "
+	"coalesce(else_domain(rcpt), ''), c FROM dr WHERE rcpt <> '' "
+	"UNION ALL SELECT else_day(first_seen), host_id, 4, else_domain(rcpt), else_domain(rcpt), "
+	"c FROM dr WHERE else_domain(rcpt) IS NOT NULL "
+	"UNION ALL SELECT else_day(first_seen), host_id, 7, else_reason_key(response), '', c "
+	"FROM dr WHERE status = 'deferred' AND response IS NOT NULL "
+	"UNION ALL SELECT else_day(ts), host_id, 5, client_ip, '', 1 FROM j "
+	"WHERE client_ip IS NOT NULL "
+	"UNION ALL SELECT else_day(ts), host_id, CASE WHEN status = 'deferred' THEN 7 ELSE 6 END, "
+	"else_reason_key(reason), '', 1 FROM j WHERE reason IS NOT NULL), "
+	"xt AS (INSERT INTO stats_top_daily AS s (day, host_id, kind, key, domain, count) "
+	"SELECT day, host_id, kind, key, min(domain), sum(c) FROM td "
+	"GROUP BY day, host_id, kind, key HAVING sum(c) <> 0 "
+	"ON CONFLICT (day, kind, host_id, key) DO UPDATE SET count = s.count + EXCLUDED.count) "
 	"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM r), (SELECT count(*) FROM j), "
 	"(SELECT count(*) FROM k)";
 
@@ -140,10 +199,37 @@ static int64_t be_db_day(int64_t us)
 	return us >= 0 ? us / 86400000000LL : (us - 86399999999LL) / 86400000000LL;
 }
 
-/* be_db_key_add - one email_keys row */
+/* be_db_keys_forget - a new flush: no email_keys row buffered */
+void be_db_keys_forget(be_db *db)
+{
+	if (db->keys_seen.used == 0)
+		return;
+	el_map_fini(&db->keys_seen);
+	el_map_init(&db->keys_seen);
+}
+
+/*
+ * be_db_key_add - one email_keys row, once per flush: the two hops of a
+ * relayed e-mail share its e-mail id and Message-ID, and a message written
+ * again repeats its keys; a row the database would skip (DO NOTHING) still
+ * costs it an index probe.
+ */
 static void be_db_key_add(be_db *db, int64_t day, uint64_t email_id, int kind, const char *key)
 {
 	be_db_copybuf *cb = &db->keys;
+	size_t kl = strlen(key);
+	char kb[17 + 256];
+
+	if (kl <= 256) {
+		kb[0] = (char)kind;
+		memcpy(kb + 1, &day, 8);
+		memcpy(kb + 9, &email_id, 8);
+		memcpy(kb + 17, key, kl);
+		el_span k = el_span_make(kb, 17 + kl);
+		if (el_map_get(&db->keys_seen, k))
+			return;
+		el_map_put(&db->keys_seen, k, db);
+	}
 
 	be_db_copy_row(cb, 4);
 	be_db_copy_date(&cb->b, day);
@@ -186,6 +272,23 @@ static void be_db_flow_json(const be_corr *c, const be_tx *t, el_buf *dsn, el_bu
 			el_buf_addc(act, '}');
 		}
 		el_buf_addc(act, ']');
+	}
+}
+
+/*
+ * be_db_direction - recipients.direction (sql/002_stats.sql): the daemon of
+ * the latest attempt, and for SMTP whether the next hop is a transaction
+ * ELSE follows (linked by the engine).
+ */
+static const char *be_db_direction(const be_rcpt *r)
+{
+	switch (r->via) {
+	case BE_VIA_LOCAL:
+		return "local";
+	case BE_VIA_SMTP:
+		return r->next.qid[0] ? "relay" : "out";
+	default:
+		return "";
 	}
 }
 
@@ -272,7 +375,7 @@ int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t)
 	for (i = 0; i < t->nrcpts; i++) {
 		const be_rcpt *r = &t->rcpts[i];
 		be_db_host_of(db, c, &r->next, &next); /* cached above */
-		be_db_copy_row(cb, 20);
+		be_db_copy_row(cb, 21);
 		be_db_copy_ts(b, t->first_us);
 		if (r->last_us)
 			be_db_copy_ts(b, r->last_us);
@@ -298,6 +401,7 @@ int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t)
 		be_db_copy_cstr(db, b, r->response, BE_DB_TEXT_LONG);
 		be_db_copy_cstr(db, b, r->queued_as[0] ? r->queued_as : NULL, BE_DB_TEXT_QID);
 		be_db_copy_cstr(db, b, next ? r->next.qid : NULL, BE_DB_TEXT_QID);
+		be_db_copy_cstr(db, b, be_db_direction(r), BE_DB_TEXT_KEY);
 		be_db_copy_i32(b, n);
 	}
 
@@ -438,6 +542,53 @@ size_t be_db_flows_pending(const be_db *db)
 	return db ? db->msg.rows + db->rej.rows : 0;
 }
 
+/* be_db_copybuf_swap - exchange two tables' pending rows */
+static void be_db_copybuf_swap(be_db_copybuf *a, be_db_copybuf *b)
+{
+	be_db_copybuf t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* be_db_flows_bytes - see be_db.h */
+size_t be_db_flows_bytes(const be_db *db)
+{
+	return db ? db->msg.b.len + db->rcpt.b.len + db->rej.b.len + db->keys.b.len : 0;
+}
+
+/* be_db_flows_drop - see be_db.h */
+void be_db_flows_drop(be_db *db)
+{
+	if (db == NULL)
+		return;
+	be_db_copy_reset(&db->msg);
+	be_db_copy_reset(&db->rcpt);
+	be_db_copy_reset(&db->rej);
+	be_db_copy_reset(&db->keys);
+	db->stage_n = 0;
+	be_db_rejects_forget(db);
+	be_db_keys_forget(db);
+}
+
+/* be_db_flows_take - see be_db.h */
+int be_db_flows_take(be_db *dst, be_db *src)
+{
+	if (dst == NULL || src == NULL || dst == src || be_db_flows_pending(dst) ||
+	    dst->keys.rows || dst->rcpt.rows)
+		return -EINVAL;
+	be_db_copybuf_swap(&dst->msg, &src->msg);
+	be_db_copybuf_swap(&dst->rcpt, &src->rcpt);
+	be_db_copybuf_swap(&dst->rej, &src->rej);
+	be_db_copybuf_swap(&dst->keys, &src->keys);
+	dst->stage_n = src->stage_n;
+	src->stage_n = 0;
+	/* Reject ordinals and key dedupe count within one flush: the taken rows are one. */
+	be_db_rejects_forget(src);
+	be_db_keys_forget(src);
+	return 0;
+}
+
 /* be_db_flows_flush - see be_db.h and the file head */
 int be_db_flows_flush(be_db *db)
 {
@@ -481,8 +632,30 @@ int be_db_flows_flush(be_db *db)
 	for (i = 0; rc == 0 && i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i].cb->rows)
 			rc = be_db_copy_send(db, "COPY staging", t[i].sql, t[i].cb);
-	if (rc == 0)
-		rc = be_db_exec(db, "upsert flows", be_db_upsert_sql, 0, NULL, NULL, NULL, 0, &res);
+	if (rc == 0 && !db->upsert_prepared) {
+		/*
+		 * Prepared once per session: planning this statement costs about a
+		 * fifth of running it.  It names the staging tables, which may be
+		 * made again (after a rollback): PostgreSQL then plans it again.
+		 */
+		res = PQprepare(db->conn, "else_upsert_flows", be_db_upsert_sql, 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = be_db_fail(db, res, "prepare upsert flows");
+			res = NULL;
+		} else {
+			PQclear(res);
+			res = NULL;
+			db->upsert_prepared = true;
+		}
+	}
+	if (rc == 0) {
+		res = PQexecPrepared(db->conn, "else_upsert_flows", 0, NULL, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = be_db_fail(db, res, "upsert flows");
+			res = NULL;
+		}
+	}
+
 	if (rc == 0) {
 		db->st.messages += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 		db->st.recipients += strtoull(PQgetvalue(res, 0, 1), NULL, 10);
@@ -495,5 +668,6 @@ out:
 		be_db_copy_reset(t[i].cb);
 	db->stage_n = 0;
 	be_db_rejects_forget(db);
+	be_db_keys_forget(db);
 	return be_db_tx_wrap_end(db, opened, rc);
 }

@@ -46,8 +46,9 @@ struct be_db {
 	bool tx_failed; /* a statement failed: only rollback is possible */
 	bool lost;      /* the connection is gone */
 	bool stage_ready;
-	bool cache_dirty; /* hosts or events learned in the open transaction */
-	el_map hosts;     /* name -> int32_t id (stored in the pointer) */
+	bool upsert_prepared; /* the flows statement is prepared in this session */
+	bool cache_dirty;     /* hosts or events learned in the open transaction */
+	el_map hosts;         /* name -> int32_t id (stored in the pointer) */
 	bool ev_loaded;
 	int16_t ev_id[EL_EV__COUNT]; /* el_event -> event_names.id */
 	int16_t *ev_back;            /* event_names.id -> el_event + 1 (0: unknown) */
@@ -56,8 +57,10 @@ struct be_db {
 	uint64_t *line_seq_off; /* offsets of each row's ingest_seq value in lines.b */
 	size_t line_seq_cap;
 	be_db_copybuf msg, rcpt, rej, keys;
-	int32_t stage_n; /* row order in the staging tables: the newest write wins */
-	el_map rej_seen; /* reject id -> uint32_t count in this flush (be_db_flow.c) */
+	int32_t stage_n;   /* row order in the staging tables: the newest write wins */
+	size_t flows_mark; /* flow rows buffered when the transaction began */
+	el_map rej_seen;   /* reject id -> uint32_t count in this flush (be_db_flow.c) */
+	el_map keys_seen;  /* email_keys rows buffered in this flush (be_db_flow.c) */
 	be_db_stats st;
 };
 
@@ -75,6 +78,7 @@ int be_db_tx_wrap_end(be_db *db, bool opened, int rc);
 
 /* be_db_flow.c */
 void be_db_rejects_forget(be_db *db);
+void be_db_keys_forget(be_db *db);
 
 /* be_db_copy.c: binary COPY encoding (PostgreSQL's COPY BINARY format) */
 void be_db_copy_reset(be_db_copybuf *cb);

@@ -88,8 +88,19 @@ int be_db_migrate(be_db *db)
 	if (be_db_nmigrations && newest > be_db_migrations[be_db_nmigrations - 1].version)
 		el_warn("database: schema version %d is newer than this ELSE (%d): upgrade ELSE",
 			newest, be_db_migrations[be_db_nmigrations - 1].version);
-	/* Every start: roles made by a DBA after the first migration get their grants. */
-	rc = be_db_simple(db, "grants", "SELECT else_grant_roles()");
+	/*
+	 * Every start: roles made by a DBA after the first migration get their
+	 * grants.  Each migration that adds tables adds an else_grant_NAME()
+	 * function (001 roles, 002 stats, 003 users); all of them run here.
+	 */
+	rc = be_db_simple(db, "grants",
+			  "DO $$ DECLARE f text; BEGIN "
+			  "FOR f IN SELECT p.proname FROM pg_proc p "
+			  "WHERE p.pronamespace = current_schema()::regnamespace "
+			  "AND p.proname LIKE 'else\\_grant\\_%' AND p.pronargs = 0 ORDER BY 1 "
+			  "LOOP EXECUTE format('SELECT %I()', f); END LOOP; END $$");
+	if (rc == 0)
+		rc = be_db_simple(db, "grants", "SELECT else_grant_stats()");
 	if (rc == 0)
 		rc = be_db_events_load(db);
 out:
@@ -195,6 +206,30 @@ int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped)
 	if (rc == 0 && PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
 		el_info("database: retention dropped %s partitions of days before %s",
 			PQgetvalue(res, 0, 0), before);
+	PQclear(res);
+	return rc;
+}
+
+/* be_db_stats_retention - see be_db.h */
+int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *deleted)
+{
+	PGresult *res = NULL;
+	char before[32];
+	int rc;
+
+	if (deleted)
+		*deleted = 0;
+	if (db == NULL || keep_days < 1 || keep_days > 100000 || now_s < 0 ||
+	    now_s > 253402300799LL)
+		return -EINVAL;
+	rc = be_db_ready(db);
+	if (rc)
+		return rc;
+	be_db_date(before, be_db_day_of(now_s) - keep_days);
+	const char *p[1] = { before };
+	rc = be_db_ddl(db, "stats retention", "SELECT else_stats_retention($1::date)", 1, p, &res);
+	if (rc == 0 && deleted)
+		*deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return rc;
 }

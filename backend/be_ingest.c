@@ -4,6 +4,7 @@
 #include "be_ingest.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,8 +16,36 @@
 
 #define BE_INGEST_MAX_CTX 4096 /* parser contexts kept (one per stream) */
 
+/*
+ * be_ingest_pipe - the flows writer (conf.flows_conninfo set): a thread with
+ * a connection of its own writes the flows of committed batches (and a
+ * checkpoint taken after the last of them) in one transaction while the
+ * worker stores the next batches' lines.  One job at a time, in order: a job
+ * is handed over only once the previous one is over and succeeded, so a
+ * checkpoint never commits before the flows of the lines it covers.
+ */
+typedef struct be_ingest_pipe {
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	be_db *fdb; /* the thread's connection */
+	bool running, busy, stop;
+	int rc;            /* result of the last job (0 until the worker reads it) */
+	bool has_ckpt;     /* the job carries a checkpoint */
+	uint64_t ckpt_seq; /* ... as of this ingest_seq */
+	el_buf ckpt;       /* ... its state */
+	uint64_t ckpts;    /* checkpoints written */
+} be_ingest_pipe;
+
+/* Flows (encoded bytes) that may wait for a busy writer before batches wait. */
+#define BE_INGEST_PIPE_MAX ((size_t)32 << 20)
+
 struct be_ingest {
 	be_ingest_conf conf;
+	be_ingest_pipe pipe;
+	el_buf ckpt_next;       /* a checkpoint waiting for the writer's next job */
+	uint64_t ckpt_next_seq; /* ... as of this ingest_seq */
+	bool has_ckpt_next;
 	be_db *db;
 	be_corr *corr;
 	el_map ctxs; /* host_id + stream_no -> el_parse_ctx */
@@ -37,6 +66,69 @@ static int64_t be_ingest_now(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* be_ingest_pipe_job - one flows transaction on the writer's connection */
+static int be_ingest_pipe_job(be_ingest_pipe *p)
+{
+	int rc = be_db_begin(p->fdb);
+
+	if (rc == 0)
+		rc = be_db_flows_flush(p->fdb);
+	if (rc == 0 && p->has_ckpt)
+		rc = be_db_checkpoint_save(p->fdb, p->ckpt_seq, p->ckpt.p, p->ckpt.len);
+	if (rc == 0)
+		rc = be_db_commit(p->fdb);
+	if (rc < 0) {
+		be_db_rollback(p->fdb);
+		be_db_flows_drop(p->fdb);
+	}
+	return rc;
+}
+
+/* be_ingest_pipe_main - the writer thread */
+static void *be_ingest_pipe_main(void *arg)
+{
+	be_ingest_pipe *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->busy && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		int rc = be_ingest_pipe_job(p);
+		pthread_mutex_lock(&p->mu);
+		if (rc == 0 && p->has_ckpt)
+			p->ckpts++;
+		if (rc < 0)
+			el_warn("ingest: writing flows failed (%s): they are made again from the "
+				"committed lines",
+				strerror(-rc));
+		p->rc = rc;
+		p->busy = false;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* be_ingest_pipe_wait - wait until the writer is idle; the last job's result */
+static int be_ingest_pipe_wait(be_ingest *g)
+{
+	be_ingest_pipe *p = &g->pipe;
+	int rc;
+
+	if (!p->running)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	while (p->busy)
+		pthread_cond_wait(&p->cv, &p->mu);
+	rc = p->rc;
+	p->rc = 0;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
 }
 
 /* be_ingest_out_tx - the engine completed a transaction: buffer it */
@@ -178,6 +270,15 @@ static int be_ingest_recover_once(be_ingest *g)
 	be_replay r = { g };
 	int rc;
 
+	/*
+	 * The writer's job must be over: its flows and checkpoint decide where
+	 * the replay starts, and rewriting a flow while its first write is not
+	 * committed would count it twice in the rollups.  Whatever it did not
+	 * write, the replay makes again.
+	 */
+	be_ingest_pipe_wait(g);
+	be_db_flows_drop(g->db);
+	g->has_ckpt_next = false;
 	be_corr_free(g->corr);
 	g->corr = be_corr_new(&g->conf.corr, &out);
 	be_ingest_drop_ctxs(g);
@@ -232,10 +333,26 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 	if (g == NULL)
 		return -ENOMEM;
 	g->conf = *conf;
+	g->conf.flows_conninfo = NULL; /* not kept: the caller owns the string */
 	g->db = db;
 	g->trace = getenv("ELSE_TRACE_FLOWS") != NULL;
 	el_map_init(&g->ctxs);
 	el_parse_ctx_init(&g->shared);
+	el_buf_init(&g->pipe.ckpt);
+	el_buf_init(&g->ckpt_next);
+	pthread_mutex_init(&g->pipe.mu, NULL);
+	pthread_cond_init(&g->pipe.cv, NULL);
+	if (conf->flows_conninfo) {
+		rc = be_db_open(&g->pipe.fdb, conf->flows_conninfo);
+		if (rc == 0 &&
+		    pthread_create(&g->pipe.thr, NULL, be_ingest_pipe_main, &g->pipe) != 0)
+			rc = -EAGAIN;
+		if (rc < 0) {
+			be_ingest_free(g);
+			return rc;
+		}
+		g->pipe.running = true;
+	}
 	rc = be_ingest_recover(g);
 	if (rc < 0) {
 		be_ingest_free(g);
@@ -251,6 +368,19 @@ void be_ingest_free(be_ingest *g)
 {
 	if (g == NULL)
 		return;
+	if (g->pipe.running) {
+		be_ingest_pipe_wait(g);
+		pthread_mutex_lock(&g->pipe.mu);
+		g->pipe.stop = true;
+		pthread_cond_signal(&g->pipe.cv);
+		pthread_mutex_unlock(&g->pipe.mu);
+		pthread_join(g->pipe.thr, NULL);
+	}
+	be_db_close(g->pipe.fdb);
+	el_buf_fini(&g->pipe.ckpt);
+	el_buf_fini(&g->ckpt_next);
+	pthread_mutex_destroy(&g->pipe.mu);
+	pthread_cond_destroy(&g->pipe.cv);
 	be_corr_free(g->corr);
 	be_ingest_drop_ctxs(g);
 	el_map_fini(&g->ctxs);
@@ -290,6 +420,62 @@ static void be_ingest_fail(be_ingest *g, int rc, const char *what)
 	be_ingest_recover(g);
 }
 
+/*
+ * be_ingest_pipe_hand - after a batch's lines committed (or when idle): hand
+ * the flows made so far to the writer, with the newest checkpoint taken
+ * since its last job (ckpt: take one now, of the engine as of ckpt_seq, the
+ * batch's last ingest_seq).  While the writer is busy the flows wait in the
+ * worker's buffers and the next batch goes on: the writer's next job then
+ * carries several batches (fewer, larger statements), and the worker waits
+ * only once BE_INGEST_PIPE_MAX bytes of flows wait.  A checkpoint may travel
+ * with flows of later lines: those are made again by a replay from it, and
+ * rewritten as upserts.  If the writer's last job failed, its flows are lost
+ * to the database but not to the lines: the engine is rebuilt from the last
+ * checkpoint and the committed lines, which makes those flows again
+ * (be_ingest_recover).
+ */
+static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
+{
+	be_ingest_pipe *p = &g->pipe;
+	bool busy;
+	int rc;
+
+	if (ckpt) {
+		g->ckpt_next.len = 0;
+		be_corr_dump_buf(g->corr, &g->ckpt_next);
+		g->ckpt_next_seq = ckpt_seq;
+		g->has_ckpt_next = true;
+	}
+	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0)
+		return;
+	pthread_mutex_lock(&p->mu);
+	busy = p->busy;
+	pthread_mutex_unlock(&p->mu);
+	if (busy && be_db_flows_bytes(g->db) < BE_INGEST_PIPE_MAX)
+		return;
+	rc = be_ingest_pipe_wait(g);
+	if (rc < 0) {
+		g->st.batches_failed++;
+		be_corr_free(g->corr);
+		g->corr = NULL;
+		be_ingest_recover(g);
+		return;
+	}
+	el_buf t = p->ckpt;
+	p->ckpt = g->ckpt_next;
+	g->ckpt_next = t;
+	g->ckpt_next.len = 0;
+	p->has_ckpt = g->has_ckpt_next;
+	p->ckpt_seq = g->ckpt_next_seq;
+	g->has_ckpt_next = false;
+	if (be_db_flows_take(p->fdb, g->db) < 0)
+		el_panic("be_ingest: the flows writer still holds flows");
+	pthread_mutex_lock(&p->mu);
+	p->busy = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
 /* be_ingest_batch - see be_ingest.h */
 int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap)
@@ -299,6 +485,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	int64_t t0 = be_ingest_now();
 	int32_t host_id, stream_no;
 	uint64_t committed = 0, first = b->first_seq, last = b->first_seq + b->n_lines - 1;
+	uint64_t ckpt_seq = 0;
 	size_t i, skip;
 	int rc;
 	const char *what = "begin";
@@ -383,21 +570,30 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	if ((rc = be_db_lines_flush(g->db)) < 0)
 		goto fail;
 	what = "flows";
-	if ((rc = be_db_flows_flush(g->db)) < 0)
+	if (!g->pipe.running && (rc = be_db_flows_flush(g->db)) < 0)
 		goto fail;
 	what = "stream";
 	if ((rc = be_db_stream_set(g->db, host_id, stream, last)) < 0)
 		goto fail;
 	g->dirty = true;
-	if (t0 - g->last_checkpoint_us >= g->conf.checkpoint_us) {
-		what = "checkpoint";
-		if ((rc = be_ingest_save_checkpoint(g)) < 0)
+	bool ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
+	what = "checkpoint";
+	if (g->pipe.running) {
+		/* Lines only: the flows and the checkpoint go to the writer. */
+		if (ckpt && (rc = be_db_last_ingest_seq(g->db, &ckpt_seq)) < 0)
+			goto fail;
+		what = "commit";
+		if ((rc = be_db_commit_lines(g->db)) < 0)
+			goto fail;
+		be_ingest_pipe_hand(g, ckpt, ckpt_seq);
+	} else {
+		if (ckpt && (rc = be_ingest_save_checkpoint(g)) < 0)
+			goto fail;
+		what = "commit";
+		if ((rc = be_db_commit(g->db)) < 0)
 			goto fail;
 	}
-	what = "commit";
-	if ((rc = be_db_commit(g->db)) < 0)
-		goto fail;
-	if (t0 - g->last_checkpoint_us >= g->conf.checkpoint_us) {
+	if (ckpt) {
 		g->last_checkpoint_us = t0;
 		g->dirty = false;
 	}
@@ -421,12 +617,20 @@ static int be_ingest_write_state(be_ingest *g)
 {
 	int rc;
 
+	/* After the writer's last job, on the worker's own connection. */
+	if ((rc = be_ingest_pipe_wait(g)) < 0) {
+		g->st.batches_failed++;
+		be_corr_free(g->corr);
+		g->corr = NULL;
+		return be_ingest_recover(g);
+	}
 	if ((rc = be_db_begin(g->db)) < 0)
 		goto fail;
 	if ((rc = g->flow_err) < 0 || (rc = be_db_flows_flush(g->db)) < 0 ||
 	    (rc = be_ingest_save_checkpoint(g)) < 0 || (rc = be_db_commit(g->db)) < 0)
 		goto fail;
 	g->dirty = false;
+	g->has_ckpt_next = false; /* this one is newer */
 	g->last_checkpoint_us = be_ingest_now();
 	return 0;
 fail:
@@ -437,8 +641,25 @@ fail:
 /* be_ingest_idle - see be_ingest.h */
 int be_ingest_idle(be_ingest *g, int64_t now_us)
 {
+	if (g->pipe.running) {
+		pthread_mutex_lock(&g->pipe.mu);
+		bool failed = !g->pipe.busy && g->pipe.rc < 0;
+		pthread_mutex_unlock(&g->pipe.mu);
+		if (failed && g->corr) {
+			/* The writer's last job failed: make its flows again. */
+			be_ingest_pipe_wait(g);
+			g->st.batches_failed++;
+			be_corr_free(g->corr);
+			g->corr = NULL;
+		}
+	}
 	if (g->corr == NULL)
 		return be_ingest_recover(g);
+	/* Flows that waited for a busy writer go as soon as it is free. */
+	if (g->pipe.running)
+		be_ingest_pipe_hand(g, false, 0);
+	if (g->corr == NULL)
+		return -EAGAIN;
 	if (now_us - g->last_activity_us < g->conf.idle_us)
 		return 0;
 	/*
@@ -478,6 +699,11 @@ int be_ingest_checkpoint(be_ingest *g)
 void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats *cs)
 {
 	*st = g->st;
+	if (g->pipe.running) {
+		pthread_mutex_lock((pthread_mutex_t *)&g->pipe.mu);
+		st->checkpoints += g->pipe.ckpts;
+		pthread_mutex_unlock((pthread_mutex_t *)&g->pipe.mu);
+	}
 	if (g->corr)
 		be_corr_get_stats(g->corr, cs);
 	else

@@ -14,6 +14,18 @@
  *   4. write the flows the engine completed (upserts), set the stream's
  *      committed_seq, and now and then a checkpoint of the engine's state;
  *   5. commit.  Only then is the batch acknowledged.
+ * Pipeline (conf.flows_conninfo): step 4 is split.  The batch's transaction
+ * commits its lines and the stream's committed_seq, and the batch is
+ * acknowledged; the flows it completed (and, now and then, a checkpoint of
+ * the engine after it) are written by a second thread on a second
+ * connection in a transaction of their own, while the worker stores the
+ * next batch's lines: PostgreSQL works on both at once, on two cores.
+ * Flows are derived only from committed lines, and a checkpoint commits
+ * with the flows of every line before it, so what a crash (or a failed
+ * flows transaction) loses between the two commits is made again by the
+ * replay after the last checkpoint, and written as upserts: the database
+ * still ends up with every line once and every flow its lines make.  The
+ * flows of a batch become searchable one batch later than its lines.
  * The engine is deterministic in the order of ingest, so its state after any
  * committed batch is the checkpoint plus a replay of the lines committed
  * after it.  That is how it recovers at start (be_ingest_new) and after any
@@ -25,7 +37,8 @@
  * database failed: the collector resends later; BAD_REQUEST never: be_net
  * checked the batch).  be_ingest_new() returns -errno if the state cannot be
  * recovered (database down: the caller retries).
- * THREADS: one thread (the engine and the be_db handle are not shared).
+ * THREADS: one thread calls (the engine and the be_db handle are not shared);
+ * with the pipeline, be_ingest owns one more thread and connection.
  */
 #ifndef BE_INGEST_H
 #define BE_INGEST_H
@@ -41,6 +54,12 @@ typedef struct be_ingest_conf {
 	be_corr_conf corr;
 	int64_t checkpoint_us; /* at most this long between checkpoints (wall time) */
 	int64_t idle_us;       /* no batch for this long: write lingering flows */
+	/*
+	 * NULL: each batch's lines and flows commit in one transaction.  Set:
+	 * a second connection (this conninfo) writes the flows, see "Pipeline"
+	 * above; be_ingest_new() opens it and does not keep the string.
+	 */
+	const char *flows_conninfo;
 } be_ingest_conf;
 
 typedef struct be_ingest_stats {

@@ -4,7 +4,8 @@
  * worker, acknowledgements back.
  *
  * The module answers Hello and Auth itself, binds the CN of the collector's
- * certificate to the connection (pipe) it proved it on, and refuses
+ * certificate to the connection (pipe) it proved it on (be_peer, shared with
+ * the query service), and refuses
  * malformed, out-of-bounds and unauthenticated requests with the right
  * IngestStatus, counting each kind.  Only valid Batch requests from an
  * authenticated pipe reach the worker, through be_net_next().  The worker

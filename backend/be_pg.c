@@ -373,6 +373,13 @@ static void be_pg_sleep_ms(long ms)
 /* be_pg_start - see be_pg.h */
 int be_pg_start(const char *state_dir, const char *run_as_user, char *conninfo_out, size_t cap)
 {
+	return be_pg_start_ex(state_dir, run_as_user, conninfo_out, cap, NULL);
+}
+
+/* be_pg_start_ex - see be_pg.h */
+int be_pg_start_ex(const char *state_dir, const char *run_as_user, char *conninfo_out, size_t cap,
+		   bool *started)
+{
 	be_pg_paths p;
 	be_pg_user u;
 	char admin[PATH_MAX + 128], initdb[PATH_MAX], pg_ctl[PATH_MAX], userarg[80];
@@ -447,6 +454,8 @@ int be_pg_start(const char *state_dir, const char *run_as_user, char *conninfo_o
 	 * start right after a kill -9 can fail while the old server's children
 	 * still hold its shared memory: they exit on their own within moments.
 	 */
+	if (started)
+		*started = false;
 	if (be_db_ping(admin) != 0) {
 		const char *argv[] = { pg_ctl, "start", "-D", p.data, "-l", p.log,
 				       "-w",   "-t",    "60", "-s",   NULL };
@@ -460,6 +469,8 @@ int be_pg_start(const char *state_dir, const char *run_as_user, char *conninfo_o
 				break;
 			}
 		}
+		if (rc == 0 && started)
+			*started = true;
 		if (rc != 0) {
 			be_pg_tail("pg_ctl start", p.ctl_log);
 			be_pg_tail("server start", p.log);

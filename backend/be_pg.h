@@ -37,6 +37,7 @@
 #ifndef BE_PG_H
 #define BE_PG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* PostgreSQL's programs; ELSE_PG_BINDIR in the environment overrides. */
@@ -45,6 +46,13 @@
 #endif
 
 int be_pg_start(const char *state_dir, const char *run_as_user, char *conninfo_out, size_t cap);
+/*
+ * be_pg_start_ex - be_pg_start, and *started (may be NULL) tells whether
+ * this call started the server (false: it was running already, e.g. for the
+ * daemon while an administration command runs): stop only what you started.
+ */
+int be_pg_start_ex(const char *state_dir, const char *run_as_user, char *conninfo_out, size_t cap,
+		   bool *started);
 int be_pg_stop(const char *state_dir);
 
 /*

@@ -30,14 +30,24 @@
 #include "be_ingest.h"
 #include "be_net.h"
 #include "be_pg.h"
+#include "be_qnet.h"
+#include "be_query.h"
+#include "be_db_query.h"
+#include "el_ossl.h"
 #include "el_conf.h"
 #include "el_log.h"
 
 /* Settings (deploy/else-backend.conf documents them). */
 static char *cf_state_dir, *cf_database, *cf_database_ingest, *cf_pg_user, *cf_listen, *cf_ca,
 	*cf_cert, *cf_user;
-static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_ahead, cf_checkpoint,
-	cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics, cf_catchup;
+static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_stats_retention, cf_ahead,
+	cf_checkpoint, cf_idle, cf_linger, cf_hop_window, cf_idle_evict, cf_max_open, cf_metrics,
+	cf_catchup, cf_pipeline;
+/* The query service (issue 6; docs/query.md). */
+static char *cf_query_listen, *cf_query_db;
+static int64_t cf_query_contexts, cf_query_pool, cf_query_max_frame, cf_query_timeout,
+	cf_session_idle, cf_session_max, cf_login_window, cf_login_max_user, cf_login_max_ip,
+	cf_history_keep;
 
 static const el_conf_item be_conf[] = {
 	{ "state_dir", EL_CONF_STR, "/var/lib/else", &cf_state_dir, 1, 200,
@@ -65,6 +75,11 @@ static const el_conf_item be_conf[] = {
 	{ "max_connections", EL_CONF_INT, "1024", &cf_max_conn, 1, 65536, "collector connections" },
 	{ "retention", EL_CONF_DURATION, "90d", &cf_retention, 86400, 3650 * 86400LL,
 	  "keep lines and flows this long (whole days are dropped)" },
+	{ "stats_retention", EL_CONF_DURATION, "400d", &cf_stats_retention, 86400, 3650 * 86400LL,
+	  "keep the statistics rollups this long (rows of older days are deleted daily)" },
+	{ "ingest_pipeline", EL_CONF_INT, "1", &cf_pipeline, 0, 1,
+	  "1: a second connection writes each batch's flows while the next batch's lines "
+	  "are stored (docs/backend.md); 0: lines and flows in one transaction" },
 	{ "partitions_ahead", EL_CONF_INT, "7", &cf_ahead, 1, 60,
 	  "day partitions made in advance" },
 	{ "checkpoint_interval", EL_CONF_DURATION, "30s", &cf_checkpoint, 1, 3600,
@@ -84,6 +99,32 @@ static const el_conf_item be_conf[] = {
 	  "open messages kept in memory (about 1.5 KB each)" },
 	{ "metrics_interval", EL_CONF_DURATION, "5s", &cf_metrics, 1, 3600,
 	  "how often STATE_DIR/metrics.json is rewritten" },
+	{ "query_listen", EL_CONF_STR, "tls+tcp://0.0.0.0:7702", &cf_query_listen, 0, 200,
+	  "where frontends connect (tls+tcp://HOST:PORT; certificates with CN frontend*); "
+	  "empty: no query service" },
+	{ "query_db", EL_CONF_STR, "\"\"", &cf_query_db, 0, 1000,
+	  "conninfo for the query service (role else_query); empty: database with "
+	  "user=else_query" },
+	{ "query_contexts", EL_CONF_INT, "16", &cf_query_contexts, 1, 256,
+	  "query requests in flight (NNG contexts)" },
+	{ "query_pool", EL_CONF_INT, "4", &cf_query_pool, 1, 64,
+	  "query worker threads, each with its own database connection" },
+	{ "query_max_frame", EL_CONF_SIZE, "4M", &cf_query_max_frame, 64 << 10, 64 << 20,
+	  "largest request frame accepted from a frontend" },
+	{ "query_timeout", EL_CONF_DURATION, "10s", &cf_query_timeout, 1, 3600,
+	  "a query running longer is cancelled (statement_timeout): Q_BUSY" },
+	{ "session_idle", EL_CONF_DURATION, "30m", &cf_session_idle, 60, 30 * 86400LL,
+	  "a session unused this long ends" },
+	{ "session_max", EL_CONF_DURATION, "12h", &cf_session_max, 300, 90 * 86400LL,
+	  "a session ends this long after the login, used or not" },
+	{ "login_window", EL_CONF_DURATION, "15m", &cf_login_window, 10, 86400,
+	  "failed logins are counted over this window" },
+	{ "login_max_user", EL_CONF_INT, "5", &cf_login_max_user, 1, 1000,
+	  "failed logins per user name in the window before logins are THROTTLED" },
+	{ "login_max_ip", EL_CONF_INT, "20", &cf_login_max_ip, 1, 100000,
+	  "failed logins per client IP in the window before logins are THROTTLED" },
+	{ "history_keep", EL_CONF_INT, "200", &cf_history_keep, 1, 100000,
+	  "search history entries kept per user" },
 };
 #define BE_NCONF (sizeof(be_conf) / sizeof(be_conf[0]))
 
@@ -208,9 +249,16 @@ static void be_maintain(be_db *admin)
 	int64_t now = time(NULL);
 	int dropped = 0, rc;
 
+	int64_t deleted = 0;
+
 	rc = be_db_partitions(admin, now, (int)cf_ahead);
 	if (rc == 0)
 		rc = be_db_retention(admin, now, (int)(cf_retention / 86400), &dropped);
+	if (rc == 0)
+		rc = be_db_stats_retention(admin, now, (int)(cf_stats_retention / 86400), &deleted);
+	if (rc == 0 && deleted)
+		el_info("retention: deleted %lld rollup rows older than %lld days",
+			(long long)deleted, (long long)(cf_stats_retention / 86400));
 	if (rc < 0)
 		el_warn("maintenance failed: %s (retried within the hour)", strerror(-rc));
 	else if (dropped)
@@ -252,12 +300,133 @@ static void be_drop_privileges(bool embedded)
 	el_info("running as user %s", name);
 }
 
+/*
+ * be_user_command - --create-admin NAME / --set-password NAME: the password
+ * from one line of stdin (never an argument: ps would show it), at least
+ * BE_QUERY_MIN_PASSWORD bytes.  The first admin exists only this way: there
+ * is no default password.  Runs on the schema owner's connection.  Errors
+ * are reported and returned (exit status 1), not fatal: the caller still
+ * stops the embedded PostgreSQL it started.
+ */
+static int be_user_command(be_db *admin, int mode, const char *name)
+{
+	char pw[EL_OSSL_MAX_PASSWORD + 2], kdf[EL_OSSL_KDF_STRLEN + 8];
+	size_t n;
+	int64_t id = 0;
+	int role, rc;
+	bool disabled;
+
+	if (name == NULL || name[0] == '\0' || strlen(name) > 64) {
+		el_warn("user name: 1..64 bytes");
+		return 1;
+	}
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "password for %s: ", name);
+	if (fgets(pw, sizeof(pw), stdin) == NULL) {
+		el_warn("no password on stdin");
+		return 1;
+	}
+	n = strcspn(pw, "\r\n");
+	if (n > EL_OSSL_MAX_PASSWORD || n < BE_QUERY_MIN_PASSWORD) {
+		memset(pw, 0, sizeof(pw));
+		el_warn("refusing a password of %s than %d characters",
+			n < BE_QUERY_MIN_PASSWORD ? "fewer" : "more",
+			n < BE_QUERY_MIN_PASSWORD ? BE_QUERY_MIN_PASSWORD : EL_OSSL_MAX_PASSWORD);
+		return 1;
+	}
+	pw[n] = '\0';
+	rc = el_ossl_kdf_hash(el_span_make(pw, n), kdf, sizeof(kdf));
+	memset(pw, 0, sizeof(pw));
+	if (rc < 0) {
+		el_warn("cannot hash the password: %s", strerror(-rc));
+		return 1;
+	}
+	if (mode == 'A') {
+		Else__UserInfo u;
+		else__user_info__init(&u);
+		u.name = (char *)name;
+		u.role = ELSE__ROLE__ROLE_ADMIN;
+		rc = be_db_auth_user_put(admin, &u, kdf, &id);
+		if (rc == -EEXIST) {
+			el_warn("user %s exists: use --set-password", name);
+			return 1;
+		}
+	} else {
+		rc = be_db_auth_user_pw(admin, name, &id, &role, &disabled, pw, sizeof(pw));
+		if (rc == -ENOENT) {
+			el_warn("no user %s", name);
+			return 1;
+		}
+		if (rc == 0)
+			rc = be_db_auth_password(admin, id, kdf, NULL);
+	}
+	if (rc < 0) {
+		el_warn("database: %s", strerror(-rc));
+		return 1;
+	}
+	be_db_auth_audit(admin, id, name, "", mode == 'A' ? "create_admin" : "set_password",
+			 "command line");
+	printf("else-backend: %s %s (id %lld)\n",
+	       mode == 'A' ? "created admin" : "set the password of", name, (long long)id);
+	return 0;
+}
+
+/* be_query_start - the query service: one else_query connection per worker */
+static be_qnet *be_query_start(const char *conninfo, be_query ***workers)
+{
+	char ci[1300];
+	be_query_conf qc = {
+		.session_idle_s = cf_session_idle,
+		.session_max_s = cf_session_max,
+		.login_window_s = cf_login_window,
+		.login_max_user = cf_login_max_user,
+		.login_max_ip = cf_login_max_ip,
+		.history_keep = cf_history_keep,
+		.timeout_ms = cf_query_timeout * 1000,
+	};
+	be_qnet_conf nc = { 0 };
+	be_qnet *qn = NULL;
+	be_query **w;
+	int rc;
+
+	*workers = NULL;
+	if (cf_query_listen[0] == '\0')
+		return NULL;
+	if (cf_query_db[0])
+		snprintf(ci, sizeof(ci), "%s", cf_query_db);
+	else if (be_pg_conninfo_role(conninfo, "else_query", ci, sizeof(ci)) < 0)
+		el_fatal("cannot build the query conninfo");
+	w = calloc((size_t)cf_query_pool, sizeof(*w));
+	if (w == NULL)
+		el_fatal("out of memory");
+	for (int i = 0; i < cf_query_pool; i++)
+		if ((rc = be_query_new(&w[i], ci, &qc)) < 0)
+			el_fatal("database: query service cannot connect as else_query: %s",
+				 strerror(-rc));
+	nc.url = cf_query_listen;
+	nc.ca_file = cf_ca;
+	nc.cert_key_file = cf_cert;
+	nc.max_frame = (size_t)cf_query_max_frame;
+	nc.nctx = (int)cf_query_contexts;
+	nc.nworkers = (int)cf_query_pool;
+	nc.worker_args = (void **)w;
+	nc.handle = be_query_handle;
+	if ((rc = be_qnet_start(&qn, &nc)) < 0)
+		el_fatal("query_listen %s: %s", cf_query_listen, strerror(-rc));
+	el_info("query service on %s (port %d), %lld workers", cf_query_listen, be_qnet_port(qn),
+		(long long)cf_query_pool);
+	*workers = w;
+	return qn;
+}
+
 /* be_usage - print usage and exit */
 static void be_usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: else-backend [-c CONFIG] [-o key=value]... [--print-config]\n"
-		"                    [--check-config] [--status]\n");
+		"                    [--check-config] [--status]\n"
+		"                    [--create-admin NAME] [--set-password NAME]"
+		"  (password read from stdin)\n");
 	exit(code);
 }
 
@@ -269,13 +438,16 @@ int main(int argc, char **argv)
 		{ "print-config", no_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 'k' },
 		{ "status", no_argument, NULL, 's' },
+		{ "create-admin", required_argument, NULL, 'A' },
+		{ "set-password", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = "/etc/else/else-backend.conf";
 	char *sets[32], err[512], conninfo[1200], ingest_ci[1300];
 	int nsets = 0, ch, rc, mode = 0;
-	bool embedded, config_given = false;
+	const char *user_arg = NULL;
+	bool embedded, config_given = false, pg_started = false;
 
 	el_log_set_prog("else-backend");
 	while ((ch = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
@@ -293,6 +465,11 @@ int main(int argc, char **argv)
 		case 'k':
 		case 's':
 			mode = ch;
+			break;
+		case 'A':
+		case 'P':
+			mode = ch;
+			user_arg = optarg;
 			break;
 		case 'h':
 			be_usage(0);
@@ -337,7 +514,8 @@ int main(int argc, char **argv)
 	/* PostgreSQL first: it forks, and NNG must not be running then. */
 	embedded = cf_database[0] == '\0';
 	if (embedded) {
-		rc = be_pg_start(cf_state_dir, cf_pg_user, conninfo, sizeof(conninfo));
+		rc = be_pg_start_ex(cf_state_dir, cf_pg_user, conninfo, sizeof(conninfo),
+				    &pg_started);
 		if (rc < 0)
 			el_fatal("embedded PostgreSQL in %s/pg: %s", cf_state_dir, strerror(-rc));
 	} else {
@@ -353,7 +531,21 @@ int main(int argc, char **argv)
 		el_fatal("database: cannot connect as the schema owner: %s", strerror(-rc));
 	if ((rc = be_db_migrate(admin)) < 0)
 		el_fatal("database: migration failed: %s", strerror(-rc));
+	if (mode == 'A' || mode == 'P') {
+		/* A one-off command: leave the embedded cluster as it was found. */
+		rc = be_user_command(admin, mode, user_arg);
+		be_db_close(admin);
+		if (pg_started && be_pg_stop(cf_state_dir) < 0) {
+			el_warn("embedded PostgreSQL did not stop");
+			rc = 1;
+		}
+		el_conf_free(be_conf, BE_NCONF);
+		return rc;
+	}
 	be_maintain(admin);
+	int64_t day = time(NULL) / 86400;
+	if ((rc = be_db_q_day_mark(admin)) < 0)
+		el_warn("database: lines_today not marked: %s", strerror(-rc));
 	if ((rc = be_db_open(&db, ingest_ci)) < 0)
 		el_fatal("database: cannot connect as else_ingest: %s", strerror(-rc));
 
@@ -365,6 +557,7 @@ int main(int argc, char **argv)
 	ic.corr.catchup_s = (uint32_t)cf_catchup;
 	ic.checkpoint_us = cf_checkpoint * 1000000;
 	ic.idle_us = cf_idle * 1000000;
+	ic.flows_conninfo = cf_pipeline ? ingest_ci : NULL;
 	be_ingest *ing = NULL;
 	while ((rc = be_ingest_new(&ing, db, &ic)) < 0) {
 		el_warn("database: cannot recover the correlation state (%s): retrying",
@@ -386,6 +579,8 @@ int main(int argc, char **argv)
 		el_fatal("listen %s: %s", cf_listen, strerror(-rc));
 	el_info("listening on %s (port %d), database %s, state in %s", cf_listen, be_net_port(net),
 		embedded ? "embedded" : "external", cf_state_dir);
+	be_query **qworkers = NULL;
+	be_qnet *qnet = be_query_start(conninfo, &qworkers);
 	be_drop_privileges(embedded);
 
 	int64_t started = be_now_us(), next_metrics = 0, next_maint = started + 3600 * 1000000LL;
@@ -408,6 +603,11 @@ int main(int argc, char **argv)
 			be_write_metrics(net, ing, db, started);
 			next_metrics = now + cf_metrics * 1000000;
 		}
+		if (now / 86400000000LL != day) {
+			/* A new UTC day: lines_today counts from here (004_lines_today.sql). */
+			if (be_db_q_day_mark(admin) == 0)
+				day = now / 86400000000LL;
+		}
 		if (now >= next_maint) {
 			be_maintain(admin);
 			next_maint = now + 3600 * 1000000LL;
@@ -426,6 +626,10 @@ int main(int argc, char **argv)
 		}
 	}
 	el_info("stopping: writing a checkpoint");
+	be_qnet_stop(qnet);
+	for (int i = 0; qworkers && i < cf_query_pool; i++)
+		be_query_free(qworkers[i]);
+	free(qworkers);
 	be_net_shutdown(net);
 	be_net_stop(net);
 	if (be_ingest_checkpoint(ing) < 0)

@@ -31,8 +31,9 @@
 #     vol1 -> vol2 relay hops (linger 30 s): a different, cheaper correlation
 #     workload (checked: hop links in the database against else-parse).
 #     Each else-send waits for the ack of a batch, which the backend
-#     sends after COMMIT, before it sends the next: when both have exited,
-#     every line is committed.  Rate = lines / (start of both senders ->
+#     sends after the COMMIT of its lines, before it sends the next: when
+#     both have exited, every line is committed (the flows writer commits
+#     their flows and rollups after them: checked once it is quiet).  Rate = lines / (start of both senders ->
 #     exit of the later one).  Checked: metrics.json lines_committed and
 #     count(*) of lines equal the input.
 #  2. bench_db (bench/bench_db.c, bench/db.sh) on the same two files, same
@@ -243,7 +244,7 @@ start_backend() {
 	mkdir -p "$state"
 	chmod 755 "$state"
 	states+=("$state")
-	"$bin/else-backend" -o state_dir="$state" -o listen="tls+tcp://127.0.0.1:$port" \
+	"$bin/else-backend" -o state_dir="$state" -o listen="tls+tcp://127.0.0.1:$port" -o query_listen= \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
 		-o metrics_interval=1s -o idle_flush=2s >>"$state.log" 2>&1 &
 	bpid=$!
@@ -394,6 +395,9 @@ psql1() { psql -h "$st1/pg/run" -U postgres -d else -At -c "$1"; }
 dblines=$(psql1 "select count(*) from lines")
 dbflows=$(psql1 "select (select count(*) from messages) + (select count(*) from rejects)")
 dblinks=$(psql1 "select count(*) from messages where prev_queue_id is not null")
+# The rollups (sql/002_stats.sql) are maintained in the same run: check them.
+statsdiff=$(psql -h "$st1/pg/run" -U postgres -d else -At -f tests/ingest/stats_check.sql | wc -l)
+statsmsg=$(psql1 "select coalesce(sum(messages), 0) from stats_msg_hourly")
 m_unparsed=$(metric "$st1" lines_unparsed)
 m_batches=$(metric "$st1" batches)
 m_failed=$(metric "$st1" batches_failed)
@@ -408,7 +412,7 @@ cpu_pg=$(awk -v a="$cp0" -v b="$cp1" 'BEGIN { printf "%.2f", b - a }')
 cpu_send=$(awk -v a="$cs0" -v b="$cs1" 'BEGIN { printf "%.2f", b - a }')
 secs_of() { sed -n 's/.* \([0-9.]*\) s, .*/\1/p' "$work/send-$1.out"; }
 
-echo "--- (1) else-backend: 2 x else-send over loopback tls+tcp, correlation on, batches of $batch1 (vol1) and $batch2 (vol2) lines"
+echo "--- (1) else-backend: 2 x else-send over loopback tls+tcp, correlation on, rollups on, flows writer on, batches of $batch1 (vol1) and $batch2 (vol2) lines"
 printf '    %d lines committed in %s s = %d lines/s (vol1 sender %s s, vol2 sender %s s)\n' \
 	"$total" "$t1" "$r1" "$(secs_of vol1)" "$(secs_of vol2)"
 printf '    CPU over the run: else-backend %s s (%s cores), postgres %s s (%s cores), else-send %s s (%s cores)\n' \
@@ -421,6 +425,8 @@ printf '    check: metrics lines_committed %s, count(*) lines %s (want %d); batc
 printf '    check: flows in the database (messages + rejects) after idle_flush: %s, still open in the engine: %s (else-parse --flows, which ends every open one at EOF: %d)\n' \
 	"$dbflows" "$m_open" "$flows_all"
 printf '    check: messages with a relay hop linked: %s (else-parse --flows: %d)\n' "$dblinks" "$links_all"
+printf '    check: rollups maintained at ingest: %s messages in stats_msg_hourly; rows differing from the flow tables (tests/ingest/stats_check.sql): %s\n' \
+	"$statsmsg" "$statsdiff"
 if [ -n "$perfpid" ]; then
 	echo "    profile (perf record -e cpu-clock; share of all samples of else-backend + postgres):"
 	perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null |

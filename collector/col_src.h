@@ -37,6 +37,8 @@
  * SECURITY: file contents and syslog datagrams are untrusted bytes.  Lines
  * are cut at conf.max_line (counted in stats.truncated; the rest of the line
  * is skipped up to its newline); NUL and binary bytes pass through unchanged.
+ * A line from a file never contains '\n'; a syslog message received as one
+ * datagram or one octet-counted frame is one line and may contain '\n'.
  * A followed path must not lead out of the configured location: symlinks are
  * not followed (O_NOFOLLOW, and a directory source checks every entry with
  * lstat/openat), and a file replaced by a symlink is reported and skipped.
@@ -88,12 +90,15 @@ typedef struct col_src_chunk {
 	const void *pos; /* position after lines[n-1]; len 0 for positionless sources */
 	size_t pos_len;
 	int stream_end; /* this stream will never have more lines (a finished
-			   rotated or MSGTRK file): the spool may forget it once acked */
+			   rotated or MSGTRK file): the spool may forget it once acked.
+			   The end is often known only after the last lines were
+			   handed out, so a chunk may carry n == 0 with stream_end
+			   set and the final position: record it like any chunk. */
 } col_src_chunk;
 
 typedef struct col_src_stats {
 	uint64_t lines, bytes, truncated, rotations, truncations, reopen_errors, symlinks_refused,
-		files_opened, datagrams, connections, framing_errors;
+		files_opened, datagrams, connections, framing_errors, clients_refused;
 	int64_t last_read_us; /* wall clock of the last line read, 0 = never */
 } col_src_stats;
 

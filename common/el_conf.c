@@ -98,6 +98,29 @@ static int el_conf_apply(const el_conf_item *it, const char *val, char *err, siz
 			return -EINVAL;
 		}
 		return 0;
+	case EL_CONF_LIST: {
+		el_conf_list *l = it->var;
+		char **nv;
+		len = strlen(val);
+		if (len >= 2 && val[0] == '"' && val[len - 1] == '"') {
+			val++;
+			len -= 2;
+		}
+		if (len == 0 || len > EL_CONF_LIST_ITEM_MAX || (int64_t)l->n >= it->max) {
+			snprintf(err, errcap, "%s%s: %s", where, it->name,
+				 len == 0                      ? "must not be empty"
+				 : len > EL_CONF_LIST_ITEM_MAX ? "value too long"
+							       : "given too many times");
+			return -EINVAL;
+		}
+		if ((nv = realloc(l->v, (l->n + 1) * sizeof(*nv))) == NULL)
+			return -ENOMEM;
+		l->v = nv;
+		if ((l->v[l->n] = strndup(val, len)) == NULL)
+			return -ENOMEM;
+		l->n++;
+		return 0;
+	}
 	case EL_CONF_STR:
 		len = strlen(val);
 		if (len >= 2 && val[0] == '"' && val[len - 1] == '"') {
@@ -158,6 +181,11 @@ int el_conf_load(const el_conf_item *items, size_t n, const char *path, char *er
 
 	err[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
+		if (items[i].type == EL_CONF_LIST) {
+			/* A list starts empty; its def is only shown by el_conf_print. */
+			el_conf_free(&items[i], 1);
+			continue;
+		}
 		rc = el_conf_apply(&items[i], items[i].def, err, errcap, "default for ");
 		if (rc < 0)
 			return rc;
@@ -209,6 +237,13 @@ void el_conf_free(const el_conf_item *items, size_t n)
 		if (items[i].type == EL_CONF_STR) {
 			free(*(char **)items[i].var);
 			*(char **)items[i].var = NULL;
+		} else if (items[i].type == EL_CONF_LIST) {
+			el_conf_list *l = items[i].var;
+			for (size_t k = 0; k < l->n; k++)
+				free(l->v[k]);
+			free(l->v);
+			l->v = NULL;
+			l->n = 0;
 		}
 }
 
@@ -217,7 +252,7 @@ void el_conf_print(const el_conf_item *items, size_t n, int fd)
 {
 	for (size_t i = 0; i < n; i++) {
 		const el_conf_item *it = &items[i];
-		if (it->type == EL_CONF_STR || it->type == EL_CONF_BOOL)
+		if (it->type == EL_CONF_STR || it->type == EL_CONF_BOOL || it->type == EL_CONF_LIST)
 			dprintf(fd, "# %s\n#%s = %s\n\n", it->help, it->name, it->def);
 		else
 			dprintf(fd, "# %s [%lld..%lld]\n#%s = %s\n\n", it->help, (long long)it->min,

@@ -32,13 +32,22 @@ typedef enum el_conf_type {
 	EL_CONF_DURATION, /* seconds: s, m, h, d suffixes */
 	EL_CONF_STR,
 	EL_CONF_BOOL,
+	EL_CONF_LIST, /* repeatable key: each line adds one string (max = most items) */
 } el_conf_type;
+
+/* The variable of an EL_CONF_LIST item: the values in file order. */
+typedef struct el_conf_list {
+	char **v;
+	size_t n;
+} el_conf_list;
+
+#define EL_CONF_LIST_ITEM_MAX 1000 /* bytes of one list value */
 
 typedef struct el_conf_item {
 	const char *name;
 	el_conf_type type;
 	const char *def;  /* default, as it would be written in the file */
-	void *var;        /* int64_t *, char ** or bool * */
+	void *var;        /* int64_t *, char **, bool * or el_conf_list * */
 	int64_t min, max; /* numbers: range; strings: max length (min: 1 = required non-empty) */
 	const char *help; /* one line, for --help-config and the example file */
 } el_conf_item;

@@ -1,11 +1,12 @@
 /*
  * el_json - minimal JSON output into an el_buf.
  *
- * Only writing: ELSE emits JSON (else-parse, the HTTP API) and never needs a
- * general reader in C.  Strings are escaped for any input bytes: control
- * characters become \uXXXX, valid UTF-8 is copied, and each byte of an
- * invalid UTF-8 sequence becomes \u00XX (its Latin-1 reading), so output is
- * always valid JSON and a legacy 8-bit line stays readable.
+ * Writing only; el_jsonp reads JSON (the frontend's API requests), and
+ * el_pbjson maps protobuf messages both ways.  Strings are escaped for any
+ * input bytes: control characters become \uXXXX, valid UTF-8 is copied, and
+ * each byte of an invalid UTF-8 sequence becomes \u00XX (its Latin-1
+ * reading), so output is always valid JSON and a legacy 8-bit line stays
+ * readable.
  *
  * OWNERSHIP: appends to the caller's buffer.
  * THREADS: reentrant.

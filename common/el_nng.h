@@ -3,8 +3,9 @@
  * files, listen/dial helpers that always bound the frame size, NNG errors as
  * negative errnos, and the few NNG statistics ELSE reports.
  *
- * Only this module, be_net.c and col_ship.c include NNG headers; everything
- * else sees ELSE types.  Moving to NNG 2.x touches these three files.
+ * Only this module, be_net.c, col_ship.c and fe_rpc.c (and the backend's
+ * query transport) include NNG headers; everything else sees ELSE types.
+ * Moving to NNG 2.x touches these files.
  *
  * OWNERSHIP: a TLS config returned by el_nng_tls_server/_client belongs to
  * the caller (nng_tls_config_free); a listener or dialer holds its own

@@ -15,7 +15,11 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -345,4 +349,183 @@ out:
 	X509_free(x);
 	BIO_free(in);
 	return rv;
+}
+
+/* el_ossl_hex - n bytes as lower-case hex into out (2n + 1 bytes) */
+static void el_ossl_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* el_ossl_unhex - exactly 2n hex digits of s[0..len) into out[n]; -EINVAL */
+static int el_ossl_unhex(const char *s, size_t len, uint8_t *out, size_t n)
+{
+	if (len != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < 2 * n; i++) {
+		int c = (unsigned char)s[i], v;
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else
+			return -EINVAL;
+		if (i & 1)
+			out[i / 2] = (uint8_t)(out[i / 2] | v);
+		else
+			out[i / 2] = (uint8_t)(v << 4);
+	}
+	return 0;
+}
+
+#define EL_OSSL_KDF_SALT 16
+#define EL_OSSL_KDF_OUT 32
+
+/* el_ossl_scrypt - scrypt(password, salt, 2^log2n, r, p) into out[EL_OSSL_KDF_OUT] */
+static int el_ossl_scrypt(el_span pw, const uint8_t *salt, size_t saltlen, unsigned log2n,
+			  unsigned r, unsigned p, uint8_t *out)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
+	EVP_KDF_CTX *kctx = NULL;
+	uint64_t n = (uint64_t)1 << log2n;
+	uint32_t r32 = r, p32 = p;
+	/* 128 * r * N bytes for V, plus B: allow twice that. */
+	uint64_t maxmem = 256ull * r * n + 256ull * r * p + (1u << 20);
+	OSSL_PARAM params[7], *q = params;
+	static const uint8_t empty[1];
+	int rv = -EIO;
+
+	if (kdf == NULL || (kctx = EVP_KDF_CTX_new(kdf)) == NULL)
+		goto out;
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
+						 pw.len ? (void *)pw.p : (void *)empty, pw.len);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+	*q++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
+	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r32);
+	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p32);
+	*q++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
+	*q = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, EL_OSSL_KDF_OUT, params) == 1)
+		rv = 0;
+out:
+	ERR_clear_error();
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return rv;
+}
+
+/* el_ossl_kdf_hash - see el_ossl.h */
+int el_ossl_kdf_hash(el_span password, char *out, size_t cap)
+{
+	uint8_t salt[EL_OSSL_KDF_SALT], h[EL_OSSL_KDF_OUT];
+	char salthex[2 * EL_OSSL_KDF_SALT + 1], hhex[2 * EL_OSSL_KDF_OUT + 1];
+	int rv, n;
+
+	if (password.len > EL_OSSL_MAX_PASSWORD || cap < EL_OSSL_KDF_STRLEN)
+		return -EINVAL;
+	if ((rv = el_ossl_random(salt, sizeof(salt))) != 0)
+		return rv;
+	if ((rv = el_ossl_scrypt(password, salt, sizeof(salt), EL_OSSL_KDF_LOG2N, 8, 1, h)) != 0)
+		return rv;
+	el_ossl_hex(salt, sizeof(salt), salthex);
+	el_ossl_hex(h, sizeof(h), hhex);
+	OPENSSL_cleanse(h, sizeof(h));
+	n = snprintf(out, cap, "scrypt$%d$8$1$%s$%s", EL_OSSL_KDF_LOG2N, salthex, hhex);
+	return n > 0 && (size_t)n < cap ? 0 : -EINVAL;
+}
+
+/* el_ossl_kdf_field - the next '$'-separated field of s from *pos */
+static el_span el_ossl_kdf_field(const char *s, size_t len, size_t *pos)
+{
+	const char *p = s + *pos, *e = memchr(p, '$', len - *pos);
+	size_t n = e ? (size_t)(e - p) : len - *pos;
+
+	*pos += n + (e ? 1 : 0);
+	return el_span_make(p, n);
+}
+
+/* el_ossl_kdf_num - a small decimal in [lo, hi], or -1 */
+static long el_ossl_kdf_num(el_span f, long lo, long hi)
+{
+	long v = 0;
+
+	if (f.len == 0 || f.len > 3)
+		return -1;
+	for (size_t i = 0; i < f.len; i++) {
+		if (f.p[i] < '0' || f.p[i] > '9')
+			return -1;
+		v = v * 10 + (f.p[i] - '0');
+	}
+	return v >= lo && v <= hi ? v : -1;
+}
+
+/* el_ossl_kdf_verify - see el_ossl.h */
+int el_ossl_kdf_verify(el_span password, const char *stored)
+{
+	uint8_t salt[EL_OSSL_KDF_SALT], want[EL_OSSL_KDF_OUT], got[EL_OSSL_KDF_OUT];
+	size_t len, pos = 0;
+	el_span f[6];
+	long log2n, r, p;
+	int rv;
+
+	if (stored == NULL || password.len > EL_OSSL_MAX_PASSWORD)
+		return -EINVAL;
+	len = strnlen(stored, EL_OSSL_KDF_STRLEN);
+	for (int i = 0; i < 6; i++)
+		f[i] = pos <= len ? el_ossl_kdf_field(stored, len, &pos) : el_span_make(NULL, 0);
+	if (pos != len)
+		return -EINVAL; /* a seventh field */
+	if (f[0].len != 6 || memcmp(f[0].p, "scrypt", 6) != 0)
+		return -EINVAL;
+	if ((log2n = el_ossl_kdf_num(f[1], 14, 20)) < 0 || (r = el_ossl_kdf_num(f[2], 1, 32)) < 0 ||
+	    (p = el_ossl_kdf_num(f[3], 1, 16)) < 0)
+		return -EINVAL;
+	if (el_ossl_unhex(f[4].p, f[4].len, salt, sizeof(salt)) != 0 ||
+	    el_ossl_unhex(f[5].p, f[5].len, want, sizeof(want)) != 0)
+		return -EINVAL;
+	if ((rv = el_ossl_scrypt(password, salt, sizeof(salt), (unsigned)log2n, (unsigned)r,
+				 (unsigned)p, got)) != 0)
+		return rv;
+	rv = CRYPTO_memcmp(got, want, sizeof(got)) == 0 ? 0 : -EACCES;
+	OPENSSL_cleanse(got, sizeof(got));
+	return rv;
+}
+
+/* el_ossl_sha256 - see el_ossl.h */
+int el_ossl_sha256(const void *p, size_t n, uint8_t out[32])
+{
+	unsigned int len = 0;
+
+	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32) {
+		ERR_clear_error();
+		return -EIO;
+	}
+	return 0;
+}
+
+/* el_ossl_ct_eq - see el_ossl.h */
+int el_ossl_ct_eq(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* el_ossl_token_hex - see el_ossl.h */
+int el_ossl_token_hex(char *out, size_t n)
+{
+	uint8_t b[64];
+	int rv;
+
+	if (n == 0 || n > sizeof(b))
+		return -EINVAL;
+	if ((rv = el_ossl_random(b, n)) != 0)
+		return rv;
+	el_ossl_hex(b, n, out);
+	OPENSSL_cleanse(b, sizeof(b));
+	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * el_ossl - the adapter between ELSE and OpenSSL 3.0: random bytes, the
- * collector's proof of identity and its verification by the backend.
+ * collector's (and frontend's) proof of identity and its verification by
+ * the backend, password hashing (scrypt) and session tokens.
  *
  * NNG 1.5 cannot tell the backend which certificate a TLS peer presented, so
  * proto/ingest.proto has the collector prove it in the protocol: the backend
@@ -85,5 +86,30 @@ int el_ossl_ca_load(const char *ca_file);
 
 /* el_ossl_valid_cn - is p[0..len) an acceptable identity (see SECURITY) */
 int el_ossl_valid_cn(const char *p, size_t len);
+
+/*
+ * Passwords (the query service's users).  el_ossl_kdf_hash makes the stored
+ * string "scrypt$LOG2N$R$P$SALT_HEX$HASH_HEX" with a fresh 16-byte salt from
+ * RAND_bytes and scrypt (EVP_KDF "SCRYPT") at N = 2^EL_OSSL_KDF_LOG2N, r = 8,
+ * p = 1 (32 MiB, ~0.1 s per hash here): out needs EL_OSSL_KDF_STRLEN bytes.
+ * el_ossl_kdf_verify recomputes with the parameters of the stored string
+ * (log2 N 14..20, r 1..32, p 1..16, else -EINVAL) and compares in constant
+ * time: 0 on a match, -EACCES on a mismatch.  Passwords are bounded by
+ * EL_OSSL_MAX_PASSWORD bytes (-EINVAL).
+ */
+#define EL_OSSL_KDF_LOG2N 15
+#define EL_OSSL_KDF_STRLEN 160
+#define EL_OSSL_MAX_PASSWORD 1024
+int el_ossl_kdf_hash(el_span password, char *out, size_t cap);
+int el_ossl_kdf_verify(el_span password, const char *stored);
+
+/* el_ossl_sha256 - SHA-256 of p[0..n) into out[32] */
+int el_ossl_sha256(const void *p, size_t n, uint8_t out[32]);
+
+/* el_ossl_ct_eq - constant-time comparison of two equal-length byte strings */
+int el_ossl_ct_eq(const void *a, const void *b, size_t n);
+
+/* el_ossl_token_hex - n random bytes (n <= 64) as 2n lower-case hex digits + NUL */
+int el_ossl_token_hex(char *out, size_t n);
 
 #endif

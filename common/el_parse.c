@@ -7,7 +7,10 @@
  *   RFC 5424:           "1 TIMESTAMP HOST APP PROCID MSGID SD [MSG]"
  *   RFC 3339 (rsyslog): "2026-11-22T13:23:01.123456+01:00 HOST TAG: MSG"
  *   traditional/postlog:"Nov 22 13:23:01[.123456] HOST TAG: MSG"
- * TAG is "prog[pid]" or "prog".  A frame we cannot read leaves the line
+ *   local (no host):    "<PRI>Nov 22 13:23:01 TAG: MSG" (glibc syslog(), logger -u)
+ * TAG is "prog[pid]" or "prog".  These are also what rsyslog's omfwd sends
+ * with its stock templates and what logger --server sends; a syslog
+ * listener of the collector ships them unchanged (tests: "forwarded").  A frame we cannot read leaves the line
  * UNPARSED with whatever fields were found before the failure.
  */
 #include "el_parse.h"
@@ -372,6 +375,31 @@ static void el_dispatch(el_parse_ctx *c, el_rec *r, el_span prog, el_span servic
 		el_pf_parse(c, r, service, msg);
 }
 
+/*
+ * el_is_tag_token - "prog:" or "prog[digits]:" in the place of the host: the
+ * local form without a hostname.  A host name never ends in ':' after
+ * program bytes (an IPv6 literal has other colons, so it is not taken).
+ */
+static bool el_is_tag_token(el_span t)
+{
+	size_t i = 0, j;
+
+	if (t.len < 2 || t.p[t.len - 1] != ':')
+		return false;
+	while (i < t.len - 1 && el_is_prog_byte(t.p[i]))
+		i++;
+	if (i == 0)
+		return false;
+	if (i == t.len - 1)
+		return true;
+	if (t.p[i] != '[' || t.p[t.len - 2] != ']')
+		return false;
+	for (j = i + 1; j < t.len - 2; j++)
+		if (!el_is_digit(t.p[j]))
+			return false;
+	return j > i + 1;
+}
+
 /* el_parse_tag_msg - "prog[pid]: msg" or "prog: msg" from offset i of s */
 static void el_parse_tag_msg(el_parse_ctx *c, el_rec *r, el_span s, size_t i)
 {
@@ -474,6 +502,12 @@ static void el_parse_5424(el_parse_ctx *c, el_rec *r, el_span s)
 		return;
 	if (i < s.len)
 		i++;
+	/*
+	 * rsyslog's RSYSLOG_SyslogProtocol23Format writes "SD  MSG": the message
+	 * of a legacy sender keeps its leading space.  Not part of what was said.
+	 */
+	while (i < s.len && s.p[i] == ' ')
+		i++;
 	/* A UTF-8 BOM may introduce the message. */
 	if (s.len - i >= 3 && memcmp(s.p + i, "\xef\xbb\xbf", 3) == 0)
 		i += 3;
@@ -573,6 +607,11 @@ void el_parse_line(el_parse_ctx *c, const char *line, size_t len, el_rec *r)
 	el_span host = el_token(s, n);
 	if (host.len == 0 || host.len > 255 || n + host.len >= s.len)
 		goto out;
+	if (el_is_tag_token(host)) {
+		/* glibc syslog() and logger on a local socket: no host field. */
+		el_parse_tag_msg(c, r, s, n);
+		goto out;
+	}
 	el_rec_adds(r, EL_F_HOST, host);
 	el_parse_tag_msg(c, r, s, n + host.len + 1);
 out:

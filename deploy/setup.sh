@@ -2,7 +2,7 @@
 # setup.sh - install every Debian package ELSE needs to build, test and run.
 #
 # Idempotent and non-interactive; run as root on Debian 12.  --bench also
-# installs what only the benchmarks need (rsyslog with ompgsql).  Postfix is
+# installs what only the benchmarks need (ompgsql for rsyslog).  Postfix is
 # preseeded to "No configuration" so no system mail instance starts: the
 # test harness runs its own instances under a scratch directory.
 set -euo pipefail
@@ -21,16 +21,30 @@ PKGS=(
 	# libraries from the design card
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libssl-dev
 	libmicrohttpd-dev libcriterion-dev libnanomsg-dev
-	# real parts the tests run
-	postgresql postfix swaks libnet-ssleay-perl openssl procps iproute2 psmisc
+	# collector: rotated logs compressed by logrotate (path.2.gz); frontend
+	# (issue 6): zlib for gzip, libcurl for elsectl, nodejs/npm for the web
+	# UI's chart library (uPlot) and the browser test's playwright-core
+	zlib1g-dev libcurl4-openssl-dev nodejs
+	# real parts the tests run (rsyslog: a private rsyslogd forwards to the
+	# collector's syslog listeners in tests/collector)
+	rsyslog postgresql postfix swaks libnet-ssleay-perl openssl procps iproute2 psmisc
 	# tools the test and bench scripts use
 	jq gzip coreutils findutils python3 pflogsumm bc util-linux
+	# the web UI test: two frontends behind HAProxy, driven by Chromium
+	haproxy chromium fonts-dejavu-core curl
 )
 
-# --bench adds what only the benchmarks need: rsyslog + ompgsql, the transport
+# --bench adds what only the benchmarks need: wrk (bench/search.sh) and
+# rsyslog + ompgsql, the transport
 # ELSE used to rely on (bench/ingest.sh runs it privately with its own config).
 if [ "${1:-}" = "--bench" ]; then
-	PKGS+=(rsyslog rsyslog-pgsql)
+	PKGS+=(rsyslog-pgsql wrk)
+fi
+
+# Debian's nodejs comes without npm (package npm); a nodejs from elsewhere
+# bundles it and conflicts with Debian's npm: ask for npm only when missing.
+if ! command -v npm >/dev/null 2>&1; then
+	PKGS+=(npm)
 fi
 
 missing=()
@@ -40,8 +54,27 @@ for p in "${PKGS[@]}"; do
 	fi
 done
 
+# The browser-side packages of the web UI (frontend/www) and of its test
+# (tests/frontend) from their committed package-lock.json files: the build
+# runs `npm ci` into the build tree; doing it once here fills npm's cache, so
+# builds and CI find them even when the registry is slow or away.
+npm_warm() {
+	local here lock tmp
+	here=$(cd "$(dirname "$0")/.." && pwd)
+	command -v npm >/dev/null 2>&1 || return 0
+	for lock in "$here/frontend/www/package-lock.json" "$here/tests/frontend/package-lock.json"; do
+		[ -f "$lock" ] || continue
+		tmp=$(mktemp -d)
+		cp "$(dirname "$lock")/package.json" "$lock" "$tmp/"
+		npm ci --prefix "$tmp" --no-audit --no-fund --ignore-scripts --silent ||
+			echo "setup.sh: npm ci for $lock failed (the build will retry)" >&2
+		rm -rf "$tmp"
+	done
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "setup.sh: all ${#PKGS[@]} packages present"
+	npm_warm
 	exit 0
 fi
 
@@ -74,6 +107,7 @@ fi
 # Debian starts a cluster and a system Postfix when it can; ELSE runs its own
 # instances, so keep the packaged ones from holding ports or CPU.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	systemctl disable --now postfix postgresql >/dev/null 2>&1 || true
+	systemctl disable --now postfix postgresql haproxy >/dev/null 2>&1 || true
 fi
+npm_warm
 echo "setup.sh: installed ${missing[*]}"

@@ -137,3 +137,139 @@ Test(conf, command_line_override)
 	cr_assert_eq(el_conf_set(tc_items, TC_N, "port=-1", err, sizeof(err)), -EINVAL);
 	el_conf_free(tc_items, TC_N);
 }
+
+/* A repeatable key (EL_CONF_LIST) next to a plain one: at most 3 values. */
+static el_conf_list tl_src;
+static int64_t tl_port;
+
+static const el_conf_item tl_items[] = {
+	{ "source", EL_CONF_LIST, "file:/var/log/mail.log", &tl_src, 0, 3, "what to read" },
+	{ "port", EL_CONF_INT, "7701", &tl_port, 1, 65535, "TCP port" },
+};
+#define TL_N (sizeof(tl_items) / sizeof(tl_items[0]))
+
+static int tl_load(const char *text, char *err, size_t cap)
+{
+	const char *p = tc_file(text);
+	int rc = el_conf_load(tl_items, TL_N, p, err, cap);
+
+	unlink(p);
+	return rc;
+}
+
+Test(conf, list_repeats_in_file_order)
+{
+	char err[256];
+
+	cr_assert_eq(tl_load("source = file:/a\nport = 1\nsource=\"file:/b c\"\n"
+			     "  source =   stdin  \n",
+			     err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(tl_src.n, 3);
+	cr_assert_str_eq(tl_src.v[0], "file:/a");
+	cr_assert_str_eq(tl_src.v[1], "file:/b c"); /* quotes stripped, inner blank kept */
+	cr_assert_str_eq(tl_src.v[2], "stdin");
+	cr_assert_eq(tl_port, 1);
+	/* -o adds to what the file gave, within the same bound. */
+	cr_assert_eq(el_conf_set(tl_items, TL_N, "source=file:/d", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "source: given too many times") != NULL, "%s", err);
+	cr_assert_eq(tl_src.n, 3);
+	el_conf_free(tl_items, TL_N);
+	cr_assert_eq(tl_src.n, 0);
+	cr_assert_null(tl_src.v);
+}
+
+Test(conf, list_starts_empty_at_every_load)
+{
+	char err[256];
+
+	/* The default is only documentation (el_conf_print): the program decides. */
+	cr_assert_eq(el_conf_load(tl_items, TL_N, NULL, err, sizeof(err)), 0);
+	cr_assert_eq(tl_src.n, 0);
+	cr_assert_eq(el_conf_set(tl_items, TL_N, "source=file:/x", err, sizeof(err)), 0);
+	cr_assert_eq(el_conf_set(tl_items, TL_N, "source = file:/y", err, sizeof(err)), 0);
+	cr_assert_eq(tl_src.n, 2);
+	cr_assert_str_eq(tl_src.v[1], "file:/y");
+	/* A second load does not append to the first one's values (nor leak them). */
+	cr_assert_eq(tl_load("source = file:/z\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(tl_src.n, 1);
+	cr_assert_str_eq(tl_src.v[0], "file:/z");
+	el_conf_free(tl_items, TL_N);
+	el_conf_free(tl_items, TL_N); /* twice is harmless */
+	cr_assert_eq(tl_src.n, 0);
+}
+
+Test(conf, list_bounds)
+{
+	char err[256], *text = malloc(2100), *p;
+
+	/* EL_CONF_LIST_ITEM_MAX bytes are taken, one more is not. */
+	p = text + sprintf(text, "source = ");
+	memset(p, 'a', EL_CONF_LIST_ITEM_MAX);
+	strcpy(p + EL_CONF_LIST_ITEM_MAX, "\n");
+	cr_assert_eq(tl_load(text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(tl_src.n, 1);
+	cr_assert_eq(strlen(tl_src.v[0]), EL_CONF_LIST_ITEM_MAX);
+	el_conf_free(tl_items, TL_N);
+	p = text + sprintf(text, "source = ");
+	memset(p, 'a', EL_CONF_LIST_ITEM_MAX + 1);
+	strcpy(p + EL_CONF_LIST_ITEM_MAX + 1, "\n");
+	cr_assert_eq(tl_load(text, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, ":1: source: value too long") != NULL, "%s", err);
+	cr_assert_eq(tl_src.n, 0);
+	el_conf_free(tl_items, TL_N);
+	/* The quotes do not count against the bound. */
+	p = text + sprintf(text, "source = \"");
+	memset(p, 'b', EL_CONF_LIST_ITEM_MAX);
+	strcpy(p + EL_CONF_LIST_ITEM_MAX, "\"\n");
+	cr_assert_eq(tl_load(text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(strlen(tl_src.v[0]), EL_CONF_LIST_ITEM_MAX);
+	el_conf_free(tl_items, TL_N);
+	free(text);
+}
+
+Test(conf, list_errors_name_key_and_line)
+{
+	static const struct {
+		const char *text, *msg;
+	} cases[] = {
+		{ "source = \n", ":1: source: must not be empty" },
+		{ "source = \"\"\n", ":1: source: must not be empty" },
+		{ "# four\nsource = a\nsource = b\nsource = c\nsource = d\n",
+		  ":5: source: given too many times" },
+		{ "source = a\nsources = b\n", ":2: unknown setting 'sources'" },
+		{ "source\n", ":1: expected 'key = value'" },
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(tl_load(cases[i].text, err, sizeof(err)), -EINVAL, "%s",
+			     cases[i].text);
+		cr_assert(strstr(err, cases[i].msg) != NULL, "'%s' gave '%s'", cases[i].text, err);
+		el_conf_free(tl_items, TL_N);
+	}
+	/* The command line: same checks, no line number. */
+	cr_assert_eq(el_conf_load(tl_items, TL_N, NULL, err, sizeof(err)), 0);
+	cr_assert_eq(el_conf_set(tl_items, TL_N, "source=", err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "source: must not be empty");
+	cr_assert_eq(tl_src.n, 0);
+	el_conf_free(tl_items, TL_N);
+}
+
+Test(conf, list_printed_with_its_default)
+{
+	char path[] = "/tmp/else-conf-print-XXXXXX", buf[1024];
+	int fd = mkstemp(path);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0);
+	el_conf_print(tl_items, TL_N, fd);
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unlink(path);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_assert(strstr(buf, "# what to read\n#source = file:/var/log/mail.log\n") != NULL, "%s",
+		  buf);
+}

@@ -491,6 +491,51 @@ Test(parse, framings)
 	RUN(cases);
 }
 
+/*
+ * What syslog senders put on the wire, captured from rsyslogd 8.2302 omfwd
+ * and util-linux logger 2.38 (Debian 12) and shipped unchanged by the
+ * collector's syslog listeners.
+ */
+Test(parse, forwarded)
+{
+	static const struct parse_case cases[] = {
+		/* omfwd, RSYSLOG_TraditionalForwardFormat (its default) */
+		{ "<13>Nov 22 16:20:32 vm postfix/smtpd[5691]: connect from unknown[10.0.0.1]",
+		  "connect", "host=vm|service=smtpd|pid=5691|client_ip=10.0.0.1|facility=1" },
+		{ "<13>Nov 22 16:20:32 vm postfix/qmgr: ABC123: removed", "removed",
+		  "host=vm|service=qmgr|queue_id=ABC123" },
+		/* omfwd, RSYSLOG_ForwardFormat (high-precision time) */
+		{ "<22>2026-11-22T16:20:32.866086+00:00 vm postfix/qmgr[7]: ABC123: removed",
+		  "removed", "host=vm|service=qmgr|facility=2|severity=6" },
+		/* omfwd, RSYSLOG_SyslogProtocol23Format: APP-NAME is cut at the '/'
+		   and the message keeps a leading space */
+		{ "<13>1 2026-11-22T16:20:32.875039+00:00 vm postfix - - -  ABC123: removed",
+		  "removed", "host=vm|program=postfix|queue_id=ABC123" },
+		{ "<13>1 2026-11-22T16:20:32.866086+00:00 vm postfix 5691 - -  warning: "
+		  "hostname x does not resolve",
+		  "warning", "host=vm|pid=5691|text=hostname x does not resolve" },
+		/* logger --server (RFC 5424 with timeQuality), TCP or UDP */
+		{ "<13>1 2026-11-22T16:20:32.882830+00:00 vm postfix/smtp - - [timeQuality "
+		  "tzKnown=\"1\" isSynced=\"0\"] ABC123: removed",
+		  "removed",
+		  "host=vm|service=smtp|structured_data=[timeQuality tzKnown=\"1\" "
+		  "isSynced=\"0\"]" },
+		/* logger --server --rfc3164 */
+		{ "<13>Nov 22 16:20:32 vm postfix/smtp: ABC123: removed", "removed",
+		  "host=vm|service=smtp" },
+		/* local form (glibc syslog(), logger -u SOCKET): no host */
+		{ "<22>Nov 22 16:20:32 postfix/qmgr[12]: ABC123: removed", "removed",
+		  "!host|service=qmgr|pid=12" },
+		{ "<22>Nov 22 16:20:32 postfix/qmgr: ABC123: removed", "removed",
+		  "!host|service=qmgr" },
+		/* not a tag in the host's place: an IPv6 host, a bracket without pid */
+		{ "Nov 22 16:20:32 fe80:: postfix/qmgr[1]: ABC123: removed", "removed",
+		  "host=fe80::" },
+		{ "Nov 22 16:20:32 x[]: postfix/qmgr[1]: ABC123: removed", "removed", "host=x[]:" },
+	};
+	RUN(cases);
+}
+
 /* tm_iso - the record's time as text */
 static void tm_iso(const char *line, char *out, size_t n)
 {

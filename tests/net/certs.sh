@@ -3,7 +3,7 @@
 # deploy/else-ca.sh (the tool under test) plus openssl for the bad ones
 # else-ca.sh refuses to make:
 #   DIR/ca1/    the ELSE CA: server-localhost, client-mx1.example.org,
-#               client-mx2.example.org
+#               client-mx2.example.org, client-frontend1 (query service)
 #   DIR/ca2/    another CA: client-mx1.example.org (same name, wrong CA)
 #   DIR/bad/    certificates of ca1 that must be refused: expired.pem,
 #               badcn.pem (CN with a space and '!'), twocn.pem (two CNs),
@@ -17,6 +17,7 @@ bash "$ca" init "$d/ca1" >/dev/null
 bash "$ca" server "$d/ca1" localhost >/dev/null
 bash "$ca" client "$d/ca1" mx1.example.org >/dev/null
 bash "$ca" client "$d/ca1" mx2.example.org >/dev/null
+bash "$ca" client "$d/ca1" frontend1 >/dev/null
 bash "$ca" init "$d/ca2" >/dev/null
 bash "$ca" client "$d/ca2" mx1.example.org >/dev/null
 

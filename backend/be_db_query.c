@@ -1,0 +1,1303 @@
+/*
+ * be_db_query - the query service's reads of mail data, every one filtered
+ * by the caller's scope in SQL (sql/003_users.sql else_visible).  See
+ * be_db_query.h.
+ *
+ * Parameters $1..$4 of every statement are the scope (role, hosts, domains,
+ * addresses).  Statements are made of constant fragments chosen by which
+ * search fields are set; every value is a parameter.  Following STACK-NOTES:
+ * key lookups go through email_keys (one partition instead of all), time
+ * bounds are repeated on both sides of joins, and the newest N are taken from
+ * the indexed table before joining.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "be_db_qint.h"
+#include "el_log.h"
+
+#define BE_DBQ_SCOPE "$1::integer, $2::integer[], $3::text[], $4::text[]"
+#define BE_DBQ_VISIBLE(e) "else_visible(" BE_DBQ_SCOPE ", " e ")"
+
+/*
+ * The columns of a MessageRow, for messages m joined with hosts h.  A mailbox
+ * user sees only their own recipients of a message they did not send (no
+ * Bcc leaks to the other recipients), and nrcpt counts only those.
+ */
+#define BE_DBQ_OWN_RCPT                                                                            \
+	"($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) OR lower(r.rcpt) = ANY "          \
+	"($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[]))"
+#define BE_DBQ_ROW_COLS                                                                            \
+	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
+	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \
+	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "                \
+	"(SELECT string_agg(octet_length(x.rcpt) || ':' || x.rcpt, '' ORDER BY x.idx) FROM "       \
+	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "               \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	" ORDER BY r.idx LIMIT 20) x), "                                                           \
+	"CASE WHEN $1::integer = 3 AND NOT coalesce(lower(m.sender) = ANY ($4::text[]), false) "   \
+	"THEN "                                                                                    \
+	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "                    \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	")::integer ELSE m.nrcpt END, m.size, m.message_id, m.client_host, m.client_ip, "          \
+	"m.sasl_username"
+#define BE_DBQ_ROW_NCOLS 14
+
+/* be_dbq_netstrings - see be_db_qint.h */
+size_t be_dbq_netstrings(el_arena *a, const char *s, size_t len, char ***out, size_t max)
+{
+	size_t n = 0, pos = 0, cap = 0;
+
+	/* Count first: the array is sized once. */
+	for (int pass = 0; pass < 2; pass++) {
+		n = 0;
+		pos = 0;
+		while (pos < len && n < max) {
+			size_t l = 0, d = 0;
+			while (pos + d < len && s[pos + d] >= '0' && s[pos + d] <= '9' && d < 10)
+				l = l * 10 + (size_t)(s[pos + d++] - '0');
+			if (d == 0 || pos + d >= len || s[pos + d] != ':' || l > len - pos - d - 1)
+				break; /* not what the query makes: stop, never read past */
+			if (pass == 1)
+				(*out)[n] = el_arena_strndup(a, s + pos + d + 1, l);
+			n++;
+			pos += d + 1 + l;
+		}
+		if (pass == 0) {
+			cap = n;
+			*out = el_arena_alloc(a, (cap + 1) * sizeof(char *));
+		}
+	}
+	return n;
+}
+
+/* be_dbq_fill - see be_db_qint.h */
+size_t be_dbq_fill(el_arena *a, const PGresult *r, const ProtobufCMessageDescriptor *d, void ***out)
+{
+	const ProtobufCFieldDescriptor *f[64];
+	size_t n = (size_t)PQntuples(r);
+	int nc = PQnfields(r);
+
+	if (nc > 64)
+		el_panic("be_dbq_fill: %d columns", nc);
+	for (int c = 0; c < nc; c++) {
+		f[c] = protobuf_c_message_descriptor_get_field_by_name(d, PQfname(r, c));
+		if (f[c] && f[c]->label == PROTOBUF_C_LABEL_REPEATED)
+			f[c] = NULL;
+	}
+	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		ProtobufCMessage *m = el_arena_alloc(a, d->sizeof_message);
+		protobuf_c_message_init(d, m);
+		for (int c = 0; c < nc; c++) {
+			char *p = f[c] ? (char *)m + f[c]->offset : NULL;
+			int row = (int)i;
+			if (p == NULL)
+				continue;
+			switch (f[c]->type) {
+			case PROTOBUF_C_TYPE_STRING:
+				*(char **)p = be_dbq_str(a, r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_INT64:
+			case PROTOBUF_C_TYPE_UINT64:
+				*(int64_t *)p = be_dbq_i64(r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_INT32:
+			case PROTOBUF_C_TYPE_UINT32:
+			case PROTOBUF_C_TYPE_ENUM:
+				*(int32_t *)p = (int32_t)be_dbq_i64(r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_BOOL:
+				*(protobuf_c_boolean *)p = be_dbq_bool(r, row, c);
+				break;
+			case PROTOBUF_C_TYPE_DOUBLE:
+				*(double *)p = be_dbq_f64(r, row, c);
+				break;
+			default:
+				el_panic("be_dbq_fill: field %s of an unhandled type", f[c]->name);
+			}
+		}
+		(*out)[i] = m;
+	}
+	return n;
+}
+
+/* be_dbq_scope_params - see be_db_qint.h */
+void be_dbq_scope_params(const be_db_scope *sc, char rolebuf[8], const char **p)
+{
+	snprintf(rolebuf, 8, "%d", sc->role);
+	p[0] = rolebuf;
+	p[1] = sc->hosts && sc->hosts[0] ? sc->hosts : "{}";
+	p[2] = sc->domains && sc->domains[0] ? sc->domains : "{}";
+	p[3] = sc->addrs && sc->addrs[0] ? sc->addrs : "{}";
+}
+
+/* be_dbq_exec - run a read */
+static int be_dbq_exec(be_db *db, const char *what, const char *sql, int n, const char *const *p,
+		       PGresult **res)
+{
+	int rc = be_db_ready(db);
+
+	return rc ? rc : be_db_exec(db, what, sql, n, p, NULL, NULL, 0, res);
+}
+
+/* be_dbq_row - a MessageRow from columns c..c+BE_DBQ_ROW_NCOLS of row i */
+static Else__MessageRow *be_dbq_row(el_arena *a, const PGresult *r, int i, int c)
+{
+	Else__MessageRow *m = el_arena_alloc(a, sizeof(*m));
+
+	else__message_row__init(m);
+	m->email_id = be_dbq_str(a, r, i, c + 0);
+	m->host = be_dbq_str(a, r, i, c + 1);
+	m->queue_id = be_dbq_str(a, r, i, c + 2);
+	m->first_seen_us = be_dbq_i64(r, i, c + 3);
+	m->last_seen_us = be_dbq_i64(r, i, c + 4);
+	m->status = be_dbq_str(a, r, i, c + 5);
+	m->sender = be_dbq_str(a, r, i, c + 6);
+	m->n_recipients = be_dbq_netstrings(a, PQgetvalue(r, i, c + 7),
+					    (size_t)PQgetlength(r, i, c + 7), &m->recipients, 20);
+	m->nrcpt = (uint32_t)be_dbq_i64(r, i, c + 8);
+	m->size = be_dbq_i64(r, i, c + 9);
+	m->message_id = be_dbq_str(a, r, i, c + 10);
+	m->client_host = be_dbq_str(a, r, i, c + 11);
+	m->client_ip = be_dbq_str(a, r, i, c + 12);
+	m->sasl_username = be_dbq_str(a, r, i, c + 13);
+	m->subject = el_arena_strdup(a, "");
+	return m;
+}
+
+/* be_dbq_rows - every row of r as MessageRows from column c, at most max */
+static size_t be_dbq_rows(el_arena *a, const PGresult *r, int c, size_t max,
+			  Else__MessageRow ***out)
+{
+	size_t n = (size_t)PQntuples(r);
+
+	if (n > max)
+		n = max;
+	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
+	for (size_t i = 0; i < n; i++)
+		(*out)[i] = be_dbq_row(a, r, (int)i, c);
+	return n;
+}
+
+/* be_db_q_quick - see be_db_query.h */
+int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, uint32_t limit,
+		  Else__SearchReply *out)
+{
+	char role[8], lim[16];
+	const char *p[6];
+	PGresult *r;
+	int rc;
+
+	be_dbq_scope_params(sc, role, p);
+	p[4] = q;
+	/* One row over the limit tells that there were more (truncated). */
+	snprintf(lim, sizeof(lim), "%u", limit + 1);
+	p[5] = lim;
+	/*
+	 * The key finds the e-mails (at most 1000); kind 3 keys
+	 * then give every day each of them has a transaction on, so all its hops
+	 * come back.
+	 */
+	static const char sql[] =
+		"WITH k AS (SELECT DISTINCT email_id FROM email_keys "
+		"WHERE (kind = 1 AND key IN ($5, '<' || $5 || '>', btrim($5, '<>'))) "
+		"OR (kind = 2 AND key = $5) OR (kind = 3 AND key = lower($5)) LIMIT 1000), "
+		"d AS (SELECT DISTINCT e.day, e.email_id FROM k JOIN email_keys e ON e.kind = 3 "
+		"AND e.key = lpad(to_hex(k.email_id), 16, '0') AND e.email_id = k.email_id) "
+		"SELECT " BE_DBQ_ROW_COLS ", (SELECT count(*) FROM k) >= 1000 "
+		"FROM d JOIN messages m ON m.email_id = d.email_id "
+		"AND m.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
+		"AND m.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') "
+		"JOIN hosts h ON h.id = m.host_id WHERE " BE_DBQ_VISIBLE(
+			"m.email_id") " ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT "
+				      "$6::integer";
+	rc = be_dbq_exec(db, "quick search", sql, 6, p, &r);
+	if (rc)
+		return rc;
+	out->n_rows = be_dbq_rows(a, r, 0, limit, &out->rows);
+	out->next_cursor = el_arena_strdup(a, "");
+	/* A quick search has no next page: more rows, or more e-mails, are cut. */
+	out->truncated = PQntuples(r) > (int)limit ||
+			 (PQntuples(r) > 0 && be_dbq_bool(r, 0, BE_DBQ_ROW_NCOLS));
+	PQclear(r);
+	return 0;
+}
+
+/* be_dbq_parse_eid - 16 hex digits into the signed bigint the database stores */
+static int be_dbq_parse_eid(const char *s, int64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		int c = (unsigned char)s[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -EINVAL;
+		if (i >= 16)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)d;
+	}
+	if (i != 16)
+		return -EINVAL;
+	memcpy(out, &v, sizeof(v));
+	return 0;
+}
+
+/* be_dbq_flow_lines - the raw lines of one transaction into t */
+static int be_dbq_flow_lines(be_db *db, el_arena *a, const char *host_id, const char *qid,
+			     int64_t from_us, int64_t to_us, Else__Transaction *t)
+{
+	char f[24], to[24];
+	const char *p[4] = { host_id, qid, f, to };
+	PGresult *r;
+	int rc;
+
+	snprintf(f, sizeof(f), "%" PRId64, from_us);
+	snprintf(to, sizeof(to), "%" PRId64, to_us);
+	/* convert_from would fail on invalid UTF-8: show bytes >= 0x80 as Latin-1 then. */
+	static const char sql[] =
+		"SELECT (extract(epoch FROM l.ts) * 1000000)::bigint AS time_us, h.name AS host, "
+		"coalesce(l.program, '') AS program, "
+		"coalesce(else_raw_text(substring(l.raw FROM 1 FOR 65536)), '') AS text "
+		"FROM lines l JOIN hosts h ON h.id = l.host_id "
+		"WHERE l.host_id = $1::integer AND l.queue_id = $2 "
+		"AND l.ts >= ('epoch'::timestamptz + $3::bigint * interval '1 microsecond') "
+		"AND l.ts <= ('epoch'::timestamptz + $4::bigint * interval '1 microsecond') "
+		"ORDER BY l.ts, l.ingest_seq LIMIT 1000";
+	rc = be_dbq_exec(db, "flow lines", sql, 4, p, &r);
+	if (rc)
+		return rc;
+	t->n_lines = be_dbq_fill(a, r, &else__raw_line__descriptor, (void ***)&t->lines);
+	PQclear(r);
+	return 0;
+}
+
+/* be_dbq_reject_row - a RejectRow from columns c.. of BE_DBQ_REJ_COLS */
+#define BE_DBQ_REJ_COLS                                                                            \
+	BE_DBQ_US("j.ts")                                                                          \
+	", h.name, j.event, j.status, j.client_host, j.client_ip, j.helo, "                        \
+	"j.sender, j.rcpt, j.stage, j.reject_code, j.reject_dsn, j.reason, "                       \
+	"lpad(to_hex(j.email_id), 16, '0'), j.reject_id"
+static Else__RejectRow *be_dbq_reject_row(el_arena *a, const PGresult *r, int i)
+{
+	Else__RejectRow *j = el_arena_alloc(a, sizeof(*j));
+
+	else__reject_row__init(j);
+	j->time_us = be_dbq_i64(r, i, 0);
+	j->host = be_dbq_str(a, r, i, 1);
+	j->event = be_dbq_str(a, r, i, 2);
+	j->status = be_dbq_str(a, r, i, 3);
+	j->client_host = be_dbq_str(a, r, i, 4);
+	j->client_ip = be_dbq_str(a, r, i, 5);
+	j->helo = be_dbq_str(a, r, i, 6);
+	j->sender = be_dbq_str(a, r, i, 7);
+	j->rcpt = be_dbq_str(a, r, i, 8);
+	j->stage = be_dbq_str(a, r, i, 9);
+	j->reject_code = be_dbq_str(a, r, i, 10);
+	j->reject_dsn = be_dbq_str(a, r, i, 11);
+	j->reason = be_dbq_str(a, r, i, 12);
+	j->email_id = be_dbq_str(a, r, i, 13);
+	return j;
+}
+
+/* be_db_q_flow - see be_db_query.h */
+int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow *f,
+		 Else__FlowReply *out)
+{
+	char role[8], eidb[24], around[24];
+	const char *p[7];
+	PGresult *r = NULL, *rr = NULL;
+	int64_t eid = 0;
+	int rc, n;
+
+	be_dbq_scope_params(sc, role, p);
+	if (f->email_id && f->email_id[0]) {
+		if (be_dbq_parse_eid(f->email_id, &eid) != 0)
+			return -ENOENT;
+	} else {
+		/* host + queue ID: the lifetime nearest around_us (newest without it). */
+		snprintf(around, sizeof(around), "%" PRId64, f->around_us);
+		p[4] = f->host;
+		p[5] = f->queue_id;
+		p[6] = around;
+		rc = be_dbq_exec(
+			db, "flow",
+			"SELECT m.email_id FROM email_keys k JOIN messages m ON m.email_id = "
+			"k.email_id AND m.queue_id = k.key "
+			"AND m.first_seen >= (k.day::timestamp AT TIME ZONE 'UTC') "
+			"AND m.first_seen < ((k.day + 1)::timestamp AT TIME ZONE 'UTC') "
+			"JOIN hosts h ON h.id = m.host_id AND h.name = $5 "
+			"WHERE k.kind = 2 AND k.key = $6 AND " BE_DBQ_VISIBLE(
+				"m.email_id") " "
+					      "ORDER BY CASE WHEN $7::bigint = 0 THEN -" BE_DBQ_US(
+						      "m.first_seen") " "
+								      "ELSE abs(" BE_DBQ_US(
+									      "m.first_seen") " - "
+											      "$7::"
+											      "bigi"
+											      "nt) "
+											      "END "
+											      "LIMI"
+											      "T 1",
+			7, p, &r);
+		if (rc)
+			return rc;
+		if (PQntuples(r) != 1) {
+			PQclear(r);
+			return -ENOENT;
+		}
+		eid = be_dbq_i64(r, 0, 0);
+		PQclear(r);
+	}
+	snprintf(eidb, sizeof(eidb), "%" PRId64, eid);
+	p[4] = eidb;
+	/* Every transaction of the e-mail, if the caller may see it at all. */
+	rc = be_dbq_exec(
+		db, "flow",
+		"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
+		"key = lpad(to_hex($5::bigint), 16, '0') AND email_id = $5::bigint), "
+		"v AS (SELECT " BE_DBQ_VISIBLE(
+			"$5::bigint") " AS ok) "
+				      "SELECT " BE_DBQ_ROW_COLS
+				      ", m.host_id, coalesce(ph.name, ''), "
+				      "coalesce(m.prev_queue_id, ''), coalesce(dh.name, ''), "
+				      "coalesce(m.dsn_of_queue_id, ''), coalesce(m.helo, ''), "
+				      "coalesce(m.actions::text, ''), m.incomplete, "
+				      "(m.sender <> '' AND lower(m.sender) = ANY "
+				      "($4::text[])), " BE_DBQ_US(
+					      "m.first_seen") " - 60000000, " BE_DBQ_US("m.last_"
+											"seen") " +"
+												" 6"
+												"00"
+												"00"
+												"00"
+												"0 "
+												"FR"
+												"OM"
+												" d"
+												" J"
+												"OI"
+												"N "
+												"me"
+												"ss"
+												"ag"
+												"es"
+												" m"
+												" O"
+												"N "
+												"m."
+												"em"
+												"ai"
+												"l_"
+												"id"
+												" ="
+												" $"
+												"5:"
+												":b"
+												"ig"
+												"in"
+												"t "
+												"AN"
+												"D "
+												"m."
+												"fi"
+												"rs"
+												"t_"
+												"se"
+												"en"
+												" >"
+												"= "
+												"(d"
+												".d"
+												"ay"
+												"::"
+												"ti"
+												"me"
+												"st"
+												"am"
+												"p "
+												"AT"
+												" T"
+												"IM"
+												"E "
+												"ZO"
+												"NE"
+												" '"
+												"UT"
+												"C'"
+												") "
+												"AN"
+												"D "
+												"m."
+												"fi"
+												"rs"
+												"t_"
+												"se"
+												"en"
+												" <"
+												" ("
+												"(d"
+												".d"
+												"ay"
+												" +"
+												" 1"
+												"):"
+												":t"
+												"im"
+												"es"
+												"ta"
+												"mp"
+												" A"
+												"T "
+												"TI"
+												"ME"
+												" Z"
+												"ON"
+												"E "
+												"'U"
+												"TC"
+												"')"
+												" "
+												"JO"
+												"IN"
+												" h"
+												"os"
+												"ts"
+												" h"
+												" O"
+												"N "
+												"h."
+												"id"
+												" ="
+												" m"
+												".h"
+												"os"
+												"t_"
+												"id"
+												" L"
+												"EF"
+												"T "
+												"JO"
+												"IN"
+												" h"
+												"os"
+												"ts"
+												" p"
+												"h "
+												"ON"
+												" p"
+												"h."
+												"id"
+												" ="
+												" m"
+												".p"
+												"re"
+												"v_"
+												"ho"
+												"st"
+												"_i"
+												"d "
+												"LE"
+												"FT"
+												" J"
+												"OI"
+												"N "
+												"ho"
+												"st"
+												"s "
+												"dh"
+												" O"
+												"N "
+												"dh"
+												".i"
+												"d "
+												"= "
+												"m."
+												"ds"
+												"n_"
+												"of"
+												"_h"
+												"os"
+												"t_"
+												"id"
+												" C"
+												"RO"
+												"SS"
+												" J"
+												"OI"
+												"N "
+												"v "
+												"WH"
+												"ER"
+												"E "
+												"v."
+												"ok"
+												" "
+												"OR"
+												"DE"
+												"R "
+												"BY"
+												" m"
+												".f"
+												"ir"
+												"st"
+												"_s"
+												"ee"
+												"n,"
+												" m"
+												".h"
+												"os"
+												"t_"
+												"id"
+												", "
+												"m."
+												"qu"
+												"eu"
+												"e_"
+												"id"
+												" L"
+												"IM"
+												"IT"
+												" 2"
+												"0"
+												"0",
+		5, p, &r);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	if (n == 0) {
+		PQclear(r);
+		return -ENOENT; /* none, or not the caller's: the same answer */
+	}
+	out->email_id = be_dbq_str(a, r, 0, 0);
+	out->n_hops = (size_t)n;
+	out->hops = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->hops));
+	for (int i = 0; i < n && rc == 0; i++) {
+		Else__Transaction *t = el_arena_alloc(a, sizeof(*t));
+		int c = BE_DBQ_ROW_NCOLS;
+		char hid[16], fs[24];
+		bool own_sender = be_dbq_bool(r, i, c + 8);
+
+		else__transaction__init(t);
+		out->hops[i] = t;
+		t->msg = be_dbq_row(a, r, i, 0);
+		snprintf(hid, sizeof(hid), "%s", PQgetvalue(r, i, c));
+		t->prev_host = be_dbq_str(a, r, i, c + 1);
+		t->prev_queue_id = be_dbq_str(a, r, i, c + 2);
+		t->dsn_of_host = be_dbq_str(a, r, i, c + 3);
+		t->dsn_of_queue_id = be_dbq_str(a, r, i, c + 4);
+		t->helo = be_dbq_str(a, r, i, c + 5);
+		t->actions_json = be_dbq_str(a, r, i, c + 6);
+		t->incomplete = (uint32_t)be_dbq_i64(r, i, c + 7);
+		/* Recipients (a mailbox user: their own, unless they sent it). */
+		snprintf(fs, sizeof(fs), "%" PRId64, t->msg->first_seen_us);
+		const char *q[7] = { p[0], p[1], p[2], p[3], hid, t->msg->queue_id, fs };
+		rc = be_dbq_exec(
+			db, "flow recipients",
+			"SELECT r.rcpt, coalesce(r.orig_rcpt, ''), r.status, coalesce(r.dsn, ''), "
+			"coalesce(r.relay_host, ''), coalesce(r.relay_ip, ''), "
+			"coalesce(r.response, ''), r.attempts, "
+			"coalesce(" BE_DBQ_US(
+				"r.last_attempt") ", 0), coalesce(r.delay, 0), "
+						  "else_direction(r.status, r.relay_host, "
+						  "r.relay_ip, r.next_host_id), "
+						  "coalesce(nh.name, ''), "
+						  "coalesce(r.next_queue_id, '') "
+						  "FROM recipients r JOIN messages m ON "
+						  "m.first_seen = r.first_seen "
+						  "AND m.host_id = r.host_id AND m.queue_id = "
+						  "r.queue_id "
+						  "AND m.first_seen = " BE_DBQ_TS(
+							  "$7") " "
+								"LEFT JOIN hosts nh ON nh.id = "
+								"r.next_host_id "
+								"WHERE r.first_seen = " BE_DBQ_TS(
+									"$7") " AND r.host_id = "
+									      "$5::integer "
+									      "AND r.queue_id = $6 "
+									      "AND ($1::integer <> "
+									      "3 OR "
+									      "lower(m.sender) = "
+									      "ANY "
+									      "($4::text[]) OR "
+									      "lower(r.rcpt) = ANY "
+									      "($4::text[]) OR "
+									      "lower(r.orig_rcpt) "
+									      "= "
+									      "ANY ($4::text[])) "
+									      "AND $2::integer[] "
+									      "IS NOT NULL AND "
+									      "$3::text[] IS NOT "
+									      "NULL "
+									      "ORDER BY r.idx "
+									      "LIMIT 10000",
+			7, q, &rr);
+		if (rc)
+			break;
+		int nr = PQntuples(rr);
+		t->n_recipients = (size_t)nr;
+		t->recipients = el_arena_alloc(a, ((size_t)nr + 1) * sizeof(*t->recipients));
+		for (int j = 0; j < nr; j++) {
+			Else__RecipientRow *x = el_arena_alloc(a, sizeof(*x));
+			else__recipient_row__init(x);
+			x->rcpt = be_dbq_str(a, rr, j, 0);
+			x->orig_rcpt = be_dbq_str(a, rr, j, 1);
+			x->status = be_dbq_str(a, rr, j, 2);
+			x->dsn = be_dbq_str(a, rr, j, 3);
+			x->relay_host = be_dbq_str(a, rr, j, 4);
+			x->relay_ip = be_dbq_str(a, rr, j, 5);
+			x->response = be_dbq_str(a, rr, j, 6);
+			x->attempts = (uint32_t)be_dbq_i64(rr, j, 7);
+			x->last_attempt_us = be_dbq_i64(rr, j, 8);
+			x->delay = be_dbq_f64(rr, j, 9);
+			x->direction = be_dbq_str(a, rr, j, 10);
+			x->next_host = be_dbq_str(a, rr, j, 11);
+			x->next_queue_id = be_dbq_str(a, rr, j, 12);
+			t->recipients[j] = x;
+		}
+		PQclear(rr);
+		rr = NULL;
+		/* Raw lines name every recipient: a mailbox user gets them only as sender. */
+		if (sc->role != ELSE__ROLE__ROLE_MAILBOX || own_sender)
+			rc = be_dbq_flow_lines(db, a, hid, t->msg->queue_id,
+					       be_dbq_i64(r, i, c + 9), be_dbq_i64(r, i, c + 10),
+					       t);
+	}
+	PQclear(r);
+	if (rc)
+		return rc;
+	/* Rejects of this e-mail (visible to the caller row by row). */
+	rc = be_dbq_exec(
+		db, "flow rejects",
+		"SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
+		"j.host_id WHERE j.email_id = $5::bigint AND else_reject_visible(" BE_DBQ_SCOPE
+		", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000",
+		5, p, &r);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	out->n_rejects = (size_t)n;
+	out->rejects = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->rejects));
+	for (int i = 0; i < n; i++)
+		out->rejects[i] = be_dbq_reject_row(a, r, i);
+	PQclear(r);
+	return 0;
+}
+
+/* be_db_q_servers - see be_db_query.h */
+int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__ServersReply *out)
+{
+	char role[8];
+	const char *p[4];
+	PGresult *r;
+	int rc;
+
+	be_dbq_scope_params(sc, role, p);
+	/* lines_today: else_lines_today() (sql/004_lines_today.sql), no row counting. */
+	static const char sql[] =
+		"SELECT h.id, h.name, (extract(epoch FROM h.first_seen) * 1000000)::bigint "
+		"AS first_seen_us, (extract(epoch FROM h.last_seen) * 1000000)::bigint AS "
+		"last_seen_us, coalesce((SELECT (extract(epoch FROM max(s.updated_at)) * "
+		"1000000)::bigint FROM streams s WHERE s.host_id = h.id), 0) AS last_line_us, "
+		"else_lines_today(h.id) AS lines_today "
+		"FROM hosts h WHERE ($1::integer = 1 OR ($1::integer = 2 AND h.id = ANY "
+		"($2::integer[]))) AND $3::text[] IS NOT NULL AND $4::text[] IS NOT NULL "
+		"ORDER BY h.name LIMIT 10000";
+	rc = be_dbq_exec(db, "servers", sql, 4, p, &r);
+	if (rc)
+		return rc;
+	out->n_rows = be_dbq_fill(a, r, &else__server_row__descriptor, (void ***)&out->rows);
+	PQclear(r);
+	return 0;
+}
+
+/* be_db_q_day_mark - see be_db_query.h */
+int be_db_q_day_mark(be_db *owner)
+{
+	return be_dbq_exec(owner, "day mark", "SELECT else_day_mark()", 0, NULL, NULL);
+}
+
+/*
+ * be_db_q_tail - see be_db_query.h.  The cursor is "UPDATED_US" of the
+ * newest row returned; flows written (or rewritten) after it come next.
+ * Only the last two days of transactions are looked at.
+ */
+int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail *t,
+		 Else__TailReply *out)
+{
+	char role[8], lim[16];
+	const char *p[6];
+	PGresult *r;
+	int rc, n;
+
+	be_dbq_scope_params(sc, role, p);
+	p[4] = t->cursor && t->cursor[0] ? t->cursor : NULL;
+	if (p[4]) {
+		for (const char *c = p[4]; *c; c++)
+			if (*c < '0' || *c > '9' || c - p[4] > 17)
+				return -EINVAL;
+	}
+	snprintf(lim, sizeof(lim), "%u", t->limit);
+	p[5] = lim;
+	rc = be_dbq_exec(
+		db, "tail",
+		"SELECT * FROM (SELECT " BE_DBQ_ROW_COLS ", " BE_DBQ_US(
+			"m.updated_at") " AS u "
+					"FROM messages m JOIN hosts h ON h.id = m.host_id "
+					"WHERE m.first_seen > now() - interval '2 days' "
+					"AND ($5::bigint IS NULL OR m.updated_at > " BE_DBQ_TS(
+						"$5") ") "
+						      "AND " BE_DBQ_VISIBLE(
+							      "m.email_id") " "
+									    "ORDER BY CASE WHEN "
+									    "$5::bigint IS NULL "
+									    "THEN m.updated_at END "
+									    "DESC, "
+									    "m.updated_at, "
+									    "m.host_id, m.queue_id "
+									    "LIMIT $6::integer) x "
+									    "ORDER BY u",
+		6, p, &r);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	out->n_rows = be_dbq_rows(a, r, 0, (size_t)n, &out->rows);
+	out->cursor = n ? be_dbq_str(a, r, n - 1, BE_DBQ_ROW_NCOLS)
+			: el_arena_strdup(a, p[4] ? p[4] : "");
+	PQclear(r);
+	return 0;
+}
+
+/* A statement under construction: constant SQL fragments, values as parameters. */
+typedef struct be_dbq_stmt {
+	el_buf sql;
+	const char *p[40];
+	int n;
+	char num[16][24];
+	int nnum;
+} be_dbq_stmt;
+
+/* be_dbq_param - add a parameter value, return its number as "$N" text into buf */
+static int be_dbq_param(be_dbq_stmt *st, const char *v)
+{
+	st->p[st->n++] = v;
+	return st->n;
+}
+
+/* be_dbq_num - add a bigint parameter */
+static int be_dbq_num(be_dbq_stmt *st, int64_t v)
+{
+	char *b = st->num[st->nnum++];
+	snprintf(b, 24, "%" PRId64, v);
+	return be_dbq_param(st, b);
+}
+
+/* be_dbq_add - append a fragment; "@" is replaced by "$N" of parameter n */
+static void be_dbq_add(be_dbq_stmt *st, const char *frag, int n)
+{
+	char d[16];
+	for (const char *c = frag; *c; c++) {
+		if (*c == '@') {
+			snprintf(d, sizeof(d), "$%d", n);
+			el_buf_add(&st->sql, d, strlen(d));
+		} else {
+			el_buf_addc(&st->sql, *c);
+		}
+	}
+}
+
+/* be_dbq_match - "expr = $n" / LIKE prefix / LIKE substring, on lower-cased text */
+static void be_dbq_match(be_dbq_stmt *st, const char *expr, int n, int mode)
+{
+	el_buf_add(&st->sql, expr, strlen(expr));
+	if (mode == ELSE__MATCH__MATCH_EXACT)
+		be_dbq_add(st, " = lower(@)", n);
+	else if (mode == ELSE__MATCH__MATCH_PREFIX)
+		be_dbq_add(st, " LIKE else_like(lower(@), 1)", n);
+	else
+		be_dbq_add(st, " LIKE else_like(lower(@), 2)", n);
+}
+
+/* be_dbq_set - a non-empty string field */
+static bool be_dbq_set(const char *s)
+{
+	return s && s[0];
+}
+
+/* be_dbq_range - default time range: [to - def, to), to = now */
+static void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int64_t *f, int64_t *t)
+{
+	*t = to ? to : now;
+	*f = from ? from : *t - def;
+}
+
+/*
+ * be_dbq_cursor - "FIRST_US.HOST_ID.QID_HEX.SORT_HEX" of the last row: the
+ * keyset of the next page.  Parsed strictly; -EINVAL otherwise.
+ */
+static int be_dbq_cursor_parse(el_arena *a, const char *c, int64_t *us, int64_t *host, char **qid,
+			       char **sortv)
+{
+	const char *p = c;
+	char *end;
+	char *parts[2];
+
+	*us = strtoll(p, &end, 10);
+	if (end == p || *end != '.' || *us < 0)
+		return -EINVAL;
+	p = end + 1;
+	*host = strtoll(p, &end, 10);
+	if (end == p || *end != '.' || *host < 0 || *host > INT32_MAX)
+		return -EINVAL;
+	p = end + 1;
+	for (int k = 0; k < 2; k++) {
+		const char *e = strchr(p, '.');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if ((k == 0 && !e) || (k == 1 && e) || n % 2 || n > 2048)
+			return -EINVAL;
+		parts[k] = el_arena_alloc(a, n / 2 + 1);
+		for (size_t i = 0; i < n; i += 2) {
+			int v = 0;
+			for (int j = 0; j < 2; j++) {
+				char ch = p[i + j];
+				v <<= 4;
+				if (ch >= '0' && ch <= '9')
+					v |= ch - '0';
+				else if (ch >= 'a' && ch <= 'f')
+					v |= ch - 'a' + 10;
+				else
+					return -EINVAL;
+			}
+			if (v == 0)
+				return -EINVAL;
+			parts[k][i / 2] = (char)v;
+		}
+		p += n + (e ? 1 : 0);
+	}
+	*qid = parts[0];
+	*sortv = parts[1];
+	return 0;
+}
+
+/* be_dbq_hex - s as hex into the arena */
+static char *be_dbq_hex(el_arena *a, const char *s)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t n = strlen(s);
+	char *o = el_arena_alloc(a, 2 * n + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		o[2 * i] = d[(unsigned char)s[i] >> 4];
+		o[2 * i + 1] = d[(unsigned char)s[i] & 15];
+	}
+	return o;
+}
+
+/* be_db_q_search - see be_db_query.h */
+int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Search *s,
+		   int64_t now_us, Else__SearchReply *out)
+{
+	static const char *sortexpr[] = { "m.first_seen", "lower(m.sender)", "coalesce(m.size, -1)",
+					  "m.status" };
+	be_dbq_stmt st;
+	char role[8];
+	int64_t from, to, cus = 0, chost = 0;
+	char *cqid = NULL, *csort = NULL;
+	uint32_t limit = s->limit ? s->limit : 100;
+	int mode = s->match, sort = s->sort, n, pf, pt, rc;
+	const char *dir = s->ascending ? "ASC" : "DESC", *cmp = s->ascending ? ">" : "<";
+	PGresult *r;
+
+	if (sort < 0 || sort > 3)
+		return -EINVAL;
+	memset(&st, 0, sizeof(st));
+	el_buf_init(&st.sql);
+	be_dbq_scope_params(sc, role, st.p);
+	st.n = 4;
+	be_dbq_range(s->from_us, s->to_us, now_us, 7 * 86400000000LL, &from, &to);
+	pf = be_dbq_num(&st, from);
+	pt = be_dbq_num(&st, to);
+	be_dbq_add(&st, "SELECT " BE_DBQ_ROW_COLS ", ", 0);
+	el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
+	be_dbq_add(&st,
+		   "::text, m.host_id FROM messages m JOIN hosts h ON h.id = m.host_id "
+		   "WHERE m.first_seen >= " BE_DBQ_TS("@"),
+		   pf);
+	be_dbq_add(&st, " AND m.first_seen < " BE_DBQ_TS("@"), pt);
+	/* Recipient conditions: (first_seen, host, queue ID) of matching recipients, same days. */
+#define RCPT_IN(cond)                                                                              \
+	do {                                                                                       \
+		be_dbq_add(&st,                                                                    \
+			   "(m.first_seen, m.host_id, m.queue_id) IN (SELECT r.first_seen, "       \
+			   "r.host_id, r.queue_id FROM recipients r WHERE r.first_seen "           \
+			   ">= " BE_DBQ_TS("@"),                                                   \
+			   pf);                                                                    \
+		be_dbq_add(&st, " AND r.first_seen < " BE_DBQ_TS("@") " AND ", pt);                \
+		cond;                                                                              \
+		el_buf_addc(&st.sql, ')');                                                         \
+	} while (0)
+	/*
+	 * The name fields: each matches one or two expressions of the message
+	 * and/or a recipient's (RCPT_IN), with the match mode.
+	 */
+	static const struct {
+		size_t off;
+		const char *m1, *m2, *r;
+	} names[] = {
+		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL },
+		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)" },
+		{ offsetof(Else__Search, address), "lower(m.sender)", NULL, "lower(r.rcpt)" },
+		{ offsetof(Else__Search, domain), "else_domain(m.sender)", NULL,
+		  "else_domain(r.rcpt)" },
+		{ offsetof(Else__Search, client), "lower(m.client_ip)", "lower(m.client_host)",
+		  NULL },
+		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL },
+		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL },
+	};
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		const char *v = *(char *const *)((const char *)s + names[k].off);
+		if (!be_dbq_set(v))
+			continue;
+		n = be_dbq_param(&st, v);
+		el_buf_addlit(&st.sql, " AND (");
+		if (names[k].m1)
+			be_dbq_match(&st, names[k].m1, n, mode);
+		if (names[k].m2) {
+			el_buf_addlit(&st.sql, " OR ");
+			be_dbq_match(&st, names[k].m2, n, mode);
+		}
+		if (names[k].r) {
+			if (names[k].m1)
+				el_buf_addlit(&st.sql, " OR ");
+			RCPT_IN(be_dbq_match(&st, names[k].r, n, mode));
+		}
+		el_buf_addc(&st.sql, ')');
+	}
+	if (be_dbq_set(s->status))
+		be_dbq_add(&st, " AND m.status = @", be_dbq_param(&st, s->status));
+	/* Message-ID and queue ID go through email_keys (sql/005: messages has
+	 * no index of its own on them), then messages_email_id. */
+	if (be_dbq_set(s->message_id))
+		be_dbq_add(
+			&st,
+			" AND m.email_id IN (SELECT email_id FROM email_keys WHERE kind = 1 "
+			"AND key IN (@, btrim(@, '<>'))) AND m.message_id IN (@, btrim(@, '<>'))",
+			be_dbq_param(&st, s->message_id));
+	if (be_dbq_set(s->queue_id))
+		be_dbq_add(&st,
+			   " AND m.email_id IN (SELECT email_id FROM email_keys WHERE kind = 2 "
+			   "AND key = @) AND m.queue_id = @",
+			   be_dbq_param(&st, s->queue_id));
+	if (s->min_size)
+		be_dbq_add(&st, " AND m.size >= @::bigint", be_dbq_num(&st, s->min_size));
+	if (s->max_size)
+		be_dbq_add(&st, " AND m.size <= @::bigint", be_dbq_num(&st, s->max_size));
+	if (s->direction != ELSE__DIRECTION__DIR_ANY) {
+		static const char *dn[] = { "", "local", "relay", "out" };
+		n = be_dbq_param(&st, dn[s->direction]);
+		el_buf_addlit(&st.sql, " AND ");
+		RCPT_IN(be_dbq_add(&st,
+				   "else_direction(r.status, r.relay_host, r.relay_ip, "
+				   "r.next_host_id) = @",
+				   n));
+	}
+	if (s->cursor && s->cursor[0]) {
+		if (be_dbq_cursor_parse(a, s->cursor, &cus, &chost, &cqid, &csort) != 0) {
+			el_buf_fini(&st.sql);
+			return -EINVAL;
+		}
+		int pc = be_dbq_num(&st, cus), ph = be_dbq_num(&st, chost);
+		int pq = be_dbq_param(&st, cqid);
+		int ps = sort != ELSE__SORT_KEY__SORT_TIME ? be_dbq_param(&st, csort) : 0;
+		el_buf_addlit(&st.sql, " AND (");
+		if (sort != ELSE__SORT_KEY__SORT_TIME) {
+			el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
+			el_buf_addlit(&st.sql, ", ");
+		}
+		el_buf_addlit(&st.sql, "m.first_seen, m.host_id, m.queue_id) ");
+		el_buf_add(&st.sql, cmp, 1);
+		el_buf_addlit(&st.sql, " (");
+		if (sort == ELSE__SORT_KEY__SORT_SIZE)
+			be_dbq_add(&st, "@::bigint, ", ps);
+		else if (sort != ELSE__SORT_KEY__SORT_TIME)
+			be_dbq_add(&st, "@::text, ", ps);
+		be_dbq_add(&st, BE_DBQ_TS("@") ", ", pc);
+		be_dbq_add(&st, "@::integer, ", ph);
+		be_dbq_add(&st, "@)", pq);
+	}
+	be_dbq_add(&st, " AND " BE_DBQ_VISIBLE("m.email_id") " ORDER BY ", 0);
+	if (sort != ELSE__SORT_KEY__SORT_TIME) {
+		el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
+		el_buf_addc(&st.sql, ' ');
+		el_buf_add(&st.sql, dir, strlen(dir));
+		el_buf_addlit(&st.sql, ", ");
+	}
+	el_buf_addlit(&st.sql, "m.first_seen ");
+	el_buf_add(&st.sql, dir, strlen(dir));
+	el_buf_addlit(&st.sql, ", m.host_id ");
+	el_buf_add(&st.sql, dir, strlen(dir));
+	el_buf_addlit(&st.sql, ", m.queue_id ");
+	el_buf_add(&st.sql, dir, strlen(dir));
+	be_dbq_add(&st, " LIMIT @::integer", be_dbq_num(&st, (int64_t)limit + 1));
+	el_buf_addc(&st.sql, '\0');
+	rc = be_dbq_exec(db, "search", st.sql.p, st.n, st.p, &r);
+	el_buf_fini(&st.sql);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	out->n_rows = be_dbq_rows(a, r, 0, limit, &out->rows);
+	if (n > (int)limit) {
+		Else__MessageRow *last = out->rows[limit - 1];
+		const char *sv = PQgetvalue(r, (int)limit - 1, BE_DBQ_ROW_NCOLS);
+		char *c = el_arena_alloc(a, 64 + 2 * strlen(last->queue_id) + 2 * strlen(sv));
+		sprintf(c, "%" PRId64 ".%s.%s.%s", last->first_seen_us,
+			PQgetvalue(r, (int)limit - 1, BE_DBQ_ROW_NCOLS + 1),
+			be_dbq_hex(a, last->queue_id), sort == 0 ? "" : be_dbq_hex(a, sv));
+		out->next_cursor = c;
+	} else {
+		out->next_cursor = el_arena_strdup(a, "");
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* be_db_q_rejects - see be_db_query.h; cursor "TS_US.REJECT_ID" */
+int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Rejects *q,
+		    int64_t now_us, Else__RejectsReply *out)
+{
+	be_dbq_stmt st;
+	char role[8];
+	int64_t from, to;
+	uint32_t limit = q->limit ? q->limit : 100;
+	int n, pf, pt, rc;
+	PGresult *r;
+
+	memset(&st, 0, sizeof(st));
+	el_buf_init(&st.sql);
+	be_dbq_scope_params(sc, role, st.p);
+	st.n = 4;
+	be_dbq_range(q->from_us, q->to_us, now_us, 7 * 86400000000LL, &from, &to);
+	pf = be_dbq_num(&st, from);
+	pt = be_dbq_num(&st, to);
+	be_dbq_add(&st,
+		   "SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
+		   "j.host_id WHERE j.ts >= " BE_DBQ_TS("@"),
+		   pf);
+	be_dbq_add(&st, " AND j.ts < " BE_DBQ_TS("@"), pt);
+	if (be_dbq_set(q->sender))
+		be_dbq_add(&st, " AND lower(j.sender) = lower(@)", be_dbq_param(&st, q->sender));
+	if (be_dbq_set(q->recipient))
+		be_dbq_add(&st, " AND lower(j.rcpt) = lower(@)", be_dbq_param(&st, q->recipient));
+	if (be_dbq_set(q->client))
+		be_dbq_add(&st, " AND (j.client_ip = @ OR lower(j.client_host) = lower(@))",
+			   be_dbq_param(&st, q->client));
+	if (be_dbq_set(q->server))
+		be_dbq_add(&st, " AND h.name = @", be_dbq_param(&st, q->server));
+	if (be_dbq_set(q->reason))
+		be_dbq_add(&st, " AND lower(j.reason) LIKE else_like(lower(@), 2)",
+			   be_dbq_param(&st, q->reason));
+	if (be_dbq_set(q->event))
+		be_dbq_add(&st, " AND j.event = @", be_dbq_param(&st, q->event));
+	if (be_dbq_set(q->cursor)) {
+		char *end;
+		int64_t cts = strtoll(q->cursor, &end, 10), cid;
+		const char *p2 = end + 1;
+		if (end == q->cursor || *end != '.' || cts < 0) {
+			el_buf_fini(&st.sql);
+			return -EINVAL;
+		}
+		cid = strtoll(p2, &end, 10);
+		if (end == p2 || *end) {
+			el_buf_fini(&st.sql);
+			return -EINVAL;
+		}
+		n = be_dbq_num(&st, cts);
+		be_dbq_add(&st, " AND (j.ts, j.reject_id) < (" BE_DBQ_TS("@"), n);
+		be_dbq_add(&st, ", @::bigint)", be_dbq_num(&st, cid));
+	}
+	be_dbq_add(&st,
+		   " AND else_reject_visible(" BE_DBQ_SCOPE ", j.host_id, j.sender, j.rcpt) "
+		   "ORDER BY j.ts DESC, j.reject_id DESC LIMIT @::integer",
+		   be_dbq_num(&st, (int64_t)limit + 1));
+	el_buf_addc(&st.sql, '\0');
+	rc = be_dbq_exec(db, "rejects", st.sql.p, st.n, st.p, &r);
+	el_buf_fini(&st.sql);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	out->n_rows = (size_t)(n > (int)limit ? (int)limit : n);
+	out->rows = el_arena_alloc(a, (out->n_rows + 1) * sizeof(*out->rows));
+	for (size_t i = 0; i < out->n_rows; i++)
+		out->rows[i] = be_dbq_reject_row(a, r, (int)i);
+	if (n > (int)limit) {
+		char *c = el_arena_alloc(a, 48);
+		snprintf(c, 48, "%" PRId64 ".%s", out->rows[limit - 1]->time_us,
+			 PQgetvalue(r, (int)limit - 1, 14));
+		out->next_cursor = c;
+	} else {
+		out->next_cursor = el_arena_strdup(a, "");
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* be_dbq_points - StatsPoints from (bucket_us, status, direction, count) rows */
+static size_t be_dbq_points(el_arena *a, const PGresult *r, Else__StatsPoint ***out)
+{
+	size_t n = (size_t)PQntuples(r);
+
+	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		Else__StatsPoint *p = el_arena_alloc(a, sizeof(*p));
+		else__stats_point__init(p);
+		p->time_us = be_dbq_i64(r, (int)i, 0);
+		p->status = be_dbq_str(a, r, (int)i, 1);
+		p->direction = be_dbq_str(a, r, (int)i, 2);
+		p->count = be_dbq_i64(r, (int)i, 3);
+		(*out)[i] = p;
+	}
+	return n;
+}
+
+/* be_dbq_tops - TopEntries from (key, count) rows */
+static size_t be_dbq_tops(el_arena *a, const PGresult *r, Else__TopEntry ***out)
+{
+	size_t n = (size_t)PQntuples(r);
+
+	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		Else__TopEntry *e = el_arena_alloc(a, sizeof(*e));
+		else__top_entry__init(e);
+		e->key = be_dbq_str(a, r, (int)i, 0);
+		e->count = be_dbq_i64(r, (int)i, 1);
+		(*out)[i] = e;
+	}
+	return n;
+}
+
+/*
+ * be_db_q_stats - see be_db_query.h.  From the rollups of 002_stats.sql
+ * only (never a scan of messages): a row counts for an operator when its
+ * host is one of their servers or its domain one of their domains.
+ * Parameters: $1..$4 scope, $5 from, $6 to, $7 'hour'/'day', $8 server,
+ * $9 domain, $10 top.
+ */
+#define BE_DBQ_STATS_WHERE(dom)                                                                    \
+	"hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(                                       \
+		"$6") " AND ($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "        \
+		      "AND ($9 = '' OR " dom " = lower($9)) AND ($1::integer = 1 OR "              \
+		      "($1::integer = 2 AND (host_id = ANY ($2::integer[]) OR " dom                \
+		      " = ANY ($3::text[])))) AND $4::text[] IS NOT NULL AND $7 <> '' AND "        \
+		      "$10::integer > 0 "
+int be_db_q_stats(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Stats *s,
+		  int64_t now_us, Else__StatsReply *out)
+{
+	static const char *sql[] = {
+		"SELECT " BE_DBQ_US(
+			"date_trunc($7, hour)") ", status, '', sum(messages)::bigint "
+						"FROM stats_msg_hourly WHERE " BE_DBQ_STATS_WHERE(
+							"sender_domain") "GROUP BY 1, 2 "
+									 "ORDER BY 1, 2",
+		"SELECT " BE_DBQ_US(
+			"date_trunc($7, hour)") ", status, direction, "
+						"sum(recipients)::bigint FROM stats_rcpt_hourly "
+						"WHERE " BE_DBQ_STATS_WHERE(
+							"rcpt_domain") "GROUP BY 1, 2, 3 ORDER BY "
+								       "1, 2, 3",
+		"SELECT " BE_DBQ_US(
+			"date_trunc($7, hour)") ", event, '', sum(rejects)::bigint "
+						"FROM stats_reject_hourly "
+						"WHERE " BE_DBQ_STATS_WHERE(
+							"rcpt_domain") "GROUP BY 1, "
+								       "2 ORDER BY 1, 2",
+		"SELECT h.name, sum(messages)::bigint FROM stats_msg_hourly s JOIN hosts h ON "
+		"h.id = s.host_id WHERE " BE_DBQ_STATS_WHERE("sender_domain") "GROUP BY 1 ORDER "
+									      "BY 2 DESC, 1 LIMIT "
+									      "$10::integer",
+	};
+	char role[8], f[24], t[24], top[16];
+	const char *p[11];
+	int64_t from, to;
+	PGresult *r;
+	int rc;
+
+	be_dbq_scope_params(sc, role, p);
+	be_dbq_range(s->from_us, s->to_us, now_us, 86400000000LL, &from, &to);
+	snprintf(f, sizeof(f), "%" PRId64, from);
+	snprintf(t, sizeof(t), "%" PRId64, to);
+	snprintf(top, sizeof(top), "%u", s->top ? s->top : 10);
+	p[4] = f;
+	p[5] = t;
+	p[6] = s->daily ? "day" : "hour";
+	p[7] = s->server ? s->server : "";
+	p[8] = s->domain ? s->domain : "";
+	p[9] = top;
+	for (int k = 0; k < 4; k++) {
+		if ((rc = be_dbq_exec(db, "stats", sql[k], 10, p, &r)) != 0)
+			return rc;
+		if (k == 0)
+			out->n_messages = be_dbq_points(a, r, &out->messages);
+		else if (k == 1)
+			out->n_recipients = be_dbq_points(a, r, &out->recipients);
+		else if (k == 2)
+			out->n_rejects = be_dbq_points(a, r, &out->rejects);
+		else
+			out->n_per_server = be_dbq_tops(a, r, &out->per_server);
+		PQclear(r);
+	}
+	/* Top lists by day: kind 1..7 (002_stats.sql). */
+	for (int kind = 1; kind <= 7; kind++) {
+		char kb[4];
+		snprintf(kb, sizeof(kb), "%d", kind);
+		p[10] = kb;
+		rc = be_dbq_exec(db, "stats top",
+				 "SELECT key, sum(count)::bigint FROM stats_top_daily WHERE kind = "
+				 "$11::smallint AND day >= (" BE_DBQ_TS(
+					 "$5") " AT TIME ZONE 'UTC')::date "
+					       "AND day <= (" BE_DBQ_TS(
+						       "$6") " AT TIME ZONE 'UTC')::date "
+							     "AND ($8 = '' OR host_id = (SELECT id "
+							     "FROM hosts WHERE name = $8)) "
+							     "AND ($9 = '' OR domain = lower($9)) "
+							     "AND ($1::integer = 1 OR "
+							     "($1::integer = 2 AND (host_id = ANY "
+							     "($2::integer[]) OR (domain <> '' AND "
+							     "domain = ANY ($3::text[]))))) AND "
+							     "$4::text[] IS NOT NULL AND $7 <> '' "
+							     "GROUP BY key ORDER BY 2 DESC, 1 "
+							     "LIMIT $10::integer",
+				 11, p, &r);
+		if (rc)
+			return rc;
+		Else__TopEntry ***dst[] = { NULL,
+					    &out->top_senders,
+					    &out->top_recipients,
+					    &out->top_sender_domains,
+					    &out->top_recipient_domains,
+					    &out->top_client_ips,
+					    &out->top_reject_reasons,
+					    &out->top_defer_reasons };
+		size_t *cnt[] = { NULL,
+				  &out->n_top_senders,
+				  &out->n_top_recipients,
+				  &out->n_top_sender_domains,
+				  &out->n_top_recipient_domains,
+				  &out->n_top_client_ips,
+				  &out->n_top_reject_reasons,
+				  &out->n_top_defer_reasons };
+		*cnt[kind] = be_dbq_tops(a, r, dst[kind]);
+		PQclear(r);
+	}
+	return 0;
+}

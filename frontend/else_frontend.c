@@ -1,0 +1,219 @@
+/*
+ * else-frontend - the ELSE web UI and JSON API: a stateless HTTP(S) server
+ * that answers every request by calling the backend's query service.
+ *
+ * usage: else-frontend [-c CONFIG] [-o key=value]... [--print-config]
+ *                      [--check-config]
+ *
+ * Several frontends can run behind a load balancer with no shared state:
+ * sessions live in the backend, the cookie carries only the token.
+ * SIGTERM/SIGINT stop cleanly (API calls in progress are answered first).
+ * docs/frontend.md describes installation and operation.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "el_conf.h"
+#include "el_log.h"
+#include "fe_api.h"
+#include "fe_http.h"
+#include "fe_rpc.h"
+
+/* Settings (deploy/else-frontend.conf documents them). */
+static char *cf_listen, *cf_backend, *cf_server_name, *cf_ca, *cf_cert, *cf_https_cert,
+	*cf_https_key, *cf_proxy, *cf_user;
+static int64_t cf_max_conn, cf_per_ip, cf_timeout, cf_memory, cf_threads, cf_workers, cf_body,
+	cf_rpc_timeout, cf_inflight, cf_max_frame, cf_queue, cf_max_str;
+
+static const el_conf_item fe_conf[] = {
+	{ "listen", EL_CONF_STR, "0.0.0.0:8443", &cf_listen, 1, 200,
+	  "address:port of the web server ([v6]:port for IPv6)" },
+	{ "backend", EL_CONF_STR, "tls+tcp://localhost:7702", &cf_backend, 1, 4000,
+	  "query service URL(s) of the backend(s), comma-separated (failover and spreading)" },
+	{ "backend_server_name", EL_CONF_STR, "\"\"", &cf_server_name, 0, 253,
+	  "name in the backends' certificates; empty: the host of each URL" },
+	{ "ca_file", EL_CONF_STR, "/etc/else/ca.crt", &cf_ca, 1, 500,
+	  "the ELSE CA certificate: backends' certificates must chain to it" },
+	{ "cert_file", EL_CONF_STR, "/etc/else/frontend.pem", &cf_cert, 1, 500,
+	  "this frontend's private key and client certificate (CN frontend-...), PEM" },
+	{ "https_cert", EL_CONF_STR, "\"\"", &cf_https_cert, 0, 500,
+	  "certificate chain (PEM) for HTTPS; empty: plain HTTP behind a trusted proxy" },
+	{ "https_key", EL_CONF_STR, "\"\"", &cf_https_key, 0, 500,
+	  "private key (PEM) of https_cert" },
+	{ "trusted_proxy", EL_CONF_STR, "\"\"", &cf_proxy, 0, 64,
+	  "IP address of the reverse proxy whose X-Forwarded-For is believed" },
+	{ "user", EL_CONF_STR, "\"\"", &cf_user, 0, 64,
+	  "started as root, run as this user once the port is bound and the HTTPS key read "
+	  "(cert_file must stay readable by it: every backend handshake signs with it)" },
+	{ "max_connections", EL_CONF_INT, "256", &cf_max_conn, 1, 65536, "HTTP connections" },
+	{ "per_ip_connections", EL_CONF_INT, "64", &cf_per_ip, 1, 65536,
+	  "HTTP connections from one address (the proxy's, behind a proxy)" },
+	{ "connection_timeout", EL_CONF_DURATION, "30s", &cf_timeout, 1, 3600,
+	  "idle HTTP connections are closed after this" },
+	{ "connection_memory", EL_CONF_SIZE, "64K", &cf_memory, 8 << 10, 16 << 20,
+	  "memory pool of one HTTP connection (headers)" },
+	{ "threads", EL_CONF_INT, "0", &cf_threads, 0, 256,
+	  "HTTP threads; 0 = one per core (more than the cores is cut to the cores)" },
+	{ "workers", EL_CONF_INT, "16", &cf_workers, 1, 256,
+	  "API calls handled at once (each waits for the backend)" },
+	{ "queue", EL_CONF_INT, "1024", &cf_queue, 1, 65536,
+	  "API calls waiting for a worker; past it: 503" },
+	{ "max_body", EL_CONF_SIZE, "64K", &cf_body, 1024, 16 << 20, "largest API request body" },
+	{ "max_string", EL_CONF_SIZE, "16K", &cf_max_str, 256, 1 << 20,
+	  "largest string in an API request" },
+	{ "rpc_timeout", EL_CONF_DURATION, "15s", &cf_rpc_timeout, 1, 600,
+	  "a backend call gives up after this (failover included)" },
+	{ "rpc_inflight", EL_CONF_INT, "8", &cf_inflight, 1, 64,
+	  "requests in flight per backend (NNG contexts)" },
+	{ "max_frame", EL_CONF_SIZE, "16M", &cf_max_frame, 64 << 10, 256 << 20,
+	  "largest reply accepted from a backend" },
+};
+#define FE_NCONF (sizeof(fe_conf) / sizeof(fe_conf[0]))
+
+static volatile sig_atomic_t fe_stop;
+
+static void fe_on_signal(int sig)
+{
+	(void)sig;
+	fe_stop = 1;
+}
+
+/* fe_usage - print usage and exit */
+static void fe_usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"usage: else-frontend [-c CONFIG] [-o key=value]... [--print-config] "
+		"[--check-config]\n");
+	exit(rc);
+}
+
+/* fe_drop_privileges - become cf_user */
+static void fe_drop_privileges(void)
+{
+	struct passwd *pw;
+
+	if (cf_user[0] == '\0' || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(cf_user)) == NULL)
+		el_fatal("user %s does not exist", cf_user);
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		el_fatal("cannot become %s: %s", cf_user, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = { { "print-config", no_argument, 0, 'P' },
+					    { "check-config", no_argument, 0, 'C' },
+					    { "help", no_argument, 0, 'h' },
+					    { 0, 0, 0, 0 } };
+	const char *conf_path = "/etc/else/else-frontend.conf";
+	char *overrides[64], err[512], *urls, *save = NULL, *u;
+	int nover = 0, opt, rv, check = 0;
+	fe_rpc_conf rc = { 0 };
+	fe_http_conf hc = { 0 };
+	fe_api_conf ac = { 0 };
+	fe_rpc *rpc = NULL;
+	fe_api *api = NULL;
+	fe_http *http = NULL;
+	struct sigaction sa;
+
+	el_log_set_prog("else-frontend");
+	while ((opt = getopt_long(argc, argv, "c:o:h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'o':
+			if (nover == 64)
+				el_fatal("too many -o");
+			overrides[nover++] = optarg;
+			break;
+		case 'P':
+			el_conf_print(fe_conf, FE_NCONF, 1);
+			return 0;
+		case 'C':
+			check = 1;
+			break;
+		case 'h':
+			fe_usage(0);
+			break;
+		default:
+			fe_usage(2);
+		}
+	}
+	rv = el_conf_load(fe_conf, FE_NCONF, conf_path, err, sizeof(err));
+	if (rv == -ENOENT && strcmp(conf_path, "/etc/else/else-frontend.conf") != 0)
+		el_fatal("%s: no such file", conf_path);
+	if (rv != 0 && rv != -ENOENT)
+		el_fatal("%s", err);
+	for (int i = 0; i < nover; i++)
+		if (el_conf_set(fe_conf, FE_NCONF, overrides[i], err, sizeof(err)) != 0)
+			el_fatal("-o %s: %s", overrides[i], err);
+	if ((cf_https_cert[0] != '\0') != (cf_https_key[0] != '\0'))
+		el_fatal("https_cert and https_key go together");
+	urls = strdup(cf_backend);
+	if (urls == NULL)
+		el_fatal("out of memory");
+	for (u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
+		if (rc.nurls == FE_RPC_MAX_BACKENDS)
+			el_fatal("backend: more than %d URLs", FE_RPC_MAX_BACKENDS);
+		rc.urls[rc.nurls++] = u;
+	}
+	if (rc.nurls == 0)
+		el_fatal("backend: no URL");
+	if (check) {
+		printf("else-frontend: %s is valid\n", conf_path);
+		return 0;
+	}
+	rc.ca_file = cf_ca;
+	rc.cert_key_file = cf_cert;
+	rc.server_name = cf_server_name[0] ? cf_server_name : NULL;
+	rc.max_frame = (size_t)cf_max_frame;
+	rc.inflight = (unsigned)cf_inflight;
+	rc.software = "else-frontend 0.1";
+	if ((rv = fe_rpc_open(&rpc, &rc)) != 0)
+		el_fatal("cannot set up the backend client: %s", strerror(-rv));
+	ac.timeout_ms = (int)cf_rpc_timeout * 1000;
+	ac.max_str = (size_t)cf_max_str;
+	if ((rv = fe_api_new(&api, rpc, &ac)) != 0)
+		el_fatal("out of memory");
+	hc.listen = cf_listen;
+	hc.https_cert = cf_https_cert;
+	hc.https_key = cf_https_key;
+	hc.trusted_proxy = cf_proxy;
+	hc.max_conn = (unsigned)cf_max_conn;
+	hc.per_ip = (unsigned)cf_per_ip;
+	hc.timeout_s = (unsigned)cf_timeout;
+	hc.conn_memory = (size_t)cf_memory;
+	hc.threads = (unsigned)cf_threads;
+	hc.workers = (unsigned)cf_workers;
+	hc.queue_max = (unsigned)cf_queue;
+	hc.max_body = (size_t)cf_body;
+	if ((rv = fe_http_start(&http, &hc, api)) != 0)
+		el_fatal("cannot serve on %s: %s", cf_listen, strerror(-rv));
+	fe_drop_privileges();
+	el_info("serving %s on %s, backend %s", cf_https_cert[0] ? "HTTPS" : "HTTP", cf_listen,
+		cf_backend);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fe_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	while (!fe_stop)
+		pause();
+	el_info("stopping");
+	fe_http_stop(http);
+	fe_api_free(api);
+	fe_rpc_close(rpc);
+	free(urls);
+	el_conf_free(fe_conf, FE_NCONF);
+	return 0;
+}

@@ -1,0 +1,326 @@
+/*
+ * fe_api - JSON API over the query RPC.  See fe_api.h.
+ */
+#include "fe_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "el_json.h"
+#include "el_log.h"
+#include "el_pbjson.h"
+
+#define FE_API_CALL_MAX 32
+#define FE_API_UA_MAX 256
+
+struct fe_api {
+	fe_rpc *rpc;
+	fe_api_conf conf;
+};
+
+/* The calls that change state: they need the CSRF token. */
+static const char *const fe_api_writes[] = {
+	"logout", "password_change", "user_put", "user_delete", "group_put", "group_delete",
+};
+
+/* fe_api_is_write - see fe_api.h */
+bool fe_api_is_write(const char *call)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(fe_api_writes) / sizeof(fe_api_writes[0]); i++)
+		if (strcmp(call, fe_api_writes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* fe_api_new - see fe_api.h */
+int fe_api_new(fe_api **out, fe_rpc *rpc, const fe_api_conf *conf)
+{
+	fe_api *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return -ENOMEM;
+	a->rpc = rpc;
+	if (conf)
+		a->conf = *conf;
+	if (!a->conf.timeout_ms)
+		a->conf.timeout_ms = 10000;
+	if (!a->conf.max_str)
+		a->conf.max_str = 16384;
+	if (!a->conf.max_list)
+		a->conf.max_list = 1000;
+	*out = a;
+	return 0;
+}
+
+/* fe_api_free - see fe_api.h */
+void fe_api_free(fe_api *a)
+{
+	free(a);
+}
+
+/* fe_api_error - see fe_api.h */
+void fe_api_error(fe_api_resp *rs, int http_status, const char *qstatus, const char *msg)
+{
+	rs->http_status = http_status;
+	rs->body.len = 0;
+	el_buf_addlit(&rs->body, "{\"status\":");
+	el_json_str(&rs->body, el_span_make(qstatus, strlen(qstatus)));
+	el_buf_addlit(&rs->body, ",\"error\":");
+	el_json_str(&rs->body, el_span_make(msg, strlen(msg)));
+	el_buf_addc(&rs->body, '}');
+}
+
+/* fe_api_http_status - the HTTP status for a QueryStatus */
+static int fe_api_http_status(Else__QueryStatus st)
+{
+	switch (st) {
+	case ELSE__QUERY_STATUS__Q_OK:
+		return 200;
+	case ELSE__QUERY_STATUS__Q_BAD_REQUEST:
+		return 400;
+	case ELSE__QUERY_STATUS__Q_UNAUTHENTICATED:
+		return 401;
+	case ELSE__QUERY_STATUS__Q_FORBIDDEN:
+		return 403;
+	case ELSE__QUERY_STATUS__Q_NOT_FOUND:
+		return 404;
+	case ELSE__QUERY_STATUS__Q_CONFLICT:
+		return 409;
+	case ELSE__QUERY_STATUS__Q_THROTTLED:
+		return 429;
+	case ELSE__QUERY_STATUS__Q_BUSY:
+		return 503;
+	case ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED:
+		return 502;
+	default:
+		return 500;
+	}
+}
+
+/* fe_api_is_hex64 - exactly 64 lower or upper case hex digits */
+static bool fe_api_is_hex64(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n != 64)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = p[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return true;
+}
+
+/* fe_api_session - see fe_api.h; the first well-formed else_session wins */
+bool fe_api_session(const char *cookie, char out[65])
+{
+	const char *p = cookie;
+
+	if (p == NULL)
+		return false;
+	while (*p) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		const char *end = strchr(p, ';');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > 13 && memcmp(p, "else_session=", 13) == 0 &&
+		    fe_api_is_hex64(p + 13, n - 13)) {
+			memcpy(out, p + 13, 64);
+			out[64] = '\0';
+			return true;
+		}
+		p += n;
+	}
+	return false;
+}
+
+/* fe_api_cookie - Set-Cookie value for token (NULL: clear it) */
+static void fe_api_cookie(fe_api_resp *rs, const char *token, bool https)
+{
+	if (token)
+		snprintf(rs->set_cookie, sizeof(rs->set_cookie),
+			 "else_session=%s; HttpOnly; SameSite=Strict; Path=/%s", token,
+			 https ? "; Secure" : "");
+	else
+		snprintf(rs->set_cookie, sizeof(rs->set_cookie),
+			 "else_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
+			 https ? "; Secure" : "");
+}
+
+/* fe_api_call_field - the QueryRequest oneof member named call, or NULL */
+static const ProtobufCFieldDescriptor *fe_api_call_field(const char *call)
+{
+	const ProtobufCFieldDescriptor *f;
+	size_t n = strnlen(call, FE_API_CALL_MAX + 1), i;
+
+	if (n == 0 || n > FE_API_CALL_MAX)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (!((call[i] >= 'a' && call[i] <= 'z') || call[i] == '_'))
+			return NULL;
+	f = protobuf_c_message_descriptor_get_field_by_name(&else__query_request__descriptor, call);
+	if (f == NULL || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+	    f->type != PROTOBUF_C_TYPE_MESSAGE || strcmp(call, "hello") == 0 ||
+	    strcmp(call, "auth") == 0)
+		return NULL;
+	return f;
+}
+
+/* fe_api_bounded - a copy of s cut to max bytes at a UTF-8 boundary */
+static char *fe_api_bounded(const char *s, size_t max)
+{
+	size_t n = s ? strnlen(s, max + 1) : 0;
+	char *c;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if ((c = malloc(n + 1)) == NULL)
+		return NULL;
+	if (n)
+		memcpy(c, s, n);
+	c[n] = '\0';
+	return c;
+}
+
+/* fe_api_reply - the backend's reply as HTTP status and JSON */
+static void fe_api_reply(const fe_api_req *rq, Else__QueryReply *rep, fe_api_resp *rs)
+{
+	const ProtobufCFieldDescriptor *f;
+
+	rs->http_status = fe_api_http_status(rep->status);
+	rs->body.len = 0;
+	if (rep->status != ELSE__QUERY_STATUS__Q_OK) {
+		const char *nm =
+			el_pbjson_enum_name(&else__query_status__descriptor, (int)rep->status);
+		fe_api_error(rs, rs->http_status, nm ? nm : "Q_INTERNAL",
+			     rep->error ? rep->error : "");
+		if (rep->status == ELSE__QUERY_STATUS__Q_UNAUTHENTICATED)
+			fe_api_cookie(rs, NULL, rq->https);
+		return;
+	}
+	if (rep->result_case == ELSE__QUERY_REPLY__RESULT_LOGIN && rep->login) {
+		/* The token goes into the HttpOnly cookie only, never to the page. */
+		char *tok = rep->login->session;
+		if (tok && fe_api_is_hex64(tok, strlen(tok))) {
+			fe_api_cookie(rs, tok, rq->https);
+		} else {
+			fe_api_error(rs, 502, "Q_INTERNAL", "the backend gave no valid session");
+			return;
+		}
+		rep->login->session = (char *)"";
+		el_pbjson_encode(&rs->body, &rep->login->base);
+		rep->login->session = tok;
+		return;
+	}
+	if (strcmp(rq->call, "logout") == 0)
+		fe_api_cookie(rs, NULL, rq->https);
+	f = rep->result_case ? protobuf_c_message_descriptor_get_field(
+				       &else__query_reply__descriptor, (unsigned)rep->result_case)
+			     : NULL;
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+		el_buf_addlit(&rs->body, "{}");
+	else
+		el_pbjson_encode_field(&rs->body, &rep->base, f);
+}
+
+/* fe_api_handle - see fe_api.h */
+void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
+{
+	el_pbjson_limits lim = { .max_len = rq->body_len + 2,
+				 .max_depth = 4,
+				 .max_list = a->conf.max_list,
+				 .max_str = a->conf.max_str };
+	const ProtobufCFieldDescriptor *f = fe_api_call_field(rq->call);
+	Else__QueryReply *rep = NULL;
+	Else__QueryRequest *req = NULL;
+	Else__Caller *caller = NULL;
+	ProtobufCMessage *m = NULL;
+	char err[512], msg[600], session[65];
+	bool write;
+	int rv;
+
+	rs->http_status = 500;
+	rs->set_cookie[0] = '\0';
+	if (f == NULL) {
+		char pr[4 * 32 + 1];
+		el_log_printable(pr, rq->call, strnlen(rq->call, 32), 32);
+		snprintf(msg, sizeof(msg), "unknown call \"%s\" (see docs/api.md)", pr);
+		fe_api_error(rs, 404, "Q_NOT_FOUND", msg);
+		goto out;
+	}
+	write = fe_api_is_write(f->name);
+	if (write && (rq->csrf == NULL || rq->csrf[0] == '\0')) {
+		fe_api_error(rs, 403, "Q_FORBIDDEN", "missing X-CSRF-Token header");
+		goto out;
+	}
+	/* The body is the call's message; the envelope is the frontend's. */
+	rv = el_pbjson_decode(f->descriptor, rq->body_len ? rq->body : "{}",
+			      rq->body_len ? rq->body_len : 2, &lim, &m, err, sizeof(err));
+	if (rv != 0) {
+		fe_api_error(rs, rv == -E2BIG ? 413 : 400, "Q_BAD_REQUEST", err);
+		goto out;
+	}
+	if ((req = malloc(sizeof(*req))) == NULL) {
+		fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
+		goto out;
+	}
+	else__query_request__init(req);
+	req->call_case = (Else__QueryRequest__CallCase)f->id;
+	*(ProtobufCMessage **)((char *)req + f->offset) = m;
+	m = NULL; /* freed with req */
+	if ((caller = malloc(sizeof(*caller))) == NULL) {
+		fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
+		goto out;
+	}
+	else__caller__init(caller);
+	req->caller = caller; /* freed with req */
+	caller->session = fe_api_bounded(fe_api_session(rq->cookie, session) ? session : "", 64);
+	caller->csrf = fe_api_bounded(rq->csrf, 128);
+	caller->client_ip = fe_api_bounded(rq->client_ip, 64);
+	caller->user_agent = fe_api_bounded(rq->user_agent, FE_API_UA_MAX);
+	if (!caller->session || !caller->csrf || !caller->client_ip || !caller->user_agent) {
+		fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
+		goto out;
+	}
+	if (req->call_case == ELSE__QUERY_REQUEST__CALL_LOGIN) {
+		/* What the frontend saw, not what the body claims. */
+		/* Absent fields hold protobuf-c's static empty string. */
+		if (req->login->client_ip != protobuf_c_empty_string)
+			free(req->login->client_ip);
+		if (req->login->user_agent != protobuf_c_empty_string)
+			free(req->login->user_agent);
+		req->login->client_ip = fe_api_bounded(rq->client_ip, 64);
+		req->login->user_agent = fe_api_bounded(rq->user_agent, FE_API_UA_MAX);
+		if (!req->login->client_ip || !req->login->user_agent) {
+			fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
+			goto out;
+		}
+	}
+	rv = fe_rpc_call(a->rpc, req, !write, a->conf.timeout_ms, &rep);
+	if (rv != 0) {
+		snprintf(msg, sizeof(msg), "backend: %s", strerror(-rv));
+		if (rv == -ETIMEDOUT)
+			fe_api_error(rs, 504, "Q_BUSY", "no backend answered in time");
+		else if (rv == -EMSGSIZE)
+			fe_api_error(rs, 413, "Q_BAD_REQUEST", "request too large");
+		else
+			fe_api_error(rs, 502, "Q_BUSY", msg);
+		goto out;
+	}
+	fe_api_reply(rq, rep, rs);
+out:
+	if (rep)
+		else__query_reply__free_unpacked(rep, NULL);
+	if (m)
+		protobuf_c_message_free_unpacked(m, NULL);
+	if (req)
+		else__query_request__free_unpacked(req, NULL);
+}

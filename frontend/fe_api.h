@@ -1,0 +1,76 @@
+/*
+ * fe_api - the JSON API of the frontend: POST /api/<call> with the call's
+ * message of proto/query.proto as the JSON body; the answer is the
+ * QueryReply's result as JSON, the HTTP status from its QueryStatus
+ * (docs/api.md).  Independent of the HTTP library: fe_http hands in the
+ * request's parts and sends out the response.
+ *
+ * Sessions: Login's reply sets the cookie else_session (HttpOnly,
+ * SameSite=Strict, Path=/, Secure under HTTPS) and gives the page the CSRF
+ * token, never the session token; every other call sends the cookie's token
+ * in Caller.session.  CSRF: state-changing calls (fe_api_is_write) need
+ * the X-CSRF-Token header: missing, the frontend answers 403 itself; its
+ * value goes in Caller.csrf and the backend compares it with the session's.
+ *
+ * OWNERSHIP: fe_api borrows its fe_rpc.  fe_api_resp.body is the caller's
+ * buffer (el_buf_fini).
+ * ERRORS: every outcome is an HTTP status and a JSON body
+ * {"status":"Q_...","error":"..."}: 404 unknown call, 400 malformed body
+ * (naming the field), 403 missing CSRF token, 503/504 no backend, and the
+ * backend's own statuses.
+ * THREADS: fe_api_handle is reentrant (workers call it concurrently).
+ * SECURITY: the body is untrusted: bounded (fe_http), decoded by el_pbjson
+ * with limits, and never given the chance to set Caller (the frontend fills
+ * it) or to call Hello/Auth.  Cookie values are accepted only as 64 hex
+ * digits.
+ */
+#ifndef FE_API_H
+#define FE_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "el_buf.h"
+#include "fe_rpc.h"
+
+typedef struct fe_api_req {
+	const char *call; /* the path after /api/ (NUL-terminated, untrusted) */
+	const char *body; /* JSON; may be empty: {} */
+	size_t body_len;
+	const char *cookie;     /* the Cookie header or NULL */
+	const char *csrf;       /* the X-CSRF-Token header or NULL */
+	const char *client_ip;  /* as the frontend saw it */
+	const char *user_agent; /* or NULL */
+	bool https;             /* cookies get Secure */
+} fe_api_req;
+
+typedef struct fe_api_resp {
+	int http_status;
+	el_buf body;
+	char set_cookie[256]; /* "" = none */
+} fe_api_resp;
+
+typedef struct fe_api_conf {
+	int timeout_ms;  /* per call; 0 = 10000 */
+	size_t max_str;  /* el_pbjson string bound; 0 = 16384 */
+	size_t max_list; /* 0 = 1000 */
+} fe_api_conf;
+
+typedef struct fe_api fe_api;
+
+int fe_api_new(fe_api **out, fe_rpc *rpc, const fe_api_conf *conf);
+void fe_api_free(fe_api *a);
+
+/* fe_api_handle - answer one API request; rs->body must be initialised */
+void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs);
+
+/* fe_api_is_write - does the named call change state (needs CSRF) */
+bool fe_api_is_write(const char *call);
+
+/* fe_api_error - fill rs with an error body of the frontend's own */
+void fe_api_error(fe_api_resp *rs, int http_status, const char *qstatus, const char *msg);
+
+/* fe_api_session - copy the else_session cookie's token from a Cookie header */
+bool fe_api_session(const char *cookie, char out[65]);
+
+#endif

@@ -1,0 +1,553 @@
+/*
+ * fe_rpc - query client over NNG REQ + mutual TLS.  See fe_rpc.h.
+ *
+ * Like collector/col_ship.c this module includes NNG directly for the REQ
+ * protocol and contexts (el_nng has the TLS, dial and error pieces both
+ * share); the signing is el_ossl's, the same as the collector's.
+ */
+#include "fe_rpc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "el_buf.h"
+#include "el_log.h"
+#include "el_nng.h"
+#include "el_ossl.h"
+
+#define FE_RPC_NONCE_MIN 16
+#define FE_RPC_NONCE_MAX 64
+#define FE_RPC_TRIES 4 /* handshakes or re-authentications per call */
+#define FE_RPC_SETTLE_MS 50
+#define FE_RPC_CLOSE_MS 5000
+#define FE_RPC_POLL_MS 20 /* waiting for some backend to connect */
+
+typedef struct fe_rpc_slot {
+	nng_ctx ctx;
+	nng_aio *aio;
+	bool busy;
+} fe_rpc_slot;
+
+typedef struct fe_rpc_be {
+	fe_rpc *r;
+	char *url;
+	nng_socket sock;
+	bool sock_open;
+	nng_dialer dialer;
+	bool dialer_open;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* a slot freed, a handshake finished */
+	atomic_int pipes;    /* connected pipes (0 or 1) */
+	atomic_uint gen;     /* bumped on every pipe event */
+	unsigned authed_gen; /* gen our handshake authenticated; under mu */
+	bool authed;         /* under mu */
+	bool handshaking;    /* under mu */
+	fe_rpc_slot *slots;
+	unsigned nslots;
+} fe_rpc_be;
+
+struct fe_rpc {
+	fe_rpc_be be[FE_RPC_MAX_BACKENDS];
+	size_t nbe;
+	char *key_file;
+	char *software;
+	el_buf cert_pem;
+	size_t max_frame;
+	atomic_uint next;
+	atomic_uint_fast64_t calls, failovers, handshakes, reauth, timeouts;
+};
+
+/* fe_rpc_now_ms - CLOCK_MONOTONIC in ms */
+static int64_t fe_rpc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* fe_rpc_abstime - a CLOCK_MONOTONIC deadline as a timespec */
+static struct timespec fe_rpc_abstime(int64_t deadline_ms)
+{
+	struct timespec ts = { (time_t)(deadline_ms / 1000),
+			       (long)(deadline_ms % 1000) * 1000000L };
+	return ts;
+}
+
+/* fe_rpc_pipe_ev - NNG pipe callback: a connection came or went */
+static void fe_rpc_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	fe_rpc_be *be = arg;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&be->pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&be->pipes, 1);
+	atomic_fetch_add(&be->gen, 1);
+}
+
+/* fe_rpc_slot_get - a free context of be, waiting until deadline */
+static fe_rpc_slot *fe_rpc_slot_get(fe_rpc_be *be, int64_t deadline)
+{
+	struct timespec ts = fe_rpc_abstime(deadline);
+	fe_rpc_slot *s = NULL;
+	unsigned i;
+
+	pthread_mutex_lock(&be->mu);
+	for (;;) {
+		for (i = 0; i < be->nslots; i++)
+			if (!be->slots[i].busy) {
+				s = &be->slots[i];
+				s->busy = true;
+				goto out;
+			}
+		if (pthread_cond_timedwait(&be->cv, &be->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+out:
+	pthread_mutex_unlock(&be->mu);
+	return s;
+}
+
+/* fe_rpc_slot_put - give a context back */
+static void fe_rpc_slot_put(fe_rpc_be *be, fe_rpc_slot *s)
+{
+	pthread_mutex_lock(&be->mu);
+	s->busy = false;
+	pthread_cond_broadcast(&be->cv);
+	pthread_mutex_unlock(&be->mu);
+}
+
+/*
+ * fe_rpc_rt - one request/reply on slot s before deadline; the reply is
+ * unpacked into *rep.  *sent tells whether the request left (a write may
+ * then have happened).
+ */
+static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
+		     Else__QueryReply **rep, int64_t deadline, bool *sent)
+{
+	size_t len = else__query_request__get_packed_size(req);
+	int64_t left = deadline - fe_rpc_now_ms();
+	nng_msg *m;
+	int rv;
+
+	*rep = NULL;
+	*sent = false;
+	if (len > r->max_frame)
+		return -EMSGSIZE;
+	if (left <= 0)
+		return -ETIMEDOUT;
+	if (nng_msg_alloc(&m, len) != 0)
+		return -ENOMEM;
+	else__query_request__pack(req, nng_msg_body(m));
+	nng_aio_set_timeout(s->aio, (nng_duration)left);
+	nng_aio_set_msg(s->aio, m);
+	nng_ctx_send(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	if ((rv = nng_aio_result(s->aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(s->aio));
+		nng_aio_set_msg(s->aio, NULL);
+		return el_nng_err(rv);
+	}
+	*sent = true;
+	left = deadline - fe_rpc_now_ms();
+	nng_aio_set_timeout(s->aio, (nng_duration)(left > 0 ? left : 1));
+	nng_ctx_recv(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	if ((rv = nng_aio_result(s->aio)) != 0)
+		return el_nng_err(rv);
+	m = nng_aio_get_msg(s->aio);
+	nng_aio_set_msg(s->aio, NULL);
+	*rep = else__query_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	if (*rep == NULL) {
+		el_warn("rpc: undecodable reply from the backend");
+		return -EPROTO;
+	}
+	if ((unsigned)(*rep)->status > ELSE__QUERY_STATUS__Q_CONFLICT) {
+		el_warn("rpc: unknown status %d from the backend", (int)(*rep)->status);
+		else__query_reply__free_unpacked(*rep, NULL);
+		*rep = NULL;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* fe_rpc_warn - log a refused handshake step */
+static void fe_rpc_warn(fe_rpc_be *be, const char *what, const Else__QueryReply *rep)
+{
+	char buf[4 * 256 + 1];
+	const char *e = rep->error ? rep->error : "";
+
+	el_log_printable(buf, e, strnlen(e, 256), 256);
+	el_warn("rpc: %s: %s: status %d: %s", be->url, what, (int)rep->status, buf);
+}
+
+/* fe_rpc_hello_auth - one Hello + Auth exchange on slot s */
+static int fe_rpc_hello_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
+{
+	fe_rpc *r = be->r;
+	Else__QueryRequest req;
+	Else__Hello hello = ELSE__HELLO__INIT;
+	Else__Auth auth = ELSE__AUTH__INIT;
+	Else__QueryReply *rep = NULL;
+	uint8_t nonce[FE_RPC_NONCE_MAX];
+	size_t nlen;
+	bool sent;
+	el_buf sig;
+	int rv;
+
+	el_buf_init(&sig);
+	else__query_request__init(&req);
+	hello.version = 1;
+	hello.collector = r->software;
+	req.call_case = ELSE__QUERY_REQUEST__CALL_HELLO;
+	req.hello = &hello;
+	if ((rv = fe_rpc_rt(r, s, &req, &rep, deadline, &sent)) != 0)
+		goto out;
+	if (rep->status != ELSE__QUERY_STATUS__Q_OK ||
+	    rep->result_case != ELSE__QUERY_REPLY__RESULT_NONCE) {
+		fe_rpc_warn(be, "Hello refused", rep);
+		rv = -EPROTO;
+		goto out;
+	}
+	nlen = rep->nonce.len;
+	if (nlen < FE_RPC_NONCE_MIN || nlen > FE_RPC_NONCE_MAX) {
+		rv = -EPROTO;
+		goto out;
+	}
+	memcpy(nonce, rep->nonce.data, nlen);
+	else__query_reply__free_unpacked(rep, NULL);
+	rep = NULL;
+	if ((rv = el_ossl_sign_nonce(r->key_file, nonce, nlen, &sig)) != 0) {
+		el_warn("rpc: cannot sign with %s: %s", r->key_file, strerror(-rv));
+		rv = -EACCES;
+		goto out;
+	}
+	auth.cert_pem.data = (uint8_t *)r->cert_pem.p;
+	auth.cert_pem.len = r->cert_pem.len;
+	auth.signature.data = (uint8_t *)sig.p;
+	auth.signature.len = sig.len;
+	req.call_case = ELSE__QUERY_REQUEST__CALL_AUTH;
+	req.auth = &auth;
+	if ((rv = fe_rpc_rt(r, s, &req, &rep, deadline, &sent)) != 0)
+		goto out;
+	if (rep->status == ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED) {
+		rv = -EPERM; /* a new pipe between Hello and Auth: again */
+		goto out;
+	}
+	if (rep->status != ELSE__QUERY_STATUS__Q_OK) {
+		fe_rpc_warn(be, "authentication refused", rep);
+		rv = -EACCES;
+		goto out;
+	}
+	atomic_fetch_add(&r->handshakes, 1);
+out:
+	if (rep)
+		else__query_reply__free_unpacked(rep, NULL);
+	el_buf_fini(&sig);
+	return rv;
+}
+
+/*
+ * fe_rpc_ensure_auth - make sure be's current pipe is authenticated: one
+ * thread handshakes, the others wait for its outcome.
+ */
+static int fe_rpc_ensure_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
+{
+	struct timespec ts = fe_rpc_abstime(deadline);
+	unsigned gen;
+	int rv = 0, tries = 0;
+
+	pthread_mutex_lock(&be->mu);
+	for (;;) {
+		gen = atomic_load(&be->gen);
+		if (be->authed && be->authed_gen == gen)
+			break;
+		if (be->handshaking) {
+			if (pthread_cond_timedwait(&be->cv, &be->mu, &ts) == ETIMEDOUT) {
+				rv = -ETIMEDOUT;
+				break;
+			}
+			continue;
+		}
+		be->handshaking = true;
+		be->authed = false;
+		pthread_mutex_unlock(&be->mu);
+		rv = fe_rpc_hello_auth(be, s, deadline);
+		pthread_mutex_lock(&be->mu);
+		be->handshaking = false;
+		if (rv == 0) {
+			be->authed = true;
+			be->authed_gen = gen;
+		}
+		pthread_cond_broadcast(&be->cv);
+		if (rv == 0 || (rv != -EPERM && rv != -ECONNRESET) || ++tries >= FE_RPC_TRIES)
+			break;
+	}
+	pthread_mutex_unlock(&be->mu);
+	/*
+	 * Q_PEER_UNAUTHENTICATED to Auth each time: not a pipe that changed
+	 * under us (that passes on the next try) but our certificate refused.
+	 */
+	if (rv == -EPERM) {
+		el_warn("rpc: %s refuses this frontend's certificate", be->url);
+		rv = -EACCES;
+	}
+	return rv;
+}
+
+/* fe_rpc_unauth - the backend forgot us: handshake again on the next call */
+static void fe_rpc_unauth(fe_rpc_be *be)
+{
+	pthread_mutex_lock(&be->mu);
+	be->authed = false;
+	pthread_mutex_unlock(&be->mu);
+}
+
+/* fe_rpc_pick - the next connected backend after *start, or NULL */
+static fe_rpc_be *fe_rpc_pick(fe_rpc *r, unsigned *start, uint32_t tried)
+{
+	size_t k;
+
+	for (k = 0; k < r->nbe; k++) {
+		unsigned i = (*start + (unsigned)k) % (unsigned)r->nbe;
+		if ((tried & (1u << i)) == 0 && atomic_load(&r->be[i].pipes) > 0) {
+			*start = i + 1;
+			return &r->be[i];
+		}
+	}
+	return NULL;
+}
+
+/* fe_rpc_call - see fe_rpc.h */
+int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
+		Else__QueryReply **rep)
+{
+	int64_t deadline = fe_rpc_now_ms() + timeout_ms;
+	unsigned start = atomic_fetch_add(&r->next, 1);
+	uint32_t tried = 0;
+	int rv = -ETIMEDOUT, reauth = 0;
+
+	*rep = NULL;
+	atomic_fetch_add(&r->calls, 1);
+	while (fe_rpc_now_ms() < deadline) {
+		fe_rpc_be *be = fe_rpc_pick(r, &start, tried);
+		fe_rpc_slot *s;
+		bool sent = false;
+
+		if (be == NULL) {
+			if (tried == (1u << r->nbe) - 1)
+				tried = 0; /* all failed once: try them again while time is left */
+			struct timespec ts = { 0, FE_RPC_POLL_MS * 1000000L };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if ((s = fe_rpc_slot_get(be, deadline)) == NULL) {
+			rv = -ETIMEDOUT;
+			break;
+		}
+		rv = fe_rpc_ensure_auth(be, s, deadline);
+		if (rv == 0)
+			rv = fe_rpc_rt(r, s, req, rep, deadline, &sent);
+		fe_rpc_slot_put(be, s);
+		if (rv == 0 && (*rep)->status == ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED &&
+		    ++reauth < FE_RPC_TRIES) {
+			/* Restarted backend, same pipe or a new one: prove it again. */
+			atomic_fetch_add(&r->reauth, 1);
+			fe_rpc_unauth(be);
+			else__query_reply__free_unpacked(*rep, NULL);
+			*rep = NULL;
+			continue;
+		}
+		if (rv == 0 && (*rep)->status == ELSE__QUERY_STATUS__Q_BUSY && idempotent &&
+		    r->nbe > 1 && (tried | (1u << (be - r->be))) != (1u << r->nbe) - 1) {
+			tried |= 1u << (be - r->be);
+			atomic_fetch_add(&r->failovers, 1);
+			else__query_reply__free_unpacked(*rep, NULL);
+			*rep = NULL;
+			continue;
+		}
+		if (rv == 0 || rv == -EACCES || rv == -EMSGSIZE || rv == -ENOMEM || rv == -EPROTO)
+			break;
+		/* Lost connection or timeout on this backend. */
+		if (sent && !idempotent) {
+			rv = rv == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+			break;
+		}
+		fe_rpc_unauth(be);
+		tried |= 1u << (be - r->be);
+		atomic_fetch_add(&r->failovers, 1);
+		rv = -ETIMEDOUT;
+	}
+	if (rv == -ETIMEDOUT)
+		atomic_fetch_add(&r->timeouts, 1);
+	return rv;
+}
+
+/* fe_rpc_stats_get - see fe_rpc.h */
+void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out)
+{
+	size_t i;
+
+	out->calls = atomic_load(&r->calls);
+	out->failovers = atomic_load(&r->failovers);
+	out->handshakes = atomic_load(&r->handshakes);
+	out->reauth = atomic_load(&r->reauth);
+	out->timeouts = atomic_load(&r->timeouts);
+	out->connected = 0;
+	for (i = 0; i < r->nbe; i++)
+		out->connected += atomic_load(&r->be[i].pipes) > 0;
+}
+
+/* fe_rpc_be_open - socket, contexts and dialer of one backend */
+static int fe_rpc_be_open(fe_rpc *r, fe_rpc_be *be, const fe_rpc_conf *conf, const char *url)
+{
+	nng_tls_config *tls = NULL;
+	const char *sn = conf->server_name;
+	char host[256];
+	unsigned i;
+	int rv;
+
+	be->r = r;
+	pthread_mutex_init(&be->mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&be->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if ((be->url = strdup(url)) == NULL)
+		return -ENOMEM;
+	be->nslots = conf->inflight ? conf->inflight : 8;
+	if ((be->slots = calloc(be->nslots, sizeof(*be->slots))) == NULL)
+		return -ENOMEM;
+	if ((rv = el_nng_err(nng_req0_open(&be->sock))) != 0)
+		return rv;
+	be->sock_open = true;
+	/* REQ must not resend behind our back: writes are not idempotent. */
+	if ((rv = el_nng_err(nng_socket_set_ms(be->sock, NNG_OPT_REQ_RESENDTIME,
+					       NNG_DURATION_INFINITE))) != 0 ||
+	    (rv = el_nng_err(
+		     nng_pipe_notify(be->sock, NNG_PIPE_EV_ADD_POST, fe_rpc_pipe_ev, be))) != 0 ||
+	    (rv = el_nng_err(
+		     nng_pipe_notify(be->sock, NNG_PIPE_EV_REM_POST, fe_rpc_pipe_ev, be))) != 0)
+		return rv;
+	for (i = 0; i < be->nslots; i++) {
+		if ((rv = el_nng_err(nng_ctx_open(&be->slots[i].ctx, be->sock))) != 0 ||
+		    (rv = el_nng_err(nng_ctx_set_ms(be->slots[i].ctx, NNG_OPT_REQ_RESENDTIME,
+						    NNG_DURATION_INFINITE))) != 0 ||
+		    (rv = el_nng_err(nng_aio_alloc(&be->slots[i].aio, NULL, NULL))) != 0)
+			return rv;
+	}
+	if (strncmp(url, "tls+tcp://", 10) == 0) {
+		if (sn == NULL) {
+			if (el_nng_url_host(url, host, sizeof(host)) != 0)
+				return -EINVAL;
+			sn = host;
+		}
+		if ((rv = el_nng_tls_client(&tls, conf->ca_file, conf->cert_key_file, sn)) != 0) {
+			el_warn("rpc: cannot load %s or %s: %s", conf->ca_file, conf->cert_key_file,
+				strerror(-rv));
+			return rv;
+		}
+	}
+	rv = el_nng_dial(be->sock, url, tls, r->max_frame, 100, 5000, &be->dialer);
+	if (tls)
+		nng_tls_config_free(tls);
+	if (rv != 0) {
+		el_warn("rpc: cannot dial %s: %s", url, strerror(-rv));
+		return rv;
+	}
+	be->dialer_open = true;
+	return 0;
+}
+
+/* fe_rpc_open - see fe_rpc.h */
+int fe_rpc_open(fe_rpc **out, const fe_rpc_conf *conf)
+{
+	fe_rpc *r;
+	size_t i;
+	int rv;
+
+	*out = NULL;
+	if (conf->nurls == 0 || conf->nurls > FE_RPC_MAX_BACKENDS || !conf->ca_file ||
+	    !conf->cert_key_file)
+		return -EINVAL;
+	for (i = 0; i < conf->nurls; i++)
+		if (strncmp(conf->urls[i], "tls+tcp://", 10) != 0 &&
+		    strncmp(conf->urls[i], "tcp://", 6) != 0)
+			return -EINVAL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	el_buf_init(&r->cert_pem);
+	r->max_frame = conf->max_frame ? conf->max_frame : (16u << 20);
+	r->key_file = strdup(conf->cert_key_file);
+	r->software = strdup(conf->software ? conf->software : "else-frontend");
+	if (!r->key_file || !r->software) {
+		rv = -ENOMEM;
+		goto fail;
+	}
+	if ((rv = el_ossl_cert_pem(conf->cert_key_file, &r->cert_pem)) != 0) {
+		el_warn("rpc: no certificate in %s: %s", conf->cert_key_file, strerror(-rv));
+		goto fail;
+	}
+	for (i = 0; i < conf->nurls; i++) {
+		r->nbe = i + 1;
+		if ((rv = fe_rpc_be_open(r, &r->be[i], conf, conf->urls[i])) != 0)
+			goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	fe_rpc_close(r);
+	return rv;
+}
+
+/* fe_rpc_close - see fe_rpc.h */
+void fe_rpc_close(fe_rpc *r)
+{
+	size_t i;
+	unsigned k;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nbe; i++) {
+		fe_rpc_be *be = &r->be[i];
+		bool leak = false;
+		for (k = 0; be->slots && k < be->nslots; k++)
+			if (be->slots[k].aio)
+				nng_aio_stop(be->slots[k].aio);
+		if (be->dialer_open)
+			nng_dialer_close(be->dialer);
+		if (be->sock_open &&
+		    el_nng_close_bounded(be->sock, FE_RPC_SETTLE_MS, FE_RPC_CLOSE_MS) != 0) {
+			el_warn("rpc: NNG did not close %s within %d ms (NNG 1.5.2 bug)", be->url,
+				FE_RPC_CLOSE_MS);
+			leak = true; /* leave it to NNG and the process exit */
+		}
+		if (leak)
+			continue;
+		for (k = 0; be->slots && k < be->nslots; k++)
+			if (be->slots[k].aio)
+				nng_aio_free(be->slots[k].aio);
+		free(be->slots);
+		free(be->url);
+		pthread_cond_destroy(&be->cv);
+		pthread_mutex_destroy(&be->mu);
+	}
+	el_buf_fini(&r->cert_pem);
+	free(r->key_file);
+	free(r->software);
+	free(r);
+}

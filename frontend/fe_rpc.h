@@ -1,0 +1,77 @@
+/*
+ * fe_rpc - the frontend's client of the backend query service
+ * (proto/query.proto): NNG REQ over mutual TLS to one or several backends,
+ * the Hello/Auth proof of the frontend's certificate, several requests in
+ * flight, timeouts and failover.
+ *
+ * Per backend URL one REQ socket with one dialer, so each backend is one
+ * connection (pipe) at a time: the Hello/Auth handshake binds our identity
+ * to that pipe, and every context of the socket uses it.  A pipe event
+ * (connected, lost) clears the "authenticated" mark; the next call redoes
+ * the handshake first (one thread does it, the others wait for it), and a
+ * Q_PEER_UNAUTHENTICATED answer (the backend restarted under us) does the
+ * same and resends.  Each backend has a small pool of nng_ctx + nng_aio,
+ * one per request in flight (NNG 1.5.2's REQ timers are O(n^2) in contexts:
+ * keep the pool to tens).
+ *
+ * A call goes to the next connected backend in turn; if the connection
+ * drops under it, or the backend answers Q_BUSY, or its request times out
+ * with time left (see fe_rpc_call), it moves on to another one within the
+ * same deadline.  A state-changing call (idempotent = 0) is not resent
+ * once it may have reached a backend: the caller gets -ECONNRESET.
+ *
+ * OWNERSHIP: fe_rpc_open copies conf.  fe_rpc_call only reads the request;
+ * the reply is the caller's (else__query_reply__free_unpacked).
+ * ERRORS: 0 with a reply (whatever its status); -ETIMEDOUT (no backend
+ * answered in time, none connected), -ECONNRESET (a write lost with its
+ * connection), -EACCES (a backend refused our certificate), -EPROTO (a
+ * backend answered nonsense), -EMSGSIZE (request over max_frame), -ENOMEM.
+ * THREADS: fe_rpc_call is safe from any number of threads.
+ * SECURITY: the backends' certificates must chain to conf.ca_file and carry
+ * server_name; replies are bounded by NNG_OPT_RECVMAXSZ (max_frame) before
+ * unpacking, and their status is checked to be a known QueryStatus.
+ */
+#ifndef FE_RPC_H
+#define FE_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "query.pb-c.h"
+
+#define FE_RPC_MAX_BACKENDS 16
+
+typedef struct fe_rpc_conf {
+	const char *urls[FE_RPC_MAX_BACKENDS]; /* tls+tcp://HOST:PORT (tcp:// for tests only) */
+	size_t nurls;
+	const char *ca_file;
+	const char *cert_key_file; /* our key + client certificate, CN "frontend..." */
+	const char *server_name;   /* name in the backends' certificates; NULL: URL host */
+	size_t max_frame;          /* largest reply; 0 = 16 MiB */
+	unsigned inflight;         /* contexts per backend; 0 = 8 */
+	const char *software;      /* Hello.collector */
+} fe_rpc_conf;
+
+typedef struct fe_rpc fe_rpc;
+
+typedef struct fe_rpc_stats {
+	uint64_t calls, failovers, handshakes, reauth, timeouts;
+	unsigned connected; /* backends with a connection now */
+} fe_rpc_stats;
+
+int fe_rpc_open(fe_rpc **out, const fe_rpc_conf *conf);
+
+/*
+ * fe_rpc_call - send req (its caller/call set by the caller) and wait for
+ * the reply, at most timeout_ms in all.  idempotent: may be resent to
+ * another backend after a lost connection.
+ */
+int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
+		Else__QueryReply **rep);
+
+void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out);
+
+/* fe_rpc_close - stop dialing and free; NULL is a no-op */
+void fe_rpc_close(fe_rpc *r);
+
+#endif

@@ -1,0 +1,122 @@
+#!/bin/bash
+# query_e2e.sh - else-backend as it runs: the embedded PostgreSQL, the ingest
+# listener and the query service (query_listen).  The first admin is made
+# with --create-admin (which leaves no PostgreSQL running behind it), the
+# harness logs go in through else-send, and query_client, a frontend with a
+# certificate of the ELSE CA, logs in and finds them with a quick search over
+# mutual TLS.  Refusals on the way: a short password, a wrong one, a
+# collector's certificate in place of a frontend's.
+#
+# usage: query_e2e.sh BINDIR DATADIR    (BINDIR: build/bin; DATADIR: tests/data/postfix)
+# Needs root (the embedded PostgreSQL runs as user postgres).  Ports: 35300-35899.
+set -euo pipefail
+bin=$1
+data=$2
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d /tmp/else-qe2e.XXXXXX)
+chmod 755 "$work"
+port=$((35300 + RANDOM % 300))
+qport=$((port + 300))
+url=tls+tcp://127.0.0.1:$port
+qurl=tls+tcp://127.0.0.1:$qport
+bpid=
+
+cleanup() {
+	[ -n "$bpid" ] && kill -TERM "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
+	"$bin/pg_tool" stop "$work/state" >/dev/null 2>&1 || true
+	[ "${KEEP:-0}" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+	echo "query_e2e: FAIL: $*" >&2
+	tail -20 "$work/backend.log" >&2 || true
+	KEEP=1
+	echo "query_e2e: kept $work" >&2
+	exit 1
+}
+pg_running() { [ -f "$work/state/pg/data/postmaster.pid" ]; }
+
+bash "$root/deploy/else-ca.sh" init "$work/ca" >/dev/null
+bash "$root/deploy/else-ca.sh" server "$work/ca" backend >/dev/null
+for h in mx1 mx2 mx3 frontend1; do bash "$root/deploy/else-ca.sh" client "$work/ca" $h >/dev/null; done
+chmod 755 "$work/ca"
+chmod 644 "$work/ca/ca.crt"
+cat >"$work/else-backend.conf" <<CONF
+state_dir = $work/state
+listen = $url
+query_listen = $qurl
+ca_file = $work/ca/ca.crt
+cert_file = $work/ca/server-backend.pem
+linger = 0s
+idle_flush = 1s
+metrics_interval = 1s
+CONF
+
+# The first admin: a short password is refused, a good one makes the user;
+# neither leaves the embedded PostgreSQL running.
+if echo 'short' | "$bin/else-backend" -c "$work/else-backend.conf" --create-admin root \
+	>"$work/create.log" 2>&1; then
+	fail "a short admin password was accepted"
+fi
+grep -q "fewer than 10" "$work/create.log" || fail "short password: $(cat "$work/create.log")"
+pg_running && fail "--create-admin left PostgreSQL running after an error"
+echo 'the admin password' | "$bin/else-backend" -c "$work/else-backend.conf" \
+	--create-admin root >"$work/create.log" 2>&1 || fail "--create-admin: $(cat "$work/create.log")"
+grep -q "created admin root" "$work/create.log" || fail "no admin made"
+pg_running && fail "--create-admin left PostgreSQL running"
+echo "query_e2e: admin made, embedded PostgreSQL stopped again"
+
+"$bin/else-backend" -c "$work/else-backend.conf" >"$work/backend.log" 2>&1 &
+bpid=$!
+for _ in $(seq 1 300); do
+	grep -q "query service on" "$work/backend.log" && break
+	kill -0 "$bpid" 2>/dev/null || fail "else-backend exited at start"
+	sleep 0.1
+done
+grep -q "query service on" "$work/backend.log" || fail "no query service"
+# A running daemon's database survives an administration command.
+echo 'another password' | "$bin/else-backend" -c "$work/else-backend.conf" \
+	--set-password root >"$work/create.log" 2>&1 || fail "--set-password: $(cat "$work/create.log")"
+pg_running || fail "--set-password stopped the running daemon's PostgreSQL"
+
+for h in mx1 mx2 mx3; do
+	"$bin/else-send" --backend "$url" --ca "$work/ca/ca.crt" --cert "$work/ca/client-$h.pem" \
+		--server-name backend --stream file:/var/log/mail.log --batch-lines 50 \
+		--timeout 5000 --quiet "$data/$h.maillog.log" >/dev/null 2>>"$work/send.log" ||
+		fail "else-send $h"
+done
+
+client() { # USER PASSWORD CERT QUERY
+	echo "$2" | "$bin/query_client" "$qurl" "$work/ca/ca.crt" "$3" backend "$1" "$4"
+}
+fe=$work/ca/client-frontend1.pem
+# The flows are written after idle_flush: poll for them.
+rows=0
+for _ in $(seq 1 100); do
+	out=$(client root 'another password' "$fe" alice@remote.test) || true
+	rows=$(sed -n 's/^rows \([0-9]*\).*/\1/p' <<<"$out")
+	[ "${rows:-0}" -gt 0 ] && break
+	sleep 0.2
+done
+[ "${rows:-0}" -gt 0 ] || fail "quick search found nothing: $out"
+grep -q "^row [0-9a-f]\{16\} mx[123] " <<<"$out" || fail "rows: $out"
+echo "query_e2e: quick search over TLS found $rows transactions of alice@remote.test"
+# A queue ID from that answer finds its transaction again.
+qid=$(awk '/^row /{print $4; exit}' <<<"$out")
+out=$(client root 'another password' "$fe" "$qid") || fail "quick by queue ID: $out"
+grep -q "^row .* $qid " <<<"$out" || fail "queue ID $qid not found: $out"
+
+# Refusals: the old password, a collector's certificate.
+if out=$(client root 'the admin password' "$fe" x@y.test); then fail "old password: $out"; fi
+grep -q "^login Q_UNAUTHENTICATED" <<<"$out" || fail "old password: $out"
+if out=$(client root 'another password' "$work/ca/client-mx1.pem" x@y.test); then
+	fail "collector certificate served: $out"
+fi
+grep -q "^auth Q_PEER_UNAUTHENTICATED" <<<"$out" || fail "collector certificate: $out"
+
+kill -TERM "$bpid"
+wait "$bpid" || fail "else-backend exited with $? on TERM"
+bpid=
+pg_running && fail "else-backend left PostgreSQL running"
+echo "query_e2e: OK"

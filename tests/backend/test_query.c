@@ -1,0 +1,1514 @@
+/*
+ * test_query - the query service end to end: real harness logs through the
+ * real ingest path (be_ingest, as else-backend runs it) into a real
+ * PostgreSQL (tests/pg/with_pg.sh), the service (be_qnet + be_query, role
+ * else_query) on loopback mutual TLS, and a real NNG REQ client proving a
+ * frontend certificate of deploy/else-ca.sh (tests/net/certs.sh, through
+ * tests/net/run.sh).  Checks each call, the boundary of every role through
+ * the calls, sessions, CSRF, throttling, hostile fields and a rogue peer.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "be_db_query.h"
+#include "be_ingest.h"
+#include "be_pg.h"
+#include "be_qnet.h"
+#include "be_query.h"
+#include "el_nng.h"
+#include "el_ossl.h"
+#include "tq_peer.h"
+
+static char tq_ci[8192];
+static char tq_certs[1024];
+static be_qnet *tq_net;
+static be_query *tq_w[2];
+static nng_socket tq_sock;
+static int64_t tq_mx1_only_eid; /* an e-mail only on mx1 */
+/* The service's settings; the query_short suite shortens the windows. */
+static be_query_conf tq_qc = { .session_idle_s = 600,
+			       .session_max_s = 3600,
+			       .login_window_s = 600,
+			       .login_max_user = 3,
+			       .login_max_ip = 100,
+			       .history_keep = 10,
+			       .timeout_ms = 10000 };
+
+static const char *tq_path(const char *rel)
+{
+	static char buf[4][2048];
+	static int i;
+	char *p = buf[i++ & 3];
+	snprintf(p, sizeof(buf[0]), "%s/%s", tq_certs, rel);
+	return p;
+}
+
+/* tq_load - the harness logs of mx1..mx3 through be_ingest, as their collectors would */
+static void tq_load(be_db *db)
+{
+	static const char *hosts[] = { "mx1", "mx2", "mx3" };
+	const char *dir = getenv("ELSE_TEST_DATA");
+	be_ingest_conf ic = { .corr = BE_CORR_CONF_DEFAULT,
+			      .checkpoint_us = 1000000000,
+			      .idle_us = 1000000000 };
+	be_ingest *g;
+
+	cr_assert_not_null(dir);
+	cr_assert_eq(be_ingest_new(&g, db, &ic), 0);
+	for (int h = 0; h < 3; h++) {
+		char path[4096], *line = NULL;
+		size_t cap = 0, n = 0;
+		ssize_t len;
+		Else__Batch b = ELSE__BATCH__INIT;
+		Else__Line *lines = calloc(400, sizeof(*lines));
+		Else__Line **ptrs = calloc(400, sizeof(*ptrs));
+		char **texts = calloc(400, sizeof(*texts));
+		snprintf(path, sizeof(path), "%s/postfix/%s.maillog.log", dir, hosts[h]);
+		FILE *fp = fopen(path, "r");
+		cr_assert_not_null(fp);
+		while ((len = getline(&line, &cap, fp)) > 0 && n < 400) {
+			if (line[len - 1] == '\n')
+				len--;
+			else__line__init(&lines[n]);
+			texts[n] = strndup(line, (size_t)len);
+			lines[n].seq = n + 1;
+			lines[n].text.data = (uint8_t *)texts[n];
+			lines[n].text.len = (size_t)len;
+			lines[n].recv_time_us = (int64_t)time(NULL) * 1000000;
+			ptrs[n] = &lines[n];
+			n++;
+		}
+		fclose(fp);
+		free(line);
+		b.stream_id = "maillog";
+		b.host = (char *)hosts[h];
+		b.batch_seq = 1;
+		b.first_seq = 1;
+		b.n_lines = n;
+		b.lines = ptrs;
+		Else__IngestStatus st;
+		uint64_t committed;
+		char err[256];
+		cr_assert_eq(be_ingest_batch(g, hosts[h], &b, &st, &committed, err, sizeof(err)),
+			     0);
+		cr_assert_eq(st, ELSE__INGEST_STATUS__STATUS_OK, "%s", err);
+		for (size_t i = 0; i < n; i++)
+			free(texts[i]);
+		free(texts);
+		free(lines);
+		free(ptrs);
+	}
+	/* Flush what lingers: idle long after the last line. */
+	cr_assert_eq(be_ingest_idle(g, (int64_t)(time(NULL) + 100000) * 1000000), 0);
+	be_ingest_free(g);
+}
+
+/* tq_user - a user with a password, role, addresses and groups (owner connection) */
+static int64_t tq_user(be_db *db, const char *name, int role, const char *addr, int64_t group)
+{
+	char kdf[EL_OSSL_KDF_STRLEN];
+	Else__UserInfo u;
+	char *addrs[1] = { (char *)addr };
+	int64_t groups[1] = { group }, id = 0;
+
+	else__user_info__init(&u);
+	u.name = (char *)name;
+	u.role = role;
+	u.addresses = addrs;
+	u.n_addresses = addr ? 1 : 0;
+	u.group_ids = groups;
+	u.n_group_ids = group ? 1 : 0;
+	cr_assert_eq(el_ossl_kdf_hash(EL_SPAN_LIT("password-of-test"), kdf, sizeof(kdf)), 0);
+	cr_assert_eq(be_db_auth_user_put(db, &u, kdf, &id), 0);
+	return id;
+}
+
+static void tq_setup(void)
+{
+	const char *ci = getenv("ELSE_TEST_PG"), *certs = getenv("ELSE_TEST_CERTS");
+	char sql[128], qci[8300];
+	static unsigned k;
+	be_db *db;
+
+	cr_assert(ci && certs, "run through with_pg.sh and tests/net/run.sh");
+	snprintf(tq_certs, sizeof(tq_certs), "%s", certs);
+	PGconn *c = PQconnectdb(ci);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE else_q_%d_%u", (int)getpid(), k);
+	PQclear(PQexec(c, sql));
+	PQfinish(c);
+	snprintf(tq_ci, sizeof(tq_ci), "%s dbname=else_q_%d_%u", ci, (int)getpid(), k++);
+	cr_assert_eq(be_db_open(&db, tq_ci), 0);
+	cr_assert_eq(be_db_migrate(db), 0);
+	cr_assert_eq(be_db_partitions(db, time(NULL), 2), 0);
+	tq_load(db);
+	/* Group g1 owns server mx3 and domain nowhere.test; op1 is in it. */
+	Else__GroupInfo g;
+	char *srv[1] = { "mx3" }, *dom[1] = { "nowhere.test" };
+	int64_t gid;
+	else__group_info__init(&g);
+	g.name = "g1";
+	g.servers = srv;
+	g.n_servers = 1;
+	g.domains = dom;
+	g.n_domains = 1;
+	cr_assert_eq(be_db_auth_group_put(db, &g, &gid), 0);
+	tq_user(db, "root", 1, NULL, 0);
+	tq_user(db, "op1", 2, NULL, gid);
+	tq_user(db, "mbx", 3, "nobody@nowhere.test", 0);
+	/* An e-mail with transactions on mx1 only. */
+	PGconn *pc = PQconnectdb(tq_ci);
+	PGresult *r = PQexec(pc, "SELECT email_id FROM messages GROUP BY email_id "
+				 "HAVING bool_and(host_id = (SELECT id FROM hosts WHERE name = "
+				 "'mx1')) LIMIT 1");
+	cr_assert_eq(PQntuples(r), 1, "%s", PQresultErrorMessage(r));
+	tq_mx1_only_eid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(pc);
+	be_db_close(db);
+
+	be_query_conf qc = tq_qc;
+	cr_assert_eq(be_pg_conninfo_role(tq_ci, "else_query", qci, sizeof(qci)), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(be_query_new(&tq_w[i], qci, &qc), 0);
+	be_qnet_conf nc = { .url = "tls+tcp://127.0.0.1:0",
+			    .ca_file = tq_path("ca1/ca.crt"),
+			    .cert_key_file = tq_path("ca1/server-localhost.pem"),
+			    .nworkers = 2,
+			    .worker_args = (void **)tq_w,
+			    .handle = be_query_handle };
+	cr_assert_eq(be_qnet_start(&tq_net, &nc), 0);
+}
+
+static void tq_teardown(void)
+{
+	if (tq_sock.id)
+		el_nng_close_bounded(tq_sock, 100, 5000);
+	be_qnet_stop(tq_net);
+	for (int i = 0; i < 2; i++)
+		be_query_free(tq_w[i]);
+}
+
+TestSuite(query, .init = tq_setup, .fini = tq_teardown, .timeout = 240);
+
+/* tq_call - send rq, return the unpacked reply (caller frees) */
+static Else__QueryReply *tq_call(const Else__QueryRequest *rq)
+{
+	Else__QueryReply *r = tq_peer_call(tq_sock, rq);
+	cr_assert_not_null(r, "no reply");
+	return r;
+}
+
+/* tq_connect - dial with cert, Hello/Auth unless cert is NULL */
+static Else__QueryStatus tq_connect(const char *cert)
+{
+	nng_tls_config *tls;
+	char url[64];
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", be_qnet_port(tq_net));
+	cr_assert_eq(nng_req0_open(&tq_sock), 0);
+	nng_socket_set_ms(tq_sock, NNG_OPT_RECVTIMEO, 30000);
+	cr_assert_eq(el_nng_tls_client(&tls, tq_path("ca1/ca.crt"),
+				       tq_path(cert && strcmp(cert, "none") != 0
+						       ? cert
+						       : "ca1/client-frontend1.pem"),
+				       "localhost"),
+		     0);
+	cr_assert_eq(el_nng_dial(tq_sock, url, tls, 64 << 20, 50, 500, NULL), 0);
+	nng_tls_config_free(tls);
+	if (cert && strcmp(cert, "none") == 0)
+		return 0;
+	const char *step;
+	int st = tq_peer_auth(tq_sock, tq_path(cert ? cert : "ca1/client-frontend1.pem"), &step);
+	cr_assert_geq(st, 0, "hello/auth failed at %s", step);
+	cr_assert(strcmp(step, "auth") == 0, "hello refused: %d", st);
+	return (Else__QueryStatus)st;
+}
+
+typedef struct tq_sess {
+	char session[65], csrf[65];
+} tq_sess;
+
+/* tq_login_ip - log in from a client IP; the status */
+static Else__QueryStatus tq_login_ip(const char *user, const char *pw, const char *ip, tq_sess *s)
+{
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__Login l = ELSE__LOGIN__INIT;
+	l.user = (char *)user;
+	l.password = (char *)pw;
+	l.client_ip = (char *)ip;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
+	rq.login = &l;
+	Else__QueryReply *r = tq_call(&rq);
+	Else__QueryStatus st = r->status;
+	if (st == 0 && s) {
+		snprintf(s->session, sizeof(s->session), "%s", r->login->session);
+		snprintf(s->csrf, sizeof(s->csrf), "%s", r->login->csrf);
+	}
+	else__query_reply__free_unpacked(r, NULL);
+	return st;
+}
+
+/* tq_login - log in from 192.0.2.7; the status */
+static Else__QueryStatus tq_login(const char *user, const char *pw, tq_sess *s)
+{
+	return tq_login_ip(user, pw, "192.0.2.7", s);
+}
+
+/* tq_req - a request with the session's caller (csrf too when with_csrf) */
+static Else__QueryReply *tq_req(const tq_sess *s, bool with_csrf, Else__QueryRequest *rq)
+{
+	Else__Caller c = ELSE__CALLER__INIT;
+	if (s) {
+		c.session = (char *)s->session;
+		if (with_csrf)
+			c.csrf = (char *)s->csrf;
+	}
+	rq->caller = &c;
+	Else__QueryReply *r = tq_call(rq);
+	rq->caller = NULL;
+	return r;
+}
+
+static Else__QueryReply *tq_quick(const tq_sess *s, const char *q)
+{
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__QuickSearch qs = ELSE__QUICK_SEARCH__INIT;
+	qs.q = (char *)q;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_QUICK;
+	rq.quick = &qs;
+	return tq_req(s, false, &rq);
+}
+
+static Else__QueryReply *tq_flow(const tq_sess *s, const char *eid)
+{
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__Flow f = ELSE__FLOW__INIT;
+	f.email_id = (char *)eid;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_FLOW;
+	rq.flow = &f;
+	return tq_req(s, false, &rq);
+}
+
+static Else__QueryReply *tq_search(const tq_sess *s, Else__Search *se)
+{
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	se->from_us = 1;
+	se->to_us = 253402300799999999LL;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_SEARCH;
+	rq.search = se;
+	return tq_req(s, false, &rq);
+}
+
+static void tq_eid_hex(char out[17])
+{
+	snprintf(out, 17, "%016llx", (unsigned long long)tq_mx1_only_eid);
+}
+
+Test(query, admin_sees_quick_flow_search_and_history)
+{
+	tq_sess s;
+	char eid[17];
+
+	cr_assert_eq(tq_connect(NULL), ELSE__QUERY_STATUS__Q_OK);
+	cr_assert_eq(tq_login("root", "password-of-test", &s), ELSE__QUERY_STATUS__Q_OK);
+	tq_eid_hex(eid);
+	Else__QueryReply *r = tq_quick(&s, eid);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_OK, "%s", r->error);
+	cr_assert_geq(r->search->n_rows, 1);
+	cr_assert_str_eq(r->search->rows[0]->host, "mx1");
+	char qid[64];
+	snprintf(qid, sizeof(qid), "%s", r->search->rows[0]->queue_id);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_quick(&s, qid);
+	cr_assert_eq(r->status, 0);
+	cr_assert_geq(r->search->n_rows, 1, "queue ID %s", qid);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_flow(&s, eid);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_OK, "%s", r->error);
+	cr_assert_geq(r->flow->n_hops, 1);
+	cr_assert_geq(r->flow->hops[0]->n_lines, 1, "raw lines of the transaction");
+	else__query_reply__free_unpacked(r, NULL);
+	Else__Search se = ELSE__SEARCH__INIT;
+	se.server = "mx";
+	se.match = ELSE__MATCH__MATCH_PREFIX;
+	se.limit = 3;
+	r = tq_search(&s, &se);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->search->n_rows, 3);
+	cr_assert(r->search->next_cursor[0], "a next page");
+	char cur[512];
+	snprintf(cur, sizeof(cur), "%s", r->search->next_cursor);
+	char last[64];
+	snprintf(last, sizeof(last), "%s", r->search->rows[2]->queue_id);
+	else__query_reply__free_unpacked(r, NULL);
+	se.cursor = cur;
+	r = tq_search(&s, &se);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->search->n_rows, 3);
+	cr_assert_str_neq(r->search->rows[0]->queue_id, last, "the page moves on");
+	else__query_reply__free_unpacked(r, NULL);
+	/* History has them. */
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__History h = ELSE__HISTORY__INIT;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_HISTORY;
+	rq.history = &h;
+	r = tq_req(&s, false, &rq);
+	cr_assert_eq(r->status, 0);
+	cr_assert_geq(r->history->n_entries, 4);
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+Test(query, operator_and_mailbox_cannot_cross_the_boundary)
+{
+	tq_sess op, mb;
+	char eid[17];
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &op), 0);
+	cr_assert_eq(tq_login("mbx", "password-of-test", &mb), 0);
+	tq_eid_hex(eid);
+	const tq_sess *who[2] = { &op, &mb };
+	for (int i = 0; i < 2; i++) {
+		Else__QueryReply *r = tq_quick(who[i], eid);
+		cr_assert_eq(r->status, 0);
+		cr_assert_eq(r->search->n_rows, 0, "quick search crosses the boundary");
+		else__query_reply__free_unpacked(r, NULL);
+		r = tq_flow(who[i], eid);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_NOT_FOUND, "flow by id of another's");
+		else__query_reply__free_unpacked(r, NULL);
+		Else__Search se = ELSE__SEARCH__INIT;
+		se.server = "mx1";
+		r = tq_search(who[i], &se);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		/* Visibility is per e-mail: mx1's transactions of e-mails that also
+		 * passed mx3 are the operator's; nothing else is, and the mailbox
+		 * user (no mail of theirs) sees nothing. */
+		if (i == 1)
+			cr_assert_eq(r->search->n_rows, 0, "search crosses the boundary");
+		for (size_t k = 0; k < r->search->n_rows; k++) {
+			char sql[256];
+			snprintf(
+				sql, sizeof(sql),
+				"SELECT count(*) FROM messages m JOIN hosts h ON h.id = m.host_id "
+				"WHERE h.name = 'mx3' AND lpad(to_hex(m.email_id), 16, '0') = '%s'",
+				r->search->rows[k]->email_id);
+			PGconn *pc = PQconnectdb(tq_ci);
+			PGresult *x = PQexec(pc, sql);
+			cr_assert_gt(atoi(PQgetvalue(x, 0, 0)), 0,
+				     "search crosses the boundary: %s",
+				     r->search->rows[k]->email_id);
+			cr_assert_neq(strtoull(r->search->rows[k]->email_id, NULL, 16),
+				      (unsigned long long)tq_mx1_only_eid);
+			PQclear(x);
+			PQfinish(pc);
+		}
+		else__query_reply__free_unpacked(r, NULL);
+		Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+		Else__Rejects rj = ELSE__REJECTS__INIT;
+		rj.from_us = 1;
+		rj.to_us = 253402300799999999LL;
+		rj.server = "mx1";
+		rq.call_case = ELSE__QUERY_REQUEST__CALL_REJECTS;
+		rq.rejects = &rj;
+		r = tq_req(who[i], false, &rq);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		cr_assert_eq(r->rejects->n_rows, 0, "rejects cross the boundary");
+		else__query_reply__free_unpacked(r, NULL);
+		Else__Tail t = ELSE__TAIL__INIT;
+		Else__QueryRequest tr = ELSE__QUERY_REQUEST__INIT;
+		tr.call_case = ELSE__QUERY_REQUEST__CALL_TAIL;
+		tr.tail = &t;
+		r = tq_req(who[i], false, &tr);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		if (i == 1)
+			cr_assert_eq(r->tail->n_rows, 0, "tail crosses");
+		for (size_t k = 0; k < r->tail->n_rows; k++)
+			cr_assert_neq(strtoull(r->tail->rows[k]->email_id, NULL, 16),
+				      (unsigned long long)tq_mx1_only_eid, "tail crosses");
+		else__query_reply__free_unpacked(r, NULL);
+		Else__UserList ul = ELSE__USER_LIST__INIT;
+		Else__QueryRequest ur = ELSE__QUERY_REQUEST__INIT;
+		ur.call_case = ELSE__QUERY_REQUEST__CALL_USER_LIST;
+		ur.user_list = &ul;
+		r = tq_req(who[i], false, &ur);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN, "administration");
+		else__query_reply__free_unpacked(r, NULL);
+		Else__Servers sv = ELSE__SERVERS__INIT;
+		Else__QueryRequest sr = ELSE__QUERY_REQUEST__INIT;
+		sr.call_case = ELSE__QUERY_REQUEST__CALL_SERVERS;
+		sr.servers = &sv;
+		r = tq_req(who[i], false, &sr);
+		if (i == 0) {
+			cr_assert_eq(r->status, 0);
+			cr_assert_eq(r->servers->n_rows, 1);
+			cr_assert_str_eq(r->servers->rows[0]->name, "mx3");
+		} else {
+			cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN);
+		}
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	/* The operator does see mx3's mail. */
+	Else__Search se = ELSE__SEARCH__INIT;
+	se.server = "mx3";
+	Else__QueryReply *r = tq_search(&op, &se);
+	cr_assert_eq(r->status, 0);
+	cr_assert_gt(r->search->n_rows, 0, "own server visible");
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+Test(query, sessions_csrf_throttling_and_hostile_fields)
+{
+	tq_sess s, bad;
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__SessionCheck sc = ELSE__SESSION_CHECK__INIT;
+	Else__QueryReply *r;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_SESSION_CHECK;
+	rq.session_check = &sc;
+	r = tq_req(NULL, false, &rq);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED, "no session");
+	else__query_reply__free_unpacked(r, NULL);
+	memset(&bad, 0, sizeof(bad));
+	memset(bad.session, 'a', 64);
+	r = tq_req(&bad, false, &rq);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED, "unknown session");
+	else__query_reply__free_unpacked(r, NULL);
+
+	cr_assert_eq(tq_login("root", "password-of-test", &s), 0);
+	/* Logout without CSRF, with a wrong one: refused; with it: done. */
+	Else__Logout lo = ELSE__LOGOUT__INIT;
+	Else__QueryRequest lr = ELSE__QUERY_REQUEST__INIT;
+	lr.call_case = ELSE__QUERY_REQUEST__CALL_LOGOUT;
+	lr.logout = &lo;
+	r = tq_req(&s, false, &lr);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN);
+	else__query_reply__free_unpacked(r, NULL);
+	tq_sess wrong = s;
+	wrong.csrf[0] = wrong.csrf[0] == 'a' ? 'b' : 'a';
+	r = tq_req(&wrong, true, &lr);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN);
+	else__query_reply__free_unpacked(r, NULL);
+
+	/* SQL metacharacters and 1 MiB strings in every string field of Search. */
+	static const char *evil[] = { "' OR 1=1 --", "%", "_", "\\", "\"; DROP TABLE users; --" };
+	Else__Search se = ELSE__SEARCH__INIT;
+	char **fields[] = { &se.sender,   &se.recipient,    &se.address, &se.domain,
+			    &se.client,   &se.server,       &se.status,  &se.message_id,
+			    &se.queue_id, &se.sasl_username };
+	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+		for (size_t e = 0; e < sizeof(evil) / sizeof(evil[0]); e++) {
+			for (int m = 0; m < 3; m++) {
+				*fields[f] = (char *)evil[e];
+				se.match = m;
+				r = tq_search(&s, &se);
+				cr_assert_eq(r->status, 0, "field %zu '%s': %s", f, evil[e],
+					     r->error);
+				cr_assert_eq(r->search->n_rows, 0);
+				else__query_reply__free_unpacked(r, NULL);
+			}
+		}
+		char *huge = malloc(1 << 20);
+		memset(huge, 'x', (1 << 20) - 1);
+		huge[(1 << 20) - 1] = '\0';
+		*fields[f] = huge;
+		r = tq_search(&s, &se);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST);
+		cr_assert(strstr(r->error, "search.") != NULL, "names the field: %s", r->error);
+		else__query_reply__free_unpacked(r, NULL);
+		free(huge);
+		*fields[f] = NULL;
+	}
+	r = tq_quick(&s, "' OR 1=1 --");
+	cr_assert_eq(r->status, 0);
+	cr_assert_eq(r->search->n_rows, 0);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_flow(&s, "'; DELETE FROM users; --");
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_NOT_FOUND);
+	else__query_reply__free_unpacked(r, NULL);
+
+	r = tq_req(&s, true, &lr);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_req(&s, false, &rq);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED, "after logout");
+	else__query_reply__free_unpacked(r, NULL);
+
+	/* Throttling: 3 failures for op1, then even the right password is THROTTLED. */
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(tq_login("op1", "wrong-password!", NULL),
+			     ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	cr_assert_eq(tq_login("op1", "password-of-test", NULL), ELSE__QUERY_STATUS__Q_THROTTLED);
+	cr_assert_eq(tq_login("nosuchuser", "password-of-test", NULL),
+		     ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+}
+
+Test(query, password_change_ends_other_sessions)
+{
+	tq_sess a, b;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("mbx", "password-of-test", &a), 0);
+	cr_assert_eq(tq_login("mbx", "password-of-test", &b), 0);
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__PasswordChange pc = ELSE__PASSWORD_CHANGE__INIT;
+	pc.old_password = "not-the-old-one";
+	pc.new_password = "a-new-password-1";
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_PASSWORD_CHANGE;
+	rq.password_change = &pc;
+	Else__QueryReply *r = tq_req(&a, true, &rq);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN);
+	else__query_reply__free_unpacked(r, NULL);
+	pc.old_password = "password-of-test";
+	r = tq_req(&a, true, &rq);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_quick(&b, "x@y");
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED, "other session ended");
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_quick(&a, "x@y");
+	cr_assert_eq(r->status, 0, "this session stays");
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_login("mbx", "password-of-test", NULL),
+		     ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	cr_assert_eq(tq_login("mbx", "a-new-password-1", NULL), 0);
+}
+
+Test(query, rogue_peers_are_refused)
+{
+	/* A collector's certificate: valid, but not a frontend. */
+	cr_assert_eq(tq_connect("ca1/client-mx1.example.org.pem"),
+		     ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED);
+	cr_assert_eq(tq_login("root", "password-of-test", NULL),
+		     ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED);
+	el_nng_close_bounded(tq_sock, 100, 5000);
+	/* No Hello/Auth at all. */
+	tq_connect("none");
+	cr_assert_eq(tq_login("root", "password-of-test", NULL),
+		     ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED);
+	/* Garbage frames. */
+	nng_msg *m;
+	cr_assert_eq(nng_msg_alloc(&m, 0), 0);
+	nng_msg_append(m, "\xff\xff\xff\xff garbage", 12);
+	cr_assert_eq(nng_sendmsg(tq_sock, m, 0), 0);
+	cr_assert_eq(nng_recvmsg(tq_sock, &m, 0), 0);
+	Else__QueryReply *r = else__query_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST);
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+/* tq_sql_i64 - the first value of a statement run as the superuser */
+static int64_t tq_sql_i64(const char *sql)
+{
+	PGconn *pc = PQconnectdb(tq_ci);
+	PGresult *x = PQexec(pc, sql);
+	cr_assert(PQresultStatus(x) == PGRES_TUPLES_OK || PQresultStatus(x) == PGRES_COMMAND_OK,
+		  "%s: %s", sql, PQresultErrorMessage(x));
+	int64_t v = PQntuples(x) > 0 ? strtoll(PQgetvalue(x, 0, 0), NULL, 10) : 0;
+	PQclear(x);
+	PQfinish(pc);
+	return v;
+}
+
+/* tq_simple - a call without fields (or with a given message) */
+static Else__QueryReply *tq_do(const tq_sess *s, bool csrf, Else__QueryRequest__CallCase c,
+			       void *msg)
+{
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	rq.call_case = c;
+	rq.quick = msg; /* the oneof members share one pointer */
+	return tq_req(s, csrf, &rq);
+}
+
+/* tq_refused - the reply is FORBIDDEN and carries no result at all */
+static void tq_refused(Else__QueryReply *r, const char *what)
+{
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN, "%s: %d %s", what, r->status,
+		     r->error);
+	cr_assert_eq(r->result_case, ELSE__QUERY_REPLY__RESULT__NOT_SET, "%s reveals a result",
+		     what);
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+/* tq_visible_to_op1 - may op1 (group g1: server mx3, domain nowhere.test) see this e-mail */
+static bool tq_visible_to_op1(const char *eid_hex)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM messages m JOIN hosts h ON h.id = m.host_id "
+		 "WHERE lpad(to_hex(m.email_id), 16, '0') = '%.16s' AND (h.name = 'mx3' OR "
+		 "else_domain(m.sender) = 'nowhere.test' OR EXISTS (SELECT 1 FROM recipients r "
+		 "WHERE r.first_seen = m.first_seen AND r.host_id = m.host_id AND r.queue_id = "
+		 "m.queue_id AND else_domain(r.rcpt) = 'nowhere.test'))",
+		 eid_hex);
+	return tq_sql_i64(sql) > 0;
+}
+
+/*
+ * Every call that is not a search, tried by an operator of another group and
+ * by a mailbox user: administration refused without a trace of its data,
+ * History only their own, Servers and Tail only in scope, PasswordChange only
+ * their own password.
+ */
+Test(query, every_call_keeps_to_the_callers_scope)
+{
+	tq_sess ad, op, mb;
+	Else__QueryReply *r;
+	char sql[512];
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &ad), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &op), 0);
+	cr_assert_eq(tq_login("mbx", "password-of-test", &mb), 0);
+	/* The admin leaves traces: a search, a group of mx1, a user. */
+	r = tq_quick(&ad, "root-only@secret.test");
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	Else__GroupInfo g = ELSE__GROUP_INFO__INIT;
+	char *srv[1] = { "mx1" }, *dom[1] = { "secret.test" };
+	g.name = "g2";
+	g.servers = srv;
+	g.n_servers = 1;
+	g.domains = dom;
+	g.n_domains = 1;
+	Else__GroupPut gp = ELSE__GROUP_PUT__INIT;
+	gp.group = &g;
+	r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_GROUP_PUT, &gp);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	int64_t g2 = r->put->id;
+	else__query_reply__free_unpacked(r, NULL);
+	Else__UserInfo vu = ELSE__USER_INFO__INIT;
+	char *vaddr[1] = { "victim@secret.test" };
+	vu.name = "victim";
+	vu.role = ELSE__ROLE__ROLE_MAILBOX;
+	vu.addresses = vaddr;
+	vu.n_addresses = 1;
+	Else__UserPut up = ELSE__USER_PUT__INIT;
+	up.user = &vu;
+	up.password = "victim-password";
+	r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &up);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	int64_t victim = r->put->id;
+	else__query_reply__free_unpacked(r, NULL);
+	int64_t op1_id = tq_sql_i64("SELECT id FROM users WHERE name = 'op1'");
+
+	const tq_sess *who[2] = { &op, &mb };
+	const char *name[2] = { "op1", "mbx" };
+	for (int i = 0; i < 2; i++) {
+		/* History: their own searches only. */
+		r = tq_quick(who[i], "own-search@mine.test");
+		cr_assert_eq(r->status, 0);
+		else__query_reply__free_unpacked(r, NULL);
+		Else__History h = ELSE__HISTORY__INIT;
+		r = tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_HISTORY, &h);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		cr_assert_eq(r->history->n_entries, 1, "%s: history of others", name[i]);
+		for (size_t k = 0; k < r->history->n_entries; k++)
+			cr_assert(strstr(r->history->entries[k]->query_json, "secret.test") == NULL,
+				  "the admin's search in %s's history", name[i]);
+		else__query_reply__free_unpacked(r, NULL);
+		/* Administration and the audit log: refused, with and without CSRF. */
+		Else__Audit au = ELSE__AUDIT__INIT;
+		tq_refused(tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_AUDIT, &au), "audit");
+		Else__GroupList gl = ELSE__GROUP_LIST__INIT;
+		tq_refused(tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_GROUP_LIST, &gl),
+			   "group_list");
+		Else__UserList ul = ELSE__USER_LIST__INIT;
+		tq_refused(tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_USER_LIST, &ul),
+			   "user_list");
+		/* Take over g2, make a group of one's own, delete g2. */
+		Else__GroupInfo hij = ELSE__GROUP_INFO__INIT;
+		char *hsrv[3] = { "mx1", "mx2", "mx3" };
+		hij.id = g2;
+		hij.name = "hijacked";
+		hij.servers = hsrv;
+		hij.n_servers = 3;
+		hij.member_ids = &op1_id;
+		hij.n_member_ids = 1;
+		Else__GroupPut hp = ELSE__GROUP_PUT__INIT;
+		hp.group = &hij;
+		tq_refused(tq_do(who[i], true, ELSE__QUERY_REQUEST__CALL_GROUP_PUT, &hp),
+			   "group_put");
+		hij.id = 0;
+		tq_refused(tq_do(who[i], true, ELSE__QUERY_REQUEST__CALL_GROUP_PUT, &hp),
+			   "group_put (new)");
+		Else__GroupDelete gd = ELSE__GROUP_DELETE__INIT;
+		gd.id = g2;
+		tq_refused(tq_do(who[i], true, ELSE__QUERY_REQUEST__CALL_GROUP_DELETE, &gd),
+			   "group_delete");
+		/* Make oneself admin, take the victim's account, delete it. */
+		Else__UserInfo me = ELSE__USER_INFO__INIT;
+		me.id = tq_sql_i64(i == 0 ? "SELECT id FROM users WHERE name = 'op1'"
+					  : "SELECT id FROM users WHERE name = 'mbx'");
+		me.name = (char *)name[i];
+		me.role = ELSE__ROLE__ROLE_ADMIN;
+		Else__UserPut mp = ELSE__USER_PUT__INIT;
+		mp.user = &me;
+		tq_refused(tq_do(who[i], true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &mp),
+			   "user_put (self to admin)");
+		Else__UserInfo vv = ELSE__USER_INFO__INIT;
+		vv.id = victim;
+		vv.name = "victim";
+		vv.role = ELSE__ROLE__ROLE_MAILBOX;
+		Else__UserPut vp = ELSE__USER_PUT__INIT;
+		vp.user = &vv;
+		vp.password = "taken-over-password";
+		tq_refused(tq_do(who[i], true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &vp),
+			   "user_put (another's password)");
+		Else__UserDelete ud = ELSE__USER_DELETE__INIT;
+		ud.id = victim;
+		tq_refused(tq_do(who[i], true, ELSE__QUERY_REQUEST__CALL_USER_DELETE, &ud),
+			   "user_delete");
+		/* Statistics and servers: the mailbox user gets neither. */
+		Else__Stats st = ELSE__STATS__INIT;
+		Else__Servers sv = ELSE__SERVERS__INIT;
+		if (i == 1) {
+			tq_refused(tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_STATS, &st),
+				   "stats");
+			tq_refused(tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_SERVERS, &sv),
+				   "servers");
+		} else {
+			r = tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_SERVERS, &sv);
+			cr_assert_eq(r->status, 0, "%s", r->error);
+			cr_assert_eq(r->servers->n_rows, 1);
+			cr_assert_str_eq(r->servers->rows[0]->name, "mx3");
+			else__query_reply__free_unpacked(r, NULL);
+		}
+		/* Tail: only e-mails in scope (none for the mailbox user). */
+		Else__Tail t = ELSE__TAIL__INIT;
+		t.limit = 1000;
+		r = tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_TAIL, &t);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		if (i == 1)
+			cr_assert_eq(r->tail->n_rows, 0, "tail crosses");
+		else
+			cr_assert_gt(r->tail->n_rows, 0, "own server's tail");
+		for (size_t k = 0; i == 0 && k < r->tail->n_rows; k++)
+			cr_assert(tq_visible_to_op1(r->tail->rows[k]->email_id), "tail crosses: %s",
+				  r->tail->rows[k]->email_id);
+		else__query_reply__free_unpacked(r, NULL);
+		/* SessionCheck: oneself. */
+		Else__SessionCheck sc = ELSE__SESSION_CHECK__INIT;
+		r = tq_do(who[i], false, ELSE__QUERY_REQUEST__CALL_SESSION_CHECK, &sc);
+		cr_assert_eq(r->status, 0);
+		cr_assert_str_eq(r->session->user->name, name[i]);
+		else__query_reply__free_unpacked(r, NULL);
+		/* PasswordChange changes the caller's password and no one else's. */
+		Else__PasswordChange pc = ELSE__PASSWORD_CHANGE__INIT;
+		pc.old_password = "password-of-test";
+		pc.new_password = "changed-password";
+		r = tq_do(who[i], true, ELSE__QUERY_REQUEST__CALL_PASSWORD_CHANGE, &pc);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		cr_assert_str_eq(r->session->user->name, name[i]);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	/* Nothing of the above changed anything. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM groups g JOIN group_servers s ON s.group_id = g.id "
+		 "WHERE g.id = %lld AND g.name = 'g2' AND s.host = 'mx1'",
+		 (long long)g2);
+	cr_assert_eq(tq_sql_i64(sql), 1, "g2 changed");
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM groups"), 2, "a group was made");
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM group_servers"), 2);
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM user_groups WHERE group_id <> "
+				"(SELECT id FROM groups WHERE name = 'g1')"),
+		     0, "a membership was made");
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM users WHERE role = 1"), 1, "a new admin");
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM users WHERE name = 'victim' AND role = 3"),
+		     1);
+	cr_assert_eq(tq_login("victim", "victim-password", NULL), 0, "victim's password changed");
+	cr_assert_eq(tq_login("root", "password-of-test", NULL), 0, "root's password changed");
+	cr_assert_eq(tq_login("op1", "changed-password", NULL), 0);
+	cr_assert_eq(tq_login("mbx", "changed-password", NULL), 0);
+	/* And the admin sees what the others could not. */
+	Else__GroupList gl = ELSE__GROUP_LIST__INIT;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_GROUP_LIST, &gl);
+	cr_assert_eq(r->status, 0);
+	cr_assert_eq(r->groups->n_groups, 2);
+	else__query_reply__free_unpacked(r, NULL);
+	Else__Audit au = ELSE__AUDIT__INIT;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_AUDIT, &au);
+	cr_assert_eq(r->status, 0);
+	size_t forbidden = 0;
+	for (size_t k = 0; k < r->audit->n_entries; k++)
+		forbidden += strcmp(r->audit->entries[k]->action, "forbidden") == 0;
+	cr_assert_geq(forbidden, 2 * 9, "every refusal is in the audit log");
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+/* tq_stats - Stats over [2001-02-03 00:00, 2001-02-04 00:00) UTC */
+static Else__QueryReply *tq_stats(const tq_sess *s, const char *server, const char *domain,
+				  bool daily)
+{
+	Else__Stats st = ELSE__STATS__INIT;
+	st.from_us = 981158400LL * 1000000;
+	st.to_us = st.from_us + 86400LL * 1000000;
+	st.server = (char *)server;
+	st.domain = (char *)domain;
+	st.daily = daily;
+	st.top = 100;
+	return tq_do(s, false, ELSE__QUERY_REQUEST__CALL_STATS, &st);
+}
+
+/* tq_points_sum - the sum of the counts of points */
+static int64_t tq_points_sum(Else__StatsPoint **p, size_t n)
+{
+	int64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += p[i]->count;
+	return sum;
+}
+
+/* tq_top - the count of key in a top list, -1 when absent */
+static int64_t tq_top(Else__TopEntry **e, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i]->key, key) == 0)
+			return e[i]->count;
+	return -1;
+}
+
+/*
+ * Stats from the rollups of 002_stats.sql, rows put there directly (as the
+ * ingest fills them on the `speed` branch) on a day of 2001 that no other
+ * data touches: the admin gets every row, operator op1 (server mx3, domain
+ * nowhere.test) the rows of mx3 or of nowhere.test, narrowed by server and
+ * domain within that, and the mailbox user nothing.
+ */
+Test(query, stats_are_scoped_to_servers_and_domains)
+{
+	tq_sess ad, op, mb;
+	Else__QueryReply *r;
+
+	tq_sql_i64(
+		"WITH h AS (SELECT id, name FROM hosts), t(hour) AS (SELECT "
+		"'2001-02-03 10:00+00'::timestamptz) "
+		"INSERT INTO stats_msg_hourly (hour, host_id, messages, sender_domain, status) "
+		"SELECT t.hour + v.dh * interval '1 hour', h.id, v.n, v.dom, v.st FROM t, (VALUES "
+		"('mx1', 0, 5, 'a.test', 'sent'), ('mx1', 0, 7, 'nowhere.test', 'sent'), "
+		"('mx2', 0, 11, 'b.test', 'bounced'), ('mx3', 0, 13, 'a.test', 'sent'), "
+		"('mx3', 1, 17, 'c.test', 'deferred')) v(host, dh, n, dom, st) "
+		"JOIN h ON h.name = v.host");
+	tq_sql_i64("WITH h AS (SELECT id, name FROM hosts) "
+		   "INSERT INTO stats_rcpt_hourly (hour, host_id, recipients, rcpt_domain, "
+		   "status, direction) SELECT '2001-02-03 10:00+00', h.id, v.n, v.dom, v.st, "
+		   "v.dir FROM (VALUES ('mx1', 2, 'nowhere.test', 'sent', 'out'), "
+		   "('mx1', 3, 'a.test', 'sent', 'local'), ('mx2', 19, 'b.test', 'bounced', ''), "
+		   "('mx3', 23, 'a.test', 'sent', 'relay')) v(host, n, dom, st, dir) "
+		   "JOIN h ON h.name = v.host");
+	tq_sql_i64("WITH h AS (SELECT id, name FROM hosts) "
+		   "INSERT INTO stats_reject_hourly (hour, host_id, rejects, rcpt_domain, event, "
+		   "status) SELECT '2001-02-03 12:00+00', h.id, v.n, v.dom, 'reject', 'reject' "
+		   "FROM (VALUES ('mx1', 29, 'b.test'), ('mx2', 31, 'nowhere.test'), "
+		   "('mx3', 37, '')) v(host, n, dom) JOIN h ON h.name = v.host");
+	tq_sql_i64(
+		"WITH h AS (SELECT id, name FROM hosts) "
+		"INSERT INTO stats_top_daily (day, host_id, kind, count, domain, key) "
+		"SELECT '2001-02-03', h.id, v.kind, v.n, v.dom, v.key FROM (VALUES "
+		"('mx1', 1, 41, 'a.test', 'ann@a.test'), "
+		"('mx1', 1, 43, 'nowhere.test', 'nora@nowhere.test'), "
+		"('mx2', 1, 47, 'b.test', 'ben@b.test'), ('mx3', 1, 53, 'a.test', 'ann@a.test'), "
+		"('mx1', 5, 59, '', '192.0.2.1'), ('mx3', 5, 61, '', '192.0.2.3')) "
+		"v(host, kind, n, dom, key) JOIN h ON h.name = v.host");
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &ad), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &op), 0);
+	cr_assert_eq(tq_login("mbx", "password-of-test", &mb), 0);
+
+	/* The admin: everything. */
+	for (int daily = 0; daily < 2; daily++) {
+		r = tq_stats(&ad, NULL, NULL, daily);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		Else__StatsReply *s = r->stats;
+		cr_assert_eq(tq_points_sum(s->messages, s->n_messages), 53);
+		cr_assert_eq(s->n_messages, 3, "buckets by hour (or day) and status");
+		cr_assert_eq(tq_points_sum(s->recipients, s->n_recipients), 47);
+		cr_assert_eq(tq_points_sum(s->rejects, s->n_rejects), 97);
+		cr_assert_eq(tq_top(s->per_server, s->n_per_server, "mx1"), 12);
+		cr_assert_eq(tq_top(s->per_server, s->n_per_server, "mx2"), 11);
+		cr_assert_eq(tq_top(s->per_server, s->n_per_server, "mx3"), 30);
+		cr_assert_eq(tq_top(s->top_senders, s->n_top_senders, "ann@a.test"), 94);
+		cr_assert_eq(tq_top(s->top_senders, s->n_top_senders, "ben@b.test"), 47);
+		cr_assert_eq(tq_top(s->top_client_ips, s->n_top_client_ips, "192.0.2.1"), 59);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	r = tq_stats(&ad, "mx1", NULL, false);
+	cr_assert_eq(tq_points_sum(r->stats->messages, r->stats->n_messages), 12);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_stats(&ad, NULL, "a.test", false);
+	cr_assert_eq(tq_points_sum(r->stats->messages, r->stats->n_messages), 18);
+	else__query_reply__free_unpacked(r, NULL);
+
+	/* The operator: rows of mx3, or of nowhere.test on any server. */
+	r = tq_stats(&op, NULL, NULL, false);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	Else__StatsReply *s = r->stats;
+	cr_assert_eq(tq_points_sum(s->messages, s->n_messages), 7 + 13 + 17);
+	cr_assert_eq(tq_points_sum(s->recipients, s->n_recipients), 2 + 23);
+	cr_assert_eq(tq_points_sum(s->rejects, s->n_rejects), 31 + 37);
+	cr_assert_eq(s->n_per_server, 2);
+	cr_assert_eq(tq_top(s->per_server, s->n_per_server, "mx1"), 7);
+	cr_assert_eq(tq_top(s->per_server, s->n_per_server, "mx2"), -1);
+	cr_assert_eq(tq_top(s->per_server, s->n_per_server, "mx3"), 30);
+	cr_assert_eq(tq_top(s->top_senders, s->n_top_senders, "ann@a.test"), 53, "mx3's only");
+	cr_assert_eq(tq_top(s->top_senders, s->n_top_senders, "nora@nowhere.test"), 43);
+	cr_assert_eq(tq_top(s->top_senders, s->n_top_senders, "ben@b.test"), -1);
+	cr_assert_eq(tq_top(s->top_client_ips, s->n_top_client_ips, "192.0.2.1"), -1);
+	cr_assert_eq(tq_top(s->top_client_ips, s->n_top_client_ips, "192.0.2.3"), 61);
+	else__query_reply__free_unpacked(r, NULL);
+	/* Narrowed to a server: within the scope only. */
+	r = tq_stats(&op, "mx1", NULL, false);
+	cr_assert_eq(r->status, 0);
+	cr_assert_eq(tq_points_sum(r->stats->messages, r->stats->n_messages), 7);
+	cr_assert_eq(tq_top(r->stats->top_senders, r->stats->n_top_senders, "ann@a.test"), -1);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_stats(&op, "mx2", NULL, false);
+	cr_assert_eq(r->status, 0);
+	cr_assert_eq(tq_points_sum(r->stats->messages, r->stats->n_messages), 0);
+	cr_assert_eq(tq_points_sum(r->stats->rejects, r->stats->n_rejects), 31);
+	cr_assert_eq(r->stats->n_top_senders, 0);
+	else__query_reply__free_unpacked(r, NULL);
+	/* Narrowed to a domain: a.test only on mx3. */
+	r = tq_stats(&op, NULL, "a.test", false);
+	cr_assert_eq(r->status, 0);
+	cr_assert_eq(tq_points_sum(r->stats->messages, r->stats->n_messages), 13);
+	cr_assert_eq(tq_points_sum(r->stats->recipients, r->stats->n_recipients), 23);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_stats(&op, NULL, "b.test", false);
+	cr_assert_eq(r->status, 0);
+	cr_assert_eq(tq_points_sum(r->stats->messages, r->stats->n_messages), 0);
+	cr_assert_eq(tq_points_sum(r->stats->rejects, r->stats->n_rejects), 0);
+	else__query_reply__free_unpacked(r, NULL);
+
+	/* The mailbox user: none. */
+	tq_refused(tq_stats(&mb, NULL, NULL, false), "stats");
+	tq_refused(tq_stats(&mb, "mx1", "a.test", true), "stats");
+}
+
+/*
+ * Hostile input in every string field of every call, found through the
+ * protobuf-c descriptors so that a field added to the proto later is tried
+ * too.  Each call starts from a baseline that gets it past its own checks
+ * (tq_base), then one field at a time gets each hostile value.
+ */
+static const char *tq_evil[] = {
+	"' OR 1=1 --",
+	"%",
+	"_",
+	"\\",
+	"\"; DROP TABLE users; --",
+	"'); DELETE FROM sessions; --",
+	"{\"a\",\"b\"}",
+	"$1",
+	"a\tb\nc",
+	"\xff\xfe not UTF-8",
+};
+
+/* tq_msg_new - a message of descriptor d, initialised (free with tq_msg_free) */
+static ProtobufCMessage *tq_msg_new(const ProtobufCMessageDescriptor *d)
+{
+	ProtobufCMessage *m = calloc(1, d->sizeof_message);
+	protobuf_c_message_init(d, m);
+	return m;
+}
+
+/* tq_field_set - is this (oneof) field the chosen one */
+static bool tq_field_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)((const char *)m + f->quantifier_offset) == f->id;
+	return true;
+}
+
+/* tq_msg_free - m, its sub-messages and the arrays tq made (strings are not ours) */
+static void tq_msg_free(ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		void **p = (void **)((char *)m + f->offset);
+		if (!tq_field_set(m, f))
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+			free(*p);
+		else if (f->type == PROTOBUF_C_TYPE_MESSAGE && *p)
+			tq_msg_free(*p);
+	}
+	free(m);
+}
+
+/* tq_set - set the string field name of m to v */
+static void tq_set(ProtobufCMessage *m, const char *name, const char *v)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	cr_assert_not_null(f, "%s", name);
+	*(const char **)((char *)m + f->offset) = v;
+}
+
+/* tq_sub - the sub-message name of m, made if absent */
+static ProtobufCMessage *tq_sub(ProtobufCMessage *m, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	ProtobufCMessage **p = (ProtobufCMessage **)((char *)m + f->offset);
+	if (*p == NULL)
+		*p = tq_msg_new(f->descriptor);
+	return *p;
+}
+
+/* tq_base - a request for call field f with values that pass the call's own checks */
+static Else__QueryRequest *tq_base(const ProtobufCFieldDescriptor *f)
+{
+	Else__QueryRequest *rq = (Else__QueryRequest *)tq_msg_new(&else__query_request__descriptor);
+	ProtobufCMessage *c = tq_msg_new(f->descriptor);
+	*(uint32_t *)((char *)rq + f->quantifier_offset) = f->id;
+	*(ProtobufCMessage **)((char *)rq + f->offset) = c;
+	if (strcmp(f->name, "login") == 0) {
+		tq_set(c, "user", "root");
+		tq_set(c, "password", "password-of-test");
+		tq_set(c, "client_ip", "198.51.100.1");
+	} else if (strcmp(f->name, "password_change") == 0) {
+		tq_set(c, "old_password", "password-of-test");
+		tq_set(c, "new_password", "password-of-test");
+	} else if (strcmp(f->name, "quick") == 0) {
+		tq_set(c, "q", "x@y.test");
+	} else if (strcmp(f->name, "flow") == 0) {
+		tq_set(c, "host", "mx1");
+		tq_set(c, "queue_id", "ABCDEF");
+	} else if (strcmp(f->name, "user_put") == 0) {
+		ProtobufCMessage *u = tq_sub(c, "user");
+		tq_set(u, "name", "newuser");
+		((Else__UserInfo *)u)->role = ELSE__ROLE__ROLE_OPERATOR;
+		tq_set(c, "password", "long-enough-password");
+	} else if (strcmp(f->name, "group_put") == 0) {
+		tq_set(tq_sub(c, "group"), "name", "newgroup");
+	} else if (strcmp(f->name, "user_delete") == 0) {
+		((Else__UserDelete *)c)->id = 999999;
+	} else if (strcmp(f->name, "group_delete") == 0) {
+		((Else__GroupDelete *)c)->id = 999999;
+	}
+	return rq;
+}
+
+/*
+ * tq_slot - walk the string fields of m (sub-messages included, made when
+ * absent); the k-th gets v (a repeated one a list of one).  The field's
+ * name goes to name.  Returns how many there are when k is past them.
+ */
+static int tq_slot(ProtobufCMessage *m, int k, const char *v, const char **name)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	int n = 0;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char *base = (char *)m + f->offset;
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED) {
+			n += tq_slot(tq_sub(m, f->name), k - n, v, name);
+			continue;
+		}
+		if (f->type != PROTOBUF_C_TYPE_STRING)
+			continue;
+		if (n++ != k)
+			continue;
+		*name = f->name;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			const char **arr = malloc(sizeof(*arr));
+			arr[0] = v;
+			*(const char ***)base = arr;
+			*(size_t *)((char *)m + f->quantifier_offset) = 1;
+		} else {
+			*(const char **)base = v;
+		}
+	}
+	return n;
+}
+
+/* tq_no_rows - a search-like reply with evil filter values found nothing */
+static void tq_no_rows(const Else__QueryReply *r, const char *what)
+{
+	switch (r->result_case) {
+	case ELSE__QUERY_REPLY__RESULT_SEARCH:
+		cr_assert_eq(r->search->n_rows, 0, "%s matched rows", what);
+		break;
+	case ELSE__QUERY_REPLY__RESULT_REJECTS:
+		cr_assert_eq(r->rejects->n_rows, 0, "%s matched rows", what);
+		break;
+	case ELSE__QUERY_REPLY__RESULT_STATS:
+		cr_assert_eq(r->stats->n_messages + r->stats->n_per_server +
+				     r->stats->n_top_senders + r->stats->n_rejects,
+			     0, "%s matched rows", what);
+		break;
+	case ELSE__QUERY_REPLY__RESULT_FLOW:
+		cr_assert_fail("%s found a flow", what);
+		break;
+	default:
+		break;
+	}
+}
+
+Test(query, hostile_values_in_every_field_of_every_call)
+{
+	tq_sess s;
+	char *huge = malloc(1 << 20);
+	size_t tried = 0;
+
+	memset(huge, 'x', (1 << 20) - 1);
+	huge[(1 << 20) - 1] = '\0';
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &s), 0);
+	const ProtobufCMessageDescriptor *rd = &else__query_request__descriptor;
+	for (unsigned i = 0; i < rd->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &rd->fields[i];
+		const char *fname = NULL;
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE || strcmp(f->name, "caller") == 0 ||
+		    strcmp(f->name, "hello") == 0 || strcmp(f->name, "auth") == 0 ||
+		    strcmp(f->name, "logout") == 0)
+			continue;
+		Else__QueryRequest *probe = tq_base(f);
+		int nslots = tq_slot(*(ProtobufCMessage **)((char *)probe + f->offset), 1 << 20,
+				     NULL, &fname);
+		tq_msg_free(&probe->base);
+		/* Every call: each slot with each value, then 1 MiB. */
+		for (int k = 0; k < nslots; k++) {
+			for (size_t e = 0; e <= sizeof(tq_evil) / sizeof(tq_evil[0]); e++) {
+				bool big = e == sizeof(tq_evil) / sizeof(tq_evil[0]);
+				const char *v = big ? huge : tq_evil[e];
+				bool utf8 = (unsigned char)v[0] < 0x80;
+				char what[128];
+				Else__QueryRequest *rq = tq_base(f);
+				tq_slot(*(ProtobufCMessage **)((char *)rq + f->offset), k, v,
+					&fname);
+				snprintf(what, sizeof(what), "%s.%s = %.20s", f->name, fname, v);
+				Else__QueryReply *r = tq_req(&s, true, rq);
+				tried++;
+				if (big || !utf8) {
+					cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST,
+						     "%s: %d %s", what, r->status, r->error);
+					cr_assert(strstr(r->error, fname) != NULL,
+						  "%s: names the field: %s", what, r->error);
+				} else {
+					cr_assert(
+						r->status != ELSE__QUERY_STATUS__Q_INTERNAL &&
+							r->status != ELSE__QUERY_STATUS__Q_BUSY &&
+							r->status !=
+								ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED,
+						"%s: %d %s", what, r->status, r->error);
+					if (r->status == ELSE__QUERY_STATUS__Q_BAD_REQUEST)
+						cr_assert(strstr(r->error, fname) != NULL,
+							  "%s: names the field: %s", what,
+							  r->error);
+					if (strcmp(fname, "password") != 0 &&
+					    strcmp(fname, "client_ip") != 0)
+						tq_no_rows(r, what);
+				}
+				else__query_reply__free_unpacked(r, NULL);
+				tq_msg_free(&rq->base);
+			}
+		}
+	}
+	/* The caller's own fields, on a read and on a state change. */
+	static const char *cfields[] = { "session", "csrf", "client_ip", "user_agent" };
+	for (size_t c = 0; c < 4; c++) {
+		for (size_t e = 0; e <= sizeof(tq_evil) / sizeof(tq_evil[0]); e++) {
+			bool big = e == sizeof(tq_evil) / sizeof(tq_evil[0]);
+			const char *v = big ? huge : tq_evil[e];
+			for (int call = 0; call < 2; call++) {
+				Else__Caller cl = ELSE__CALLER__INIT;
+				Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+				Else__SessionCheck sc = ELSE__SESSION_CHECK__INIT;
+				Else__GroupDelete gd = ELSE__GROUP_DELETE__INIT;
+				cl.session = s.session;
+				cl.csrf = s.csrf;
+				tq_set(&cl.base, cfields[c], v);
+				gd.id = 999999;
+				rq.caller = &cl;
+				rq.call_case = call ? ELSE__QUERY_REQUEST__CALL_GROUP_DELETE
+						    : ELSE__QUERY_REQUEST__CALL_SESSION_CHECK;
+				rq.session_check = call ? (void *)&gd : (void *)&sc;
+				Else__QueryReply *r = tq_call(&rq);
+				tried++;
+				if (big || (unsigned char)v[0] >= 0x80) {
+					cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST);
+					cr_assert(strstr(r->error, cfields[c]) != NULL, "%s",
+						  r->error);
+				} else if (c == 0) {
+					cr_assert_eq(r->status,
+						     ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+				} else if (c == 1 && call == 1) {
+					cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN);
+				} else {
+					cr_assert_eq(r->status,
+						     call ? ELSE__QUERY_STATUS__Q_NOT_FOUND
+							  : ELSE__QUERY_STATUS__Q_OK,
+						     "caller.%s: %d %s", cfields[c], r->status,
+						     r->error);
+				}
+				else__query_reply__free_unpacked(r, NULL);
+			}
+		}
+	}
+	free(huge);
+	fprintf(stderr, "test_query: hostile values: %zu requests\n", tried);
+	cr_assert_gt(tried, 300);
+	/* Nothing was dropped or deleted, and the session still works. */
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM users WHERE name IN ('root', 'op1', 'mbx')"),
+		     3);
+	cr_assert_gt(tq_sql_i64("SELECT count(*) FROM sessions"), 0);
+	cr_assert_gt(tq_sql_i64("SELECT count(*) FROM messages"), 0);
+	Else__SessionCheck sc = ELSE__SESSION_CHECK__INIT;
+	Else__QueryReply *r = tq_do(&s, false, ELSE__QUERY_REQUEST__CALL_SESSION_CHECK, &sc);
+	cr_assert_eq(r->status, 0);
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+/* The query_short suite: windows of seconds, so expiry and recovery can be waited for. */
+static void tq_setup_short(void)
+{
+	tq_qc.session_idle_s = 2;
+	tq_qc.session_max_s = 5;
+	tq_qc.login_window_s = 3;
+	tq_qc.login_max_user = 100;
+	tq_qc.login_max_ip = 3;
+	tq_setup();
+}
+
+TestSuite(query_short, .init = tq_setup_short, .fini = tq_teardown, .timeout = 120);
+
+/* tq_check - SessionCheck's status */
+static Else__QueryStatus tq_check(const tq_sess *s)
+{
+	Else__SessionCheck sc = ELSE__SESSION_CHECK__INIT;
+	Else__QueryReply *r = tq_do(s, false, ELSE__QUERY_REQUEST__CALL_SESSION_CHECK, &sc);
+	Else__QueryStatus st = r->status;
+	else__query_reply__free_unpacked(r, NULL);
+	return st;
+}
+
+/* tq_sleep_ms - wait (expiry is what is tested: there is nothing to poll for) */
+static void tq_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+Test(query_short, sessions_expire_when_idle_and_at_their_maximum_age)
+{
+	tq_sess idle, busy;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &idle), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &busy), 0);
+	cr_assert_eq(tq_check(&idle), 0);
+	/* Used every second: alive past the idle limit, dead past the maximum. */
+	int64_t t0 = time(NULL);
+	int alive = 0;
+	while (time(NULL) - t0 < 8) {
+		Else__QueryStatus st = tq_check(&busy);
+		if (st != 0) {
+			cr_assert_eq(st, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+			break;
+		}
+		alive = (int)(time(NULL) - t0);
+		tq_sleep_ms(700);
+	}
+	cr_assert_geq(alive, 3, "a used session outlives session_idle");
+	cr_assert_leq(alive, 5, "no session outlives session_max");
+	cr_assert_eq(tq_check(&busy), ELSE__QUERY_STATUS__Q_UNAUTHENTICATED, "it stays ended");
+	/* Unused for longer than session_idle: ended, and gone from the table. */
+	cr_assert_eq(tq_check(&idle), ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM sessions"), 0,
+		     "expired sessions are deleted");
+	/* A new login works. */
+	cr_assert_eq(tq_login("root", "password-of-test", &idle), 0);
+	cr_assert_eq(tq_check(&idle), 0);
+}
+
+Test(query_short, per_ip_login_throttle_and_its_recovery)
+{
+	tq_sess s;
+	static const char *users[] = { "root", "op1", "nosuchuser" };
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	/* Three failures from one IP, for three different user names. */
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(tq_login_ip(users[i], "wrong-password!", "203.0.113.9", NULL),
+			     ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	/* That IP is throttled, even with a right password ... */
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__Login l = ELSE__LOGIN__INIT;
+	l.user = "mbx";
+	l.password = "password-of-test";
+	l.client_ip = "203.0.113.9";
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
+	rq.login = &l;
+	Else__QueryReply *r = tq_call(&rq);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_THROTTLED);
+	cr_assert(strstr(r->error, "retry_after_s=") != NULL, "%s", r->error);
+	int after = atoi(strstr(r->error, "retry_after_s=") + 14);
+	cr_assert(after >= 1 && after <= 3, "retry after %d s", after);
+	cr_assert_eq(r->result_case, ELSE__QUERY_REPLY__RESULT__NOT_SET);
+	else__query_reply__free_unpacked(r, NULL);
+	/* ... another IP is not, and the user names themselves are not. */
+	cr_assert_eq(tq_login_ip("root", "password-of-test", "203.0.113.10", &s), 0);
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM audit_log WHERE action = 'login_throttled' "
+				"AND detail = 'ip' AND client_ip = '203.0.113.9'"),
+		     1);
+	/* After the window the IP may log in again. */
+	tq_sleep_ms((after + 1) * 1000);
+	cr_assert_eq(tq_login_ip("mbx", "password-of-test", "203.0.113.9", NULL), 0,
+		     "the throttle recovers after login_window");
+}
+
+/* tq_file_lines - lines in the harness log of a host (what tq_load ingested) */
+static uint64_t tq_file_lines(const char *host)
+{
+	char path[4096], *line = NULL;
+	size_t cap = 0;
+	uint64_t n = 0;
+	snprintf(path, sizeof(path), "%s/postfix/%s.maillog.log", getenv("ELSE_TEST_DATA"), host);
+	FILE *fp = fopen(path, "r");
+	cr_assert_not_null(fp);
+	while (getline(&line, &cap, fp) > 0 && n < 400)
+		n++;
+	free(line);
+	fclose(fp);
+	return n;
+}
+
+/* tq_servers_today - lines_today of each of mx1..mx3 (admin) */
+static void tq_servers_today(const tq_sess *s, uint64_t out[3])
+{
+	Else__Servers sv = ELSE__SERVERS__INIT;
+	Else__QueryReply *r = tq_do(s, false, ELSE__QUERY_REQUEST__CALL_SERVERS, &sv);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->servers->n_rows, 3);
+	for (size_t i = 0; i < 3; i++) {
+		char want[4] = { 'm', 'x', (char)('1' + i), 0 };
+		cr_assert_str_eq(r->servers->rows[i]->name, want);
+		out[i] = r->servers->rows[i]->lines_today;
+	}
+	else__query_reply__free_unpacked(r, NULL);
+}
+
+Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
+{
+	tq_sess ad, mb;
+	uint64_t today[3];
+	Else__QueryReply *r;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &ad), 0);
+	/* lines_today: every line ingested today (streams first seen today) ... */
+	tq_servers_today(&ad, today);
+	cr_assert_eq(today[0], tq_file_lines("mx1"));
+	cr_assert_eq(today[1], tq_file_lines("mx2"));
+	cr_assert_eq(today[2], tq_file_lines("mx3"));
+	/* ... and none once the day's start was noted after them (else_day_mark). */
+	tq_sql_i64("SELECT else_day_mark()");
+	tq_servers_today(&ad, today);
+	cr_assert_eq(today[0] + today[1] + today[2], 0);
+	tq_sql_i64("UPDATE streams SET committed_seq = committed_seq + 7 WHERE host_id = "
+		   "(SELECT id FROM hosts WHERE name = 'mx2')");
+	tq_servers_today(&ad, today);
+	cr_assert_eq(today[1], 7, "counted from the day's note");
+
+	/* Quick search: more rows than the limit is truncated (there is no next page). */
+	char eid[17], sql[1024];
+	PGconn *pc = PQconnectdb(tq_ci);
+	PGresult *x = PQexec(pc, "SELECT lpad(to_hex(email_id), 16, '0'), count(*) FROM messages "
+				 "GROUP BY email_id HAVING count(*) >= 2 ORDER BY 1 LIMIT 1");
+	cr_assert_eq(PQntuples(x), 1, "an e-mail with several transactions");
+	snprintf(eid, sizeof(eid), "%s", PQgetvalue(x, 0, 0));
+	size_t hops = (size_t)atoi(PQgetvalue(x, 0, 1));
+	PQclear(x);
+	Else__QuickSearch qs = ELSE__QUICK_SEARCH__INIT;
+	qs.q = eid;
+	qs.limit = 1;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->search->n_rows, 1);
+	cr_assert(r->search->truncated, "limit 1 of %zu transactions", hops);
+	else__query_reply__free_unpacked(r, NULL);
+	qs.limit = 0;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->search->n_rows, hops);
+	cr_assert(!r->search->truncated);
+	else__query_reply__free_unpacked(r, NULL);
+	qs.q = "alice@remote.test"; /* an address: the search fallback, cut at the limit */
+	qs.limit = 1;
+	r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->search->n_rows, 1);
+	cr_assert(r->search->truncated);
+	cr_assert_str_eq(r->search->next_cursor, "");
+	else__query_reply__free_unpacked(r, NULL);
+
+	/* A mailbox user who is one recipient of several: nrcpt counts only theirs. */
+	x = PQexec(pc, "SELECT lpad(to_hex(m.email_id), 16, '0'), m.nrcpt, lower(r.rcpt), "
+		       "m.queue_id FROM messages m JOIN recipients r ON r.first_seen = "
+		       "m.first_seen AND r.host_id = m.host_id AND r.queue_id = m.queue_id "
+		       "WHERE m.nrcpt >= 2 AND lower(m.sender) <> lower(r.rcpt) AND "
+		       "(SELECT count(DISTINCT lower(r2.rcpt)) FROM recipients r2 WHERE "
+		       "r2.first_seen = m.first_seen AND r2.host_id = m.host_id AND r2.queue_id = "
+		       "m.queue_id) >= 2 ORDER BY 1, 3 LIMIT 1");
+	cr_assert_eq(PQntuples(x), 1, "a message with two recipients or more");
+	char addr[256], qid[64];
+	snprintf(eid, sizeof(eid), "%s", PQgetvalue(x, 0, 0));
+	snprintf(addr, sizeof(addr), "%s", PQgetvalue(x, 0, 2));
+	snprintf(qid, sizeof(qid), "%s", PQgetvalue(x, 0, 3));
+	PQclear(x);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM recipients r JOIN messages m ON r.first_seen = m.first_seen "
+		 "AND r.host_id = m.host_id AND r.queue_id = m.queue_id WHERE m.queue_id = '%s' "
+		 "AND lpad(to_hex(m.email_id), 16, '0') = '%s' AND (lower(r.rcpt) = '%s' OR "
+		 "lower(r.orig_rcpt) = '%s')",
+		 qid, eid, addr, addr);
+	int64_t own = tq_sql_i64(sql);
+	PQfinish(pc);
+	Else__UserInfo u = ELSE__USER_INFO__INIT;
+	char *addrs[1] = { addr };
+	u.name = "mb2";
+	u.role = ELSE__ROLE__ROLE_MAILBOX;
+	u.addresses = addrs;
+	u.n_addresses = 1;
+	Else__UserPut up = ELSE__USER_PUT__INIT;
+	up.user = &u;
+	up.password = "password-of-mb2";
+	r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &up);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_login("mb2", "password-of-mb2", &mb), 0);
+	qs.q = eid;
+	qs.limit = 0;
+	bool seen = false;
+	r = tq_do(&mb, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	for (size_t i = 0; i < r->search->n_rows; i++) {
+		Else__MessageRow *m = r->search->rows[i];
+		if (strcmp(m->queue_id, qid) != 0)
+			continue;
+		seen = true;
+		cr_assert_eq(m->nrcpt, (uint32_t)own, "nrcpt %u, own recipients %lld", m->nrcpt,
+			     (long long)own);
+		cr_assert_eq(m->n_recipients, (size_t)own);
+		for (size_t k = 0; k < m->n_recipients; k++)
+			cr_assert(strcasecmp(m->recipients[k], addr) == 0, "another's recipient %s",
+				  m->recipients[k]);
+	}
+	cr_assert(seen, "the mailbox user's own message %s %s", eid, qid);
+	else__query_reply__free_unpacked(r, NULL);
+}
