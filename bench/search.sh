@@ -1,8 +1,8 @@
 #!/bin/bash
-# search.sh - load an ISP's month of mail into ELSE through the real ingest path
-# (issue 6, bench/search: the data the search benchmarks run on).
+# search.sh - search speed at ISP scale, through the frontend (issue 6).
 #
 #   bench/search.sh [--emails N] [--days D] [--state DIR] [--reload] [--no-build]
+#                   [--duration S]
 #
 # bench/gen_mail writes harness-shaped Postfix logs for 8 hosts (2 relays,
 # 6 mailbox hosts): N e-mails (default 10,000,000) over D days (default 30)
@@ -19,12 +19,21 @@
 # number).  --reload starts from an empty database.  Prints the load rate and
 # the database size.  Needs root (embedded PostgreSQL runs as postgres) and
 # about 3 GB of disk per million e-mails.
+#
+# Then it measures through an else-frontend (plain HTTP on loopback) with wrk,
+# S seconds each (default 20): p50/p99 of quick search, flow view, address
+# search over 7 days, sender substring search over 7 days, the dashboard for
+# a day and for 30 days, one client at a time; then requests/s of a mix of
+# quick searches and flow views with 4 clients.  The reference in the same
+# run: the statements PostgreSQL executed for a sample of those mixed
+# requests (logged, bench/search_replay.py) replayed by pgbench with 4
+# clients straight against the database.
 set -euo pipefail
 export LC_ALL=C TZ=UTC
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-emails=10000000 days=30 state= reload=0 build=1
+emails=10000000 days=30 state= reload=0 build=1 dur=20
 while [ $# -gt 0 ]; do
 	case $1 in
 	--emails) emails=$2; shift ;;
@@ -32,7 +41,8 @@ while [ $# -gt 0 ]; do
 	--state) state=$2; shift ;;
 	--reload) reload=1 ;;
 	--no-build) build=0 ;;
-	-h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--duration) dur=$2; shift ;;
+	-h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "search.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -48,12 +58,13 @@ bin=$bdir/bin
 say() { printf '%s search: %s\n' "$(date +%T)" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-backend_pid=
+backend_pid= frontend_pid=
 cleanup() {
-	if [ -n "$backend_pid" ]; then
-		kill -TERM "$backend_pid" 2>/dev/null || true
-		wait "$backend_pid" 2>/dev/null || true
-	fi
+	local p
+	for p in $frontend_pid $backend_pid; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -62,10 +73,10 @@ if [ "$build" = 1 ]; then
 	say "building Release in build-bench/"
 	mkdir -p "$bdir"
 	cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DELSE_TESTS=OFF >"$bdir/search-build.log" 2>&1 &&
-		cmake --build "$bdir" -j2 --target else-backend else-send gen_mail >>"$bdir/search-build.log" 2>&1 ||
+		cmake --build "$bdir" -j2 --target else-backend else-send gen_mail else-frontend >>"$bdir/search-build.log" 2>&1 ||
 		{ tail -30 "$bdir/search-build.log" >&2; die "build failed"; }
 fi
-for p in else-backend else-send gen_mail; do
+for p in else-backend else-send gen_mail else-frontend; do
 	[ -x "$bin/$p" ] || die "$bin/$p missing (run without --no-build)"
 done
 
@@ -86,19 +97,26 @@ read -r p_emails p_days p_end < <(sed 's/[a-z]*=//g' "$state/params")
 if [ ! -f "$state/ca/ca.crt" ]; then
 	bash deploy/else-ca.sh init "$state/ca" >/dev/null
 	bash deploy/else-ca.sh server "$state/ca" backend >/dev/null
-	for h in $("$bin/gen_mail" --list-hosts); do
+	for h in $("$bin/gen_mail" --list-hosts) frontend-bench; do
 		bash deploy/else-ca.sh client "$state/ca" "$h" >/dev/null
 	done
 	chmod 755 "$state/ca"
 	chmod 644 "$state/ca/ca.crt"
 fi
 
-say "starting else-backend (state $state/backend, port $port)"
 mkdir -p "$state/backend"
-"$bin/else-backend" -o state_dir="$state/backend" -o listen="tls+tcp://127.0.0.1:$port" \
-	-o ca_file="$state/ca/ca.crt" -o cert_file="$state/ca/server-backend.pem" \
-	-o catchup=1d -o max_open=4000000 -o idle_flush=5s -o retention=400d \
-	>>"$state/backend.log" 2>&1 &
+bopts=(-o state_dir="$state/backend" -o listen="tls+tcp://127.0.0.1:$port"
+	-o query_listen="tls+tcp://127.0.0.1:$((port + 1))" -o ca_file="$state/ca/ca.crt"
+	-o cert_file="$state/ca/server-backend.pem" -o catchup=1d -o max_open=4000000
+	-o idle_flush=5s -o retention=400d)
+password='bench search password'
+if [ ! -f "$state/admin" ]; then
+	echo "$password" | "$bin/else-backend" "${bopts[@]}" --create-admin bench >>"$state/backend.log" 2>&1 ||
+		die "--create-admin failed, see $state/backend.log"
+	touch "$state/admin"
+fi
+say "starting else-backend (state $state/backend, ports $port and $((port + 1)))"
+"$bin/else-backend" "${bopts[@]}" >>"$state/backend.log" 2>&1 &
 backend_pid=$!
 for _ in $(seq 1 600); do
 	grep -q "listening on" "$state/backend.log" && break
@@ -162,3 +180,90 @@ if [ "$lines_sent" -gt 0 ]; then
 	say "this run: $lines_sent lines in ${el}s = $(echo "$lines_sent / $el" | bc) lines/s committed"
 fi
 say "database size: $(psql_ -c "select pg_size_pretty(pg_database_size('else'))")"
+
+# ---------------------------------------------------------------- measure
+fport=$((port + 2))
+"$bin/else-frontend" -o listen="127.0.0.1:$fport" -o backend="tls+tcp://127.0.0.1:$((port + 1))" \
+	-o backend_server_name=backend -o ca_file="$state/ca/ca.crt" \
+	-o cert_file="$state/ca/client-frontend-bench.pem" -o workers=16 >"$state/frontend.log" 2>&1 &
+frontend_pid=$!
+fe=http://127.0.0.1:$fport
+for _ in $(seq 1 100); do
+	curl -s -o /dev/null "$fe/" && break
+	sleep 0.1
+done
+jar=$state/cookies
+curl -s -c "$jar" -o /dev/null -H 'Content-Type: application/json' \
+	-d "{\"user\":\"bench\",\"password\":\"$password\"}" "$fe/api/login" ||
+	die "login failed, see $state/frontend.log"
+cookie=$(awk '$6 == "else_session" { print $7 }' "$jar")
+[ -n "$cookie" ] || die "no session cookie after login"
+now_us=$(($(date +%s) * 1000000))
+
+say "sampling keys"
+k=$state/keys
+mkdir -p "$k"
+# Message-IDs and queue IDs (quick), with the e-mail id (flow, mix).
+psql_ -F $'\t' -c "select key, lpad(to_hex(email_id), 16, '0') from email_keys tablesample system (1)
+	where kind in (1, 2) order by random() limit 2000" >"$k/quick"
+cut -f2 "$k/quick" >"$k/flow"
+psql_ -c "select lower(sender) from messages tablesample system (1)
+	where first_seen > now() - interval '7 days' and sender like '%@%' order by random() limit 1000" >"$k/address"
+psql_ -c "select lower(r.rcpt) from recipients r tablesample system (1)
+	where r.first_seen > now() - interval '7 days' order by random() limit 1000" >>"$k/address"
+# Substrings: the middle of a sender address ("er123@ext4"), found in the data.
+psql_ -c "select substr(lower(sender), 3, 10) from messages tablesample system (1)
+	where first_seen > now() - interval '7 days' and length(sender) > 14 order by random() limit 1000" >"$k/substring"
+printf 'x\n' >"$k/dash1"
+printf 'x\n' >"$k/dash30"
+for f in quick flow address substring; do
+	[ -s "$k/$f" ] || die "no keys for $f (is the data loaded?)"
+done
+
+# run_wrk KIND THREADS CONNECTIONS: prints "p50_ms p99_ms req_per_s errors"
+run_wrk() {
+	local out=$state/wrk-$1-$3.txt
+	wrk -t"$2" -c"$3" -d"${dur}s" --latency -s bench/search_wrk.lua "$fe" -- \
+		"$1" "$k/${4:-$1}" "$cookie" "$now_us" >"$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
+	awk '
+	function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+	$1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
+	$1 == "Requests/sec:" { rps = $2 } /Non-2xx/ { err = $NF }
+	END { printf "%.1f %.1f %.0f %d\n", p50, p99, rps, err }' "$out"
+}
+
+printf '\n%-34s %9s %9s %9s %8s  %s\n' "search (1 client, ${dur}s)" p50_ms p99_ms req/s errors target >&2
+for kind in quick flow address substring dash1 dash30; do
+	case $kind in
+	quick) what="quick search (Message-ID, queue ID)" tgt="p99 < 50 ms" ;;
+	flow) what="flow view" tgt="p99 < 50 ms" ;;
+	address) what="address search, 7 days" tgt="p99 < 200 ms" ;;
+	substring) what="sender substring, 7 days" tgt="p99 < 300 ms" ;;
+	dash1) what="dashboard, 1 day" tgt="p99 < 100 ms" ;;
+	dash30) what="dashboard, 30 days" tgt="p99 < 300 ms" ;;
+	esac
+	read -r p50 p99 rps err < <(run_wrk "$kind" 1 1)
+	printf '%-34s %9s %9s %9s %8s  %s\n' "$what" "$p50" "$p99" "$rps" "${err:-0}" "$tgt" >&2
+done
+
+# The mix through the frontend, then PostgreSQL alone on the same statements.
+read -r p50 p99 fe_rps err < <(run_wrk mix 2 4 quick)
+say "capturing PostgreSQL's statements for the mix"
+psql_ -c "alter system set log_min_duration_statement = 0" -c "select pg_reload_conf()" >/dev/null
+sleep 1
+pglog=$state/backend/pg/postgresql.log
+mark=$(wc -c <"$pglog")
+wrk -t1 -c1 -d3s -s bench/search_wrk.lua "$fe" -- mix "$k/quick" "$cookie" "$now_us" >/dev/null 2>&1
+psql_ -c "alter system reset log_min_duration_statement" -c "select pg_reload_conf()" >/dev/null
+tail -c +$((mark + 1)) "$pglog" >"$state/mix-statements.log"
+rm -rf "$state/replay"
+nreq=$(python3 bench/search_replay.py "$state/mix-statements.log" "$state/replay")
+[ "$nreq" -gt 10 ] || die "only $nreq requests captured for the replay"
+pgbench -n -h "$state/backend/pg/run" -U postgres -c 4 -j 2 -T "$dur" \
+	-f "$state/replay/replay.sql" else >"$state/pgbench.txt" 2>&1 || die "pgbench failed: $(tail -3 "$state/pgbench.txt")"
+pg_tps=$(awk '/^tps = / { print $3; exit }' "$state/pgbench.txt")
+printf '\n%-34s %9s\n' "mix, 4 clients (${dur}s)" req/s >&2
+printf '%-34s %9s  p50 %s ms, p99 %s ms, errors %s\n' "through else-frontend" "$fe_rps" "$p50" "$p99" "${err:-0}" >&2
+printf '%-34s %9.0f  (%s requests replayed by pgbench)\n' "PostgreSQL alone, same statements" "$pg_tps" "$nreq" >&2
+printf '%-34s %9.2f  target >= 0.80\n' "ratio" "$(echo "$fe_rps / $pg_tps" | bc -l)" >&2
+printf '\nmachine: %s, %s cores; %s e-mails over %s days\n' "$(uname -m)" "$(nproc)" "$emails" "$days" >&2
