@@ -3,16 +3,18 @@
 # PostgreSQL, one else-collector per Postfix host following that host's
 # maillog over mutual TLS, and three real Postfix instances fed with the
 # harness's mail scenarios (tests/mta) while the collectors are running, so
-# the e-mails arrive in the database as Postfix logs them.
+# the e-mails arrive in the database as Postfix logs them; an else-frontend
+# serves the web UI on http://127.0.0.1:8080/ (user demo, a random password
+# written to the state directory).
 #
 #   bash deploy/demo.sh          run it (as root, after deploy/setup.sh)
 #   bash deploy/demo.sh stop     stop what an earlier run left running
 #
-# The backend and the collectors keep running afterwards, for you to look
+# The backend, the collectors and the frontend keep running afterwards, for you to look
 # at; ELSE_DEMO_STOP=1 stops everything at the end.  State goes to
 # ${ELSE_STATE:-/var/tmp/else-demo} (a new run starts it over).  Ports:
 # ELSE_DEMO_PORT (backend ingest, default 7701; its query service takes the
-# next port), MTA_PORT_BASE (Postfix, default 25250, see tests/mta/README.md).
+# next port), ELSE_DEMO_WEB (the web UI, default 8080), MTA_PORT_BASE (Postfix, default 25250, see tests/mta/README.md).
 # The collectors run as user else-collector (created if missing, as in
 # docs/collector.md) with the supplementary group adm.
 set -euo pipefail
@@ -26,12 +28,13 @@ t0=$SECONDS
 stop_all() {
 	local f pid
 	# (backend/run/backend.pid: where earlier versions of this script kept it)
-	for f in "$state"/run/collector-*.pid "$state"/run/backend.pid "$state"/backend/run/backend.pid; do
+	for f in "$state"/run/frontend.pid "$state"/run/collector-*.pid "$state"/run/backend.pid \
+		"$state"/backend/run/backend.pid; do
 		[ -f "$f" ] || continue
 		pid=$(cat "$f")
 		# Only our own programs: a stale pid file may name a recycled pid.
 		if kill -0 "$pid" 2>/dev/null &&
-			grep -qE 'else-(backend|collector)' "/proc/$pid/cmdline" 2>/dev/null; then
+			grep -qE 'else-(backend|collector|frontend)' "/proc/$pid/cmdline" 2>/dev/null; then
 			kill -TERM "$pid"
 			for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		fi
@@ -60,7 +63,7 @@ chmod 755 "$state"
 # Certificates of one ELSE CA: the backend's, and one per mail host.
 bash deploy/else-ca.sh init "$state/ca" >/dev/null
 bash deploy/else-ca.sh server "$state/ca" backend >/dev/null
-for h in "${hosts[@]}"; do bash deploy/else-ca.sh client "$state/ca" "$h" >/dev/null; done
+for h in "${hosts[@]}" frontend-demo; do bash deploy/else-ca.sh client "$state/ca" "$h" >/dev/null; done
 chmod 755 "$state/ca"
 chmod 644 "$state/ca/ca.crt"
 # The collectors run as the service user of docs/collector.md, with the
@@ -74,10 +77,14 @@ done
 
 echo "demo: starting else-backend with its own PostgreSQL under $state/backend..."
 mkdir -p "$state/backend"
+# The first administrator of the web UI, with a random password (never a default one).
+(umask 077 && openssl rand -base64 15 >"$state/admin-password")
+build/bin/else-backend -o state_dir="$state/backend" --create-admin demo <"$state/admin-password" \
+	>"$state/backend.log" 2>&1 || { echo "demo: --create-admin failed, see $state/backend.log" >&2; exit 1; }
 build/bin/else-backend -o state_dir="$state/backend" -o listen="tls+tcp://127.0.0.1:$port" \
 	-o ca_file="$state/ca/ca.crt" -o cert_file="$state/ca/server-backend.pem" -o idle_flush=3s \
 	-o query_listen="tls+tcp://127.0.0.1:$((port + 1))" \
-	>"$state/backend.log" 2>&1 &
+	>>"$state/backend.log" 2>&1 &
 echo $! >"$state/run/backend.pid"
 for _ in $(seq 1 600); do
 	grep -q "listening on" "$state/backend.log" && break
@@ -86,6 +93,23 @@ for _ in $(seq 1 600); do
 done
 grep -q "listening on" "$state/backend.log" || {
 	echo "demo: else-backend did not start, see $state/backend.log" >&2
+	exit 1
+}
+
+# The web UI: an else-frontend on loopback, plain HTTP (docs/frontend.md for
+# HTTPS and HAProxy), calling the backend's query service over mutual TLS.
+web=${ELSE_DEMO_WEB:-8080}
+build/bin/else-frontend -c /dev/null -o listen="127.0.0.1:$web" \
+	-o backend="tls+tcp://127.0.0.1:$((port + 1))" -o backend_server_name=backend \
+	-o ca_file="$state/ca/ca.crt" -o cert_file="$state/ca/client-frontend-demo.pem" \
+	>"$state/frontend.log" 2>&1 &
+echo $! >"$state/run/frontend.pid"
+for _ in $(seq 1 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$web/" && break
+	sleep 0.1
+done
+curl -s -o /dev/null "http://127.0.0.1:$web/" || {
+	echo "demo: else-frontend did not start, see $state/frontend.log" >&2
 	exit 1
 }
 
@@ -179,14 +203,25 @@ show else-relay. "a message relayed mx1 -> mx2 and delivered"
 show else-multi. "four recipients: delivered, alias-expanded, and one bounced with its DSN"
 show else-filter. "through an after-queue content filter"
 
+# The same e-mails through the web UI's JSON API, as the browser asks for them.
+jar=$state/run/cookies
+curl -s -c "$jar" -o /dev/null -H 'Content-Type: application/json' \
+	--data-binary "{\"user\":\"demo\",\"password\":\"$(cat "$state/admin-password")\"}" \
+	"http://127.0.0.1:$web/api/login"
+found=$(curl -s -b "$jar" -H 'Content-Type: application/json' -d '{"q":"alice@remote.test"}' \
+	"http://127.0.0.1:$web/api/quick" | jq '.rows | length')
+echo "demo: the web UI's API finds $found transactions of alice@remote.test"
+[ "${found:-0}" -gt 0 ] || { echo "demo: the web UI found nothing, see $state/frontend.log" >&2; exit 1; }
+
 echo
+echo "demo: the web UI: http://127.0.0.1:$web/  (user demo, password in $state/admin-password)"
 echo "demo: done in $((SECONDS - t0)) s.  else-backend: 127.0.0.1:$port (state $state/backend, log $state/backend.log)"
 echo "demo: the database: psql -h $state/backend/pg/run -U postgres else"
 echo "demo: a collector's status: build/bin/else-collector -c /dev/null -o state_dir=$state/collector-mx1 --status"
 echo "demo: the same logs offline: $state/flows.jsonl (build/bin/else-parse --flows $state/mta/*/maillog)"
 if [ "${ELSE_DEMO_STOP:-0}" = 1 ]; then
 	stop_all
-	echo "demo: else-backend and the collectors stopped"
+	echo "demo: else-backend, the collectors and the frontend stopped"
 else
 	echo "demo: still running; stop them with: bash deploy/demo.sh stop"
 fi
