@@ -176,6 +176,14 @@ int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped);
 int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *deleted);
 
 /*
+ * be_db_stats_top_refresh - new cuts and hot rows of the top lists
+ * (sql/006_stats_top.sql) for every day ingest changed since the last
+ * refresh, keeping about keep keys per day, kind and host; *days gets the
+ * number of days refreshed.  -EINVAL for keep outside 1..100000.
+ */
+int be_db_stats_top_refresh(be_db *db, int keep, int *days);
+
+/*
  * be_db_host_id - the id of host name, inserted if new.  Cached: a cache miss
  * runs SQL, so call it outside a COPY (any time, since COPY only runs inside
  * the flush calls).  Ids learned inside a transaction that rolls back are

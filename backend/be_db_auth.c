@@ -73,7 +73,9 @@ int be_db_auth_setup(be_db *db, int timeout_ms)
 	char v[24];
 	const char *p[1] = { be_dbq_i64s(v, timeout_ms) };
 
-	return be_dba_exec(db, "query setup", "SELECT set_config('statement_timeout', $1, false)",
+	return be_dba_exec(db, "query setup",
+			   "SELECT set_config('statement_timeout', $1, false), "
+			   "set_config('synchronous_commit', 'off', false)",
 			   1, p, NULL);
 }
 
@@ -173,17 +175,22 @@ int be_db_auth_session(be_db *db, const uint8_t hash[32], int64_t idle_s, int64_
 	int rc;
 
 	/*
-	 * One statement: slide last_used of a live session and read it with its
-	 * user's scope.  An expired session is deleted by the next statement.
+	 * One statement: read a live session with its user's scope, and slide
+	 * its last_used when it is older than a twentieth of the idle time, so
+	 * that most requests write nothing (the idle limit then counts from up
+	 * to 5 % earlier; expires_us says when).  An expired session is deleted by the next statement.
 	 */
 	rc = be_dba_exec_bin(
 		db, "session",
-		"WITH s AS (UPDATE sessions SET last_used = now() WHERE token_hash = $1 "
-		"AND last_used > now() - $2::bigint * interval '1 second' "
-		"AND created_at > now() - $3::bigint * interval '1 second' "
-		"RETURNING user_id, csrf, created_at) "
+		"WITH s AS (SELECT user_id, csrf, created_at, last_used FROM sessions "
+		"WHERE token_hash = $1 AND last_used > now() - $2::bigint * interval '1 second' "
+		"AND created_at > now() - $3::bigint * interval '1 second'), "
+		"t AS (UPDATE sessions x SET last_used = now() FROM s WHERE x.token_hash = $1 "
+		"AND s.last_used < now() - $2::bigint * interval '50 milliseconds') "
 		"SELECT u.id, u.name, sc.role, s.csrf, " BE_DBQ_US(
-			"least(now() + $2::bigint * interval '1 second', "
+			"least(CASE WHEN s.last_used < now() - $2::bigint * interval '50 "
+			"milliseconds' "
+			"THEN now() ELSE s.last_used END + $2::bigint * interval '1 second', "
 			"s.created_at + $3::bigint * interval '1 second')") ", "
 									    "sc.hosts::text, "
 									    "sc.domains::text, "
@@ -326,33 +333,52 @@ int be_db_auth_userinfo(be_db *db, el_arena *a, int64_t user_id, Else__UserInfo 
 
 /* be_db_auth_audit - see be_db_query.h */
 int be_db_auth_audit(be_db *db, int64_t user_id, const char *user, const char *ip,
-		     const char *action, const char *detail)
+		     const char *action, const char *detail, bool durable)
 {
 	char id[24];
-	const char *p[5] = { user_id ? be_dbq_i64s(id, user_id) : NULL, user ? user : "",
-			     ip ? ip : "", action, detail ? detail : "" };
+	const char *p[6] = { user_id ? be_dbq_i64s(id, user_id) : NULL,
+			     user ? user : "",
+			     ip ? ip : "",
+			     action,
+			     detail ? detail : "",
+			     durable ? "on" : "off" };
 
+	/*
+	 * set_config(..., true) lasts until the end of this statement's own
+	 * transaction, whose commit then waits for the WAL flush when durable.
+	 */
 	return be_dba_exec(db, "audit",
 			   "INSERT INTO audit_log (user_id, user_name, client_ip, action, detail) "
-			   "VALUES ($1::bigint, $2, $3, $4, $5)",
-			   5, p, NULL);
+			   "SELECT $1::bigint, $2, $3, $4, $5 "
+			   "WHERE set_config('synchronous_commit', $6, true) IS NOT NULL",
+			   6, p, NULL);
 }
 
-/* be_db_auth_history_add - see be_db_query.h */
-int be_db_auth_history_add(be_db *db, int64_t user_id, const char *kind, const char *json,
-			   uint32_t results, int keep)
+/* be_db_auth_search_log - see be_db_query.h */
+int be_db_auth_search_log(be_db *db, int64_t user_id, const char *user, const char *ip,
+			  const char *action, const char *detail, const char *kind,
+			  const char *json, uint32_t results, int keep)
 {
 	char id[24], n[24], k[24];
-	const char *p[5] = { be_dbq_i64s(id, user_id), kind, json, be_dbq_i64s(n, results),
+	const char *p[9] = { be_dbq_i64s(id, user_id),
+			     user ? user : "",
+			     ip ? ip : "",
+			     action,
+			     detail ? detail : "",
+			     kind,
+			     json,
+			     be_dbq_i64s(n, results),
 			     be_dbq_i64s(k, keep) };
 
-	return be_dba_exec(db, "history",
+	return be_dba_exec(db, "search log",
 			   "WITH i AS (INSERT INTO search_history (user_id, kind, query_json, "
-			   "results) VALUES ($1::bigint, $2, $3, $4::integer)) "
-			   "DELETE FROM search_history WHERE user_id = $1::bigint AND id <= "
+			   "results) VALUES ($1::bigint, $6, $7, $8::integer)), "
+			   "d AS (DELETE FROM search_history WHERE user_id = $1::bigint AND id <= "
 			   "(SELECT id FROM search_history WHERE user_id = $1::bigint "
-			   "ORDER BY id DESC OFFSET $5::integer LIMIT 1)",
-			   5, p, NULL);
+			   "ORDER BY id DESC OFFSET $9::integer LIMIT 1)) "
+			   "INSERT INTO audit_log (user_id, user_name, client_ip, action, detail) "
+			   "VALUES ($1::bigint, $2, $3, $4, $5)",
+			   9, p, NULL);
 }
 
 /* be_db_auth_history - see be_db_query.h */

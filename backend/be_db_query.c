@@ -1152,85 +1152,367 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
 	return 0;
 }
 
-/* be_dbq_points - StatsPoints from (bucket_us, status, direction, count) rows */
-static size_t be_dbq_points(el_arena *a, const PGresult *r, Else__StatsPoint ***out)
-{
-	size_t n = (size_t)PQntuples(r);
-
-	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
-	for (size_t i = 0; i < n; i++) {
-		Else__StatsPoint *p = el_arena_alloc(a, sizeof(*p));
-		else__stats_point__init(p);
-		p->time_us = be_dbq_i64(r, (int)i, 0);
-		p->status = be_dbq_str(a, r, (int)i, 1);
-		p->direction = be_dbq_str(a, r, (int)i, 2);
-		p->count = be_dbq_i64(r, (int)i, 3);
-		(*out)[i] = p;
-	}
-	return n;
-}
-
-/* be_dbq_tops - TopEntries from (key, count) rows */
-static size_t be_dbq_tops(el_arena *a, const PGresult *r, Else__TopEntry ***out)
-{
-	size_t n = (size_t)PQntuples(r);
-
-	*out = el_arena_alloc(a, (n + 1) * sizeof(**out));
-	for (size_t i = 0; i < n; i++) {
-		Else__TopEntry *e = el_arena_alloc(a, sizeof(*e));
-		else__top_entry__init(e);
-		e->key = be_dbq_str(a, r, (int)i, 0);
-		e->count = be_dbq_i64(r, (int)i, 1);
-		(*out)[i] = e;
-	}
-	return n;
-}
-
 /*
- * be_db_q_stats - see be_db_query.h.  From the rollups of 002_stats.sql
- * only (never a scan of messages): a row counts for an operator when its
- * host is one of their servers or its domain one of their domains.
+ * be_db_q_stats - see be_db_query.h.  From the rollups of 002_stats.sql and
+ * 006_stats_top.sql only (never a scan of messages), in one statement: a row
+ * counts for an operator when its host is one of their servers or its domain
+ * one of their domains.  Top lists read stats_top_hot, the keys at or above
+ * each day's and host's cut (006_stats_top.sql: what a list may miss).
  * Parameters: $1..$4 scope, $5 from, $6 to, $7 'hour'/'day', $8 server,
- * $9 domain, $10 top.
+ * $9 domain, $10 top.  Result rows (sec, t, a, b, n): sec 0 messages, 1
+ * recipients, 2 rejects (t the bucket, a status or event, b direction), 3
+ * per server (a the name), 4 top lists (t the kind 1..7, a the key).
  */
+#define BE_DBQ_STATS_SCOPE(dom)                                                                    \
+	"($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "                           \
+	"AND ($9 = '' OR " dom " = lower($9)) AND ($1::integer = 1 OR ($1::integer = 2 AND "       \
+	"(host_id = ANY ($2::integer[]) OR (" dom " <> '' AND " dom " = ANY ($3::text[]))))) "
 #define BE_DBQ_STATS_WHERE(dom)                                                                    \
-	"hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(                                       \
+	"NOT " BE_DBQ_STATS_HOSTONLY " AND hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(     \
+		"$6") " AND " BE_DBQ_STATS_SCOPE(dom)
+/* No domain needed (006_stats_top.sql): the series without the domain do. */
+#define BE_DBQ_STATS_HOSTONLY "($9 = '' AND ($1::integer = 1 OR $3::text[] = '{}'))"
+#define BE_DBQ_STATS_HWHERE                                                                        \
+	BE_DBQ_STATS_HOSTONLY " AND hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(            \
 		"$6") " AND ($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "        \
-		      "AND ($9 = '' OR " dom " = lower($9)) AND ($1::integer = 1 OR "              \
-		      "($1::integer = 2 AND (host_id = ANY ($2::integer[]) OR " dom                \
-		      " = ANY ($3::text[])))) AND $4::text[] IS NOT NULL AND $7 <> '' AND "        \
-		      "$10::integer > 0 "
+		      "AND ($1::integer = 1 OR ($1::integer = 2 AND host_id = ANY "                \
+		      "($2::integer[]))) "
+#define BE_DBQ_BUCKET BE_DBQ_US("date_trunc($7, hour)")
+static const char be_dbq_stats_sql[] =
+	"SELECT sec, t, a, b, n FROM ("
+	"SELECT 0 AS sec, " BE_DBQ_BUCKET " AS t, status AS a, '' AS b, sum(messages)::bigint AS n "
+	"FROM stats_msg_host_hourly WHERE " BE_DBQ_STATS_HWHERE "GROUP BY 2, 3 "
+	"UNION ALL SELECT 0, " BE_DBQ_BUCKET ", status, '', sum(messages)::bigint "
+	"FROM stats_msg_hourly WHERE " BE_DBQ_STATS_WHERE(
+		"sender_domain") "GROUP BY 2, 3 "
+				 "UNION ALL SELECT 1, " BE_DBQ_BUCKET
+				 ", status, direction, sum(recipients)::bigint "
+				 "FROM stats_rcpt_host_hourly WHERE " BE_DBQ_STATS_HWHERE
+				 "GROUP BY 2, 3, 4 "
+				 "UNION ALL SELECT 1, " BE_DBQ_BUCKET
+				 ", status, direction, sum(recipients)::bigint "
+				 "FROM stats_rcpt_hourly WHERE " BE_DBQ_STATS_WHERE(
+					 "rcpt_domain") "GROUP BY 2, 3, 4 "
+							"UNION ALL SELECT 2, " BE_DBQ_BUCKET
+							", event, '', sum(rejects)::bigint "
+							"FROM stats_reject_host_hourly "
+							"WHERE " BE_DBQ_STATS_HWHERE
+							"GROUP BY 2, 3 "
+							"UNION ALL SELECT 2, " BE_DBQ_BUCKET
+							", event, '', sum(rejects)::bigint "
+							"FROM stats_reject_hourly "
+							"WHERE " BE_DBQ_STATS_WHERE(
+								"rcpt_domain") "GROUP BY 2, 3 "
+									       "UNION ALL (SELECT "
+									       "3, 0, h.name, '', "
+									       "sum(messages)::"
+									       "bigint FROM "
+									       "stats_msg_host_"
+									       "hourly s "
+									       "JOIN hosts h ON "
+									       "h.id = s.host_id "
+									       "WHERE"
+									       " " BE_DBQ_STATS_HWHERE
+									       "GROUP BY 3 ORDER "
+									       "BY 5 DESC, 3 LIMIT "
+									       "$10::integer) "
+									       "UNION ALL (SELECT "
+									       "3, 0, h.name, '', "
+									       "sum(messages)::"
+									       "bigint FROM "
+									       "stats_msg_hourly s "
+									       "JOIN hosts h ON "
+									       "h.id = s.host_id "
+									       "WHERE"
+									       " " BE_DBQ_STATS_WHERE(
+										       "sender_"
+										       "domain") "G"
+												 "R"
+												 "O"
+												 "U"
+												 "P"
+												 " "
+												 "B"
+												 "Y"
+												 " "
+												 "3"
+												 " "
+												 "O"
+												 "R"
+												 "D"
+												 "E"
+												 "R"
+												 " "
+												 "B"
+												 "Y"
+												 " "
+												 "5"
+												 " "
+												 "D"
+												 "E"
+												 "S"
+												 "C"
+												 ","
+												 " "
+												 "3"
+												 " "
+												 "L"
+												 "I"
+												 "M"
+												 "I"
+												 "T"
+												 " "
+												 "$"
+												 "1"
+												 "0"
+												 ":"
+												 ":"
+												 "i"
+												 "n"
+												 "t"
+												 "e"
+												 "g"
+												 "e"
+												 "r"
+												 ")"
+												 " "
+												 "U"
+												 "N"
+												 "I"
+												 "O"
+												 "N"
+												 " "
+												 "A"
+												 "L"
+												 "L"
+												 " "
+												 "S"
+												 "E"
+												 "L"
+												 "E"
+												 "C"
+												 "T"
+												 " "
+												 "4"
+												 ","
+												 " "
+												 "k"
+												 "i"
+												 "n"
+												 "d"
+												 ","
+												 " "
+												 "k"
+												 "e"
+												 "y"
+												 ","
+												 " "
+												 "'"
+												 "'"
+												 ","
+												 " "
+												 "c"
+												 " "
+												 "F"
+												 "R"
+												 "O"
+												 "M"
+												 " "
+												 "("
+												 "S"
+												 "E"
+												 "L"
+												 "E"
+												 "C"
+												 "T"
+												 " "
+												 "k"
+												 "i"
+												 "n"
+												 "d"
+												 ","
+												 " "
+												 "k"
+												 "e"
+												 "y"
+												 ","
+												 " "
+												 "s"
+												 "u"
+												 "m"
+												 "("
+												 "c"
+												 "o"
+												 "u"
+												 "n"
+												 "t"
+												 ")"
+												 ":"
+												 ":"
+												 "b"
+												 "i"
+												 "g"
+												 "i"
+												 "n"
+												 "t"
+												 " "
+												 "A"
+												 "S"
+												 " "
+												 "c"
+												 ","
+												 " "
+												 "r"
+												 "o"
+												 "w"
+												 "_"
+												 "n"
+												 "u"
+												 "m"
+												 "b"
+												 "e"
+												 "r"
+												 "("
+												 ")"
+												 " "
+												 "O"
+												 "V"
+												 "E"
+												 "R"
+												 " "
+												 "("
+												 "P"
+												 "A"
+												 "R"
+												 "T"
+												 "I"
+												 "T"
+												 "I"
+												 "O"
+												 "N"
+												 " "
+												 "B"
+												 "Y"
+												 " "
+												 "k"
+												 "i"
+												 "n"
+												 "d"
+												 " "
+												 "O"
+												 "R"
+												 "D"
+												 "E"
+												 "R"
+												 " "
+												 "B"
+												 "Y"
+												 " "
+												 "s"
+												 "u"
+												 "m"
+												 "("
+												 "c"
+												 "o"
+												 "u"
+												 "n"
+												 "t"
+												 ")"
+												 " "
+												 "D"
+												 "E"
+												 "S"
+												 "C"
+												 ","
+												 " "
+												 "k"
+												 "e"
+												 "y"
+												 ")"
+												 " "
+												 "A"
+												 "S"
+												 " "
+												 "r"
+												 "n"
+												 " "
+												 "F"
+												 "R"
+												 "O"
+												 "M"
+												 " "
+												 "s"
+												 "t"
+												 "a"
+												 "t"
+												 "s"
+												 "_"
+												 "t"
+												 "o"
+												 "p"
+												 "_"
+												 "h"
+												 "o"
+												 "t"
+												 " "
+												 "W"
+												 "H"
+												 "E"
+												 "R"
+												 "E"
+												 " "
+												 "d"
+												 "a"
+												 "y"
+												 " "
+												 ">"
+												 "="
+												 " "
+												 "(" BE_DBQ_TS(
+													 "$5") " AT TIME ZONE 'UTC')::date "
+													       "AND day <= (" BE_DBQ_TS(
+														       "$6") " AT TIME ZONE 'UTC')::date AND kind BETWEEN 1 AND 7 "
+															     "AND " BE_DBQ_STATS_SCOPE(
+																     "domain") "GROUP BY kind, key) x "
+																	       "WHERE rn <= $10::integer AND $4::text[] IS NOT NULL AND $7 <> '') u "
+																	       "ORDER BY sec, t, CASE WHEN sec >= 3 THEN -n END, a, b";
+
 int be_db_q_stats(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Stats *s,
 		  int64_t now_us, Else__StatsReply *out)
 {
-	static const char *sql[] = {
-		"SELECT " BE_DBQ_US(
-			"date_trunc($7, hour)") ", status, '', sum(messages)::bigint "
-						"FROM stats_msg_hourly WHERE " BE_DBQ_STATS_WHERE(
-							"sender_domain") "GROUP BY 1, 2 "
-									 "ORDER BY 1, 2",
-		"SELECT " BE_DBQ_US(
-			"date_trunc($7, hour)") ", status, direction, "
-						"sum(recipients)::bigint FROM stats_rcpt_hourly "
-						"WHERE " BE_DBQ_STATS_WHERE(
-							"rcpt_domain") "GROUP BY 1, 2, 3 ORDER BY "
-								       "1, 2, 3",
-		"SELECT " BE_DBQ_US(
-			"date_trunc($7, hour)") ", event, '', sum(rejects)::bigint "
-						"FROM stats_reject_hourly "
-						"WHERE " BE_DBQ_STATS_WHERE(
-							"rcpt_domain") "GROUP BY 1, "
-								       "2 ORDER BY 1, 2",
-		"SELECT h.name, sum(messages)::bigint FROM stats_msg_hourly s JOIN hosts h ON "
-		"h.id = s.host_id WHERE " BE_DBQ_STATS_WHERE("sender_domain") "GROUP BY 1 ORDER "
-									      "BY 2 DESC, 1 LIMIT "
-									      "$10::integer",
-	};
+	Else__StatsPoint ***pts[3] = { &out->messages, &out->recipients, &out->rejects };
+	size_t *npts[3] = { &out->n_messages, &out->n_recipients, &out->n_rejects };
+	/* Section 3 is per_server, 4 + k the top list of kind k (002_stats.sql). */
+	Else__TopEntry ***tops[12] = { NULL,
+				       NULL,
+				       NULL,
+				       &out->per_server,
+				       NULL,
+				       &out->top_senders,
+				       &out->top_recipients,
+				       &out->top_sender_domains,
+				       &out->top_recipient_domains,
+				       &out->top_client_ips,
+				       &out->top_reject_reasons,
+				       &out->top_defer_reasons };
+	size_t *ntops[12] = { NULL,
+			      NULL,
+			      NULL,
+			      &out->n_per_server,
+			      NULL,
+			      &out->n_top_senders,
+			      &out->n_top_recipients,
+			      &out->n_top_sender_domains,
+			      &out->n_top_recipient_domains,
+			      &out->n_top_client_ips,
+			      &out->n_top_reject_reasons,
+			      &out->n_top_defer_reasons };
+	size_t cnt[12] = { 0 };
 	char role[8], f[24], t[24], top[16];
-	const char *p[11];
+	const char *p[10];
 	int64_t from, to;
 	PGresult *r;
-	int rc;
+	int rc, n;
 
 	be_dbq_scope_params(sc, role, p);
 	be_dbq_range(s->from_us, s->to_us, now_us, 86400000000LL, &from, &to);
@@ -1243,61 +1525,49 @@ int be_db_q_stats(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Sta
 	p[7] = s->server ? s->server : "";
 	p[8] = s->domain ? s->domain : "";
 	p[9] = top;
-	for (int k = 0; k < 4; k++) {
-		if ((rc = be_dbq_exec(db, "stats", sql[k], 10, p, &r)) != 0)
-			return rc;
-		if (k == 0)
-			out->n_messages = be_dbq_points(a, r, &out->messages);
-		else if (k == 1)
-			out->n_recipients = be_dbq_points(a, r, &out->recipients);
-		else if (k == 2)
-			out->n_rejects = be_dbq_points(a, r, &out->rejects);
-		else
-			out->n_per_server = be_dbq_tops(a, r, &out->per_server);
-		PQclear(r);
+	if ((rc = be_dbq_exec(db, "stats", be_dbq_stats_sql, 10, p, &r)) != 0)
+		return rc;
+	n = PQntuples(r);
+	/* The section of each row: 0..3 as numbered, 4 + kind for the top lists. */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t at[12] = { 0 };
+		for (int i = 0; i < n; i++) {
+			int64_t sec = be_dbq_i64(r, i, 0), tv = be_dbq_i64(r, i, 1);
+			size_t k = sec == 4 && tv >= 1 && tv <= 7 ? (size_t)(4 + tv) : (size_t)sec;
+			if (sec < 0 || sec > 4 || (sec == 4 && k == 4))
+				continue; /* not what the statement makes */
+			if (pass == 0) {
+				cnt[k]++;
+			} else if (k < 3) {
+				Else__StatsPoint *pt = el_arena_alloc(a, sizeof(*pt));
+				else__stats_point__init(pt);
+				pt->time_us = tv;
+				pt->status = be_dbq_str(a, r, i, 2);
+				pt->direction = be_dbq_str(a, r, i, 3);
+				pt->count = be_dbq_i64(r, i, 4);
+				(*pts[k])[at[k]++] = pt;
+			} else {
+				Else__TopEntry *e = el_arena_alloc(a, sizeof(*e));
+				else__top_entry__init(e);
+				e->key = be_dbq_str(a, r, i, 2);
+				e->count = be_dbq_i64(r, i, 4);
+				(*tops[k])[at[k]++] = e;
+			}
+		}
+		if (pass == 0) {
+			for (size_t k = 0; k < 12; k++) {
+				if (k < 3) {
+					*pts[k] =
+						el_arena_alloc(a, (cnt[k] + 1) * sizeof(**pts[k]));
+					*npts[k] = cnt[k];
+				} else if (k != 4) {
+					*tops[k] =
+						el_arena_alloc(a, (cnt[k] + 1) * sizeof(**tops[k]));
+					*ntops[k] = cnt[k];
+				}
+			}
+		}
 	}
-	/* Top lists by day: kind 1..7 (002_stats.sql). */
-	for (int kind = 1; kind <= 7; kind++) {
-		char kb[4];
-		snprintf(kb, sizeof(kb), "%d", kind);
-		p[10] = kb;
-		rc = be_dbq_exec(db, "stats top",
-				 "SELECT key, sum(count)::bigint FROM stats_top_daily WHERE kind = "
-				 "$11::smallint AND day >= (" BE_DBQ_TS(
-					 "$5") " AT TIME ZONE 'UTC')::date "
-					       "AND day <= (" BE_DBQ_TS(
-						       "$6") " AT TIME ZONE 'UTC')::date "
-							     "AND ($8 = '' OR host_id = (SELECT id "
-							     "FROM hosts WHERE name = $8)) "
-							     "AND ($9 = '' OR domain = lower($9)) "
-							     "AND ($1::integer = 1 OR "
-							     "($1::integer = 2 AND (host_id = ANY "
-							     "($2::integer[]) OR (domain <> '' AND "
-							     "domain = ANY ($3::text[]))))) AND "
-							     "$4::text[] IS NOT NULL AND $7 <> '' "
-							     "GROUP BY key ORDER BY 2 DESC, 1 "
-							     "LIMIT $10::integer",
-				 11, p, &r);
-		if (rc)
-			return rc;
-		Else__TopEntry ***dst[] = { NULL,
-					    &out->top_senders,
-					    &out->top_recipients,
-					    &out->top_sender_domains,
-					    &out->top_recipient_domains,
-					    &out->top_client_ips,
-					    &out->top_reject_reasons,
-					    &out->top_defer_reasons };
-		size_t *cnt[] = { NULL,
-				  &out->n_top_senders,
-				  &out->n_top_recipients,
-				  &out->n_top_sender_domains,
-				  &out->n_top_recipient_domains,
-				  &out->n_top_client_ips,
-				  &out->n_top_reject_reasons,
-				  &out->n_top_defer_reasons };
-		*cnt[kind] = be_dbq_tops(a, r, dst[kind]);
-		PQclear(r);
-	}
+	PQclear(r);
 	return 0;
 }

@@ -50,7 +50,16 @@ typedef struct be_db_session {
 
 /* ---- be_db_auth.c ---- */
 
-/* be_db_auth_setup - per-connection settings for the query service (statement timeout in ms) */
+/*
+ * be_db_auth_setup - per-connection settings for the query service: the
+ * statement timeout in ms, and synchronous_commit off.  What this connection
+ * commits without waiting for the WAL flush (session last_used, search
+ * history, the audit of searches and flow views) can be lost on a crash of
+ * PostgreSQL: at most the last ~0.6 s (three wal_writer_delay), never
+ * half-written.  Audit records passed durable (logins, refusals and every
+ * administrative change) commit with synchronous_commit on, which also
+ * flushes the change they record, before the reply goes out.
+ */
 int be_db_auth_setup(be_db *db, int timeout_ms);
 
 /*
@@ -96,13 +105,19 @@ int be_db_auth_password(be_db *db, int64_t user_id, const char *kdf, const uint8
 /* be_db_auth_userinfo - the UserInfo of a user */
 int be_db_auth_userinfo(be_db *db, el_arena *a, int64_t user_id, Else__UserInfo *out);
 
-/* be_db_auth_audit - append to the audit log (user_id 0: none) */
+/* be_db_auth_audit - append to the audit log (user_id 0: none); durable: see be_db_auth_setup */
 int be_db_auth_audit(be_db *db, int64_t user_id, const char *user, const char *ip,
-		     const char *action, const char *detail);
+		     const char *action, const char *detail, bool durable);
 
-/* be_db_auth_history_add - a search into the user's history (keeps the newest keep) */
-int be_db_auth_history_add(be_db *db, int64_t user_id, const char *kind, const char *json,
-			   uint32_t results, int keep);
+/*
+ * be_db_auth_search_log - a search into the user's history (keeping the
+ * newest keep) and a (not durable) be_db_auth_audit of the same request, in
+ * one statement: one round trip, one commit.
+ */
+int be_db_auth_search_log(be_db *db, int64_t user_id, const char *user, const char *ip,
+			  const char *action, const char *detail, const char *kind,
+			  const char *json, uint32_t results, int keep);
+
 int be_db_auth_history(be_db *db, el_arena *a, int64_t user_id, uint32_t limit,
 		       Else__HistoryReply *out);
 int be_db_auth_audit_list(be_db *db, el_arena *a, uint32_t limit, const char *cursor,

@@ -234,6 +234,29 @@ int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *dele
 	return rc;
 }
 
+/* be_db_stats_top_refresh - see be_db.h */
+int be_db_stats_top_refresh(be_db *db, int keep, int *days)
+{
+	PGresult *res = NULL;
+	char k[16];
+	const char *p[1] = { k };
+	int rc;
+
+	if (days)
+		*days = 0;
+	if (db == NULL || keep < 1 || keep > 100000)
+		return -EINVAL;
+	rc = be_db_ready(db);
+	if (rc)
+		return rc;
+	snprintf(k, sizeof(k), "%d", keep);
+	rc = be_db_ddl(db, "top lists", "SELECT else_stats_top_refresh($1::integer)", 1, p, &res);
+	if (rc == 0 && days)
+		*days = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return rc;
+}
+
 /* be_db_ident_ok - a plain lower-case SQL identifier */
 static bool be_db_ident_ok(const char *s)
 {

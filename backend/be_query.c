@@ -117,39 +117,61 @@ static void be_qr_dberr(be_qreq *r, int rc, const char *what)
 	}
 }
 
-/* be_qr_audit - one audit record of the caller (failures only logged) */
+/* be_qr_audit_json - the audit detail of a request, bounded (NUL-terminated in b) */
+static void be_qr_audit_json(el_buf *b, const ProtobufCMessage *detail_msg, const char *detail)
+{
+	if (detail_msg)
+		be_query_json(detail_msg, b);
+	else if (detail)
+		el_buf_add(b, detail, strlen(detail));
+	if (b->len > 4000)
+		b->len = 4000; /* bounded: the request's strings are at most 1 KiB each anyway */
+	el_buf_addc(b, '\0');
+}
+
+/*
+ * be_qr_audit - one audit record of the caller (failures only logged).
+ * Every action but reads of mail data is durable (be_db_auth_setup):
+ * logins, refusals, administrative changes.
+ */
 static void be_qr_audit(be_qreq *r, const char *action, const ProtobufCMessage *detail_msg,
 			const char *detail)
 {
+	bool durable = strcmp(action, "search") != 0 && strcmp(action, "flow") != 0 &&
+		       strcmp(action, "flow_not_found") != 0;
 	el_buf b;
 	int rc;
 
 	el_buf_init(&b);
-	if (detail_msg)
-		be_query_json(detail_msg, &b);
-	else if (detail)
-		el_buf_add(&b, detail, strlen(detail));
-	if (b.len > 4000)
-		b.len = 4000; /* bounded: the request's strings are at most 1 KiB each anyway */
-	el_buf_addc(&b, '\0');
-	rc = be_db_auth_audit(r->q->db, r->s.user_id, r->s.name, r->ip, action, b.p);
+	be_qr_audit_json(&b, detail_msg, detail);
+	rc = be_db_auth_audit(r->q->db, r->s.user_id, r->s.name, r->ip, action, b.p, durable);
 	if (rc)
 		el_warn("query: audit %s failed: %s", action, strerror(-rc));
 	el_buf_fini(&b);
 }
 
-/* be_qr_history - a search into the caller's history */
-static void be_qr_history(be_qreq *r, const char *kind, const ProtobufCMessage *m, uint32_t results)
+/*
+ * be_qr_search_log - a read of mail data into the caller's history and the
+ * audit log, in one statement (action "search" or "flow", not durable)
+ */
+static void be_qr_search_log(be_qreq *r, const char *action, const char *kind,
+			     const ProtobufCMessage *m, uint32_t results)
 {
-	el_buf b;
+	el_buf b, h;
+	int rc;
 
 	el_buf_init(&b);
-	be_query_json(m, &b);
-	el_buf_addc(&b, '\0');
-	if (be_db_auth_history_add(r->q->db, r->s.user_id, kind, b.p, results,
-				   (int)r->q->conf.history_keep) != 0)
-		el_warn("query: search history of user %" PRId64 " not written", r->s.user_id);
+	el_buf_init(&h);
+	be_qr_audit_json(&b, m, NULL);
+	be_query_json(m, &h);
+	el_buf_addc(&h, '\0');
+	rc = be_db_auth_search_log(r->q->db, r->s.user_id, r->s.name, r->ip, action, b.p, kind, h.p,
+				   results, (int)r->q->conf.history_keep);
+	if (rc)
+		el_warn("query: audit and search history of user %" PRId64 " not written: %s",
+			r->s.user_id, strerror(-rc));
 	el_buf_fini(&b);
+	el_buf_fini(&h);
 }
 
 /* be_qr_token_hash - SHA-256 of a token given as 64 hex digits; -EINVAL otherwise */
@@ -464,8 +486,8 @@ static void be_qr_call(be_qreq *r)
 			}
 		}
 		if (rc == 0) {
-			be_qr_history(r, "quick", &rq->quick->base, (uint32_t)sr->n_rows);
-			be_qr_audit(r, "search", &rq->quick->base, NULL);
+			be_qr_search_log(r, "search", "quick", &rq->quick->base,
+					 (uint32_t)sr->n_rows);
 			r->rep->result_case = ELSE__QUERY_REPLY__RESULT_SEARCH;
 			r->rep->search = sr;
 		}
@@ -477,8 +499,8 @@ static void be_qr_call(be_qreq *r)
 		what = "search.cursor";
 		rc = be_db_q_search(db, r->a, sc, rq->search, now, sr);
 		if (rc == 0) {
-			be_qr_history(r, "search", &rq->search->base, (uint32_t)sr->n_rows);
-			be_qr_audit(r, "search", &rq->search->base, NULL);
+			be_qr_search_log(r, "search", "search", &rq->search->base,
+					 (uint32_t)sr->n_rows);
 			r->rep->result_case = ELSE__QUERY_REPLY__RESULT_SEARCH;
 			r->rep->search = sr;
 		}
@@ -495,9 +517,11 @@ static void be_qr_call(be_qreq *r)
 			return;
 		}
 		rc = be_db_q_flow(db, r->a, sc, f, fr);
-		be_qr_audit(r, rc == 0 ? "flow" : "flow_not_found", &f->base, NULL);
+		if (rc == 0)
+			be_qr_search_log(r, "flow", "flow", &f->base, (uint32_t)fr->n_hops);
+		else
+			be_qr_audit(r, "flow_not_found", &f->base, NULL);
 		if (rc == 0) {
-			be_qr_history(r, "flow", &f->base, (uint32_t)fr->n_hops);
 			r->rep->result_case = ELSE__QUERY_REPLY__RESULT_FLOW;
 			r->rep->flow = fr;
 		}
@@ -509,8 +533,8 @@ static void be_qr_call(be_qreq *r)
 		what = "rejects.cursor";
 		rc = be_db_q_rejects(db, r->a, sc, rq->rejects, now, jr);
 		if (rc == 0) {
-			be_qr_history(r, "rejects", &rq->rejects->base, (uint32_t)jr->n_rows);
-			be_qr_audit(r, "search", &rq->rejects->base, NULL);
+			be_qr_search_log(r, "search", "rejects", &rq->rejects->base,
+					 (uint32_t)jr->n_rows);
 			r->rep->result_case = ELSE__QUERY_REPLY__RESULT_REJECTS;
 			r->rep->rejects = jr;
 		}

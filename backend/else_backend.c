@@ -267,6 +267,22 @@ static void be_maintain(be_db *admin)
 }
 
 /*
+ * be_top_refresh - the top lists' cuts (sql/006_stats_top.sql) for the days
+ * ingest changed.  Every BE_TOP_REFRESH_S and at start: between refreshes
+ * the hot rows only grow by keys that cross the old cut.
+ */
+#define BE_TOP_REFRESH_S 300
+#define BE_TOP_KEEP 100
+static void be_top_refresh(be_db *admin)
+{
+	int days = 0, rc = be_db_stats_top_refresh(admin, BE_TOP_KEEP, &days);
+
+	if (rc < 0)
+		el_warn("top lists not refreshed: %s (retried in %d s)", strerror(-rc),
+			BE_TOP_REFRESH_S);
+}
+
+/*
  * be_drop_privileges - started as root: become the service user now that
  * the database is running and the listener holds the private key.  The
  * runtime directory (metrics) is handed to that user first.
@@ -365,7 +381,7 @@ static int be_user_command(be_db *admin, int mode, const char *name)
 		return 1;
 	}
 	be_db_auth_audit(admin, id, name, "", mode == 'A' ? "create_admin" : "set_password",
-			 "command line");
+			 "command line", true);
 	printf("else-backend: %s %s (id %lld)\n",
 	       mode == 'A' ? "created admin" : "set the password of", name, (long long)id);
 	return 0;
@@ -543,6 +559,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	be_maintain(admin);
+	be_top_refresh(admin);
 	int64_t day = time(NULL) / 86400;
 	if ((rc = be_db_q_day_mark(admin)) < 0)
 		el_warn("database: lines_today not marked: %s", strerror(-rc));
@@ -584,6 +601,7 @@ int main(int argc, char **argv)
 	be_drop_privileges(embedded);
 
 	int64_t started = be_now_us(), next_metrics = 0, next_maint = started + 3600 * 1000000LL;
+	int64_t next_top = started + BE_TOP_REFRESH_S * 1000000LL;
 	while (!be_stop) {
 		be_net_req *req = NULL;
 		rc = be_net_next(net, &req, 500);
@@ -611,6 +629,10 @@ int main(int argc, char **argv)
 		if (now >= next_maint) {
 			be_maintain(admin);
 			next_maint = now + 3600 * 1000000LL;
+		}
+		if (now >= next_top) {
+			be_top_refresh(admin);
+			next_top = now + BE_TOP_REFRESH_S * 1000000LL;
 		}
 		if (be_reload) {
 			be_reload = 0;

@@ -116,10 +116,13 @@ if [ ! -f "$state/admin" ]; then
 	touch "$state/admin"
 fi
 say "starting else-backend (state $state/backend, ports $port and $((port + 1)))"
+touch "$state/backend.log"
+logmark=$(wc -c <"$state/backend.log")
 "$bin/else-backend" "${bopts[@]}" >>"$state/backend.log" 2>&1 &
 backend_pid=$!
-for _ in $(seq 1 600); do
-	grep -q "listening on" "$state/backend.log" && break
+# Only this start's lines: the log keeps those of earlier runs.
+for _ in $(seq 1 1200); do
+	tail -c +$((logmark + 1)) "$state/backend.log" | grep -q "listening on" && break
 	kill -0 "$backend_pid" 2>/dev/null || die "else-backend exited, see $state/backend.log"
 	sleep 0.1
 done
