@@ -953,23 +953,50 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	 */
 	static const struct {
 		size_t off;
-		const char *m1, *m2, *r;
+		const char *m1, *m2, *r, *x;
 	} names[] = {
-		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL },
-		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)" },
-		{ offsetof(Else__Search, address), "lower(m.sender)", NULL, "lower(r.rcpt)" },
+		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL, NULL },
+		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)", NULL },
+		{ offsetof(Else__Search, address), "lower(m.sender)", NULL, "lower(r.rcpt)",
+		  "lower(x.sender)" },
 		{ offsetof(Else__Search, domain), "else_domain(m.sender)", NULL,
-		  "else_domain(r.rcpt)" },
+		  "else_domain(r.rcpt)", "else_domain(x.sender)" },
 		{ offsetof(Else__Search, client), "lower(m.client_ip)", "lower(m.client_host)",
+		  NULL, NULL },
+		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL, NULL },
+		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL,
 		  NULL },
-		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL },
-		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL },
 	};
 	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		const char *v = *(char *const *)((const char *)s + names[k].off);
 		if (!be_dbq_set(v))
 			continue;
 		n = be_dbq_param(&st, v);
+		if (names[k].x) {
+			/*
+			 * Sender or recipient: one set of keys from both indexes
+			 * (UNION ALL), not "sender = v OR key IN (recipients)",
+			 * which PostgreSQL can only answer by reading every
+			 * message of the range (1.6 s over 7 days at 1M e-mails
+			 * for an address with few messages).
+			 */
+			be_dbq_add(&st,
+				   " AND (m.first_seen, m.host_id, m.queue_id) IN (SELECT "
+				   "x.first_seen, "
+				   "x.host_id, x.queue_id FROM messages x WHERE x.first_seen "
+				   ">= " BE_DBQ_TS("@"),
+				   pf);
+			be_dbq_add(&st, " AND x.first_seen < " BE_DBQ_TS("@") " AND ", pt);
+			be_dbq_match(&st, names[k].x, n, mode);
+			el_buf_addlit(&st.sql,
+				      " UNION ALL SELECT r.first_seen, r.host_id, r.queue_id "
+				      "FROM recipients r WHERE r.first_seen >= ");
+			be_dbq_add(&st, BE_DBQ_TS("@"), pf);
+			be_dbq_add(&st, " AND r.first_seen < " BE_DBQ_TS("@") " AND ", pt);
+			be_dbq_match(&st, names[k].r, n, mode);
+			el_buf_addc(&st.sql, ')');
+			continue;
+		}
 		el_buf_addlit(&st.sql, " AND (");
 		if (names[k].m1)
 			be_dbq_match(&st, names[k].m1, n, mode);

@@ -49,7 +49,9 @@ CREATE TABLE stats_top_dirty (
 	day date PRIMARY KEY
 );
 
-INSERT INTO stats_top_hot SELECT day, host_id, kind, count, domain, key FROM stats_top_daily;
+-- Every day is dirty: the backend's first refresh, before it serves
+-- queries, fills stats_top_hot (copying every row here first would leave
+-- the table as large as stats_top_daily after the refresh deleted most).
 INSERT INTO stats_top_dirty SELECT DISTINCT day FROM stats_top_daily;
 
 -- else_stats_top_refresh - new cuts and hot rows for every dirty day (see
