@@ -77,7 +77,50 @@ int be_db_exec(be_db *db, const char *what, const char *sql, int n, const char *
 
 	if (out)
 		*out = NULL;
+	if (db->generic) {
+		int rc = be_db_simple(db, what, "SET plan_cache_mode = auto");
+		if (rc)
+			return rc;
+		db->generic = false;
+	}
 	res = PQexecParams(db->conn, sql, n, NULL, vals, lens, fmts, rfmt);
+	s = PQresultStatus(res);
+	if (res == NULL || (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK))
+		return be_db_fail(db, res, what);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+/* be_db_exec_gen - see be_db_int.h */
+int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n,
+		   const char *const *vals, const int *lens, const int *fmts, PGresult **out)
+{
+	char name[16];
+	PGresult *res;
+	ExecStatusType s;
+
+	if (out)
+		*out = NULL;
+	if (slot < 0 || slot > 31)
+		el_panic("be_db_exec_gen: slot %d", slot);
+	snprintf(name, sizeof(name), "else_g%d", slot);
+	if (!db->generic) {
+		int rc = be_db_simple(db, what, "SET plan_cache_mode = force_generic_plan");
+		if (rc)
+			return rc;
+		db->generic = true;
+	}
+	if (!(db->gen_prepared & (1u << slot))) {
+		res = PQprepare(db->conn, name, sql, n, NULL);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+			return be_db_fail(db, res, what);
+		PQclear(res);
+		db->gen_prepared |= 1u << slot;
+	}
+	res = PQexecPrepared(db->conn, name, n, vals, lens, fmts, 0);
 	s = PQresultStatus(res);
 	if (res == NULL || (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK))
 		return be_db_fail(db, res, what);
@@ -143,6 +186,8 @@ static int be_db_session(be_db *db)
 	PQsetNoticeProcessor(db->conn, be_db_notice, NULL);
 	db->stage_ready = false;
 	db->upsert_prepared = false;
+	db->generic = false;
+	db->gen_prepared = 0;
 	if (enc == NULL || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {
 		el_warn("database: server encoding %s: ELSE needs UTF8", enc ? enc : "unknown");
 		return -EINVAL;

@@ -180,8 +180,11 @@ int be_db_auth_session(be_db *db, const uint8_t hash[32], int64_t idle_s, int64_
 	 * that most requests write nothing (the idle limit then counts from up
 	 * to 5 % earlier; expires_us says when).  An expired session is deleted by the next statement.
 	 */
-	rc = be_dba_exec_bin(
-		db, "session",
+	rc = be_db_ready(db);
+	if (rc)
+		return rc;
+	rc = be_db_exec_gen(
+		db, BE_DBQ_G_SESSION, "session",
 		"WITH s AS (SELECT user_id, csrf, created_at, last_used FROM sessions "
 		"WHERE token_hash = $1 AND last_used > now() - $2::bigint * interval '1 second' "
 		"AND created_at > now() - $3::bigint * interval '1 second'), "

@@ -46,9 +46,11 @@ struct be_db {
 	bool tx_failed; /* a statement failed: only rollback is possible */
 	bool lost;      /* the connection is gone */
 	bool stage_ready;
-	bool upsert_prepared; /* the flows statement is prepared in this session */
-	bool cache_dirty;     /* hosts or events learned in the open transaction */
-	el_map hosts;         /* name -> int32_t id (stored in the pointer) */
+	bool upsert_prepared;  /* the flows statement is prepared in this session */
+	bool generic;          /* plan_cache_mode is force_generic_plan (be_db_exec_gen) */
+	uint32_t gen_prepared; /* be_db_exec_gen slots prepared in this session */
+	bool cache_dirty;      /* hosts or events learned in the open transaction */
+	el_map hosts;          /* name -> int32_t id (stored in the pointer) */
 	bool ev_loaded;
 	int16_t ev_id[EL_EV__COUNT]; /* el_event -> event_names.id */
 	int16_t *ev_back;            /* event_names.id -> el_event + 1 (0: unknown) */
@@ -70,6 +72,16 @@ int be_db_fail(be_db *db, PGresult *res, const char *what);
 int be_db_exec(be_db *db, const char *what, const char *sql, int n, const char *const *vals,
 	       const int *lens, const int *fmts, int rfmt, PGresult **out);
 int be_db_simple(be_db *db, const char *what, const char *sql);
+/*
+ * be_db_exec_gen - a fixed statement, prepared once per connection (slot
+ * 0..31 names it) and run with a generic plan: planning a statement on the
+ * partitioned tables costs more than running it (quick search: 5.9 ms to
+ * plan, 0.3 ms to run), and run-time partition pruning keeps a generic plan
+ * to the partitions it needs.  be_db_exec switches back to custom plans for
+ * the statements built per request.
+ */
+int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n,
+		   const char *const *vals, const int *lens, const int *fmts, PGresult **out);
 int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb);
 int be_db_events_load(be_db *db);
 int be_db_commit_keep(be_db *db);

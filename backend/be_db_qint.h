@@ -15,6 +15,17 @@
 #define BE_DBQ_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 #define BE_DBQ_TS(p) "('epoch'::timestamptz + (" p ")::bigint * interval '1 microsecond')"
 
+/* Slots of be_db_exec_gen (fixed statements with generic plans). */
+enum {
+	BE_DBQ_G_QUICK,
+	BE_DBQ_G_LINES,
+	BE_DBQ_G_FLOW_QID,
+	BE_DBQ_G_FLOW,
+	BE_DBQ_G_FLOW_RCPT,
+	BE_DBQ_G_FLOW_REJ,
+	BE_DBQ_G_SESSION
+};
+
 /* be_dbq_i64 - a bigint/integer column (NULL: 0) */
 static inline int64_t be_dbq_i64(const PGresult *r, int row, int col)
 {

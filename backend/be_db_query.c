@@ -146,6 +146,15 @@ static int be_dbq_exec(be_db *db, const char *what, const char *sql, int n, cons
 	return rc ? rc : be_db_exec(db, what, sql, n, p, NULL, NULL, 0, res);
 }
 
+/* be_dbq_gen - run a fixed read with a generic plan (be_db_exec_gen) */
+static int be_dbq_gen(be_db *db, int slot, const char *what, const char *sql, int n,
+		      const char *const *p, PGresult **res)
+{
+	int rc = be_db_ready(db);
+
+	return rc ? rc : be_db_exec_gen(db, slot, what, sql, n, p, NULL, NULL, res);
+}
+
 /* be_dbq_row - a MessageRow from columns c..c+BE_DBQ_ROW_NCOLS of row i */
 static Else__MessageRow *be_dbq_row(el_arena *a, const PGresult *r, int i, int c)
 {
@@ -217,7 +226,7 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 		"JOIN hosts h ON h.id = m.host_id WHERE " BE_DBQ_VISIBLE(
 			"m.email_id") " ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT "
 				      "$6::integer";
-	rc = be_dbq_exec(db, "quick search", sql, 6, p, &r);
+	rc = be_dbq_gen(db, BE_DBQ_G_QUICK, "quick search", sql, 6, p, &r);
 	if (rc)
 		return rc;
 	out->n_rows = be_dbq_rows(a, r, 0, limit, &out->rows);
@@ -276,7 +285,7 @@ static int be_dbq_flow_lines(be_db *db, el_arena *a, const char *host_id, const 
 		"AND l.ts >= ('epoch'::timestamptz + $3::bigint * interval '1 microsecond') "
 		"AND l.ts <= ('epoch'::timestamptz + $4::bigint * interval '1 microsecond') "
 		"ORDER BY l.ts, l.ingest_seq LIMIT 1000";
-	rc = be_dbq_exec(db, "flow lines", sql, 4, p, &r);
+	rc = be_dbq_gen(db, BE_DBQ_G_LINES, "flow lines", sql, 4, p, &r);
 	if (rc)
 		return rc;
 	t->n_lines = be_dbq_fill(a, r, &else__raw_line__descriptor, (void ***)&t->lines);
@@ -332,8 +341,8 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		p[4] = f->host;
 		p[5] = f->queue_id;
 		p[6] = around;
-		rc = be_dbq_exec(
-			db, "flow",
+		rc = be_dbq_gen(
+			db, BE_DBQ_G_FLOW_QID, "flow",
 			"SELECT m.email_id FROM email_keys k JOIN messages m ON m.email_id = "
 			"k.email_id AND m.queue_id = k.key "
 			"AND m.first_seen >= (k.day::timestamp AT TIME ZONE 'UTC') "
@@ -364,8 +373,8 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 	snprintf(eidb, sizeof(eidb), "%" PRId64, eid);
 	p[4] = eidb;
 	/* Every transaction of the e-mail, if the caller may see it at all. */
-	rc = be_dbq_exec(
-		db, "flow",
+	rc = be_dbq_gen(
+		db, BE_DBQ_G_FLOW, "flow",
 		"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
 		"key = lpad(to_hex($5::bigint), 16, '0') AND email_id = $5::bigint), "
 		"v AS (SELECT " BE_DBQ_VISIBLE(
@@ -604,8 +613,8 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		/* Recipients (a mailbox user: their own, unless they sent it). */
 		snprintf(fs, sizeof(fs), "%" PRId64, t->msg->first_seen_us);
 		const char *q[7] = { p[0], p[1], p[2], p[3], hid, t->msg->queue_id, fs };
-		rc = be_dbq_exec(
-			db, "flow recipients",
+		rc = be_dbq_gen(
+			db, BE_DBQ_G_FLOW_RCPT, "flow recipients",
 			"SELECT r.rcpt, coalesce(r.orig_rcpt, ''), r.status, coalesce(r.dsn, ''), "
 			"coalesce(r.relay_host, ''), coalesce(r.relay_ip, ''), "
 			"coalesce(r.response, ''), r.attempts, "
@@ -679,8 +688,8 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 	if (rc)
 		return rc;
 	/* Rejects of this e-mail (visible to the caller row by row). */
-	rc = be_dbq_exec(
-		db, "flow rejects",
+	rc = be_dbq_gen(
+		db, BE_DBQ_G_FLOW_REJ, "flow rejects",
 		"SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
 		"j.host_id WHERE j.email_id = $5::bigint AND else_reject_visible(" BE_DBQ_SCOPE
 		", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000",
