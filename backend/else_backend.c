@@ -36,6 +36,7 @@
 #include "el_ossl.h"
 #include "el_conf.h"
 #include "el_log.h"
+#include "el_priv.h"
 
 /* Settings (deploy/else-backend.conf documents them). */
 static char *cf_state_dir, *cf_database, *cf_database_ingest, *cf_pg_user, *cf_listen, *cf_ca,
@@ -290,8 +291,9 @@ static void be_top_refresh(be_db *admin)
 static void be_drop_privileges(bool embedded)
 {
 	const char *name = cf_user[0] ? cf_user : embedded ? cf_pg_user : NULL;
-	struct passwd *pw;
+	el_priv pv;
 	char run[600];
+	int rc;
 
 	if (geteuid() != 0)
 		return;
@@ -299,17 +301,13 @@ static void be_drop_privileges(bool embedded)
 		el_warn("running as root: set `user` to drop privileges");
 		return;
 	}
-	pw = getpwnam(name);
-	if (pw == NULL)
-		el_fatal("user %s: no such user", name);
+	if ((rc = el_priv_lookup(&pv, name, NULL)) != 0)
+		el_fatal("user %s: %s", name, strerror(-rc));
 	be_path(run, sizeof(run), "run");
-	if (chown(run, pw->pw_uid, pw->pw_gid) < 0)
+	if (chown(run, pv.uid, pv.gid) < 0)
 		el_fatal("%s: %s", run, strerror(errno));
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0)
-		el_fatal("cannot become user %s: %s", name, strerror(errno));
-	if (setuid(0) == 0)
-		el_fatal("could regain root after dropping privileges");
+	if ((rc = el_priv_drop(&pv)) != 0)
+		el_fatal("cannot become user %s: %s", name, strerror(-rc));
 	/* Collectors' certificates are checked against the CA at every handshake. */
 	if (access(cf_ca, R_OK) < 0)
 		el_fatal("ca_file %s is not readable by user %s: %s", cf_ca, name, strerror(errno));

@@ -30,6 +30,7 @@
 #include "col_daemon.h"
 #include "el_conf.h"
 #include "el_log.h"
+#include "el_priv.h"
 
 #define COL_MAX_SOURCES 64
 
@@ -189,27 +190,18 @@ static void col_chown_tree(const char *spool, uid_t uid, gid_t gid)
 }
 
 /* col_drop_privileges - become user, with group as supplementary group */
-static void col_drop_privileges(const struct passwd *pw)
+static void col_drop_privileges(const el_priv *pv)
 {
-	gid_t groups[2];
-	int ng = 0;
-	struct group *gr = NULL;
+	int rc;
 
-	groups[ng++] = pw->pw_gid;
-	if (cf_group[0]) {
-		if ((gr = getgrnam(cf_group)) == NULL)
-			el_fatal("group %s: no such group", cf_group);
-		groups[ng++] = gr->gr_gid;
-	}
-	if (setgroups((size_t)ng, groups) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-		el_fatal("cannot become user %s: %s", pw->pw_name, strerror(errno));
-	if (setuid(0) == 0)
-		el_fatal("could regain root after dropping privileges");
+	if ((rc = el_priv_drop(pv)) != 0)
+		el_fatal("cannot become user %s: %s", pv->name, strerror(-rc));
 	/* Read again at every connection (the Auth signature). */
 	if (access(cf_cert, R_OK) < 0 || access(cf_ca, R_OK) < 0)
 		el_fatal("cert_file %s or ca_file %s is not readable by user %s: %s", cf_cert,
-			 cf_ca, pw->pw_name, strerror(errno));
-	el_info("running as user %s%s%s", pw->pw_name, gr ? ", group " : "", gr ? cf_group : "");
+			 cf_ca, pv->name, strerror(errno));
+	el_info("running as user %s%s%s", pv->name, pv->has_extra ? ", group " : "",
+		pv->has_extra ? cf_group : "");
 }
 
 /* col_usage - print usage and exit */
@@ -235,7 +227,8 @@ int main(int argc, char **argv)
 	const char *config = "/etc/else/else-collector.conf";
 	char *sets[64], err[512], spool_dir[600], status[600], host[256];
 	col_src_conf srcs[COL_MAX_SOURCES];
-	struct passwd *pw = NULL;
+	el_priv pv;
+	bool as_user = false;
 	col_daemon_conf dc;
 	col_daemon *d = NULL;
 	bool config_given = false;
@@ -304,10 +297,14 @@ int main(int argc, char **argv)
 		el_fatal("backend: expected tls+tcp://HOST:PORT, got '%s'", cf_backend);
 	if (cf_segment > cf_spool_max / 8)
 		cf_segment = cf_spool_max / 8;
-	if (cf_user[0] && (pw = getpwnam(cf_user)) == NULL)
-		el_fatal("user %s: no such user", cf_user);
-	if (cf_user[0] && cf_group[0] && getgrnam(cf_group) == NULL)
-		el_fatal("group %s: no such group", cf_group);
+	if (cf_user[0]) {
+		rc = el_priv_lookup(&pv, cf_user, cf_group);
+		if (rc == -ESRCH)
+			el_fatal("group %s: no such group", cf_group);
+		if (rc != 0)
+			el_fatal("user %s: no such user", cf_user);
+		as_user = true;
+	}
 	if (access(cf_ca, R_OK) < 0)
 		el_fatal("ca_file %s: %s", cf_ca, strerror(errno));
 	if (access(cf_cert, R_OK) < 0)
@@ -324,8 +321,8 @@ int main(int argc, char **argv)
 	snprintf(spool_dir, sizeof(spool_dir), "%s/spool", cf_state_dir);
 	if (mkdir(spool_dir, 0750) < 0 && errno != EEXIST)
 		el_fatal("%s: %s", spool_dir, strerror(errno));
-	if (geteuid() == 0 && pw)
-		col_chown_tree(spool_dir, pw->pw_uid, pw->pw_gid);
+	if (geteuid() == 0 && as_user)
+		col_chown_tree(spool_dir, pv.uid, pv.gid);
 	else if (geteuid() == 0)
 		el_warn("running as root: set `user` (and `group`) to drop privileges");
 
@@ -367,8 +364,8 @@ int main(int argc, char **argv)
 	dc.host = host;
 	if ((rc = col_daemon_open(&d, &dc)) < 0)
 		el_fatal("cannot start: %s", strerror(-rc));
-	if (geteuid() == 0 && pw)
-		col_drop_privileges(pw);
+	if (geteuid() == 0 && as_user)
+		col_drop_privileges(&pv);
 	if ((rc = col_daemon_start(d)) < 0)
 		el_fatal("cannot start: %s", strerror(-rc));
 	el_info("following %zu sources, shipping to %s, spool %s (max %lld bytes, fsync %s)",

@@ -22,6 +22,7 @@
 
 #include "el_conf.h"
 #include "el_log.h"
+#include "el_priv.h"
 #include "fe_api.h"
 #include "fe_http.h"
 #include "fe_rpc.h"
@@ -97,14 +98,15 @@ static void fe_usage(int rc)
 /* fe_drop_privileges - become cf_user */
 static void fe_drop_privileges(void)
 {
-	struct passwd *pw;
+	el_priv pv;
+	int rc;
 
 	if (cf_user[0] == '\0' || geteuid() != 0)
 		return;
-	if ((pw = getpwnam(cf_user)) == NULL)
-		el_fatal("user %s does not exist", cf_user);
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-		el_fatal("cannot become %s: %s", cf_user, strerror(errno));
+	if ((rc = el_priv_lookup(&pv, cf_user, NULL)) != 0)
+		el_fatal("user %s: %s", cf_user, strerror(-rc));
+	if ((rc = el_priv_drop(&pv)) != 0)
+		el_fatal("cannot become %s: %s", cf_user, strerror(-rc));
 }
 
 int main(int argc, char **argv)
