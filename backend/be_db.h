@@ -167,6 +167,14 @@ int be_db_migrate(be_db *db);
 int be_db_schema_version(be_db *db, int *version);
 int be_db_partitions(be_db *db, int64_t now_s, int days_ahead);
 int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped);
+/*
+ * be_db_partition_day - the partitions of one UTC day (days since the epoch)
+ * and its email_keys month, through else_partition_day() (sql/008), which the
+ * else_ingest role may call: rows of that day waiting in DEFAULT move in.
+ * Outside a transaction; -EAGAIN as be_db_partitions; -EIO for a day the
+ * database refuses (more than ten years back or a year ahead).
+ */
+int be_db_partition_day(be_db *db, int64_t day);
 
 /*
  * be_db_stats_retention - delete the rollup rows (sql/002_stats.sql) of days

@@ -183,6 +183,22 @@ int be_db_partitions(be_db *db, int64_t now_s, int days_ahead)
 			 p, NULL);
 }
 
+/* be_db_partition_day - see be_db.h */
+int be_db_partition_day(be_db *db, int64_t day)
+{
+	char d[32];
+	int rc;
+
+	if (db == NULL || day < 0 || day > 2932896 /* 9999-12-31 */)
+		return -EINVAL;
+	rc = be_db_ready(db);
+	if (rc)
+		return rc;
+	be_db_date(d, day);
+	const char *p[1] = { d };
+	return be_db_ddl(db, "partition day", "SELECT else_partition_day($1::date)", 1, p, NULL);
+}
+
 /* be_db_retention - see be_db.h */
 int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped)
 {

@@ -15,6 +15,8 @@
 #include "el_parse.h"
 
 #define BE_INGEST_MAX_CTX 4096 /* parser contexts kept (one per stream) */
+#define BE_INGEST_DAYS 64      /* days remembered, days made per batch */
+#define BE_INGEST_DAY_US 86400000000LL
 
 /*
  * be_ingest_pipe - the flows writer (conf.flows_conninfo set): a thread with
@@ -56,6 +58,13 @@ struct be_ingest {
 	int flow_err;                        /* first error of a flow callback in this batch */
 	bool trace;                          /* ELSE_TRACE_FLOWS set: log every flow written */
 	int64_t down_since, last_attempt_us; /* database outage bookkeeping */
+	/* Days whose partitions are made (a ring: an old day may be made twice). */
+	int64_t days[BE_INGEST_DAYS];
+	unsigned ndays, days_next;
+	int64_t need[BE_INGEST_DAYS]; /* days of this batch not among them */
+	unsigned nneed;
+	int64_t last_day;      /* the day of the previous line: the common case */
+	int64_t days_retry_us; /* after a failure, not before this */
 	be_ingest_stats st;
 };
 
@@ -333,6 +342,7 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 	if (g == NULL)
 		return -ENOMEM;
 	g->conf = *conf;
+	g->last_day = -2;
 	g->conf.flows_conninfo = NULL; /* not kept: the caller owns the string */
 	g->db = db;
 	g->trace = getenv("ELSE_TRACE_FLOWS") != NULL;
@@ -476,6 +486,72 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* be_ingest_day_known - d among the days made, or among those this batch needs */
+static bool be_ingest_day_known(const be_ingest *g, int64_t d)
+{
+	for (unsigned i = 0; i < g->ndays; i++)
+		if (g->days[i] == d)
+			return true;
+	for (unsigned i = 0; i < g->nneed; i++)
+		if (g->need[i] == d)
+			return true;
+	return false;
+}
+
+/* be_ingest_day_note - remember the day of a line (see be_ingest_conf) */
+static void be_ingest_day_note(be_ingest *g, int64_t ts_us)
+{
+	int64_t d = ts_us >= 0 ? ts_us / BE_INGEST_DAY_US : -1;
+
+	if (d == g->last_day || g->conf.retention_days <= 0)
+		return;
+	g->last_day = d;
+	if (d >= 0 && g->nneed < BE_INGEST_DAYS && !be_ingest_day_known(g, d))
+		g->need[g->nneed++] = d;
+}
+
+/*
+ * be_ingest_days - after a commit: make the partitions of the days the batch
+ * needs.  A failure (a lock not granted: a long search) is logged and
+ * counted, and the days are tried again with a later batch, a minute on; the
+ * lines wait in DEFAULT meanwhile and move when the day is made.
+ */
+static void be_ingest_days(be_ingest *g)
+{
+	int64_t now = be_ingest_now(), today = now / BE_INGEST_DAY_US;
+	unsigned i;
+
+	if (g->nneed == 0 || now < g->days_retry_us) {
+		g->nneed = 0;
+		return;
+	}
+	for (i = 0; i < g->nneed; i++) {
+		int64_t d = g->need[i];
+		int rc = 0;
+
+		if (d > today - g->conf.retention_days && d <= today + g->conf.ahead_days) {
+			rc = be_db_partition_day(g->db, d);
+			if (rc < 0) {
+				g->st.partition_errors++;
+				g->days_retry_us = now + 60000000;
+				el_warn("ingest: making the partitions of day %lld failed (%s): "
+					"its "
+					"lines wait in DEFAULT, tried again in a minute",
+					(long long)d, strerror(-rc));
+				break;
+			}
+			g->st.partition_days++;
+		}
+		/* Days out of the window stay in DEFAULT: do not ask again. */
+		g->days[g->days_next] = d;
+		g->days_next = (g->days_next + 1) % BE_INGEST_DAYS;
+		if (g->ndays < BE_INGEST_DAYS)
+			g->ndays++;
+	}
+	g->nneed = 0;
+	g->last_day = -2;
+}
+
 /* be_ingest_batch - see be_ingest.h */
 int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap)
@@ -506,6 +582,8 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	if (b->host && b->host[0] && strcmp(b->host, identity) != 0)
 		g->st.host_mismatch++;
 	g->flow_err = 0;
+	g->nneed = 0;
+	g->last_day = -2;
 	if ((rc = be_db_begin(g->db)) < 0)
 		goto fail;
 	what = "host";
@@ -557,6 +635,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		l.raw = el_span_make((const char *)ln->text.data, ln->text.len);
 		if ((rc = be_db_line_add(g->db, &l)) < 0)
 			goto fail;
+		be_ingest_day_note(g, l.ts_us);
 		if (rec.event == EL_EV_UNPARSED)
 			g->st.unparsed++;
 		be_corr_line_key(g->corr, be_ingest_line_key(host_id, stream_no, ln->seq));
@@ -597,6 +676,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		g->last_checkpoint_us = t0;
 		g->dirty = false;
 	}
+	be_ingest_days(g);
 	g->st.lines_committed += b->n_lines - skip;
 	g->st.last_commit_us = be_ingest_now();
 	g->st.last_batch_us = (uint64_t)(g->st.last_commit_us - t0);

@@ -60,12 +60,21 @@ typedef struct be_ingest_conf {
 	 * above; be_ingest_new() opens it and does not keep the string.
 	 */
 	const char *flows_conninfo;
+	/*
+	 * Partitions of past days: after a batch commits, the partitions of
+	 * each day its lines fall in, within [today - retention_days + 1,
+	 * today + ahead_days], are made if this process has not seen the day
+	 * yet (be_db_partition_day; rows of the batch that went to DEFAULT move
+	 * in).  A backfill of old logs lands in day partitions, which searches
+	 * prune and retention drops.  retention_days 0: never.
+	 */
+	int retention_days, ahead_days;
 } be_ingest_conf;
 
 typedef struct be_ingest_stats {
 	uint64_t batches, batches_dup, batches_failed, lines_in, lines_dup, lines_committed,
 		seq_gaps, lines_gap, checkpoints, recoveries, replayed, flows, rejects, unparsed,
-		host_mismatch;
+		host_mismatch, partition_days, partition_errors;
 	int64_t newest_line_us; /* newest line time committed (for lag) */
 	int64_t last_commit_us; /* wall time of the last commit */
 	uint64_t last_batch_us; /* wall time spent on the last batch */

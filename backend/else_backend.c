@@ -187,7 +187,9 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t sta
 		"\"queue_depth\":%u,\"in_worker\":%u,\"max_queue_depth\":%u,\"connections\":%u,"
 		"\"flows\":%llu,\"rejects\":%llu,\"open_messages\":%llu,\"checkpoints\":%llu,"
 		"\"recoveries\":%llu,\"replayed_lines\":%llu,\"host_mismatch\":%llu,"
-		"\"errors\":{\"tls\":%llu,\"frame\":%llu,\"unpack\":%llu,\"invalid\":%llu,"
+		"\"partition_days\":%llu,"
+		"\"errors\":{\"partitions\":%llu,\"tls\":%llu,\"frame\":%llu,\"unpack\":%llu,"
+		"\"invalid\":%llu,"
 		"\"unauthenticated\":%llu,\"auth\":%llu,\"connections_refused\":%llu,\"send\":%llu,"
 		"\"db_server\":%llu,\"db_connection\":%llu},"
 		"\"db\":{\"commits\":%llu,\"rollbacks\":%llu,\"reconnects\":%llu,\"rows\":%llu}}\n",
@@ -202,7 +204,8 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t sta
 		(unsigned long long)is.flows, (unsigned long long)is.rejects,
 		(unsigned long long)cs.open, (unsigned long long)is.checkpoints,
 		(unsigned long long)is.recoveries, (unsigned long long)is.replayed,
-		(unsigned long long)is.host_mismatch, (unsigned long long)ns.err_tls,
+		(unsigned long long)is.host_mismatch, (unsigned long long)is.partition_days,
+		(unsigned long long)is.partition_errors, (unsigned long long)ns.err_tls,
 		(unsigned long long)ns.err_frame, (unsigned long long)ns.err_unpack,
 		(unsigned long long)ns.err_invalid, (unsigned long long)ns.err_unauth,
 		(unsigned long long)ns.err_auth, (unsigned long long)ns.err_pipes_refused,
@@ -573,6 +576,8 @@ int main(int argc, char **argv)
 	ic.checkpoint_us = cf_checkpoint * 1000000;
 	ic.idle_us = cf_idle * 1000000;
 	ic.flows_conninfo = cf_pipeline ? ingest_ci : NULL;
+	ic.retention_days = (int)(cf_retention / 86400);
+	ic.ahead_days = (int)cf_ahead;
 	be_ingest *ing = NULL;
 	while ((rc = be_ingest_new(&ing, db, &ic)) < 0) {
 		el_warn("database: cannot recover the correlation state (%s): retrying",

@@ -18,7 +18,7 @@
 # window sent again is harmless: the backend drops lines it has by sequence
 # number).  --reload starts from an empty database.  Prints the load rate and
 # the database size.  Needs root (embedded PostgreSQL runs as postgres) and
-# about 3 GB of disk per million e-mails.
+# about 5.5 GB of disk per million e-mails (PostgreSQL data and WAL).
 #
 # Then it measures through an else-frontend (plain HTTP on loopback) with wrk,
 # S seconds each (default 20): p50/p99 of quick search, flow view, address

@@ -28,6 +28,7 @@
 #include "be_db.h"
 #include "be_db_int.h"
 #include "be_db_sql.h"
+#include "be_ingest.h"
 #include "be_pg.h"
 #include "el_parse.h"
 
@@ -924,6 +925,123 @@ Test(db_state, replay_in_ingest_order)
 	PGconn *c = td_pq();
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM hosts WHERE name LIKE 'replay-host-%'"), 4);
 	PQfinish(c);
+	be_db_close(db);
+}
+
+/* ---- past days (sql/008) ---- */
+
+/* td_batch - one batch of lines "TIME mx1 postfix/smtpd[1]: TEXT" through g */
+static void td_batch(be_ingest *g, uint64_t first_seq, const int64_t *ts, size_t n)
+{
+	Else__Line lines[16], *ptrs[16];
+	char texts[16][160];
+	Else__Batch b = ELSE__BATCH__INIT;
+	Else__IngestStatus st;
+	uint64_t committed;
+	char err[256];
+
+	cr_assert_leq(n, 16);
+	for (size_t i = 0; i < n; i++) {
+		time_t t = (time_t)ts[i];
+		struct tm tm;
+		char when[64];
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S.000000+00:00", &tm);
+		snprintf(texts[i], sizeof(texts[i]),
+			 "%s mx1 postfix/smtpd[1]: connect from c%zu.example[192.0.2.%zu]", when, i,
+			 i + 1);
+		else__line__init(&lines[i]);
+		lines[i].seq = first_seq + i;
+		lines[i].text.data = (uint8_t *)texts[i];
+		lines[i].text.len = strlen(texts[i]);
+		lines[i].recv_time_us = (int64_t)time(NULL) * 1000000;
+		ptrs[i] = &lines[i];
+	}
+	b.stream_id = "maillog";
+	b.batch_seq = first_seq;
+	b.first_seq = first_seq;
+	b.n_lines = n;
+	b.lines = ptrs;
+	cr_assert_eq(be_ingest_batch(g, "mx1", &b, &st, &committed, err, sizeof(err)), 0);
+	cr_assert_eq(st, ELSE__INGEST_STATUS__STATUS_OK, "%s", err);
+	cr_assert_eq(committed, first_seq + n - 1);
+}
+
+/* td_rows - rows of lines in partition lines_pYYYYMMDD of now + days (-1: absent) */
+static long long td_rows(PGconn *c, int64_t now, int days)
+{
+	char d[16], sql[160];
+
+	td_day(d, sizeof(d), now, days);
+	snprintf(sql, sizeof(sql), "SELECT (to_regclass('lines_p%s') IS NOT NULL)::int", d);
+	if (td_i64(c, sql) == 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM lines_p%s", d);
+	return td_i64(c, sql);
+}
+
+Test(db_days, backfill_lands_in_day_partitions, .timeout = 120)
+{
+	be_db *db = td_open(), *ing, *q;
+	int64_t now = (int64_t)time(NULL);
+	char ci[8300], d[16], sql[160];
+	be_ingest *g;
+	be_ingest_conf ic = { .corr = BE_CORR_CONF_DEFAULT,
+			      .checkpoint_us = 1000000000,
+			      .idle_us = 1000000000,
+			      .retention_days = 90,
+			      .ahead_days = 2 };
+
+	cr_assert_eq(be_db_partitions(db, now, 2), 0);
+	/* As else-backend runs it: the ingest role, which has no DDL right. */
+	cr_assert_eq(be_pg_conninfo_role(td_ci, "else_ingest", ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_open(&ing, ci), 0);
+	cr_assert_eq(be_ingest_new(&g, ing, &ic), 0);
+	PGconn *c = td_pq();
+	cr_assert_eq(td_rows(c, now, -10), -1);
+	/* A collector backfilling: 10 and 12 days ago, 200 days ago (past retention), now. */
+	int64_t ts[] = { now - 10 * 86400,  now - 10 * 86400 + 1, now - 12 * 86400,
+			 now - 200 * 86400, now - 10 * 86400 + 2, now };
+	td_batch(g, 1, ts, 6);
+	cr_assert_eq(td_rows(c, now, -10), 3, "the day's lines moved out of DEFAULT");
+	cr_assert_eq(td_rows(c, now, -12), 1);
+	cr_assert_eq(td_rows(c, now, 0), 1);
+	cr_assert_eq(td_rows(c, now, -200), -1, "no partition past retention");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines_default"), 1);
+	td_day(d, sizeof(d), now, -10);
+	const char *tabs[] = { "messages", "recipients", "rejects" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(sql, sizeof(sql), "SELECT (to_regclass('%s_p%s') IS NOT NULL)::int",
+			 tabs[i], d);
+		cr_assert_eq(td_i64(c, sql), 1, "%s_p%s missing", tabs[i], d);
+	}
+	be_ingest_stats st;
+	be_corr_stats cst;
+	be_ingest_get_stats(g, &st, &cst);
+	cr_assert_eq(st.partition_days, 3, "days made: %llu",
+		     (unsigned long long)st.partition_days);
+	cr_assert_eq(st.partition_errors, 0);
+	/* A day already made is not asked for again. */
+	int64_t ts2[] = { now - 10 * 86400 + 5, now - 12 * 86400 + 5 };
+	td_batch(g, 7, ts2, 2);
+	be_ingest_get_stats(g, &st, &cst);
+	cr_assert_eq(st.partition_days, 3);
+	cr_assert_eq(td_rows(c, now, -10), 4);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 8);
+	be_ingest_free(g);
+
+	/* The database bounds the day; else_query may not call it at all. */
+	cr_assert_eq(be_db_partition_day(ing, now / 86400 - 4000), -EIO);
+	cr_assert_eq(be_db_partition_day(ing, now / 86400 + 400), -EIO);
+	cr_assert_eq(be_db_partition_day(ing, now / 86400 - 30), 0);
+	cr_assert_eq(td_rows(c, now, -30), 0);
+	cr_assert_eq(be_pg_conninfo_role(td_ci, "else_query", ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_open(&q, ci), 0);
+	cr_assert_eq(be_db_partition_day(q, now / 86400 - 31), -EACCES);
+	cr_assert_eq(td_rows(c, now, -31), -1);
+	be_db_close(q);
+	PQfinish(c);
+	be_db_close(ing);
 	be_db_close(db);
 }
 
