@@ -914,6 +914,117 @@ static char *be_dbq_hex(el_arena *a, const char *s)
 	return o;
 }
 
+/* Where the pieces of a search statement are (parameter numbers, offsets). */
+typedef struct be_dbq_pages {
+	int pf, pt, pc, ph, pq, plim; /* range, cursor (0: none), LIMIT */
+	size_t at_from;               /* "messages m JOIN ..." */
+	size_t at_cur, at_cur_end;    /* the cursor's condition (empty: none) */
+	size_t at_order;              /* " ORDER BY ..." */
+} be_dbq_pages;
+
+/* The newest messages a substring search reads one by one before its index. */
+#define BE_DBQ_NEWEST 20000
+
+/*
+ * be_dbq_newest - a substring search, newest first, in two steps.  The
+ * trigram index finds every match of the range before the newest can be
+ * picked: a substring that thousands of senders share (a domain, "user1")
+ * costs seconds that way.  So step 1 reads the newest BE_DBQ_NEWEST messages
+ * of the range (past the cursor) in time order and keeps those that match:
+ * if that fills the page, done.  Otherwise the matches are rare, and step 2
+ * asks the index for the rest, only older than the oldest message step 1
+ * read (its key, found by a second read of the time index).  Same rows, same
+ * order, same cursor as the one statement; rs[0] and rs[1] (maybe NULL) get
+ * the two steps' rows.  want: rows wanted in all (the page + 1).
+ */
+static int be_dbq_newest(be_db *db, be_dbq_stmt *st, const be_dbq_pages *pg, uint32_t want,
+			 PGresult **rs)
+{
+	static const char order[] = " ORDER BY m.first_seen DESC, m.host_id DESC, m.queue_id DESC";
+	const char *sql = st->sql.p;
+	el_buf q;
+	int rc;
+
+	/* Step 1: FROM (the newest messages of the range, past the cursor) m ... */
+	el_buf_init(&q);
+	el_buf_add(&q, sql, pg->at_from);
+	el_buf_addlit(&q, "(SELECT * FROM messages m WHERE m.first_seen >= ");
+	char b[256];
+	snprintf(b, sizeof(b), BE_DBQ_TS("$%d") " AND m.first_seen < " BE_DBQ_TS("$%d"), pg->pf,
+		 pg->pt);
+	el_buf_add(&q, b, strlen(b));
+	el_buf_add(&q, sql + pg->at_cur, pg->at_cur_end - pg->at_cur);
+	el_buf_add(&q, order, strlen(order));
+	snprintf(b, sizeof(b), " LIMIT %d) m", BE_DBQ_NEWEST);
+	el_buf_add(&q, b, strlen(b));
+	el_buf_add(&q, sql + pg->at_from + strlen("messages m"),
+		   strlen(sql) - pg->at_from - strlen("messages m"));
+	el_buf_addc(&q, '\0');
+	rc = be_dbq_exec(db, "search newest", q.p, st->n, st->p, &rs[0]);
+	if (rc || PQntuples(rs[0]) >= (int)want)
+		goto out;
+
+	/* The oldest message step 1 read; none: it read the whole range. */
+	const char *ep[5] = { st->p[pg->pf - 1], st->p[pg->pt - 1] };
+	int en = 2;
+	q.len = 0;
+	el_buf_addlit(&q,
+		      "SELECT " BE_DBQ_US(
+			      "m.first_seen") ", m.host_id, m.queue_id "
+					      "FROM messages m WHERE m.first_seen >= " BE_DBQ_TS(
+						      "$1") " AND "
+							    "m.first_seen < " BE_DBQ_TS("$2"));
+	if (pg->pc) {
+		ep[2] = st->p[pg->pc - 1];
+		ep[3] = st->p[pg->ph - 1];
+		ep[4] = st->p[pg->pq - 1];
+		en = 5;
+		el_buf_addlit(&q, " AND (m.first_seen, m.host_id, m.queue_id) < (" BE_DBQ_TS(
+					  "$3") ", $4::integer, $5)");
+	}
+	el_buf_add(&q, order, strlen(order));
+	snprintf(b, sizeof(b), " OFFSET %d LIMIT 1", BE_DBQ_NEWEST - 1);
+	el_buf_add(&q, b, strlen(b));
+	el_buf_addc(&q, '\0');
+	PGresult *e = NULL;
+	rc = be_dbq_exec(db, "search newest edge", q.p, en, ep, &e);
+	if (rc || PQntuples(e) == 0) {
+		PQclear(e);
+		goto out;
+	}
+
+	/* Step 2: the statement, older than that message, for the rows still wanted. */
+	char lim[24];
+	snprintf(lim, sizeof(lim), "%d", (int)want - PQntuples(rs[0]));
+	const char *p2[44];
+	int n2 = st->n;
+	if (n2 + 3 > (int)(sizeof(p2) / sizeof(p2[0]))) {
+		PQclear(e);
+		rc = -EINVAL;
+		goto out;
+	}
+	memcpy(p2, st->p, sizeof(p2[0]) * (size_t)n2);
+	p2[pg->plim - 1] = lim;
+	p2[n2] = PQgetvalue(e, 0, 0);
+	p2[n2 + 1] = PQgetvalue(e, 0, 1);
+	p2[n2 + 2] = PQgetvalue(e, 0, 2);
+	q.len = 0;
+	el_buf_add(&q, sql, pg->at_order);
+	snprintf(
+		b, sizeof(b),
+		" AND (m.first_seen, m.host_id, m.queue_id) < (" BE_DBQ_TS("$%d") ", $%d::integer, "
+										  "$%d)",
+		n2 + 1, n2 + 2, n2 + 3);
+	el_buf_add(&q, b, strlen(b));
+	el_buf_add(&q, sql + pg->at_order, strlen(sql) - pg->at_order);
+	el_buf_addc(&q, '\0');
+	rc = be_dbq_exec(db, "search older", q.p, n2 + 3, p2, &rs[1]);
+	PQclear(e);
+out:
+	el_buf_fini(&q);
+	return rc;
+}
+
 /* be_db_q_search - see be_db_query.h */
 int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Search *s,
 		   int64_t now_us, Else__SearchReply *out)
@@ -940,8 +1051,10 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	pt = be_dbq_num(&st, to);
 	be_dbq_add(&st, "SELECT " BE_DBQ_ROW_COLS ", ", 0);
 	el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
+	el_buf_addlit(&st.sql, "::text, m.host_id FROM ");
+	size_t at_from = st.sql.len;
 	be_dbq_add(&st,
-		   "::text, m.host_id FROM messages m JOIN hosts h ON h.id = m.host_id "
+		   "messages m JOIN hosts h ON h.id = m.host_id "
 		   "WHERE m.first_seen >= " BE_DBQ_TS("@"),
 		   pf);
 	be_dbq_add(&st, " AND m.first_seen < " BE_DBQ_TS("@"), pt);
@@ -1049,13 +1162,16 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 				   "r.next_host_id) = @",
 				   n));
 	}
+	size_t at_cur = st.sql.len, at_cur_end = st.sql.len;
+	int pc = 0, ph = 0, pq = 0;
 	if (s->cursor && s->cursor[0]) {
 		if (be_dbq_cursor_parse(a, s->cursor, &cus, &chost, &cqid, &csort) != 0) {
 			el_buf_fini(&st.sql);
 			return -EINVAL;
 		}
-		int pc = be_dbq_num(&st, cus), ph = be_dbq_num(&st, chost);
-		int pq = be_dbq_param(&st, cqid);
+		pc = be_dbq_num(&st, cus);
+		ph = be_dbq_num(&st, chost);
+		pq = be_dbq_param(&st, cqid);
 		int ps = sort != ELSE__SORT_KEY__SORT_TIME ? be_dbq_param(&st, csort) : 0;
 		el_buf_addlit(&st.sql, " AND (");
 		if (sort != ELSE__SORT_KEY__SORT_TIME) {
@@ -1072,8 +1188,11 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		be_dbq_add(&st, BE_DBQ_TS("@") ", ", pc);
 		be_dbq_add(&st, "@::integer, ", ph);
 		be_dbq_add(&st, "@)", pq);
+		at_cur_end = st.sql.len;
 	}
-	be_dbq_add(&st, " AND " BE_DBQ_VISIBLE("m.email_id") " ORDER BY ", 0);
+	be_dbq_add(&st, " AND " BE_DBQ_VISIBLE("m.email_id"), 0);
+	size_t at_order = st.sql.len;
+	el_buf_addlit(&st.sql, " ORDER BY ");
 	if (sort != ELSE__SORT_KEY__SORT_TIME) {
 		el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
 		el_buf_addc(&st.sql, ' ');
@@ -1086,26 +1205,56 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	el_buf_add(&st.sql, dir, strlen(dir));
 	el_buf_addlit(&st.sql, ", m.queue_id ");
 	el_buf_add(&st.sql, dir, strlen(dir));
-	be_dbq_add(&st, " LIMIT @::integer", be_dbq_num(&st, (int64_t)limit + 1));
+	int plim = be_dbq_num(&st, (int64_t)limit + 1);
+	be_dbq_add(&st, " LIMIT @::integer", plim);
 	el_buf_addc(&st.sql, '\0');
-	rc = be_dbq_exec(db, "search", st.sql.p, st.n, st.p, &r);
+	be_dbq_pages pg = { .pf = pf,
+			    .pt = pt,
+			    .pc = pc,
+			    .ph = ph,
+			    .pq = pq,
+			    .plim = plim,
+			    .at_from = at_from,
+			    .at_cur = at_cur,
+			    .at_cur_end = at_cur_end,
+			    .at_order = at_order };
+	PGresult *rs[2] = { NULL, NULL };
+	/* Newest first, by substring: see be_dbq_newest. */
+	if (mode == ELSE__MATCH__MATCH_SUBSTRING && sort == ELSE__SORT_KEY__SORT_TIME &&
+	    !s->ascending)
+		rc = be_dbq_newest(db, &st, &pg, limit + 1, rs);
+	else
+		rc = be_dbq_exec(db, "search", st.sql.p, st.n, st.p, &rs[0]);
 	el_buf_fini(&st.sql);
-	if (rc)
+	if (rc) {
+		PQclear(rs[0]);
+		PQclear(rs[1]);
 		return rc;
-	n = PQntuples(r);
-	out->n_rows = be_dbq_rows(a, r, 0, limit, &out->rows);
+	}
+	/* The rows of both results, in order: at most limit + 1. */
+	int n0 = PQntuples(rs[0]), n1 = rs[1] ? PQntuples(rs[1]) : 0;
+	n = n0 + n1;
+	size_t keep = n > (int)limit ? limit : (size_t)n;
+	out->n_rows = keep;
+	out->rows = el_arena_alloc(a, (keep + 1) * sizeof(*out->rows));
+	for (size_t i = 0; i < keep; i++)
+		out->rows[i] = (int)i < n0 ? be_dbq_row(a, rs[0], (int)i, 0)
+					   : be_dbq_row(a, rs[1], (int)i - n0, 0);
 	if (n > (int)limit) {
 		Else__MessageRow *last = out->rows[limit - 1];
-		const char *sv = PQgetvalue(r, (int)limit - 1, BE_DBQ_ROW_NCOLS);
+		r = (int)limit - 1 < n0 ? rs[0] : rs[1];
+		int li = (int)limit - 1 < n0 ? (int)limit - 1 : (int)limit - 1 - n0;
+		const char *sv = PQgetvalue(r, li, BE_DBQ_ROW_NCOLS);
 		char *c = el_arena_alloc(a, 64 + 2 * strlen(last->queue_id) + 2 * strlen(sv));
 		sprintf(c, "%" PRId64 ".%s.%s.%s", last->first_seen_us,
-			PQgetvalue(r, (int)limit - 1, BE_DBQ_ROW_NCOLS + 1),
-			be_dbq_hex(a, last->queue_id), sort == 0 ? "" : be_dbq_hex(a, sv));
+			PQgetvalue(r, li, BE_DBQ_ROW_NCOLS + 1), be_dbq_hex(a, last->queue_id),
+			sort == 0 ? "" : be_dbq_hex(a, sv));
 		out->next_cursor = c;
 	} else {
 		out->next_cursor = el_arena_strdup(a, "");
 	}
-	PQclear(r);
+	PQclear(rs[0]);
+	PQclear(rs[1]);
 	return 0;
 }
 
