@@ -513,18 +513,17 @@ static void be_ingest_day_note(be_ingest *g, int64_t ts_us)
 /*
  * be_ingest_days - after a commit: make the partitions of the days the batch
  * needs.  A failure (a lock not granted: a long search) is logged and
- * counted, and the days are tried again with a later batch, a minute on; the
- * lines wait in DEFAULT meanwhile and move when the day is made.
+ * counted, and the day is tried again a minute on (after a batch, or from
+ * be_ingest_idle); its lines wait in DEFAULT meanwhile and move when the day
+ * is made.  Called outside a transaction only.
  */
 static void be_ingest_days(be_ingest *g)
 {
 	int64_t now = be_ingest_now(), today = now / BE_INGEST_DAY_US;
 	unsigned i;
 
-	if (g->nneed == 0 || now < g->days_retry_us) {
-		g->nneed = 0;
+	if (g->nneed == 0 || now < g->days_retry_us)
 		return;
-	}
 	for (i = 0; i < g->nneed; i++) {
 		int64_t d = g->need[i];
 		int rc = 0;
@@ -535,8 +534,7 @@ static void be_ingest_days(be_ingest *g)
 				g->st.partition_errors++;
 				g->days_retry_us = now + 60000000;
 				el_warn("ingest: making the partitions of day %lld failed (%s): "
-					"its "
-					"lines wait in DEFAULT, tried again in a minute",
+					"its lines wait in DEFAULT, tried again in a minute",
 					(long long)d, strerror(-rc));
 				break;
 			}
@@ -548,7 +546,9 @@ static void be_ingest_days(be_ingest *g)
 		if (g->ndays < BE_INGEST_DAYS)
 			g->ndays++;
 	}
-	g->nneed = 0;
+	/* What failed is tried again, after a batch or when idle. */
+	memmove(g->need, g->need + i, (g->nneed - i) * sizeof(g->need[0]));
+	g->nneed -= i;
 	g->last_day = -2;
 }
 
@@ -582,7 +582,6 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	if (b->host && b->host[0] && strcmp(b->host, identity) != 0)
 		g->st.host_mismatch++;
 	g->flow_err = 0;
-	g->nneed = 0;
 	g->last_day = -2;
 	if ((rc = be_db_begin(g->db)) < 0)
 		goto fail;
@@ -740,6 +739,7 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 		be_ingest_pipe_hand(g, false, 0);
 	if (g->corr == NULL)
 		return -EAGAIN;
+	be_ingest_days(g);
 	if (now_us - g->last_activity_us < g->conf.idle_us)
 		return 0;
 	/*
