@@ -922,6 +922,53 @@ typedef struct be_dbq_pages {
 	size_t at_order;              /* " ORDER BY ..." */
 } be_dbq_pages;
 
+/* At most this many statements answer one search (be_dbq_newest, be_dbq_windows). */
+#define BE_DBQ_STEPS 3
+
+/*
+ * be_dbq_windows - a search newest first, window by window: the newest two
+ * hours of the range (from the cursor on), then the rest of the newest day,
+ * then the rest of the range, each window only while the page is not full.
+ * An index on (key, first_seen) finds every match of the range before the
+ * newest can be picked: for an address with thousands of messages a week
+ * that is a second, for its newest two hours a few milliseconds.  A window
+ * of a day or less also plans on one or two partitions.  The statement is
+ * the same; only its range and LIMIT change, and the windows are disjoint
+ * and newest first, so the rows and their order are those of the one
+ * statement.  rs[0..2] get each window's rows (NULL: not run).
+ */
+static int be_dbq_windows(be_db *db, be_dbq_stmt *st, const be_dbq_pages *pg, uint32_t want,
+			  int64_t from, int64_t top, PGresult **rs)
+{
+	static const int64_t span[BE_DBQ_STEPS - 1] = { 2 * 3600000000LL, 86400000000LL };
+	const char *keep_f = st->p[pg->pf - 1], *keep_t = st->p[pg->pt - 1];
+	const char *keep_l = st->p[pg->plim - 1];
+	char f[24], t[24], lim[24];
+	uint32_t got = 0;
+	int rc = 0;
+
+	for (int k = 0; k < BE_DBQ_STEPS && got < want; k++) {
+		int64_t lo = k < BE_DBQ_STEPS - 1 && top - span[k] > from ? top - span[k] : from;
+		snprintf(f, sizeof(f), "%" PRId64, lo);
+		snprintf(lim, sizeof(lim), "%u", want - got);
+		st->p[pg->pf - 1] = f;
+		st->p[pg->plim - 1] = lim;
+		rc = be_dbq_exec(db, "search", st->sql.p, st->n, st->p, &rs[k]);
+		if (rc)
+			break;
+		got += (uint32_t)PQntuples(rs[k]);
+		if (lo <= from)
+			break;
+		/* The next window ends where this one began. */
+		snprintf(t, sizeof(t), "%" PRId64, lo);
+		st->p[pg->pt - 1] = t;
+	}
+	st->p[pg->pf - 1] = keep_f;
+	st->p[pg->pt - 1] = keep_t;
+	st->p[pg->plim - 1] = keep_l;
+	return rc;
+}
+
 /* The newest messages a substring search reads one by one before its index. */
 #define BE_DBQ_NEWEST 20000
 
@@ -1038,7 +1085,6 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	uint32_t limit = s->limit ? s->limit : 100;
 	int mode = s->match, sort = s->sort, n, pf, pt, rc;
 	const char *dir = s->ascending ? "ASC" : "DESC", *cmp = s->ascending ? ">" : "<";
-	PGresult *r;
 
 	if (sort < 0 || sort > 3)
 		return -EINVAL;
@@ -1218,44 +1264,50 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 			    .at_cur = at_cur,
 			    .at_cur_end = at_cur_end,
 			    .at_order = at_order };
-	PGresult *rs[2] = { NULL, NULL };
-	/* Newest first, by substring: see be_dbq_newest. */
-	if (mode == ELSE__MATCH__MATCH_SUBSTRING && sort == ELSE__SORT_KEY__SORT_TIME &&
-	    !s->ascending)
-		rc = be_dbq_newest(db, &st, &pg, limit + 1, rs);
-	else
+	PGresult *rs[BE_DBQ_STEPS] = { NULL };
+	if (sort == ELSE__SORT_KEY__SORT_TIME && !s->ascending) {
+		/* Newest first: see be_dbq_newest and be_dbq_windows. */
+		if (mode == ELSE__MATCH__MATCH_SUBSTRING)
+			rc = be_dbq_newest(db, &st, &pg, limit + 1, rs);
+		else
+			rc = be_dbq_windows(db, &st, &pg, limit + 1, from, cus ? cus + 1 : to, rs);
+	} else {
 		rc = be_dbq_exec(db, "search", st.sql.p, st.n, st.p, &rs[0]);
-	el_buf_fini(&st.sql);
-	if (rc) {
-		PQclear(rs[0]);
-		PQclear(rs[1]);
-		return rc;
 	}
-	/* The rows of both results, in order: at most limit + 1. */
-	int n0 = PQntuples(rs[0]), n1 = rs[1] ? PQntuples(rs[1]) : 0;
-	n = n0 + n1;
-	size_t keep = n > (int)limit ? limit : (size_t)n;
-	out->n_rows = keep;
-	out->rows = el_arena_alloc(a, (keep + 1) * sizeof(*out->rows));
-	for (size_t i = 0; i < keep; i++)
-		out->rows[i] = (int)i < n0 ? be_dbq_row(a, rs[0], (int)i, 0)
-					   : be_dbq_row(a, rs[1], (int)i - n0, 0);
-	if (n > (int)limit) {
+	el_buf_fini(&st.sql);
+	/* The rows of the steps, in order: at most limit + 1. */
+	int step = 0, si = 0;
+	size_t keep = 0;
+	n = 0;
+	for (int k = 0; k < BE_DBQ_STEPS && rs[k]; k++)
+		n += PQntuples(rs[k]);
+	if (rc == 0) {
+		keep = n > (int)limit ? limit : (size_t)n;
+		out->n_rows = keep;
+		out->rows = el_arena_alloc(a, (keep + 1) * sizeof(*out->rows));
+		for (size_t i = 0; i < keep; i++, si++) {
+			while (si >= PQntuples(rs[step])) {
+				step++;
+				si = 0;
+			}
+			out->rows[i] = be_dbq_row(a, rs[step], si, 0);
+		}
+	}
+	if (rc == 0 && n > (int)limit) {
+		/* The cursor: the key of the page's last row (step, si - 1). */
 		Else__MessageRow *last = out->rows[limit - 1];
-		r = (int)limit - 1 < n0 ? rs[0] : rs[1];
-		int li = (int)limit - 1 < n0 ? (int)limit - 1 : (int)limit - 1 - n0;
-		const char *sv = PQgetvalue(r, li, BE_DBQ_ROW_NCOLS);
+		const char *sv = PQgetvalue(rs[step], si - 1, BE_DBQ_ROW_NCOLS);
 		char *c = el_arena_alloc(a, 64 + 2 * strlen(last->queue_id) + 2 * strlen(sv));
 		sprintf(c, "%" PRId64 ".%s.%s.%s", last->first_seen_us,
-			PQgetvalue(r, li, BE_DBQ_ROW_NCOLS + 1), be_dbq_hex(a, last->queue_id),
-			sort == 0 ? "" : be_dbq_hex(a, sv));
+			PQgetvalue(rs[step], si - 1, BE_DBQ_ROW_NCOLS + 1),
+			be_dbq_hex(a, last->queue_id), sort == 0 ? "" : be_dbq_hex(a, sv));
 		out->next_cursor = c;
-	} else {
+	} else if (rc == 0) {
 		out->next_cursor = el_arena_strdup(a, "");
 	}
-	PQclear(rs[0]);
-	PQclear(rs[1]);
-	return 0;
+	for (int k = 0; k < BE_DBQ_STEPS; k++)
+		PQclear(rs[k]);
+	return rc;
 }
 
 /* be_db_q_rejects - see be_db_query.h; cursor "TS_US.REJECT_ID" */
