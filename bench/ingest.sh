@@ -4,7 +4,7 @@
 # against rsyslog + ompgsql inserting the same lines, in one run.
 #
 #   bench/ingest.sh [--messages N] [--lines N] [--batch N] [--regen]
-#                   [--no-build] [--no-rsyslog] [--perf] [--keep]
+#                   [--no-build] [--no-rsyslog] [--no-pipeline] [--perf] [--keep]
 #
 #   --messages N  size of the real Postfix log (tests/mta/gen-volume.sh, two
 #                 hosts, ~12 lines per message; default 20000, made once and
@@ -14,6 +14,8 @@
 #   --batch N     lines per batch and per transaction (default 5000; in part 1
 #                 the mean of the two senders' batches, see below)
 #   --no-rsyslog  skip part 3
+#   --no-pipeline part 1 with ingest_pipeline=0: each batch's lines and flows
+#                 in one transaction (docs/backend.md)
 #   --perf        profile else-backend and PostgreSQL during part 1 (perf
 #                 record -e cpu-clock) and print the top functions
 #   --keep        keep the scratch directory (logs, databases)
@@ -69,7 +71,7 @@ export LC_ALL=C TZ=UTC
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-messages=20000 target=1000000 batch=5000 regen=0 build=1 do_rsyslog=1 do_perf=0 keep=0
+messages=20000 target=1000000 batch=5000 regen=0 build=1 do_rsyslog=1 do_perf=0 keep=0 pipeline=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--messages) messages=$2; shift ;;
@@ -78,6 +80,7 @@ while [ $# -gt 0 ]; do
 	--regen) regen=1 ;;
 	--no-build) build=0 ;;
 	--no-rsyslog) do_rsyslog=0 ;;
+	--no-pipeline) pipeline=0 ;;
 	--perf) do_perf=1 ;;
 	--keep) keep=1 ;;
 	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -246,7 +249,7 @@ start_backend() {
 	states+=("$state")
 	"$bin/else-backend" -o state_dir="$state" -o listen="tls+tcp://127.0.0.1:$port" -o query_listen= \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
-		-o metrics_interval=1s -o idle_flush=2s >>"$state.log" 2>&1 &
+		-o metrics_interval=1s -o idle_flush=2s -o ingest_pipeline=$pipeline >>"$state.log" 2>&1 &
 	bpid=$!
 	pids+=("$bpid")
 	for _ in $(seq 1 600); do
@@ -412,7 +415,7 @@ cpu_pg=$(awk -v a="$cp0" -v b="$cp1" 'BEGIN { printf "%.2f", b - a }')
 cpu_send=$(awk -v a="$cs0" -v b="$cs1" 'BEGIN { printf "%.2f", b - a }')
 secs_of() { sed -n 's/.* \([0-9.]*\) s, .*/\1/p' "$work/send-$1.out"; }
 
-echo "--- (1) else-backend: 2 x else-send over loopback tls+tcp, correlation on, rollups on, flows writer on, batches of $batch1 (vol1) and $batch2 (vol2) lines"
+echo "--- (1) else-backend: 2 x else-send over loopback tls+tcp, correlation on, rollups on, flows writer $([ "$pipeline" = 1 ] && echo on || echo "off (lines and flows in one transaction)"), batches of $batch1 (vol1) and $batch2 (vol2) lines"
 printf '    %d lines committed in %s s = %d lines/s (vol1 sender %s s, vol2 sender %s s)\n' \
 	"$total" "$t1" "$r1" "$(secs_of vol1)" "$(secs_of vol2)"
 printf '    CPU over the run: else-backend %s s (%s cores), postgres %s s (%s cores), else-send %s s (%s cores)\n' \
