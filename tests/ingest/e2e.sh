@@ -182,13 +182,15 @@ if ! diff -u "$work/offline.norm" "$work/db.norm" >"$work/diff.txt"; then
 fi
 echo "e2e: $(wc -l <"$work/db.norm") flows in the database, identical to else-parse --flows"
 
-# Rollups (sql/002_stats.sql) equal the aggregates of the flow tables,
-# recomputed independently by stats_check.sql; directions follow the daemon.
+# Rollups (sql/002_stats.sql, 007) equal the aggregates of the flow tables,
+# recomputed independently by stats_check.sql, which also checks the top-list
+# invariants of 006 (hot rows exact, every key at or above its cut hot);
+# directions follow the daemon.
 check_stats() { # WHEN
 	psql_ -f "$here/stats_check.sql" >"$work/stats_diff.txt" || fail "stats_check.sql failed"
 	if [ -s "$work/stats_diff.txt" ]; then
 		head -20 "$work/stats_diff.txt" >&2
-		fail "$1: $(wc -l <"$work/stats_diff.txt") rollup rows differ from the flow tables"
+		fail "$1: stats_check.sql: $(wc -l <"$work/stats_diff.txt") rollup rows differ from the flow tables or break a top-list invariant"
 	fi
 	local nm sm
 	nm=$(psql_ -c "select count(*) from messages")
