@@ -5,15 +5,20 @@
 # database are those else-parse --flows finds offline in the same logs.
 #
 # usage: e2e.sh BINDIR DATADIR    (BINDIR: build/bin; DATADIR: tests/data/postfix)
-# Needs root (the embedded PostgreSQL runs as user postgres).
+# Needs root (the embedded PostgreSQL runs as user postgres).  Port: a free one
+# on 127.0.0.1 picked at run time (tests/free_ports.py; ELSE_TEST_PORT_RANGE=LO-HI
+# confines it), or ELSE_TEST_PORT.
 set -euo pipefail
 bin=$1
 data=$2
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+port=${ELSE_TEST_PORT:-$(python3 "$root/tests/free_ports.py" 1)} || {
+	echo "e2e: FAIL: no free port" >&2
+	exit 1
+}
 work=$(mktemp -d /tmp/else-e2e.XXXXXX)
 chmod 755 "$work"
-port=$((27000 + RANDOM % 2000))
 url=tls+tcp://127.0.0.1:$port
 bpid=
 
@@ -31,6 +36,7 @@ fail() {
 	exit 1
 }
 
+echo "e2e: port $port"
 bash "$root/deploy/else-ca.sh" init "$work/ca" >/dev/null
 bash "$root/deploy/else-ca.sh" server "$work/ca" backend >/dev/null
 for h in mx1 mx2 mx3 clock; do bash "$root/deploy/else-ca.sh" client "$work/ca" $h >/dev/null; done
