@@ -198,10 +198,15 @@ check_stats() { # WHEN
 		head -20 "$work/stats_diff.txt" >&2
 		fail "$1: stats_check.sql: $(wc -l <"$work/stats_diff.txt") rollup rows differ from the flow tables or break a top-list invariant"
 	fi
-	local nm sm
+	local nm sm nh
 	nm=$(psql_ -c "select count(*) from messages")
 	sm=$(psql_ -c "select coalesce(sum(messages), 0) from stats_msg_hourly")
 	[ "$nm" -gt 0 ] && [ "$sm" = "$nm" ] || fail "$1: stats_msg_hourly counts $sm messages, want $nm"
+	# Not vacuous: the series of 007 and the hot rows of 006 are there.
+	sm=$(psql_ -c "select coalesce(sum(messages), 0) from stats_msg_host_hourly")
+	[ "$sm" = "$nm" ] || fail "$1: stats_msg_host_hourly counts $sm messages, want $nm"
+	nh=$(psql_ -c "select count(*) from stats_top_hot where count > 0")
+	[ "$nh" -gt 0 ] || fail "$1: stats_top_hot is empty"
 }
 check_stats "after ingest"
 read -r dl dr do_ dn bad < <(psql_ -F' ' -c "select count(*) filter (where direction = 'local'),
