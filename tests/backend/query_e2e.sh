@@ -8,16 +8,24 @@
 # collector's certificate in place of a frontend's.
 #
 # usage: query_e2e.sh BINDIR DATADIR    (BINDIR: build/bin; DATADIR: tests/data/postfix)
-# Needs root (the embedded PostgreSQL runs as user postgres).  Ports: 35300-35899.
+# Needs root (the embedded PostgreSQL runs as user postgres).  Ports: two free
+# ones on 127.0.0.1 picked at run time (tests/free_ports.py;
+# ELSE_TEST_PORT_RANGE=LO-HI confines them), or ELSE_TEST_PORT and the next.
 set -euo pipefail
 bin=$1
 data=$2
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+if [ -n "${ELSE_TEST_PORT:-}" ]; then
+	ports=("$ELSE_TEST_PORT" $((ELSE_TEST_PORT + 1)))
+else
+	mapfile -t ports < <(python3 "$root/tests/free_ports.py" 2)
+fi
+[ ${#ports[@]} = 2 ] || { echo "query_e2e: FAIL: no free ports" >&2; exit 1; }
+port=${ports[0]}
+qport=${ports[1]}
 work=$(mktemp -d /tmp/else-qe2e.XXXXXX)
 chmod 755 "$work"
-port=$((35300 + RANDOM % 300))
-qport=$((port + 300))
 url=tls+tcp://127.0.0.1:$port
 qurl=tls+tcp://127.0.0.1:$qport
 bpid=
@@ -36,6 +44,7 @@ fail() {
 	exit 1
 }
 pg_running() { [ -f "$work/state/pg/data/postmaster.pid" ]; }
+echo "query_e2e: ports: ingest $port, query $qport"
 
 bash "$root/deploy/else-ca.sh" init "$work/ca" >/dev/null
 bash "$root/deploy/else-ca.sh" server "$work/ca" backend >/dev/null

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "be_corr.h"
+#include "be_corr_int.h"
 #include "be_db.h"
 #include "be_db_int.h"
 #include "be_db_sql.h"
@@ -669,14 +670,18 @@ Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 12
 	be_db_close(db);
 }
 
-/* td_stats_diff - rows where the rollups differ from tests/ingest/stats_check.sql */
-static long long td_stats_diff(PGconn *c)
+/*
+ * td_stats_lines - run tests/ingest/stats_check.sql: the number of violations
+ * it prints; out (may be NULL) gets them, "table|key|stored|want" a line.
+ */
+static long long td_stats_lines(PGconn *c, char *out, size_t cap)
 {
 	const char *dir = getenv("ELSE_TEST_DATA");
 	char path[4096];
 	el_buf sql;
 	PGresult *r;
 	long long n;
+	size_t used = 0;
 
 	cr_assert_not_null(dir, "ELSE_TEST_DATA not set");
 	snprintf(path, sizeof(path), "%s/../ingest/stats_check.sql", dir);
@@ -692,12 +697,28 @@ static long long td_stats_diff(PGconn *c)
 	r = PQexec(c, sql.p);
 	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
 	n = PQntuples(r);
-	for (int i = 0; i < PQntuples(r) && i < 5; i++)
-		cr_log_warn("rollup differs: %s %s stored %s want %s", PQgetvalue(r, i, 0),
-			    PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+	if (out != NULL && cap > 0)
+		out[0] = '\0';
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (out == NULL && i < 5)
+			cr_log_warn("rollup differs: %s %s stored %s want %s", PQgetvalue(r, i, 0),
+				    PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+		if (out != NULL && used < cap) {
+			int w = snprintf(out + used, cap - used, "%s%s|%s|%s|%s", i ? "\n" : "",
+					 PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+					 PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+			used += w > 0 ? (size_t)w : 0;
+		}
+	}
 	PQclear(r);
 	el_buf_fini(&sql);
 	return n;
+}
+
+/* td_stats_diff - rows where the rollups differ from tests/ingest/stats_check.sql */
+static long long td_stats_diff(PGconn *c)
+{
+	return td_stats_lines(c, NULL, 0);
 }
 
 Test(db_stats, rollups_follow_rewritten_flows, .timeout = 120)
@@ -758,6 +779,178 @@ Test(db_stats, rollups_follow_rewritten_flows, .timeout = 120)
 			       "WHERE sender_domain = 'moved.test'"),
 		     0);
 	PQfinish(c);
+	be_db_close(db);
+}
+
+/* ---- top lists: heavy keys (sql/006_stats_top.sql) ---- */
+
+#define TD_TOP_DAY_S 1794304800LL /* 2026-11-10 10:00:00 UTC */
+
+/*
+ * td_top_msg - message number n of sender s<who>@a.test on host, written by
+ * the ingest statement (be_db_flow_tx + flush) as the engine would emit it.
+ * Writing the same (host, who0, n) with another sender rewrites that flow.
+ */
+static void td_top_msg(be_db *db, const be_corr *c, uint16_t host, int who0, int n, int who)
+{
+	char from[64];
+	be_tx t;
+
+	memset(&t, 0, sizeof(t));
+	t.host = host;
+	snprintf(t.qid, sizeof(t.qid), "A%02d%02d", who0, n);
+	t.email_id = (uint64_t)(host * 10000 + who0 * 100 + n);
+	t.flags = BE_TX_STARTED | BE_TX_QUEUED | BE_TX_REMOVED;
+	t.first_us = (TD_TOP_DAY_S + who0 * 60 + n) * 1000000;
+	t.last_us = t.first_us + 1000000;
+	snprintf(from, sizeof(from), "s%d@a.test", who);
+	t.from = from;
+	t.size = 1000;
+	t.nlines = 4;
+	cr_assert_eq(be_db_flow_tx(db, c, &t), 0);
+}
+
+/* td_top_hot - the hot rows, "host:kind:key:count" in order, comma-separated */
+static void td_top_hot(PGconn *c, char *out, size_t cap)
+{
+	td_str(c,
+	       "SELECT string_agg(h.name || ':' || t.kind || ':' || t.key || ':' || t.count, ',' "
+	       "ORDER BY h.name, t.kind, t.key) FROM stats_top_hot t JOIN hosts h "
+	       "ON h.id = t.host_id",
+	       out, cap);
+}
+
+/* td_top_cut - the cuts, "host:kind:day:cut" in order, comma-separated */
+static void td_top_cut(PGconn *c, char *out, size_t cap)
+{
+	td_str(c,
+	       "SELECT string_agg(h.name || ':' || t.kind || ':' || t.day || ':' || t.cut, ',' "
+	       "ORDER BY h.name, t.kind) FROM stats_top_cut t JOIN hosts h ON h.id = t.host_id",
+	       out, cap);
+}
+
+/*
+ * The refresh keeps K = 3 keys per group: mx1's senders (6 keys) get a cut,
+ * every other group (1 key) is exact.  Then the ingest, as the ingest role,
+ * adds flows and rewrites others: keys that reach the cut become hot, hot
+ * keys follow their exact counts, also below the cut, until the next refresh.
+ */
+Test(db_stats, top_hot_follows_ingest_and_refresh, .timeout = 120)
+{
+	static const int per_sender[] = { 0, 5, 4, 3, 2, 2, 1 }; /* s1..s6 on mx1 */
+	be_db *db = td_open(), *ing;
+	be_corr_conf conf = BE_CORR_CONF_DEFAULT;
+	be_corr *corr = be_corr_new(&conf, &(be_corr_out){ 0 });
+	uint16_t mx1, mx2;
+	char ci[8300], got[2048], want[2048];
+	int days = -1;
+
+	cr_assert_not_null(corr);
+	mx1 = be_host_id(corr, EL_SPAN_LIT("mx1"));
+	mx2 = be_host_id(corr, EL_SPAN_LIT("mx2"));
+	cr_assert_eq(be_db_partitions(db, TD_TOP_DAY_S, 2), 0);
+	cr_assert_eq(be_pg_conninfo_role(td_ci, "else_ingest", ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_open(&ing, ci), 0);
+	PGconn *c = td_pq();
+
+	for (int who = 1; who <= 6; who++)
+		for (int n = 1; n <= per_sender[who]; n++)
+			td_top_msg(ing, corr, mx1, who, n, who);
+	td_top_msg(ing, corr, mx2, 1, 1, 1);
+	cr_assert_eq(be_db_flows_flush(ing), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), 18);
+	/* Never refreshed: no cut, every key is hot, the day is dirty. */
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM stats_top_hot"),
+		     td_i64(c, "SELECT count(*) FROM stats_top_daily"));
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM stats_top_hot"), 9);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM stats_top_dirty WHERE day = '2026-11-10'"), 1);
+	cr_assert_eq(td_stats_diff(c), 0, "after the first write");
+
+	/* Refresh: counts 5 4 3 2 2 1, the 4th key has 2, so the cut is 3. */
+	cr_assert_eq(be_db_stats_top_refresh(db, 3, &days), 0);
+	cr_assert_eq(days, 1);
+	td_top_cut(c, got, sizeof(got));
+	cr_assert_str_eq(got, "mx1:1:2026-11-10:3");
+	td_top_hot(c, got, sizeof(got));
+	cr_assert_str_eq(got, "mx1:1:s1@a.test:5,mx1:1:s2@a.test:4,mx1:1:s3@a.test:3,"
+			      "mx1:3:a.test:17,mx2:1:s1@a.test:1,mx2:3:a.test:1");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM stats_top_dirty"), 0);
+	cr_assert_eq(td_stats_diff(c), 0, "after the refresh");
+	cr_assert_eq(be_db_stats_top_refresh(db, 3, &days), 0);
+	cr_assert_eq(days, 0, "nothing changed since");
+
+	/* New flows: s4 reaches the cut (2 -> 3), hot s1 grows (5 -> 6). */
+	td_top_msg(ing, corr, mx1, 4, 3, 4);
+	td_top_msg(ing, corr, mx1, 1, 6, 1);
+	cr_assert_eq(be_db_flows_flush(ing), 0);
+	td_top_hot(c, got, sizeof(got));
+	cr_assert_str_eq(got, "mx1:1:s1@a.test:6,mx1:1:s2@a.test:4,mx1:1:s3@a.test:3,"
+			      "mx1:1:s4@a.test:3,mx1:3:a.test:19,mx2:1:s1@a.test:1,"
+			      "mx2:3:a.test:1");
+	cr_assert_eq(td_stats_diff(c), 0, "after new flows");
+	/* Rewrites: a flow of s2 and one of s3 now come from s6: hot s2 4 -> 3,
+	 * hot s3 3 -> 2 (under the cut, still listed with its exact count), s6
+	 * 1 -> 3 (reaches the cut). */
+	td_top_msg(ing, corr, mx1, 2, 1, 6);
+	td_top_msg(ing, corr, mx1, 3, 1, 6);
+	cr_assert_eq(be_db_flows_flush(ing), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), 20);
+	td_top_hot(c, got, sizeof(got));
+	cr_assert_str_eq(got, "mx1:1:s1@a.test:6,mx1:1:s2@a.test:3,mx1:1:s3@a.test:2,"
+			      "mx1:1:s4@a.test:3,mx1:1:s6@a.test:3,mx1:3:a.test:19,"
+			      "mx2:1:s1@a.test:1,mx2:3:a.test:1");
+	td_top_cut(c, got, sizeof(got));
+	cr_assert_str_eq(got, "mx1:1:2026-11-10:3", "the cut waits for the refresh");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM stats_top_dirty WHERE day = '2026-11-10'"), 1);
+	cr_assert_eq(td_stats_diff(c), 0, "after rewrites");
+
+	/* The checker sees what the ingest would break. */
+	td_ok(c, "BEGIN");
+	td_ok(c, "DELETE FROM stats_top_hot WHERE key = 's6@a.test'");
+	td_ok(c, "UPDATE stats_top_hot SET count = 4 WHERE key = 's2@a.test'");
+	td_ok(c, "UPDATE stats_msg_host_hourly SET bytes = bytes + 1 "
+		 "WHERE host_id = (SELECT id FROM hosts WHERE name = 'mx2')");
+	cr_assert_eq(td_stats_lines(c, got, sizeof(got)), 3, "%s", got);
+	td_ok(c, "ROLLBACK");
+	/* A day marked clean without a refresh: s3 is hot under the cut. */
+	td_ok(c, "BEGIN");
+	td_ok(c, "DELETE FROM stats_top_dirty");
+	td_stats_lines(c, got, sizeof(got));
+	snprintf(want, sizeof(want),
+		 "stats_top_hot|2026-11-10 %lld 1 s3@a.test|2 'a.test'|below cut 3",
+		 td_i64(c, "SELECT id FROM hosts WHERE name = 'mx1'"));
+	cr_assert_str_eq(got, want);
+	td_ok(c, "ROLLBACK");
+
+	/* Refresh: counts 6 3 3 3 2 2, the 4th key has 3, so the cut is 4. */
+	cr_assert_eq(be_db_stats_top_refresh(db, 3, &days), 0);
+	cr_assert_eq(days, 1);
+	td_top_cut(c, got, sizeof(got));
+	cr_assert_str_eq(got, "mx1:1:2026-11-10:4");
+	td_top_hot(c, got, sizeof(got));
+	cr_assert_str_eq(got, "mx1:1:s1@a.test:6,mx1:3:a.test:19,mx2:1:s1@a.test:1,"
+			      "mx2:3:a.test:1");
+	cr_assert_eq(td_stats_diff(c), 0, "after the second refresh");
+	/*
+	 * A cut the refresh cannot have made: with 7, no mx1 sender reaches it and
+	 * the other groups have one key, so K would be 1, and K = 1 gives mx1's
+	 * senders the cut 1 + 3 (the 2nd count), not 7.
+	 */
+	td_ok(c, "BEGIN");
+	td_ok(c, "UPDATE stats_top_cut SET cut = 7");
+	td_stats_lines(c, got, sizeof(got));
+	long long id1 = td_i64(c, "SELECT id FROM hosts WHERE name = 'mx1'");
+	snprintf(want, sizeof(want),
+		 "stats_top_hot|2026-11-10 %lld 1 s1@a.test|6 'a.test'|below cut 7\n"
+		 "stats_top_cut|2026-11-10 %lld 1|7|4",
+		 id1, id1);
+	cr_assert_str_eq(got, want);
+	td_ok(c, "ROLLBACK");
+	cr_assert_eq(td_stats_diff(c), 0);
+
+	PQfinish(c);
+	be_corr_free(corr);
+	be_db_close(ing);
 	be_db_close(db);
 }
 

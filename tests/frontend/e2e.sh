@@ -18,22 +18,31 @@
 #     checked not blank.
 #
 # usage: e2e.sh BINDIR DATADIR NPMDIR   (NPMDIR: where npm ci puts playwright-core)
-# Ports: FE_PORT_BASE (default 34100) .. +30.  Needs root (embedded PostgreSQL).
+# Ports: seven free ones on 127.0.0.1 picked at run time (tests/free_ports.py;
+# ELSE_TEST_PORT_RANGE=LO-HI confines them), or FE_PORT_BASE .. +20 when set.
+# Needs root (embedded PostgreSQL).
 set -euo pipefail
 bin=$1
 data=$2
 npmdir=$3
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+if [ -n "${FE_PORT_BASE:-}" ]; then
+	P=$FE_PORT_BASE
+	ports=("$P" $((P + 1)) $((P + 2)) $((P + 10)) $((P + 11)) $((P + 12)) $((P + 20)))
+else
+	mapfile -t ports < <(python3 "$root/tests/free_ports.py" 7)
+fi
+[ ${#ports[@]} = 7 ] || { echo "wui-e2e: FAIL: no free ports" >&2; exit 1; }
+ingest=tls+tcp://127.0.0.1:${ports[0]}
+query=tls+tcp://127.0.0.1:${ports[1]}
+dead=tls+tcp://127.0.0.1:${ports[2]} # nothing listens there
+fe1=${ports[3]}
+fe2=${ports[4]}
+fe3=${ports[5]}
+hap=${ports[6]}
 work=$(mktemp -d /tmp/else-wui.XXXXXX)
 chmod 755 "$work"
-P=${FE_PORT_BASE:-34100}
-ingest=tls+tcp://127.0.0.1:$P
-query=tls+tcp://127.0.0.1:$((P + 1))
-dead=tls+tcp://127.0.0.1:$((P + 2))
-fe1=$((P + 10))
-fe2=$((P + 11))
-hap=$((P + 20))
 base=http://127.0.0.1:$hap
 pw='correct horse battery staple'
 bpid= f1pid= f2pid= hpid= kpid=
@@ -56,6 +65,7 @@ fail() {
 	exit 1
 }
 say() { echo "wui-e2e: $*"; }
+say "ports: ingest ${ports[0]}, query ${ports[1]}, dead ${ports[2]}, frontends $fe1 $fe2 $fe3, haproxy $hap"
 
 # --- certificates: backend, the HTTPS frontend, collectors, frontends ---------
 ca() { bash "$root/deploy/else-ca.sh" "$@" >/dev/null; }
@@ -369,11 +379,11 @@ say "$checks hostile values in every field: no 5xx, huge ones refused"
 # --- a frontend certificate without the frontend CN gets nowhere ---------------------------
 "$bin/else-frontend" -c /dev/null -o backend="$query" -o backend_server_name=backend \
 	-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/client-notafrontend.pem" \
-	-o listen=127.0.0.1:$((P + 12)) -o rpc_timeout=3 >>"$work/fe3.log" 2>&1 &
+	-o listen=127.0.0.1:$fe3 -o rpc_timeout=3 >>"$work/fe3.log" 2>&1 &
 f3pid=$!
 for _ in $(seq 1 50); do
 	c=$(curl -s -o "$work/out.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{}' \
-		"http://127.0.0.1:$((P + 12))/api/session_check" || true)
+		"http://127.0.0.1:$fe3/api/session_check" || true)
 	[ "$c" != 000 ] && break
 	sleep 0.1
 done

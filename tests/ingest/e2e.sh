@@ -5,15 +5,20 @@
 # database are those else-parse --flows finds offline in the same logs.
 #
 # usage: e2e.sh BINDIR DATADIR    (BINDIR: build/bin; DATADIR: tests/data/postfix)
-# Needs root (the embedded PostgreSQL runs as user postgres).
+# Needs root (the embedded PostgreSQL runs as user postgres).  Port: a free one
+# on 127.0.0.1 picked at run time (tests/free_ports.py; ELSE_TEST_PORT_RANGE=LO-HI
+# confines it), or ELSE_TEST_PORT.
 set -euo pipefail
 bin=$1
 data=$2
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+port=${ELSE_TEST_PORT:-$(python3 "$root/tests/free_ports.py" 1)} || {
+	echo "e2e: FAIL: no free port" >&2
+	exit 1
+}
 work=$(mktemp -d /tmp/else-e2e.XXXXXX)
 chmod 755 "$work"
-port=$((27000 + RANDOM % 2000))
 url=tls+tcp://127.0.0.1:$port
 bpid=
 
@@ -31,6 +36,7 @@ fail() {
 	exit 1
 }
 
+echo "e2e: port $port"
 bash "$root/deploy/else-ca.sh" init "$work/ca" >/dev/null
 bash "$root/deploy/else-ca.sh" server "$work/ca" backend >/dev/null
 for h in mx1 mx2 mx3 clock; do bash "$root/deploy/else-ca.sh" client "$work/ca" $h >/dev/null; done
@@ -182,18 +188,25 @@ if ! diff -u "$work/offline.norm" "$work/db.norm" >"$work/diff.txt"; then
 fi
 echo "e2e: $(wc -l <"$work/db.norm") flows in the database, identical to else-parse --flows"
 
-# Rollups (sql/002_stats.sql) equal the aggregates of the flow tables,
-# recomputed independently by stats_check.sql; directions follow the daemon.
+# Rollups (sql/002_stats.sql, 007) equal the aggregates of the flow tables,
+# recomputed independently by stats_check.sql, which also checks the top-list
+# invariants of 006 (hot rows exact, every key at or above its cut hot);
+# directions follow the daemon.
 check_stats() { # WHEN
 	psql_ -f "$here/stats_check.sql" >"$work/stats_diff.txt" || fail "stats_check.sql failed"
 	if [ -s "$work/stats_diff.txt" ]; then
 		head -20 "$work/stats_diff.txt" >&2
-		fail "$1: $(wc -l <"$work/stats_diff.txt") rollup rows differ from the flow tables"
+		fail "$1: stats_check.sql: $(wc -l <"$work/stats_diff.txt") rollup rows differ from the flow tables or break a top-list invariant"
 	fi
-	local nm sm
+	local nm sm nh
 	nm=$(psql_ -c "select count(*) from messages")
 	sm=$(psql_ -c "select coalesce(sum(messages), 0) from stats_msg_hourly")
 	[ "$nm" -gt 0 ] && [ "$sm" = "$nm" ] || fail "$1: stats_msg_hourly counts $sm messages, want $nm"
+	# Not vacuous: the series of 007 and the hot rows of 006 are there.
+	sm=$(psql_ -c "select coalesce(sum(messages), 0) from stats_msg_host_hourly")
+	[ "$sm" = "$nm" ] || fail "$1: stats_msg_host_hourly counts $sm messages, want $nm"
+	nh=$(psql_ -c "select count(*) from stats_top_hot where count > 0")
+	[ "$nh" -gt 0 ] || fail "$1: stats_top_hot is empty"
 }
 check_stats "after ingest"
 read -r dl dr do_ dn bad < <(psql_ -F' ' -c "select count(*) filter (where direction = 'local'),
