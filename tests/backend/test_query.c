@@ -1544,12 +1544,18 @@ Test(query_db, searches_newest_first_page_like_one_statement, .timeout = 300)
 		int match;
 		const char *where;
 		int want;
+		const char *mailbox; /* search as this mailbox user, else as an admin */
 	} qs[] = {
-		{ "eedle", NULL, ELSE__MATCH__MATCH_SUBSTRING, "lower(sender) LIKE '%needle%'",
-		  130 },
+		{ "eedle", NULL, ELSE__MATCH__MATCH_SUBSTRING, "lower(sender) LIKE '%needle%'", 130,
+		  NULL },
 		{ NULL, "USER7@y.example", ELSE__MATCH__MATCH_EXACT,
-		  "lower(sender) = 'user7@y.example'", 900 },
-		{ "user7@", NULL, ELSE__MATCH__MATCH_PREFIX, "lower(sender) LIKE 'user7@%'", 900 },
+		  "lower(sender) = 'user7@y.example'", 900, NULL },
+		{ "user7@", NULL, ELSE__MATCH__MATCH_PREFIX, "lower(sender) LIKE 'user7@%'", 900,
+		  NULL },
+		/* A mailbox user's search without a name: their own e-mails only. */
+		{ NULL, NULL, ELSE__MATCH__MATCH_EXACT, "lower(sender) = 'user9@y.example'", 900,
+		  "{user9@y.example}" },
+		{ "eedle", NULL, ELSE__MATCH__MATCH_SUBSTRING, "false", 0, "{user9@y.example}" },
 	};
 	be_db *db;
 
@@ -1577,12 +1583,18 @@ Test(query_db, searches_newest_first_page_like_one_statement, .timeout = 300)
 		   "CASE WHEN i % 700 IN (3, 4) THEN 'Needle' || i || '@x.example' ELSE 'user' || "
 		   "(i % 50) || '@y.example' END FROM generate_series(1, 45000) i, "
 		   "LATERAL (SELECT date_trunc('second', now()) - (i / 2) * interval '1 second' "
-		   "AS t) s");
+		   "AS t) s;"
+		   /* As the ingest keys every message: the days of each e-mail. */
+		   "INSERT INTO email_keys (day, email_id, kind, key) SELECT (first_seen AT TIME "
+		   "ZONE 'UTC')::date, email_id, 3, lpad(to_hex(email_id), 16, '0') FROM messages");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
 	PQclear(r);
 
-	be_db_scope sc = { .role = 1, .hosts = "{}", .domains = "{}", .addrs = "{}" };
 	for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++) {
+		be_db_scope sc = { .role = qs[q].mailbox ? 3 : 1,
+				   .hosts = "{}",
+				   .domains = "{}",
+				   .addrs = qs[q].mailbox ? qs[q].mailbox : "{}" };
 		snprintf(sql, sizeof(sql),
 			 "SELECT queue_id FROM messages WHERE %s "
 			 "ORDER BY first_seen DESC, host_id DESC, queue_id DESC",
@@ -1592,6 +1604,9 @@ Test(query_db, searches_newest_first_page_like_one_statement, .timeout = 300)
 		int want = PQntuples(r);
 		cr_assert_eq(want, qs[q].want, "%s: %d matches", qs[q].where, want);
 		for (size_t k = 0; k < sizeof(pages) / sizeof(pages[0]); k++) {
+			/* One row a page through 900 rows takes long and shows nothing more. */
+			if (pages[k] == 1 && want > 200)
+				continue;
 			el_arena a;
 			char cursor[512] = "";
 			int got = 0;
