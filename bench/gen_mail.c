@@ -2,8 +2,8 @@
  * gen_mail - harness-shaped Postfix logs at any scale, for bench/search.sh.
  *
  *   gen_mail --host NAME [--emails N] [--days D] [--end UNIX_TIME] [--seed S]
- *            [--from UNIX_TIME] [--to UNIX_TIME]
- *   gen_mail --list-hosts
+ *            [--from UNIX_TIME] [--to UNIX_TIME] [--site K]
+ *   gen_mail [--site K] --list-hosts
  *
  * The real Postfix harness (tests/mta) writes about 150 messages/s, far too
  * slow for ten million e-mails.  This program writes the same line shapes the
@@ -18,6 +18,9 @@
  *
  * Hosts: relay1, relay2 (customers' outbound submission and inbound
  * filtering) and mx1..mx6 (mailbox hosts; customer domain k lives on mx(k%6+1)).
+ * --site K (1..99) makes another platform: the same hosts named sK-relay1 ..
+ * sK-mx6, other queue IDs and Message-IDs (the seed moves with K), the same
+ * customers and outside senders.
  * Shapes, per e-mail: 40% inbound direct to an mx and delivered by lmtp;
  * 25% outbound from a customer through a relay; 15% inbound through a relay
  * and then its mx (two hops); 6% outbound bounced (5.1.1) with the DSN
@@ -41,8 +44,10 @@
 #define GEN_NHOSTS 8
 #define GEN_MAXLINE 1024
 
-static const char *const gen_hosts[GEN_NHOSTS] = { "relay1", "relay2", "mx1", "mx2",
-						   "mx3",    "mx4",    "mx5", "mx6" };
+static const char *const gen_base[GEN_NHOSTS] = { "relay1", "relay2", "mx1", "mx2",
+						  "mx3",    "mx4",    "mx5", "mx6" };
+/* The names printed: gen_base, prefixed "sK-" for --site K (a second platform). */
+static char gen_hosts[GEN_NHOSTS][24];
 
 typedef struct gen_line {
 	int64_t t_us;
@@ -463,21 +468,23 @@ int main(int argc, char **argv)
 		{ "list-hosts", no_argument, NULL, 'l' },
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
+		{ "site", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t emails = 1000000, days = 30, seed = 42, end = (uint64_t)time(NULL), i;
+	uint64_t emails = 1000000, days = 30, seed = 42, end = (uint64_t)time(NULL), i, site = 0;
+	const char *me = NULL;
 	static char obuf[1 << 20];
-	int c, k;
+	int c, k, list = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			for (k = 0; k < GEN_NHOSTS; k++)
-				if (strcmp(optarg, gen_hosts[k]) == 0)
-					gen_me = k;
-			if (gen_me < 0) {
-				fprintf(stderr, "gen_mail: unknown host %s (see --list-hosts)\n",
-					optarg);
+			me = optarg;
+			break;
+		case 'S':
+			site = gen_u64("site", optarg);
+			if (site > 99) {
+				fprintf(stderr, "gen_mail: --site 0..99\n");
 				return 2;
 			}
 			break;
@@ -500,17 +507,35 @@ int main(int argc, char **argv)
 			gen_to_us = (int64_t)gen_u64("to", optarg) * 1000000;
 			break;
 		case 'l':
-			for (k = 0; k < GEN_NHOSTS; k++)
-				printf("%s\n", gen_hosts[k]);
-			return 0;
+			list = 1;
+			break;
 		default:
 			return 2;
 		}
 	}
+	for (k = 0; k < GEN_NHOSTS; k++) {
+		if (site)
+			snprintf(gen_hosts[k], sizeof(gen_hosts[k]), "s%u-%s", (unsigned)site,
+				 gen_base[k]);
+		else
+			snprintf(gen_hosts[k], sizeof(gen_hosts[k]), "%s", gen_base[k]);
+		if (list)
+			printf("%s\n", gen_hosts[k]);
+		if (me && strcmp(me, gen_hosts[k]) == 0)
+			gen_me = k;
+	}
+	if (list)
+		return 0;
+	/* Another platform's e-mails: other queue IDs and Message-IDs. */
+	seed += site * 1000003;
+	if (me && gen_me < 0) {
+		fprintf(stderr, "gen_mail: unknown host %s (see --list-hosts)\n", me);
+		return 2;
+	}
 	if (gen_me < 0 || emails == 0 || days == 0 || days > 400) {
 		fprintf(stderr,
 			"usage: gen_mail --host NAME [--emails N] [--days 1..400] [--end T] "
-			"[--seed S] [--from T] [--to T] | --list-hosts\n");
+			"[--seed S] [--from T] [--to T] [--site K] | [--site K] --list-hosts\n");
 		return 2;
 	}
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));

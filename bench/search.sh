@@ -1,8 +1,8 @@
 #!/bin/bash
 # search.sh - search speed at ISP scale, through the frontend (issue 6).
 #
-#   bench/search.sh [--emails N] [--days D] [--state DIR] [--reload] [--no-build]
-#                   [--duration S]
+#   bench/search.sh [--emails N] [--days D] [--site-emails M] [--state DIR]
+#                   [--reload] [--no-build] [--duration S]
 #
 # bench/gen_mail writes harness-shaped Postfix logs for 8 hosts (2 relays,
 # 6 mailbox hosts): N e-mails (default 10,000,000) over D days (default 30)
@@ -13,6 +13,11 @@
 # in parallel, so that hosts stay within the correlation's catch-up window
 # (catchup=1d) and relay hops link as they do live.  Everything the backend
 # stores (lines, flows, email_keys, rollups) is what live ingest stores.
+#
+# --site-emails M adds a second platform of M e-mails over the same days
+# (gen_mail --site 1: hosts s1-relay1 .. s1-mx6, their own queue IDs and
+# Message-IDs), also to a state loaded before: gen_mail counts NOQUEUE
+# rejects among its e-mails (10%), so --emails 10000000 stores 9M e-mails.
 #
 # The load is resumable: DIR/progress names the windows already committed (a
 # window sent again is harmless: the backend drops lines it has by sequence
@@ -33,21 +38,23 @@ export LC_ALL=C TZ=UTC
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-emails=10000000 days=30 state= reload=0 build=1 dur=20
+emails=10000000 days=30 state= reload=0 build=1 dur=20 site_emails=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--emails) emails=$2; shift ;;
+	--site-emails) site_emails=$2; shift ;;
 	--days) days=$2; shift ;;
 	--state) state=$2; shift ;;
 	--reload) reload=1 ;;
 	--no-build) build=0 ;;
 	--duration) dur=$2; shift ;;
-	-h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "search.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
 [[ $emails =~ ^[0-9]+$ && $emails -ge 1000 ]] || { echo "search.sh: --emails >= 1000" >&2; exit 2; }
+[[ $site_emails =~ ^[0-9]+$ ]] || { echo "search.sh: --site-emails N" >&2; exit 2; }
 [[ $days =~ ^[0-9]+$ && $days -ge 1 && $days -le 90 ]] || { echo "search.sh: --days 1..90" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "search.sh: run as root (embedded PostgreSQL)" >&2; exit 2; }
 : "${state:=/var/tmp/else-bench-search-$emails}"
@@ -94,15 +101,33 @@ fi
 read -r p_emails p_days p_end < <(sed 's/[a-z]*=//g' "$state/params")
 [ "$p_emails" = "$emails" ] && [ "$p_days" = "$days" ] ||
 	die "$state holds a load of $p_emails e-mails over $p_days days: use --reload or another --state"
+# --site-emails: a second platform (gen_mail --site 1), added to a load
+# before or later; its size is kept in DIR/site-emails.
+if [ -f "$state/site-emails" ]; then
+	[ "$site_emails" = 0 ] && site_emails=$(cat "$state/site-emails")
+	[ "$(cat "$state/site-emails")" = "$site_emails" ] ||
+		die "$state holds a second platform of $(cat "$state/site-emails") e-mails"
+elif [ "$site_emails" -gt 0 ]; then
+	echo "$site_emails" >"$state/site-emails"
+fi
+sites=(0)
+[ "$site_emails" -gt 0 ] && sites+=(1)
+declare -A site_of
+for k in "${sites[@]}"; do
+	for h in $("$bin/gen_mail" --site "$k" --list-hosts); do
+		site_of[$h]=$k
+	done
+done
 if [ ! -f "$state/ca/ca.crt" ]; then
 	bash deploy/else-ca.sh init "$state/ca" >/dev/null
 	bash deploy/else-ca.sh server "$state/ca" backend >/dev/null
-	for h in $("$bin/gen_mail" --list-hosts) frontend-bench; do
-		bash deploy/else-ca.sh client "$state/ca" "$h" >/dev/null
-	done
+	bash deploy/else-ca.sh client "$state/ca" frontend-bench >/dev/null
 	chmod 755 "$state/ca"
 	chmod 644 "$state/ca/ca.crt"
 fi
+for h in "${!site_of[@]}"; do
+	[ -f "$state/ca/client-$h.pem" ] || bash deploy/else-ca.sh client "$state/ca" "$h" >/dev/null
+done
 
 mkdir -p "$state/backend"
 bopts=(-o state_dir="$state/backend" -o listen="tls+tcp://127.0.0.1:$port"
@@ -130,7 +155,7 @@ psql_() { psql -h "$state/backend/pg/run" -U postgres -d else -At "$@"; }
 
 touch "$state/progress"
 declare -A seq
-for h in $("$bin/gen_mail" --list-hosts); do
+for h in "${!site_of[@]}"; do
 	seq[$h]=$(awk -v h="$h" '$1 == "seq" && $2 == h { s = $3 } END { print s + 0 }' "$state/progress")
 done
 win=43200
@@ -139,16 +164,25 @@ t0=$(date +%s.%N)
 lines_sent=0
 # The first window is short: the engine holds completed transactions back
 # only for hosts it has heard of, so every host speaks before the long ones.
+# A window's mark: "window W" (site 0), "window W site1" (the second platform).
+mark() { if [ "$2" = 0 ]; then echo "window $1"; else echo "window $1 site$2"; fi; }
 for ((w = start, wend = start + 300; w < p_end + 3600; w = wend, wend = w + win)); do
-	if grep -qx "window $w" "$state/progress"; then
-		continue
-	fi
-	pids=()
+	todo=()
+	for k in "${sites[@]}"; do
+		grep -qx "$(mark "$w" "$k")" "$state/progress" || todo+=("$k")
+	done
+	[ ${#todo[@]} -gt 0 ] || continue
+	pids=() hosts=()
 	for h in "${!seq[@]}"; do
+		k=${site_of[$h]}
+		[[ " ${todo[*]} " == *" $k "* ]] || continue
+		hosts+=("$h")
+		n=$emails
+		[ "$k" = 0 ] || n=$site_emails
 		(
 			f=$state/logs/$h.log
-			"$bin/gen_mail" --host "$h" --emails "$emails" --days "$days" --end "$p_end" \
-				--from "$w" --to "$wend" >"$f"
+			"$bin/gen_mail" --site "$k" --host "$h" --emails "$n" --days "$days" \
+				--end "$p_end" --from "$w" --to "$wend" >"$f"
 			[ -s "$f" ] || exit 0
 			"$bin/else-send" --backend "tls+tcp://127.0.0.1:$port" --ca "$state/ca/ca.crt" \
 				--cert "$state/ca/client-$h.pem" --server-name backend \
@@ -160,13 +194,15 @@ for ((w = start, wend = start + 300; w < p_end + 3600; w = wend, wend = w + win)
 	for p in "${pids[@]}"; do
 		wait "$p" || die "shipping window $w failed"
 	done
-	for h in "${!seq[@]}"; do
+	for h in "${hosts[@]}"; do
 		n=$(wc -l <"$state/logs/$h.log")
 		seq[$h]=$((seq[$h] + n))
 		lines_sent=$((lines_sent + n))
 		echo "seq $h ${seq[$h]}" >>"$state/progress"
 	done
-	echo "window $w" >>"$state/progress"
+	for k in "${todo[@]}"; do
+		mark "$w" "$k" >>"$state/progress"
+	done
 	say "$(date -u -d "@$w" +%F\ %H:%M) done: $lines_sent lines this run"
 done
 rm -f "$state/logs"/*.log
@@ -278,4 +314,5 @@ printf '%-34s %9s  p50 %s ms, p99 %s ms, errors %s\n' "through else-frontend" "$
 printf '%-34s %9.0f  (%s requests replayed by pgbench -M simple)\n' "PostgreSQL alone, same statements" "$pg_simple" "$nreq" >&2
 printf '%-34s %9.0f  (the same, -M prepared)\n' "" "$pg_prep" >&2
 printf '%-34s %9.2f  target >= 0.80 (against the faster)\n' "ratio" "$(echo "$fe_rps / $pg_tps" | bc -l)" >&2
-printf '\nmachine: %s, %s cores; %s e-mails over %s days\n' "$(uname -m)" "$(nproc)" "$emails" "$days" >&2
+printf '\nmachine: %s, %s cores; %s e-mails (gen_mail count, 10%% of them NOQUEUE rejects) + %s of a second platform over %s days\n' \
+	"$(uname -m)" "$(nproc)" "$emails" "$site_emails" "$days" >&2
