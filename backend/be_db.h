@@ -171,8 +171,10 @@ int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped);
  * be_db_partition_day - the partitions of one UTC day (days since the epoch)
  * and its email_keys month, through else_partition_day() (sql/008), which the
  * else_ingest role may call: rows of that day waiting in DEFAULT move in.
- * Outside a transaction; -EAGAIN as be_db_partitions; -EIO for a day the
- * database refuses (more than ten years back or a year ahead).
+ * Outside a transaction (-EINVAL inside one), in one of its own that leaves
+ * buffered lines and flows alone (never flushed, never dropped); -EAGAIN
+ * after waiting 2 s for a lock; -EIO for a day the database refuses (more
+ * than ten years back or a year ahead).
  */
 int be_db_partition_day(be_db *db, int64_t day);
 

@@ -194,9 +194,27 @@ int be_db_partition_day(be_db *db, int64_t day)
 	rc = be_db_ready(db);
 	if (rc)
 		return rc;
+	if (db->in_tx)
+		return -EINVAL;
 	be_db_date(d, day);
 	const char *p[1] = { d };
-	return be_db_ddl(db, "partition day", "SELECT else_partition_day($1::date)", 1, p, NULL);
+	/*
+	 * A transaction of its own that neither writes nor drops the flows
+	 * buffered on this connection (the ingest pipeline keeps flows waiting
+	 * for its writer there): COMMIT without flushing, and a rollback keeps
+	 * flows this transaction did not add.  It waits at most 2 s for a lock:
+	 * the batches wait meanwhile.
+	 */
+	rc = be_db_begin(db);
+	if (rc == 0)
+		rc = be_db_simple(db, "partition day", "SET LOCAL lock_timeout = '2s'");
+	if (rc == 0)
+		rc = be_db_exec(db, "partition day", "SELECT else_partition_day($1::date)", 1, p,
+				NULL, NULL, 0, NULL);
+	if (rc == 0)
+		return be_db_commit_keep(db);
+	be_db_rollback(db);
+	return rc;
 }
 
 /* be_db_retention - see be_db.h */

@@ -624,6 +624,18 @@ Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 12
 	cr_assert_gt(f.ntx, 100);
 	cr_assert_gt(f.nrej, 0);
 	cr_assert_eq(be_db_flows_pending(db), f.ntx + f.nrej);
+	cr_assert_eq(be_db_commit_lines(db), 0);
+	/*
+	 * Flows waiting on the connection (as the ingest pipeline keeps them
+	 * for its writer) are neither written nor dropped by making a day's
+	 * partitions, whether that works or fails.
+	 */
+	cr_assert_eq(be_db_partition_day(db, 1795000000 / 86400 - 40), 0);
+	cr_assert_eq(be_db_partition_day(db, 1795000000 / 86400 - 5000), -EIO);
+	cr_assert_eq(be_db_flows_pending(db), f.ntx + f.nrej);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), 0);
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_partition_day(db, 1795000000 / 86400 - 41), -EINVAL);
 	cr_assert_eq(be_db_commit(db), 0);
 	msgs = td_i64(c, "SELECT count(*) FROM messages");
 	rcpts = td_i64(c, "SELECT count(*) FROM recipients");
