@@ -13,7 +13,10 @@ search_history, login_failures, else_scope) are left out: the reference is
 what PostgreSQL serves for the searches themselves.  Parameters are put back
 into the SQL as quoted literals.  The requests become one pgbench script,
 OUTDIR/replay.sql, that runs one of them at random per transaction (pgbench
-takes at most 128 script files); the count is printed.
+takes at most 128 script files); the count is printed.  OUTDIR/replay-params.sql
+is the same with the parameters as pgbench variables, each statement preceded
+by a \\gset of its values: with pgbench -M prepared, PostgreSQL then plans each
+statement once per connection and binds the values, as the backend does.
 """
 import os
 import re
@@ -67,16 +70,30 @@ def main():
             continue
         # $12 before $1: replace by number, longest first.
         text = re.sub(r"\$(\d+)", lambda m: params.get(int(m.group(1)), m.group(0)), sql)
-        open_by_pid[pid].append(text.replace("\n", " ").strip())
+        # The same with pgbench variables, set by a \gset line before it
+        # (NULL stays inline: \gset cannot carry it).
+        used = sorted({int(n) for n in re.findall(r"\$(\d+)", sql)})
+        sets = ["%s AS p%d" % (params[n], n) for n in used if params.get(n, "NULL") != "NULL"]
+        ptext = re.sub(r"\$(\d+)", lambda m: ":p%s" % m.group(1)
+                       if params.get(int(m.group(1)), "NULL") != "NULL" else "NULL", sql)
+        gset = ("SELECT " + ", ".join(sets) + " \\gset") if sets else None
+        open_by_pid[pid].append((text.replace("\n", " ").strip(), gset,
+                                 ptext.replace("\n", " ").strip()))
     groups = [g for g in groups if g]
-    with open(os.path.join(out, "replay.sql"), "w") as f:
-        f.write("\\set r random(1, %d)\n" % len(groups))
-        for i, g in enumerate(groups):
-            f.write("%s :r = %d\n" % ("\\if" if i == 0 else "\\elif", i + 1))
-            for s in g:
-                f.write(s + ";\n")
-        if groups:
-            f.write("\\endif\n")
+    for name, literal in (("replay.sql", True), ("replay-params.sql", False)):
+        with open(os.path.join(out, name), "w") as f:
+            f.write("\\set r random(1, %d)\n" % len(groups))
+            for i, g in enumerate(groups):
+                f.write("%s :r = %d\n" % ("\\if" if i == 0 else "\\elif", i + 1))
+                for lit, gset, ptext in g:
+                    if literal:
+                        f.write(lit + ";\n")
+                    else:
+                        if gset:
+                            f.write(gset + "\n")
+                        f.write(ptext + ";\n")
+            if groups:
+                f.write("\\endif\n")
     print(len(groups))
 
 
