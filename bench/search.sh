@@ -206,8 +206,17 @@ for ((w = start, wend = start + 300; w < p_end + 3600; w = wend, wend = w + win)
 	say "$(date -u -d "@$w" +%F\ %H:%M) done: $lines_sent lines this run"
 done
 rm -f "$state/logs"/*.log
-# Lingering flows go out once the backend is idle (idle_flush).
+# Lingering flows go out once the backend is idle (idle_flush); then wait
+# until the ingest has been quiet for 10 s (a start may first replay and
+# write flows for a while): measure a quiet database.
 sleep 8
+quiet=0
+for _ in $(seq 1 3600); do
+	busy=$(psql_ -c "select count(*) from pg_stat_activity where usename = 'else_ingest' and state = 'active'")
+	if [ "$busy" = 0 ]; then quiet=$((quiet + 1)); else quiet=0; fi
+	[ "$quiet" -ge 10 ] && break
+	sleep 1
+done
 t1=$(date +%s.%N)
 el=$(echo "$t1 - $t0" | bc)
 say "loaded: $(psql_ -c "select count(*) from lines") lines," \
