@@ -145,12 +145,19 @@ touch "$state/backend.log"
 logmark=$(wc -c <"$state/backend.log")
 "$bin/else-backend" "${bopts[@]}" >>"$state/backend.log" 2>&1 &
 backend_pid=$!
-# Only this start's lines: the log keeps those of earlier runs.
-for _ in $(seq 1 1200); do
-	tail -c +$((logmark + 1)) "$state/backend.log" | grep -q "listening on" && break
+# Only this start's lines: the log keeps those of earlier runs.  A start
+# after a large load first refreshes the top lists of the days it changed
+# (minutes at 10M e-mails): wait up to an hour.
+listening=0
+for _ in $(seq 1 36000); do
+	if tail -c +$((logmark + 1)) "$state/backend.log" | grep -q "listening on"; then
+		listening=1
+		break
+	fi
 	kill -0 "$backend_pid" 2>/dev/null || die "else-backend exited, see $state/backend.log"
 	sleep 0.1
 done
+[ "$listening" = 1 ] || die "else-backend is not listening after an hour, see $state/backend.log"
 psql_() { psql -h "$state/backend/pg/run" -U postgres -d else -At "$@"; }
 
 touch "$state/progress"
