@@ -1084,6 +1084,7 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	char *cqid = NULL, *csort = NULL;
 	uint32_t limit = s->limit ? s->limit : 100;
 	int mode = s->match, sort = s->sort, n, pf, pt, rc;
+	bool keyed = false; /* a name, Message-ID or queue ID picks the rows */
 	const char *dir = s->ascending ? "ASC" : "DESC", *cmp = s->ascending ? ">" : "<";
 
 	if (sort < 0 || sort > 3)
@@ -1140,6 +1141,10 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		const char *v = *(char *const *)((const char *)s + names[k].off);
 		if (!be_dbq_set(v))
 			continue;
+		/* An index finds the few keys (not a server: all of its messages). */
+		if (mode != ELSE__MATCH__MATCH_SUBSTRING &&
+		    strcmp(names[k].m1 ? names[k].m1 : "", "lower(h.name)") != 0)
+			keyed = true;
 		n = be_dbq_param(&st, v);
 		if (names[k].x) {
 			/*
@@ -1184,6 +1189,8 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		be_dbq_add(&st, " AND m.status = @", be_dbq_param(&st, s->status));
 	/* Message-ID and queue ID go through email_keys (sql/005: messages has
 	 * no index of its own on them), then messages_email_id. */
+	if (be_dbq_set(s->message_id) || be_dbq_set(s->queue_id))
+		keyed = true;
 	if (be_dbq_set(s->message_id))
 		be_dbq_add(
 			&st,
@@ -1274,7 +1281,18 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		el_buf_add(&st.sql, dir, strlen(dir));
 		el_buf_addlit(&st.sql, ", ");
 	}
-	el_buf_addlit(&st.sql, "m.first_seen ");
+	/*
+	 * Found by a key: the time index must not drive.  PostgreSQL reads
+	 * messages newest first through it, hoping to meet the few keys soon,
+	 * and walks a million rows when they are old (2.5 s for an address with
+	 * two messages in the week at 10M e-mails, 3 ms with the keys first).
+	 * An expression it cannot read from an index makes it find the keys,
+	 * fetch their messages and sort them: same order.
+	 */
+	if (keyed && sort == ELSE__SORT_KEY__SORT_TIME)
+		el_buf_addlit(&st.sql, "(m.first_seen + interval '0 s') ");
+	else
+		el_buf_addlit(&st.sql, "m.first_seen ");
 	el_buf_add(&st.sql, dir, strlen(dir));
 	el_buf_addlit(&st.sql, ", m.host_id ");
 	el_buf_add(&st.sql, dir, strlen(dir));

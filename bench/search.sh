@@ -317,12 +317,14 @@ nreq=$(python3 bench/search_replay.py "$state/mix-statements.log" "$state/replay
 # Twice: the statements with their values written in (PostgreSQL plans each
 # for those values), and with the values as parameters of statements pgbench
 # prepares once per connection (replay-params.sql: PostgreSQL plans once and
-# binds the values, as the backend does; each statement has one \gset
-# before it, a round trip more).  The ratio is taken against the faster.
+# binds the values into a generic plan, as the backend does for these
+# statements; each statement has one \gset before it, a round trip more).
+# The ratio is taken against the faster.
 for m in simple prepared; do
-	script=replay.sql
-	[ "$m" = simple ] || script=replay-params.sql
-	pgbench -n -M "$m" -h "$state/backend/pg/run" -U postgres -c 4 -j 2 -T "$dur" \
+	script=replay.sql plan=auto
+	[ "$m" = simple ] || script=replay-params.sql plan=force_generic_plan
+	PGOPTIONS="-c plan_cache_mode=$plan" \
+		pgbench -n -M "$m" -h "$state/backend/pg/run" -U postgres -c 4 -j 2 -T "$dur" \
 		-f "$state/replay/$script" else >"$state/pgbench-$m.txt" 2>&1 ||
 		die "pgbench failed: $(tail -3 "$state/pgbench-$m.txt")"
 done

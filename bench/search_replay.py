@@ -9,7 +9,8 @@ calls this.  Each request begins with the session check (a statement on
 `sessions`); the statements that follow on the same connection, up to the
 next session check, are that request's searches.  Statements on the
 authorization and bookkeeping tables (sessions, users, audit_log,
-search_history, login_failures, else_scope) are left out: the reference is
+search_history, login_failures, else_scope) and the backend's plan_cache_mode
+settings are left out: the reference is
 what PostgreSQL serves for the searches themselves.  Parameters are put back
 into the SQL as quoted literals.  The requests become one pgbench script,
 OUTDIR/replay.sql, that runs one of them at random per transaction (pgbench
@@ -25,7 +26,7 @@ import sys
 PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] (\S*) ?(LOG|DETAIL|ERROR|STATEMENT|WARNING|NOTICE|HINT|CONTEXT):  (.*)$")
 EXEC = re.compile(r"^duration: [0-9.]+ ms  (?:execute [^:]*|statement): (.*)$", re.S)
 PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
-SKIP = re.compile(r"\b(sessions|users|audit_log|search_history|login_failures|else_scope|user_groups)\b")
+SKIP = re.compile(r"\b(sessions|users|audit_log|search_history|login_failures|else_scope|user_groups|plan_cache_mode)\b")
 
 
 def entries(path):
