@@ -143,23 +143,34 @@ int be_db_schema_version(be_db *db, int *version)
  * own with a lock timeout: DROP TABLE of a partition queues for an exclusive
  * lock on its parent, and while it waits behind a long search every new
  * ingest batch would queue behind it.  Better to give up (-EAGAIN) and try
- * again at the next round.
+ * again at the next round.  That transaction commits without flushing and a
+ * failure rolls back only itself: lines and flows buffered on the connection
+ * (the ingest pipeline keeps flows waiting there for its writer) are neither
+ * written by it nor dropped.  Inside an open transaction it runs as part of
+ * it.
  */
-static int be_db_ddl(be_db *db, const char *what, const char *sql, int n, const char *const *p,
-		     PGresult **res)
+static int be_db_ddl(be_db *db, const char *what, const char *lock_timeout, const char *sql, int n,
+		     const char *const *p, PGresult **res)
 {
+	char set[64];
 	bool opened;
 	int rc = be_db_tx_wrap_begin(db, &opened);
 
+	snprintf(set, sizeof(set), "SET LOCAL lock_timeout = '%s'", lock_timeout);
 	if (rc == 0 && opened)
-		rc = be_db_simple(db, what, "SET LOCAL lock_timeout = '10s'");
+		rc = be_db_simple(db, what, set);
 	if (rc == 0)
 		rc = be_db_exec(db, what, sql, n, p, NULL, NULL, 0, res);
 	if (rc && res && *res) {
 		PQclear(*res);
 		*res = NULL;
 	}
-	return be_db_tx_wrap_end(db, opened, rc);
+	if (!opened)
+		return rc;
+	if (rc == 0)
+		return be_db_commit_keep(db);
+	be_db_rollback(db);
+	return rc;
 }
 
 /* be_db_partitions - see be_db.h */
@@ -179,8 +190,8 @@ int be_db_partitions(be_db *db, int64_t now_s, int days_ahead)
 	be_db_date(from, day - 1);
 	be_db_date(to, day + days_ahead);
 	const char *p[2] = { from, to };
-	return be_db_ddl(db, "partitions", "SELECT else_partitions_ensure($1::date, $2::date)", 2,
-			 p, NULL);
+	return be_db_ddl(db, "partitions", "10s",
+			 "SELECT else_partitions_ensure($1::date, $2::date)", 2, p, NULL);
 }
 
 /* be_db_partition_day - see be_db.h */
@@ -198,23 +209,9 @@ int be_db_partition_day(be_db *db, int64_t day)
 		return -EINVAL;
 	be_db_date(d, day);
 	const char *p[1] = { d };
-	/*
-	 * A transaction of its own that neither writes nor drops the flows
-	 * buffered on this connection (the ingest pipeline keeps flows waiting
-	 * for its writer there): COMMIT without flushing, and a rollback keeps
-	 * flows this transaction did not add.  It waits at most 2 s for a lock:
-	 * the batches wait meanwhile.
-	 */
-	rc = be_db_begin(db);
-	if (rc == 0)
-		rc = be_db_simple(db, "partition day", "SET LOCAL lock_timeout = '2s'");
-	if (rc == 0)
-		rc = be_db_exec(db, "partition day", "SELECT else_partition_day($1::date)", 1, p,
-				NULL, NULL, 0, NULL);
-	if (rc == 0)
-		return be_db_commit_keep(db);
-	be_db_rollback(db);
-	return rc;
+	/* The batches wait meanwhile: at most 2 s. */
+	return be_db_ddl(db, "partition day", "2s", "SELECT else_partition_day($1::date)", 1, p,
+			 NULL);
 }
 
 /* be_db_retention - see be_db.h */
@@ -234,7 +231,7 @@ int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped)
 		return rc;
 	be_db_date(before, be_db_day_of(now_s) - keep_days);
 	const char *p[1] = { before };
-	rc = be_db_ddl(db, "retention", "SELECT else_retention($1::date)", 1, p, &res);
+	rc = be_db_ddl(db, "retention", "10s", "SELECT else_retention($1::date)", 1, p, &res);
 	if (rc == 0 && dropped)
 		*dropped = atoi(PQgetvalue(res, 0, 0));
 	if (rc == 0 && PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
@@ -261,7 +258,8 @@ int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *dele
 		return rc;
 	be_db_date(before, be_db_day_of(now_s) - keep_days);
 	const char *p[1] = { before };
-	rc = be_db_ddl(db, "stats retention", "SELECT else_stats_retention($1::date)", 1, p, &res);
+	rc = be_db_ddl(db, "stats retention", "10s", "SELECT else_stats_retention($1::date)", 1, p,
+		       &res);
 	if (rc == 0 && deleted)
 		*deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -284,7 +282,8 @@ int be_db_stats_top_refresh(be_db *db, int keep, int *days)
 	if (rc)
 		return rc;
 	snprintf(k, sizeof(k), "%d", keep);
-	rc = be_db_ddl(db, "top lists", "SELECT else_stats_top_refresh($1::integer)", 1, p, &res);
+	rc = be_db_ddl(db, "top lists", "10s", "SELECT else_stats_top_refresh($1::integer)", 1, p,
+		       &res);
 	if (rc == 0 && days)
 		*days = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
