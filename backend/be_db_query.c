@@ -1124,26 +1124,25 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	static const struct {
 		size_t off;
 		const char *m1, *m2, *r, *x;
+		bool keyed; /* an index finds its few rows (a server has all of its own) */
 	} names[] = {
-		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL, NULL },
-		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)", NULL },
+		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL, NULL, true },
+		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)", NULL, true },
 		{ offsetof(Else__Search, address), "lower(m.sender)", NULL, "lower(r.rcpt)",
-		  "lower(x.sender)" },
+		  "lower(x.sender)", true },
 		{ offsetof(Else__Search, domain), "else_domain(m.sender)", NULL,
-		  "else_domain(r.rcpt)", "else_domain(x.sender)" },
+		  "else_domain(r.rcpt)", "else_domain(x.sender)", true },
 		{ offsetof(Else__Search, client), "lower(m.client_ip)", "lower(m.client_host)",
-		  NULL, NULL },
-		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL, NULL },
-		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL,
-		  NULL },
+		  NULL, NULL, true },
+		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL, NULL, false },
+		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL, NULL,
+		  true },
 	};
 	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		const char *v = *(char *const *)((const char *)s + names[k].off);
 		if (!be_dbq_set(v))
 			continue;
-		/* An index finds the few keys (not a server: all of its messages). */
-		if (mode != ELSE__MATCH__MATCH_SUBSTRING &&
-		    strcmp(names[k].m1 ? names[k].m1 : "", "lower(h.name)") != 0)
+		if (mode != ELSE__MATCH__MATCH_SUBSTRING && names[k].keyed)
 			keyed = true;
 		n = be_dbq_param(&st, v);
 		if (names[k].x) {
