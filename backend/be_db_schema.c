@@ -214,15 +214,19 @@ int be_db_partition_day(be_db *db, int64_t day)
 			 NULL);
 }
 
-/* be_db_retention - see be_db.h */
-int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped)
+/*
+ * be_db_purge - run a retention function, "SELECT fn($1::date)", for the day
+ * keep_days before now_s's day (before, "YYYY-MM-DD"); *count (may be NULL)
+ * gets the integer it returns.
+ */
+static int be_db_purge(be_db *db, const char *what, const char *sql, int64_t now_s, int keep_days,
+		       char before[32], int64_t *count)
 {
 	PGresult *res = NULL;
-	char before[32];
 	int rc;
 
-	if (dropped)
-		*dropped = 0;
+	if (count)
+		*count = 0;
 	if (db == NULL || keep_days < 1 || keep_days > 100000 || now_s < 0 ||
 	    now_s > 253402300799LL)
 		return -EINVAL;
@@ -231,39 +235,36 @@ int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped)
 		return rc;
 	be_db_date(before, be_db_day_of(now_s) - keep_days);
 	const char *p[1] = { before };
-	rc = be_db_ddl(db, "retention", "10s", "SELECT else_retention($1::date)", 1, p, &res);
-	if (rc == 0 && dropped)
-		*dropped = atoi(PQgetvalue(res, 0, 0));
-	if (rc == 0 && PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
-		el_info("database: retention dropped %s partitions of days before %s",
-			PQgetvalue(res, 0, 0), before);
+	rc = be_db_ddl(db, what, "10s", sql, 1, p, &res);
+	if (rc == 0 && count)
+		*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
+	return rc;
+}
+
+/* be_db_retention - see be_db.h */
+int be_db_retention(be_db *db, int64_t now_s, int keep_days, int *dropped)
+{
+	char before[32];
+	int64_t n;
+	int rc = be_db_purge(db, "retention", "SELECT else_retention($1::date)", now_s, keep_days,
+			     before, &n);
+
+	if (dropped)
+		*dropped = (int)n;
+	if (rc == 0 && n > 0)
+		el_info("database: retention dropped %lld partitions of days before %s",
+			(long long)n, before);
 	return rc;
 }
 
 /* be_db_stats_retention - see be_db.h */
 int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *deleted)
 {
-	PGresult *res = NULL;
 	char before[32];
-	int rc;
 
-	if (deleted)
-		*deleted = 0;
-	if (db == NULL || keep_days < 1 || keep_days > 100000 || now_s < 0 ||
-	    now_s > 253402300799LL)
-		return -EINVAL;
-	rc = be_db_ready(db);
-	if (rc)
-		return rc;
-	be_db_date(before, be_db_day_of(now_s) - keep_days);
-	const char *p[1] = { before };
-	rc = be_db_ddl(db, "stats retention", "10s", "SELECT else_stats_retention($1::date)", 1, p,
-		       &res);
-	if (rc == 0 && deleted)
-		*deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return rc;
+	return be_db_purge(db, "stats retention", "SELECT else_stats_retention($1::date)", now_s,
+			   keep_days, before, deleted);
 }
 
 /* be_db_stats_top_refresh - see be_db.h */
