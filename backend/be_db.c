@@ -217,6 +217,7 @@ static void be_db_discard(be_db *db)
 	be_db_copy_reset(&db->keys);
 	db->stage_n = 0;
 	be_db_keys_forget(db);
+	be_db_journal_forget(db);
 }
 
 /* be_db_flow_rows - every flow row buffered */

@@ -21,9 +21,11 @@
  *     be_db_checkpoint_save(...)                             // now and then
  *     be_db_commit(db);            // flushes anything still buffered first
  *
- * With the ingest pipeline (be_ingest.h), the worker ends the batch with
+ * With the ingest pipeline (be_ingest.h), the worker writes the batch's flows
+ * to flow_journal (be_db_journal_add) and ends the batch with
  * be_db_commit_lines() instead (flows stay buffered), and hands the flows to
- * the writer's own handle with be_db_flows_take(), which flushes them there.
+ * the writer's own handle with be_db_flows_take(), which flushes them there
+ * and deletes their journal rows (be_db_journal_done) in one transaction.
  *
  * be_db_lines_flush() takes the ingest_counter row lock, held until commit:
  * from there on, batch transactions commit one after another, so ingest_seq
@@ -123,6 +125,7 @@ typedef struct be_db_stats {
 	uint64_t err_conn;      /* connections lost */
 	uint64_t reconnects;    /* successful reconnects */
 	uint64_t text_repaired; /* text values that needed UTF-8 repair or cutting */
+	uint64_t journal_rows;  /* flow_journal rows written (be_db_journal_add) */
 } be_db_stats;
 
 /* Connection and transactions. */
@@ -248,6 +251,27 @@ size_t be_db_flows_bytes(const be_db *db);
 
 /* be_db_flows_drop - forget the flows buffered (the engine will make them again) */
 void be_db_flows_drop(be_db *db);
+
+/*
+ * The flow journal (sql/010_flow_journal.sql): flows committed in the
+ * transaction of the lines they came from, applied later by another
+ * connection.
+ *
+ * be_db_journal_add - inside a transaction: one flow_journal row with the
+ * flow rows buffered since the last call (or since the buffers were last
+ * emptied); they stay buffered, for be_db_flows_take.  *id gets the row's id,
+ * 0 when nothing new was buffered.  -EMSGSIZE over 1 GiB per table.
+ * be_db_journal_done - inside a transaction: delete the rows with ids lo..hi
+ * (the writer applied their flows in this transaction).
+ * be_db_journal_apply - outside a transaction, with no flow buffered: apply
+ * every journal row in id order, each in a transaction of its own (upserts,
+ * then the row is deleted).  *applied gets the rows applied.  A row the
+ * server refuses (-EIO) is logged, counted in *bad, left in the table and
+ * passed over; any other failure stops and is returned (call it again).
+ */
+int be_db_journal_add(be_db *db, int64_t *id);
+int be_db_journal_done(be_db *db, int64_t lo, int64_t hi);
+int be_db_journal_apply(be_db *db, uint64_t *applied, uint64_t *bad);
 
 /*
  * Correlation checkpoints: the engine's be_corr_dump text as of ingest_seq.

@@ -56,14 +56,20 @@ void be_db_copy_reset(be_db_copybuf *cb)
 	cb->rows = 0;
 }
 
-/* be_db_copy_row - start a row of nfields (the header before the first) */
-void be_db_copy_row(be_db_copybuf *cb, int16_t nfields)
+/* be_db_copy_header - the COPY header, before the first row */
+void be_db_copy_header(be_db_copybuf *cb)
 {
 	if (cb->b.len == 0) {
 		el_buf_add(&cb->b, "PGCOPY\n\377\r\n\0", 11);
 		be_db_put_be(&cb->b, 0, 4); /* flags */
 		be_db_put_be(&cb->b, 0, 4); /* header extension length */
 	}
+}
+
+/* be_db_copy_row - start a row of nfields (the header before the first) */
+void be_db_copy_row(be_db_copybuf *cb, int16_t nfields)
+{
+	be_db_copy_header(cb);
 	be_db_put_be(&cb->b, (uint16_t)nfields, 2);
 	cb->rows++;
 }

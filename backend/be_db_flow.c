@@ -594,6 +594,7 @@ void be_db_flows_drop(be_db *db)
 	db->stage_n = 0;
 	be_db_rejects_forget(db);
 	be_db_keys_forget(db);
+	be_db_journal_forget(db);
 }
 
 /* be_db_flows_take - see be_db.h */
@@ -611,6 +612,8 @@ int be_db_flows_take(be_db *dst, be_db *src)
 	/* Reject ordinals and key dedupe count within one flush: the taken rows are one. */
 	be_db_rejects_forget(src);
 	be_db_keys_forget(src);
+	be_db_journal_forget(src);
+	be_db_journal_forget(dst);
 	return 0;
 }
 
@@ -694,5 +697,165 @@ out:
 	db->stage_n = 0;
 	be_db_rejects_forget(db);
 	be_db_keys_forget(db);
+	be_db_journal_forget(db);
 	return be_db_tx_wrap_end(db, opened, rc);
+}
+
+/*
+ * The flow journal (sql/010_flow_journal.sql): the rows of the four flow
+ * buffers, without their COPY header, as one flow_journal row.
+ */
+
+/* be_db_journal_forget - nothing buffered is in the journal */
+void be_db_journal_forget(be_db *db)
+{
+	memset(db->jmark, 0, sizeof(db->jmark));
+	memset(db->jrows, 0, sizeof(db->jrows));
+}
+
+/* be_db_journal_add - see be_db.h */
+int be_db_journal_add(be_db *db, int64_t *id)
+{
+	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
+	const char *vals[8];
+	int lens[8], fmts[8];
+	char nb[4][24];
+	size_t from[4], rows = 0;
+	PGresult *res = NULL;
+	int rc;
+
+	if (id == NULL)
+		return -EINVAL;
+	*id = 0;
+	if (!db->in_tx)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++) {
+		from[i] = db->jmark[i] ? db->jmark[i] : cb[i]->b.len ? BE_DB_COPY_HEADER : 0;
+		rows += cb[i]->rows - db->jrows[i];
+		snprintf(nb[i], sizeof(nb[i]), "%zu", cb[i]->rows - db->jrows[i]);
+		vals[2 * i] = cb[i]->b.len > from[i] ? cb[i]->b.p + from[i] : "";
+		lens[2 * i] = (int)(cb[i]->b.len - from[i]);
+		fmts[2 * i] = 1;
+		vals[2 * i + 1] = nb[i];
+		lens[2 * i + 1] = 0;
+		fmts[2 * i + 1] = 0;
+		/* A slice over 1 GiB cannot be one value: the caller flushes earlier. */
+		if (cb[i]->b.len - from[i] > ((size_t)1 << 30) - 1)
+			return -EMSGSIZE;
+	}
+	if (rows == 0)
+		return 0;
+	rc = be_db_exec(db, "flow journal",
+			"INSERT INTO flow_journal (messages, nmessages, recipients, nrecipients, "
+			"rejects, nrejects, keys, nkeys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+			"RETURNING id",
+			8, vals, lens, fmts, 1, &res);
+	if (rc == 0 && (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8))
+		rc = -EIO;
+	if (rc == 0) {
+		*id = (int64_t)be_db_get_be64(PQgetvalue(res, 0, 0));
+		for (int i = 0; i < 4; i++) {
+			db->jmark[i] = cb[i]->b.len;
+			db->jrows[i] = cb[i]->rows;
+		}
+		db->st.journal_rows++;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* be_db_journal_done - see be_db.h */
+int be_db_journal_done(be_db *db, int64_t lo, int64_t hi)
+{
+	char lb[24], hb[24];
+	const char *v[2] = { lb, hb };
+
+	if (!db->in_tx || lo <= 0 || hi < lo)
+		return -EINVAL;
+	snprintf(lb, sizeof(lb), "%lld", (long long)lo);
+	snprintf(hb, sizeof(hb), "%lld", (long long)hi);
+	return be_db_exec(db, "flow journal", "DELETE FROM flow_journal WHERE id BETWEEN $1 AND $2",
+			  2, v, NULL, NULL, 0, NULL);
+}
+
+/* be_db_journal_apply - see be_db.h */
+int be_db_journal_apply(be_db *db, uint64_t *applied, uint64_t *bad)
+{
+	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
+	long long after = 0;
+	int rc = 0;
+
+	if (applied)
+		*applied = 0;
+	if (bad)
+		*bad = 0;
+	if (db == NULL || db->in_tx || db->msg.rows || db->rcpt.rows || db->rej.rows ||
+	    db->keys.rows)
+		return -EINVAL;
+	for (;;) {
+		PGresult *res = NULL;
+		char ab[24], idb[24];
+		const char *v[1] = { ab };
+
+		snprintf(ab, sizeof(ab), "%lld", after);
+		if ((rc = be_db_begin(db)) < 0)
+			return rc;
+		rc = be_db_exec(db, "flow journal",
+				"SELECT id, messages, nmessages, recipients, nrecipients, rejects, "
+				"nrejects, keys, nkeys FROM flow_journal WHERE id > $1 ORDER BY id "
+				"LIMIT 1",
+				1, v, NULL, NULL, 1, &res);
+		if (rc == 0 && PQntuples(res) == 0) {
+			PQclear(res);
+			return be_db_commit(db);
+		}
+		if (rc == 0 && PQgetlength(res, 0, 0) != 8)
+			rc = -EIO;
+		if (rc == 0) {
+			after = (long long)be_db_get_be64(PQgetvalue(res, 0, 0));
+			snprintf(idb, sizeof(idb), "%lld", after);
+			v[0] = idb;
+		}
+		for (int i = 0; rc == 0 && i < 4; i++) {
+			size_t len = (size_t)PQgetlength(res, 0, 1 + 2 * i);
+			int64_t rows =
+				PQgetlength(res, 0, 2 + 2 * i) == 4
+					? (int32_t)be_db_get_be32(PQgetvalue(res, 0, 2 + 2 * i))
+					: -1;
+
+			if (rows < 0 || (rows == 0) != (len == 0))
+				rc = -EIO;
+			else if (rows) {
+				be_db_copy_header(cb[i]);
+				el_buf_add(&cb[i]->b, PQgetvalue(res, 0, 1 + 2 * i), len);
+				cb[i]->rows = (size_t)rows;
+			}
+		}
+		PQclear(res);
+		if (rc == 0)
+			rc = be_db_flows_flush(db);
+		if (rc == 0)
+			rc = be_db_exec(db, "flow journal",
+					"DELETE FROM flow_journal WHERE id = $1", 1, v, NULL, NULL,
+					0, NULL);
+		if (rc == 0)
+			rc = be_db_commit(db);
+		if (rc == 0) {
+			if (applied)
+				(*applied)++;
+			continue;
+		}
+		be_db_rollback(db);
+		be_db_flows_drop(db);
+		if (rc != -EIO || after == 0)
+			return rc;
+		/*
+		 * A row the database refuses (it was written by this code, so
+		 * only a bug or a hand-edited table makes one): kept for an
+		 * operator to look at, and passed over so that ingest goes on.
+		 */
+		el_warn("database: flow_journal row %lld cannot be applied: left in place", after);
+		if (bad)
+			(*bad)++;
+	}
 }

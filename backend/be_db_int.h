@@ -59,7 +59,9 @@ struct be_db {
 	uint64_t *line_seq_off; /* offsets of each row's ingest_seq value in lines.b */
 	size_t line_seq_cap;
 	be_db_copybuf msg, rcpt, rej, keys;
-	int32_t stage_n;   /* row order in the staging tables: the newest write wins */
+	int32_t stage_n; /* row order in the staging tables: the newest write wins */
+	/* Bytes and rows of msg, rcpt, rej, keys already in flow_journal (be_db_journal_add). */
+	size_t jmark[4], jrows[4];
 	size_t flows_mark; /* flow rows buffered when the transaction began */
 	el_map rej_seen;   /* reject id -> uint32_t count in this flush (be_db_flow.c) */
 	el_map keys_seen;  /* email_keys rows buffered in this flush (be_db_flow.c) */
@@ -90,11 +92,15 @@ int be_db_tx_wrap_end(be_db *db, bool opened, int rc);
 
 /* be_db_flow.c */
 void be_db_rejects_forget(be_db *db);
+void be_db_journal_forget(be_db *db);
 void be_db_keys_forget(be_db *db);
 
 /* be_db_copy.c: binary COPY encoding (PostgreSQL's COPY BINARY format) */
 void be_db_copy_reset(be_db_copybuf *cb);
+void be_db_copy_header(be_db_copybuf *cb);
 void be_db_copy_row(be_db_copybuf *cb, int16_t nfields);
+/* The length of what be_db_copy_header writes. */
+#define BE_DB_COPY_HEADER 19
 void be_db_copy_end(be_db_copybuf *cb);
 void be_db_copy_null(el_buf *b);
 void be_db_copy_i16(el_buf *b, int16_t v);

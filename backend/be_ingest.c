@@ -32,11 +32,12 @@ typedef struct be_ingest_pipe {
 	pthread_cond_t cv;
 	be_db *fdb; /* the thread's connection */
 	bool running, busy, stop;
-	int rc;            /* result of the last job (0 until the worker reads it) */
-	bool has_ckpt;     /* the job carries a checkpoint */
-	uint64_t ckpt_seq; /* ... as of this ingest_seq */
-	el_buf ckpt;       /* ... its state */
-	uint64_t ckpts;    /* checkpoints written */
+	int rc;                         /* result of the last job (0 until the worker reads it) */
+	bool has_ckpt;                  /* the job carries a checkpoint */
+	uint64_t ckpt_seq;              /* ... as of this ingest_seq */
+	el_buf ckpt;                    /* ... its state */
+	int64_t journal_lo, journal_hi; /* flow_journal rows of the job's flows: ids */
+	uint64_t ckpts;                 /* checkpoints written */
 } be_ingest_pipe;
 
 /* Flows (encoded bytes) that may wait for a busy writer before batches wait. */
@@ -48,6 +49,8 @@ struct be_ingest {
 	el_buf ckpt_next;       /* a checkpoint waiting for the writer's next job */
 	uint64_t ckpt_next_seq; /* ... as of this ingest_seq */
 	bool has_ckpt_next;
+	int64_t journal_lo, journal_hi; /* flow_journal ids of the flows waiting in db's buffers */
+	bool resync; /* the writer failed: apply flow_journal before handing it more */
 	be_db *db;
 	be_corr *corr;
 	el_map ctxs; /* host_id + stream_no -> el_parse_ctx */
@@ -84,6 +87,8 @@ static int be_ingest_pipe_job(be_ingest_pipe *p)
 
 	if (rc == 0)
 		rc = be_db_flows_flush(p->fdb);
+	if (rc == 0 && p->journal_hi)
+		rc = be_db_journal_done(p->fdb, p->journal_lo, p->journal_hi);
 	if (rc == 0 && p->has_ckpt)
 		rc = be_db_checkpoint_save(p->fdb, p->ckpt_seq, p->ckpt.p, p->ckpt.len);
 	if (rc == 0)
@@ -112,8 +117,7 @@ static void *be_ingest_pipe_main(void *arg)
 		if (rc == 0 && p->has_ckpt)
 			p->ckpts++;
 		if (rc < 0)
-			el_warn("ingest: writing flows failed (%s): they are made again from the "
-				"committed lines",
+			el_warn("ingest: writing flows failed (%s): they wait in flow_journal",
 				strerror(-rc));
 		p->rc = rc;
 		p->busy = false;
@@ -137,6 +141,35 @@ static int be_ingest_pipe_wait(be_ingest *g)
 	rc = p->rc;
 	p->rc = 0;
 	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+/*
+ * be_ingest_journal - apply what flow_journal holds (sql/010), on the
+ * worker's connection, with the writer idle: at start, and after a writer's
+ * job failed.  Every flow waiting in the worker's buffers is in the journal
+ * too (a batch journals its flows before it commits), so they are dropped
+ * and applied from there, in order.  Until it succeeds (g->resync), nothing
+ * more goes to the writer: a later flow must not be written before an
+ * earlier one.
+ */
+static int be_ingest_journal(be_ingest *g)
+{
+	uint64_t n = 0, bad = 0;
+	int rc;
+
+	be_db_flows_drop(g->db);
+	g->journal_lo = g->journal_hi = 0;
+	rc = be_db_journal_apply(g->db, &n, &bad);
+	g->st.journal_applied += n;
+	g->st.journal_bad += bad;
+	g->resync = rc < 0;
+	if (n)
+		el_info("ingest: applied %llu flow_journal rows", (unsigned long long)n);
+	if (rc < 0 && !g->down_since)
+		el_warn("ingest: applying flow_journal failed (%s): tried again after the next "
+			"batch",
+			strerror(-rc));
 	return rc;
 }
 
@@ -286,8 +319,11 @@ static int be_ingest_recover_once(be_ingest *g)
 	 * write, the replay makes again.
 	 */
 	be_ingest_pipe_wait(g);
-	be_db_flows_drop(g->db);
 	g->has_ckpt_next = false;
+	/* Flows of committed batches the writer has not applied (a crash, a failure). */
+	if ((rc = be_ingest_journal(g)) < 0)
+		return rc;
+	be_db_flows_drop(g->db);
 	be_corr_free(g->corr);
 	g->corr = be_corr_new(&g->conf.corr, &out);
 	be_ingest_drop_ctxs(g);
@@ -431,18 +467,18 @@ static void be_ingest_fail(be_ingest *g, int rc, const char *what)
 }
 
 /*
- * be_ingest_pipe_hand - after a batch's lines committed (or when idle): hand
- * the flows made so far to the writer, with the newest checkpoint taken
- * since its last job (ckpt: take one now, of the engine as of ckpt_seq, the
- * batch's last ingest_seq).  While the writer is busy the flows wait in the
- * worker's buffers and the next batch goes on: the writer's next job then
- * carries several batches (fewer, larger statements), and the worker waits
- * only once BE_INGEST_PIPE_MAX bytes of flows wait.  A checkpoint may travel
- * with flows of later lines: those are made again by a replay from it, and
- * rewritten as upserts.  If the writer's last job failed, its flows are lost
- * to the database but not to the lines: the engine is rebuilt from the last
- * checkpoint and the committed lines, which makes those flows again
- * (be_ingest_recover).
+ * be_ingest_pipe_hand - after a batch's lines and flow_journal row committed
+ * (or when idle): hand the flows made so far to the writer, with the newest
+ * checkpoint taken since its last job (ckpt: take one now, of the engine as
+ * of ckpt_seq, the batch's last ingest_seq).  While the writer is busy the
+ * flows wait in the worker's buffers (and in the journal) and the next batch
+ * goes on: the writer's next job then carries several batches (fewer, larger
+ * statements), and the worker waits only once BE_INGEST_PIPE_MAX bytes of
+ * flows wait.  The job deletes the journal rows of its flows.  A checkpoint
+ * may travel with flows of later lines: those are made again by a replay
+ * from it, and rewritten as upserts.  If the writer's last job failed, its
+ * flows are still in the journal: be_ingest_journal applies them, and those
+ * waiting, before anything else goes to the writer.
  */
 static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 {
@@ -456,7 +492,7 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 		g->ckpt_next_seq = ckpt_seq;
 		g->has_ckpt_next = true;
 	}
-	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0)
+	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0 && !g->resync)
 		return;
 	pthread_mutex_lock(&p->mu);
 	busy = p->busy;
@@ -465,12 +501,13 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 		return;
 	rc = be_ingest_pipe_wait(g);
 	if (rc < 0) {
-		g->st.batches_failed++;
-		be_corr_free(g->corr);
-		g->corr = NULL;
-		be_ingest_recover(g);
-		return;
+		g->st.flow_jobs_failed++;
+		g->resync = true;
 	}
+	if (g->resync && be_ingest_journal(g) < 0)
+		return;
+	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0)
+		return;
 	el_buf t = p->ckpt;
 	p->ckpt = g->ckpt_next;
 	g->ckpt_next = t;
@@ -478,6 +515,9 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 	p->has_ckpt = g->has_ckpt_next;
 	p->ckpt_seq = g->ckpt_next_seq;
 	g->has_ckpt_next = false;
+	p->journal_lo = g->journal_lo;
+	p->journal_hi = g->journal_hi;
+	g->journal_lo = g->journal_hi = 0;
 	if (be_db_flows_take(p->fdb, g->db) < 0)
 		el_panic("be_ingest: the flows writer still holds flows");
 	pthread_mutex_lock(&p->mu);
@@ -645,6 +685,11 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	be_corr_tick(g->corr, 0);
 	if ((rc = g->flow_err) < 0)
 		goto fail;
+	int64_t jid = 0;
+	what = "flow journal";
+	if (g->pipe.running && (rc = be_db_journal_add(g->db, &jid)) < 0)
+		goto fail;
+	what = "lines";
 	if ((rc = be_db_lines_flush(g->db)) < 0)
 		goto fail;
 	what = "flows";
@@ -663,6 +708,10 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		what = "commit";
 		if ((rc = be_db_commit_lines(g->db)) < 0)
 			goto fail;
+		if (jid && g->journal_lo == 0)
+			g->journal_lo = jid;
+		if (jid)
+			g->journal_hi = jid;
 		be_ingest_pipe_hand(g, ckpt, ckpt_seq);
 	} else {
 		if (ckpt && (rc = be_ingest_save_checkpoint(g)) < 0)
@@ -696,18 +745,29 @@ static int be_ingest_write_state(be_ingest *g)
 {
 	int rc;
 
-	/* After the writer's last job, on the worker's own connection. */
+	/*
+	 * After the writer's last job, on the worker's own connection: the
+	 * flows of batches waiting here are in flow_journal too, up to
+	 * journal_hi, and leave it in this transaction.
+	 */
 	if ((rc = be_ingest_pipe_wait(g)) < 0) {
-		g->st.batches_failed++;
-		be_corr_free(g->corr);
-		g->corr = NULL;
-		return be_ingest_recover(g);
+		g->st.flow_jobs_failed++;
+		g->resync = true;
 	}
+	/*
+	 * be_ingest_journal drops the flows buffered: from be_ingest_idle it
+	 * is never needed here (done before the release), and from
+	 * be_ingest_checkpoint every flow buffered came from a batch, journaled.
+	 */
+	if (g->resync && (rc = be_ingest_journal(g)) < 0)
+		return rc;
 	if ((rc = be_db_begin(g->db)) < 0)
 		goto fail;
 	if ((rc = g->flow_err) < 0 || (rc = be_db_flows_flush(g->db)) < 0 ||
+	    (g->journal_hi && (rc = be_db_journal_done(g->db, g->journal_lo, g->journal_hi)) < 0) ||
 	    (rc = be_ingest_save_checkpoint(g)) < 0 || (rc = be_db_commit(g->db)) < 0)
 		goto fail;
+	g->journal_lo = g->journal_hi = 0;
 	g->dirty = false;
 	g->has_ckpt_next = false; /* this one is newer */
 	g->last_checkpoint_us = be_ingest_now();
@@ -725,15 +785,16 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 		bool failed = !g->pipe.busy && g->pipe.rc < 0;
 		pthread_mutex_unlock(&g->pipe.mu);
 		if (failed && g->corr) {
-			/* The writer's last job failed: make its flows again. */
+			/* The writer's last job failed: its flows wait in flow_journal. */
 			be_ingest_pipe_wait(g);
-			g->st.batches_failed++;
-			be_corr_free(g->corr);
-			g->corr = NULL;
+			g->st.flow_jobs_failed++;
+			g->resync = true;
 		}
 	}
 	if (g->corr == NULL)
 		return be_ingest_recover(g);
+	if (g->resync && be_ingest_journal(g) < 0)
+		return -EAGAIN;
 	/* Flows that waited for a busy writer go as soon as it is free. */
 	if (g->pipe.running)
 		be_ingest_pipe_hand(g, false, 0);
@@ -745,8 +806,16 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 	/*
 	 * Quiet: let completed transactions out without waiting for newer
 	 * lines to move the engine's clock (a quiet host's last mail should
-	 * not wait for the next one to become searchable).
+	 * not wait for the next one to become searchable).  First the writer's
+	 * last job must be over and the journal applied: be_ingest_journal
+	 * drops the flows buffered here, which must all be in the journal.
 	 */
+	if (g->pipe.running && be_ingest_pipe_wait(g) < 0) {
+		g->st.flow_jobs_failed++;
+		g->resync = true;
+	}
+	if (g->resync && be_ingest_journal(g) < 0)
+		return -EAGAIN;
 	g->flow_err = 0;
 	uint64_t before = g->st.flows;
 	be_corr_release(g->corr);

@@ -15,17 +15,17 @@
  *      committed_seq, and now and then a checkpoint of the engine's state;
  *   5. commit.  Only then is the batch acknowledged.
  * Pipeline (conf.flows_conninfo): step 4 is split.  The batch's transaction
- * commits its lines and the stream's committed_seq, and the batch is
- * acknowledged; the flows it completed (and, now and then, a checkpoint of
- * the engine after it) are written by a second thread on a second
- * connection in a transaction of their own, while the worker stores the
- * next batch's lines: PostgreSQL works on both at once, on two cores.
- * Flows are derived only from committed lines, and a checkpoint commits
- * with the flows of every line before it, so what a crash (or a failed
- * flows transaction) loses between the two commits is made again by the
- * replay after the last checkpoint, and written as upserts: the database
- * still ends up with every line once and every flow its lines make.  The
- * flows of a batch become searchable one batch later than its lines.
+ * commits its lines, the stream's committed_seq and the flows it completed
+ * as one flow_journal row (sql/010: encoded, no index but the id, cheap), and
+ * the batch is acknowledged.  A second thread, on a second connection,
+ * upserts those flows into their tables and the rollups (the expensive
+ * part), deletes their journal rows and now and then writes a checkpoint of
+ * the engine, in a transaction of its own, while the worker stores the next
+ * batch's lines: PostgreSQL works on both at once, on two cores.  Lines and
+ * their flows commit together; what the writer has not applied when it
+ * fails or the process dies is applied from the journal, in order, before
+ * anything else (be_ingest_new, or the worker's next turn).  The flows of a
+ * batch become searchable one writer's transaction later than its lines.
  * The engine is deterministic in the order of ingest, so its state after any
  * committed batch is the checkpoint plus a replay of the lines committed
  * after it.  That is how it recovers at start (be_ingest_new) and after any
@@ -74,7 +74,8 @@ typedef struct be_ingest_conf {
 typedef struct be_ingest_stats {
 	uint64_t batches, batches_dup, batches_failed, lines_in, lines_dup, lines_committed,
 		seq_gaps, lines_gap, checkpoints, recoveries, replayed, flows, rejects, unparsed,
-		host_mismatch, partition_days, partition_errors;
+		host_mismatch, partition_days, partition_errors, flow_jobs_failed, journal_applied,
+		journal_bad;
 	int64_t newest_line_us; /* newest line time committed (for lag) */
 	int64_t last_commit_us; /* wall time of the last commit */
 	uint64_t last_batch_us; /* wall time spent on the last batch */

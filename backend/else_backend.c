@@ -187,8 +187,9 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t sta
 		"\"queue_depth\":%u,\"in_worker\":%u,\"max_queue_depth\":%u,\"connections\":%u,"
 		"\"flows\":%llu,\"rejects\":%llu,\"open_messages\":%llu,\"checkpoints\":%llu,"
 		"\"recoveries\":%llu,\"replayed_lines\":%llu,\"host_mismatch\":%llu,"
-		"\"partition_days\":%llu,"
-		"\"errors\":{\"partitions\":%llu,\"tls\":%llu,\"frame\":%llu,\"unpack\":%llu,"
+		"\"partition_days\":%llu,\"flow_journal_applied\":%llu,"
+		"\"errors\":{\"partitions\":%llu,\"flow_writer\":%llu,\"flow_journal\":%llu,"
+		"\"tls\":%llu,\"frame\":%llu,\"unpack\":%llu,"
 		"\"invalid\":%llu,"
 		"\"unauthenticated\":%llu,\"auth\":%llu,\"connections_refused\":%llu,\"send\":%llu,"
 		"\"db_server\":%llu,\"db_connection\":%llu},"
@@ -205,14 +206,15 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t sta
 		(unsigned long long)cs.open, (unsigned long long)is.checkpoints,
 		(unsigned long long)is.recoveries, (unsigned long long)is.replayed,
 		(unsigned long long)is.host_mismatch, (unsigned long long)is.partition_days,
-		(unsigned long long)is.partition_errors, (unsigned long long)ns.err_tls,
-		(unsigned long long)ns.err_frame, (unsigned long long)ns.err_unpack,
-		(unsigned long long)ns.err_invalid, (unsigned long long)ns.err_unauth,
-		(unsigned long long)ns.err_auth, (unsigned long long)ns.err_pipes_refused,
-		(unsigned long long)ns.err_send, (unsigned long long)ds.err_server,
-		(unsigned long long)ds.err_conn, (unsigned long long)ds.commits,
-		(unsigned long long)ds.rollbacks, (unsigned long long)ds.reconnects,
-		(unsigned long long)ds.lines_copied);
+		(unsigned long long)is.journal_applied, (unsigned long long)is.partition_errors,
+		(unsigned long long)is.flow_jobs_failed, (unsigned long long)is.journal_bad,
+		(unsigned long long)ns.err_tls, (unsigned long long)ns.err_frame,
+		(unsigned long long)ns.err_unpack, (unsigned long long)ns.err_invalid,
+		(unsigned long long)ns.err_unauth, (unsigned long long)ns.err_auth,
+		(unsigned long long)ns.err_pipes_refused, (unsigned long long)ns.err_send,
+		(unsigned long long)ds.err_server, (unsigned long long)ds.err_conn,
+		(unsigned long long)ds.commits, (unsigned long long)ds.rollbacks,
+		(unsigned long long)ds.reconnects, (unsigned long long)ds.lines_copied);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		el_warn("metrics: %s: %s", path, strerror(errno));
 }

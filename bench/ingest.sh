@@ -378,6 +378,17 @@ fi
 [ $rc1 = 0 ] || { cat "$work"/send-*.out >&2; die "else-send failed ($rc1)"; }
 t1=$(awk -v a="$t0" -v b="$tend" 'BEGIN { printf "%.3f", b - a }')
 r1=$(rate "$total" "$t1")
+# The flows writer applies the journal (sql/010) after the last ack: the
+# rate with every flow of the batches in its tables too.
+t1a=$t1
+if [ "$pipeline" = 1 ]; then
+	for _ in $(seq 1 3000); do
+		[ "$(psql -h "$st1/pg/run" -U postgres -d else -At -c 'select count(*) from flow_journal')" = 0 ] && break
+		sleep 0.05
+	done
+	t1a=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+fi
+r1a=$(rate "$total" "$t1a")
 # Wait for metrics.json to show the last commit, and the last flows (idle_flush).
 for _ in $(seq 1 100); do
 	[ "$(metric "$st1" lines_committed)" -ge "$total" ] && break
@@ -418,6 +429,8 @@ secs_of() { sed -n 's/.* \([0-9.]*\) s, .*/\1/p' "$work/send-$1.out"; }
 echo "--- (1) else-backend: 2 x else-send over loopback tls+tcp, correlation on, rollups on, flows writer $([ "$pipeline" = 1 ] && echo on || echo "off (lines and flows in one transaction)"), batches of $batch1 (vol1) and $batch2 (vol2) lines"
 printf '    %d lines committed in %s s = %d lines/s (vol1 sender %s s, vol2 sender %s s)\n' \
 	"$total" "$t1" "$r1" "$(secs_of vol1)" "$(secs_of vol2)"
+printf '    flows applied to their tables (flow_journal empty) %s s after the start = %d lines/s\n' \
+	"$t1a" "$r1a"
 printf '    CPU over the run: else-backend %s s (%s cores), postgres %s s (%s cores), else-send %s s (%s cores)\n' \
 	"$cpu_be" "$(fdiv "$cpu_be" "$t1")" "$cpu_pg" "$(fdiv "$cpu_pg" "$t1")" \
 	"$cpu_send" "$(fdiv "$cpu_send" "$t1")"
@@ -520,6 +533,7 @@ ceil=$r_text
 echo "=== summary: $total lines, $batch lines per transaction; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ==="
 printf '%-52s %12s %14s\n' "" "lines/s" "(1) / this"
 printf '%-52s %12d %14s\n' "(1) else-backend, committed, correlation on" "$r1" "1.00"
+printf '%-52s %12d %14s\n' "    the same, until every flow is in its tables" "$r1a" "$(fdiv "$r1" "$r1a")"
 printf '%-52s %12d %14s\n' "(2) plain COPY, text (psql \\copy)" "$r_text" "$(fdiv "$r1" "$r_text")"
 printf '%-52s %12d %14s\n' "    plain COPY, binary" "$r_bin" "$(fdiv "$r1" "$r_bin")"
 printf '%-52s %12d %14s\n' "    be_db adapter alone (no network, no correlation)" "$r_bedb" "$(fdiv "$r1" "$r_bedb")"
@@ -533,3 +547,5 @@ printf '  committed >= 100,000 lines/s:            %7d lines/s = %s of target  %
 	"$(fdiv "$r1" 100000)" "$([ "$r1" -ge 100000 ] && echo met || echo NOT met)"
 printf '  >= 1/2 of plain COPY (faster of the two): (1)/(2) = %s (target >= 0.50)  %s\n' \
 	"$(fdiv "$r1" "$ceil")" "$(awk -v a="$r1" -v b="$ceil" 'BEGIN { print (b > 0 && 2 * a >= b) ? "met" : "NOT met" }')"
+printf '  the same until the flows are in their tables: %d lines/s, %s of COPY  %s\n' "$r1a" \
+	"$(fdiv "$r1a" "$ceil")" "$([ "$r1a" -ge 100000 ] && awk -v a="$r1a" -v b="$ceil" 'BEGIN { exit !(b > 0 && 2 * a >= b) }' && echo met || echo NOT met)"
