@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -249,27 +250,40 @@ static int be_status(void)
 	return 0;
 }
 
+/* be_keep - what maintenance reads of the configuration (a reload changes it) */
+typedef struct be_keep {
+	int64_t retention, stats_retention, ahead;
+} be_keep;
+
+/* be_keep_now - the configuration's current values */
+static be_keep be_keep_now(void)
+{
+	be_keep k = { cf_retention, cf_stats_retention, cf_ahead };
+
+	return k;
+}
+
 /* be_maintain - partitions ahead and retention, on the owner's connection */
-static void be_maintain(be_db *admin)
+static void be_maintain(be_db *admin, be_keep k)
 {
 	int64_t now = time(NULL);
 	int dropped = 0, rc;
 
 	int64_t deleted = 0;
 
-	rc = be_db_partitions(admin, now, (int)cf_ahead);
+	rc = be_db_partitions(admin, now, (int)k.ahead);
 	if (rc == 0)
-		rc = be_db_retention(admin, now, (int)(cf_retention / 86400), &dropped);
+		rc = be_db_retention(admin, now, (int)(k.retention / 86400), &dropped);
 	if (rc == 0)
-		rc = be_db_stats_retention(admin, now, (int)(cf_stats_retention / 86400), &deleted);
+		rc = be_db_stats_retention(admin, now, (int)(k.stats_retention / 86400), &deleted);
 	if (rc == 0 && deleted)
 		el_info("retention: deleted %lld rollup rows older than %lld days",
-			(long long)deleted, (long long)(cf_stats_retention / 86400));
+			(long long)deleted, (long long)(k.stats_retention / 86400));
 	if (rc < 0)
 		el_warn("maintenance failed: %s (retried within the hour)", strerror(-rc));
 	else if (dropped)
 		el_info("retention: dropped %d partitions older than %lld days", dropped,
-			(long long)(cf_retention / 86400));
+			(long long)(k.retention / 86400));
 }
 
 /*
@@ -281,11 +295,110 @@ static void be_maintain(be_db *admin)
 #define BE_TOP_KEEP 100
 static void be_top_refresh(be_db *admin)
 {
+	int64_t t0 = be_now_us();
 	int days = 0, rc = be_db_stats_top_refresh(admin, BE_TOP_KEEP, &days);
 
 	if (rc < 0)
 		el_warn("top lists not refreshed: %s (retried in %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
+	else if (be_now_us() - t0 > 10000000)
+		el_info("top lists: %d days refreshed in %.0f s", days,
+			(double)(be_now_us() - t0) / 1e6);
+}
+
+/*
+ * be_maint - partitions, retention, the top lists' refresh and the UTC day
+ * mark, on the schema owner's connection, in a thread of their own: after a
+ * large load a refresh takes minutes, and neither batches nor the start may
+ * wait for it.  The thread owns the connection until be_maint_stop.  The
+ * first refresh runs at once: until it ends, a day ingest changed meanwhile
+ * lists its keys above the old cut (docs/storage.md).
+ */
+typedef struct be_maint {
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, done;
+	be_db *admin;
+	be_keep keep; /* under mu: set by the main thread at a reload */
+} be_maint;
+
+/* be_maint_main - the maintenance thread */
+static void *be_maint_main(void *arg)
+{
+	be_maint *m = arg;
+	int64_t now = be_now_us(), day = now / 86400000000LL;
+	int64_t next_maint = now + 3600 * 1000000LL, next_top = now;
+
+	pthread_mutex_lock(&m->mu);
+	while (!m->stop) {
+		now = be_now_us();
+		int64_t next_day = (day + 1) * 86400000000LL;
+		if (now < next_maint && now < next_top && now < next_day) {
+			int64_t until = next_maint < next_top ? next_maint : next_top;
+			until = until < next_day ? until : next_day;
+			struct timespec ts = { (time_t)(until / 1000000),
+					       (long)(until % 1000000) * 1000 };
+			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+			continue;
+		}
+		be_keep k = m->keep;
+		pthread_mutex_unlock(&m->mu);
+		if (now >= next_day) {
+			/* A new UTC day: lines_today counts from here (004_lines_today.sql). */
+			if (be_db_q_day_mark(m->admin) == 0)
+				day = now / 86400000000LL;
+			else
+				next_day = now + 60 * 1000000LL;
+		}
+		if (now >= next_maint) {
+			be_maintain(m->admin, k);
+			next_maint = now + 3600 * 1000000LL;
+		}
+		if (now >= next_top) {
+			be_top_refresh(m->admin);
+			next_top = be_now_us() + BE_TOP_REFRESH_S * 1000000LL;
+		}
+		pthread_mutex_lock(&m->mu);
+	}
+	m->done = true;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+/* be_maint_set - new retention values (a reload) */
+static void be_maint_set(be_maint *m, be_keep k)
+{
+	pthread_mutex_lock(&m->mu);
+	m->keep = k;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/*
+ * be_maint_stop - stop the thread; a refresh still running after a few
+ * seconds is left to end with the database (the embedded one stops it),
+ * and the connection with it: true when the thread ended.
+ */
+static bool be_maint_stop(be_maint *m)
+{
+	struct timespec ts;
+	bool done;
+
+	pthread_mutex_lock(&m->mu);
+	m->stop = true;
+	pthread_cond_broadcast(&m->cv);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	while (!m->done && pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
+		;
+	done = m->done;
+	pthread_mutex_unlock(&m->mu);
+	if (done)
+		pthread_join(m->thr, NULL);
+	else
+		el_warn("maintenance still running (a top-list refresh): not waiting for it");
+	return done;
 }
 
 /*
@@ -561,9 +674,7 @@ int main(int argc, char **argv)
 		el_conf_free(be_conf, BE_NCONF);
 		return rc;
 	}
-	be_maintain(admin);
-	be_top_refresh(admin);
-	int64_t day = time(NULL) / 86400;
+	be_maintain(admin, be_keep_now());
 	if ((rc = be_db_q_day_mark(admin)) < 0)
 		el_warn("database: lines_today not marked: %s", strerror(-rc));
 	if ((rc = be_db_open(&db, ingest_ci)) < 0)
@@ -605,8 +716,12 @@ int main(int argc, char **argv)
 	be_qnet *qnet = be_query_start(conninfo, &qworkers);
 	be_drop_privileges(embedded);
 
-	int64_t started = be_now_us(), next_metrics = 0, next_maint = started + 3600 * 1000000LL;
-	int64_t next_top = started + BE_TOP_REFRESH_S * 1000000LL;
+	be_maint maint = { .admin = admin, .keep = be_keep_now() };
+	pthread_mutex_init(&maint.mu, NULL);
+	pthread_cond_init(&maint.cv, NULL);
+	if (pthread_create(&maint.thr, NULL, be_maint_main, &maint) != 0)
+		el_fatal("cannot start the maintenance thread");
+	int64_t started = be_now_us(), next_metrics = 0;
 	while (!be_stop) {
 		be_net_req *req = NULL;
 		rc = be_net_next(net, &req, 500);
@@ -626,19 +741,6 @@ int main(int argc, char **argv)
 			be_write_metrics(net, ing, db, started);
 			next_metrics = now + cf_metrics * 1000000;
 		}
-		if (now / 86400000000LL != day) {
-			/* A new UTC day: lines_today counts from here (004_lines_today.sql). */
-			if (be_db_q_day_mark(admin) == 0)
-				day = now / 86400000000LL;
-		}
-		if (now >= next_maint) {
-			be_maintain(admin);
-			next_maint = now + 3600 * 1000000LL;
-		}
-		if (now >= next_top) {
-			be_top_refresh(admin);
-			next_top = now + BE_TOP_REFRESH_S * 1000000LL;
-		}
 		if (be_reload) {
 			be_reload = 0;
 			rc = el_conf_load(be_conf, BE_NCONF, config, err, sizeof(err));
@@ -647,12 +749,15 @@ int main(int argc, char **argv)
 			for (int i = 0; i < nsets; i++)
 				el_conf_set(be_conf, BE_NCONF, sets[i], err, sizeof(err));
 			be_ingest_set_intervals(ing, cf_checkpoint * 1000000, cf_idle * 1000000);
+			be_maint_set(&maint, be_keep_now());
 			el_info("reloaded %s (retention, intervals; listen, certificates and the "
 				"database need a restart)",
 				config);
 		}
 	}
 	el_info("stopping: writing a checkpoint");
+	if (!be_maint_stop(&maint))
+		admin = NULL; /* the thread still uses it */
 	be_qnet_stop(qnet);
 	for (int i = 0; qworkers && i < cf_query_pool; i++)
 		be_query_free(qworkers[i]);
