@@ -185,7 +185,7 @@ static int be_db_session(be_db *db)
 
 	PQsetNoticeProcessor(db->conn, be_db_notice, NULL);
 	db->stage_ready = false;
-	db->upsert_prepared = false;
+	db->upsert_prepared = 0;
 	db->generic = false;
 	db->gen_prepared = 0;
 	if (enc == NULL || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {

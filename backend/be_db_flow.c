@@ -54,16 +54,43 @@ static const char be_db_stage_sql[] =
 	"(LIKE email_keys INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
 
 /*
- * One statement moves every staging table into place and keeps the rollups
- * (sql/002_stats.sql) equal to the flows: om and orr read the rows about to
- * be replaced (the statement's snapshot is taken before any of its writes),
+ * Two statements move the staging tables into place and keep the rollups
+ * (sql/002_stats.sql) equal to the flows: one for messages and email_keys,
+ * one for recipients and rejects, so that the ingest pipeline's two flows
+ * writers can run them at once (be_ingest.c); a single connection runs both
+ * in one transaction.  In each, om and orr read the rows about to be
+ * replaced (the statement's snapshot is taken before any of its writes),
  * each contributes -1 to its rollup keys and each row written +1, and the
  * sums go into the stats tables.  Rejects and email_keys never change: only
- * rows actually inserted (RETURNING) count.  Counts come back.
+ * rows actually inserted (RETURNING) count.  Counts come back (messages,
+ * recipients, rejects, keys).
+ *
+ * The two statements share rows of the top lists (client IPs of messages and
+ * of rejects, the days in stats_top_dirty): each locks them in the same
+ * order, (day, kind, host_id, key) sorted, top rows then hot rows then days,
+ * so two writers wait for each other but never deadlock.
  */
 #define BE_DB_KEY_M "first_seen, host_id, queue_id"
 #define BE_DB_KEY_R "first_seen, host_id, queue_id, idx"
-static const char be_db_upsert_sql[] =
+/* The top lists from td (day, host_id, kind, key, domain, c); see sql/006_stats_top.sql. */
+#define BE_DB_TOP_SQL                                                                                                                           \
+	"xt AS (INSERT INTO stats_top_daily AS s (day, host_id, kind, key, domain, count) "                                                     \
+	"SELECT day, host_id, kind, key, min(domain), sum(c) FROM td "                                                                          \
+	"GROUP BY day, host_id, kind, key HAVING sum(c) <> 0 ORDER BY day, kind, host_id, key "                                                 \
+	"ON CONFLICT (day, kind, host_id, key) DO UPDATE SET count = s.count + EXCLUDED.count "                                                 \
+	"RETURNING day, host_id, kind, count, domain, key), " /* the heavy keys (sql/006_stats_top.sql): at or above the cut, or already hot */ \
+	"xh AS (INSERT INTO stats_top_hot AS h (day, host_id, kind, count, domain, key) "                                                       \
+	"SELECT x.day, x.host_id, x.kind, x.count, x.domain, x.key FROM xt x "                                                                  \
+	"LEFT JOIN stats_top_cut c ON c.day = x.day AND c.kind = x.kind AND c.host_id = "                                                       \
+	"x.host_id "                                                                                                                            \
+	"WHERE x.count >= coalesce(c.cut, 1) OR EXISTS (SELECT 1 FROM stats_top_hot o "                                                         \
+	"WHERE o.day = x.day AND o.kind = x.kind AND o.host_id = x.host_id AND o.key = x.key) "                                                 \
+	"ORDER BY x.day, x.kind, x.host_id, x.key "                                                                                             \
+	"ON CONFLICT (day, kind, host_id, key) DO UPDATE SET count = EXCLUDED.count), "                                                         \
+	"xd AS (INSERT INTO stats_top_dirty (day) SELECT DISTINCT day FROM xt ORDER BY day "                                                    \
+	"ON CONFLICT DO NOTHING) "
+
+static const char be_db_upsert_msg_sql[] =
 	"WITH sm AS (SELECT DISTINCT ON (" BE_DB_KEY_M ") " BE_DB_MSG_COLS
 	" FROM pg_temp.else_stage_messages ORDER BY " BE_DB_KEY_M ", n DESC), "
 	"om AS (SELECT o.first_seen, o.host_id, o.status, o.sender, o.size, o.client_ip "
@@ -79,7 +106,39 @@ static const char be_db_upsert_sql[] =
 	"prev_queue_id = EXCLUDED.prev_queue_id, dsn_of_queue_id = EXCLUDED.dsn_of_queue_id, "
 	"dsn = EXCLUDED.dsn, actions = EXCLUDED.actions, updated_at = now() "
 	"RETURNING first_seen, host_id, status, sender, size, client_ip), "
-	"sr AS (SELECT DISTINCT ON (" BE_DB_KEY_R ") " BE_DB_RCPT_COLS
+	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS
+	" FROM pg_temp.else_stage_keys ON CONFLICT DO NOTHING RETURNING 1), "
+	/*
+	 * Signed contributions, with every key computed once (lower() and
+	 * else_domain() cost more than the rest of a row's rollups).
+	 */
+	"dm AS (SELECT else_hour(first_seen) AS hour, host_id, status, lower(sender) AS lsender, "
+	"else_domain(sender) AS sdom, size, client_ip, c FROM (SELECT first_seen, host_id, "
+	"status, sender, size, client_ip, 1 AS c FROM m UNION ALL SELECT first_seen, host_id, "
+	"status, sender, size, client_ip, -1 FROM om) x), "
+	"xm AS (INSERT INTO stats_msg_hourly AS s (hour, host_id, sender_domain, status, "
+	"messages, bytes) SELECT hour, host_id, coalesce(sdom, ''), status, sum(c), "
+	"sum(c * coalesce(size, 0)) FROM dm "
+	"GROUP BY 1, 2, 3, 4 HAVING sum(c) <> 0 OR sum(c * coalesce(size, 0)) <> 0 "
+	"ON CONFLICT (hour, host_id, sender_domain, status) DO UPDATE SET "
+	"messages = s.messages + EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes), "
+	/* the same series without the domain (sql/006_stats_top.sql) */
+	"ym AS (INSERT INTO stats_msg_host_hourly AS s (hour, host_id, status, messages, bytes) "
+	"SELECT hour, host_id, status, sum(c), sum(c * coalesce(size, 0)) FROM dm "
+	"GROUP BY 1, 2, 3 HAVING sum(c) <> 0 OR sum(c * coalesce(size, 0)) <> 0 "
+	"ON CONFLICT (hour, host_id, status) DO UPDATE SET "
+	"messages = s.messages + EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes), "
+	/* top lists: see the kinds in sql/002_stats.sql */
+	"td AS (SELECT else_day(hour) AS day, host_id, 1 AS kind, lsender AS key, "
+	"coalesce(sdom, '') AS domain, c FROM dm WHERE lsender <> '' "
+	"UNION ALL SELECT else_day(hour), host_id, 3, sdom, sdom, c FROM dm "
+	"WHERE sdom IS NOT NULL "
+	"UNION ALL SELECT else_day(hour), host_id, 5, client_ip, '', c FROM dm "
+	"WHERE client_ip IS NOT NULL), " BE_DB_TOP_SQL
+	"SELECT (SELECT count(*) FROM m), 0, 0, (SELECT count(*) FROM k)";
+
+static const char be_db_upsert_rcpt_sql[] =
+	"WITH sr AS (SELECT DISTINCT ON (" BE_DB_KEY_R ") " BE_DB_RCPT_COLS
 	" FROM pg_temp.else_stage_recipients ORDER BY " BE_DB_KEY_R ", n DESC), "
 	"orr AS (SELECT o.first_seen, o.host_id, o.rcpt, o.status, o.direction, o.response "
 	"FROM sr JOIN recipients o USING (" BE_DB_KEY_R ")), "
@@ -96,27 +155,10 @@ static const char be_db_upsert_sql[] =
 	"j AS (INSERT INTO rejects (" BE_DB_REJ_COLS ") SELECT " BE_DB_REJ_COLS
 	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING "
 	"RETURNING ts, host_id, rcpt, event, status, client_ip, reason), "
-	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS
-	" FROM pg_temp.else_stage_keys ON CONFLICT DO NOTHING RETURNING 1), "
-	/*
-	 * Signed contributions of messages and recipients, with every key
-	 * computed once (lower() and else_domain() cost more than the rest of
-	 * a row's rollups).
-	 */
-	"dm AS (SELECT else_hour(first_seen) AS hour, host_id, status, lower(sender) AS lsender, "
-	"else_domain(sender) AS sdom, size, client_ip, c FROM (SELECT first_seen, host_id, "
-	"status, sender, size, client_ip, 1 AS c FROM m UNION ALL SELECT first_seen, host_id, "
-	"status, sender, size, client_ip, -1 FROM om) x), "
 	"dr AS (SELECT else_hour(first_seen) AS hour, host_id, lower(rcpt) AS lrcpt, "
 	"else_domain(rcpt) AS rdom, status, direction, response, c FROM (SELECT first_seen, "
 	"host_id, rcpt, status, direction, response, 1 AS c FROM r UNION ALL SELECT first_seen, "
 	"host_id, rcpt, status, direction, response, -1 FROM orr) x), "
-	"xm AS (INSERT INTO stats_msg_hourly AS s (hour, host_id, sender_domain, status, "
-	"messages, bytes) SELECT hour, host_id, coalesce(sdom, ''), status, sum(c), "
-	"sum(c * coalesce(size, 0)) FROM dm "
-	"GROUP BY 1, 2, 3, 4 HAVING sum(c) <> 0 OR sum(c * coalesce(size, 0)) <> 0 "
-	"ON CONFLICT (hour, host_id, sender_domain, status) DO UPDATE SET "
-	"messages = s.messages + EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes), "
 	"xr AS (INSERT INTO stats_rcpt_hourly AS s (hour, host_id, rcpt_domain, status, "
 	"direction, recipients) SELECT hour, host_id, coalesce(rdom, ''), status, direction, "
 	"sum(c) FROM dr GROUP BY 1, 2, 3, 4, 5 HAVING sum(c) <> 0 "
@@ -127,12 +169,6 @@ static const char be_db_upsert_sql[] =
 	"count(*) FROM j GROUP BY 1, 2, 3, 4, 5 "
 	"ON CONFLICT (hour, host_id, rcpt_domain, event, status) DO UPDATE SET "
 	"rejects = s.rejects + EXCLUDED.rejects), "
-	/* the same series without the domain (sql/006_stats_top.sql) */
-	"ym AS (INSERT INTO stats_msg_host_hourly AS s (hour, host_id, status, messages, bytes) "
-	"SELECT hour, host_id, status, sum(c), sum(c * coalesce(size, 0)) FROM dm "
-	"GROUP BY 1, 2, 3 HAVING sum(c) <> 0 OR sum(c * coalesce(size, 0)) <> 0 "
-	"ON CONFLICT (hour, host_id, status) DO UPDATE SET "
-	"messages = s.messages + EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes), "
 	"yr AS (INSERT INTO stats_rcpt_host_hourly AS s (hour, host_id, status, direction, "
 	"recipients) SELECT hour, host_id, status, direction, sum(c) FROM dr "
 	"GROUP BY 1, 2, 3, 4 HAVING sum(c) <> 0 "
@@ -142,15 +178,8 @@ static const char be_db_upsert_sql[] =
 	"SELECT else_hour(ts), host_id, event, status, count(*) FROM j GROUP BY 1, 2, 3, 4 "
 	"ON CONFLICT (hour, host_id, event, status) DO UPDATE SET "
 	"rejects = s.rejects + EXCLUDED.rejects), "
-	/* top lists: see the kinds in sql/002_stats.sql */
-	"td AS (SELECT else_day(hour) AS day, host_id, 1 AS kind, lsender AS key, "
-	"coalesce(sdom, '') AS domain, c FROM dm WHERE lsender <> '' "
-	"UNION ALL SELECT else_day(hour), host_id, 3, sdom, sdom, c FROM dm "
-	"WHERE sdom IS NOT NULL "
-	"UNION ALL SELECT else_day(hour), host_id, 5, client_ip, '', c FROM dm "
-	"WHERE client_ip IS NOT NULL "
-	"UNION ALL SELECT else_day(hour), host_id, 2, lrcpt, coalesce(rdom, ''), c FROM dr "
-	"WHERE lrcpt <> '' "
+	"td AS (SELECT else_day(hour) AS day, host_id, 2 AS kind, lrcpt AS key, "
+	"coalesce(rdom, '') AS domain, c FROM dr WHERE lrcpt <> '' "
 	"UNION ALL SELECT else_day(hour), host_id, 4, rdom, rdom, c FROM dr "
 	"WHERE rdom IS NOT NULL "
 	"UNION ALL SELECT else_day(hour), host_id, 7, else_reason_key(response), '', c "
@@ -158,23 +187,8 @@ static const char be_db_upsert_sql[] =
 	"UNION ALL SELECT else_day(ts), host_id, 5, client_ip, '', 1 FROM j "
 	"WHERE client_ip IS NOT NULL "
 	"UNION ALL SELECT else_day(ts), host_id, CASE WHEN status = 'deferred' THEN 7 ELSE 6 END, "
-	"else_reason_key(reason), '', 1 FROM j WHERE reason IS NOT NULL), "
-	"xt AS (INSERT INTO stats_top_daily AS s (day, host_id, kind, key, domain, count) "
-	"SELECT day, host_id, kind, key, min(domain), sum(c) FROM td "
-	"GROUP BY day, host_id, kind, key HAVING sum(c) <> 0 "
-	"ON CONFLICT (day, kind, host_id, key) DO UPDATE SET count = s.count + EXCLUDED.count "
-	"RETURNING day, host_id, kind, count, domain, key), "
-	/* the heavy keys (sql/006_stats_top.sql): at or above the cut, or already hot */
-	"xh AS (INSERT INTO stats_top_hot AS h (day, host_id, kind, count, domain, key) "
-	"SELECT x.day, x.host_id, x.kind, x.count, x.domain, x.key FROM xt x "
-	"LEFT JOIN stats_top_cut c ON c.day = x.day AND c.kind = x.kind AND c.host_id = x.host_id "
-	"WHERE x.count >= coalesce(c.cut, 1) OR EXISTS (SELECT 1 FROM stats_top_hot o "
-	"WHERE o.day = x.day AND o.kind = x.kind AND o.host_id = x.host_id AND o.key = x.key) "
-	"ON CONFLICT (day, kind, host_id, key) DO UPDATE SET count = EXCLUDED.count), "
-	"xd AS (INSERT INTO stats_top_dirty (day) SELECT DISTINCT day FROM xt "
-	"ON CONFLICT DO NOTHING) "
-	"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM r), (SELECT count(*) FROM j), "
-	"(SELECT count(*) FROM k)";
+	"else_reason_key(reason), '', 1 FROM j WHERE reason IS NOT NULL), " BE_DB_TOP_SQL
+	"SELECT 0, (SELECT count(*) FROM r), (SELECT count(*) FROM j), 0";
 
 /* be_db_json_time - ,"time":"2026-11-22T13:23:01.123456Z" as flows print it */
 static void be_db_json_time(el_buf *b, int64_t us)
@@ -642,12 +656,19 @@ int be_db_flows_flush(be_db *db)
 		{ &db->keys,
 		  "COPY pg_temp.else_stage_keys (" BE_DB_KEY_COLS ") FROM STDIN (FORMAT binary)" },
 	};
+	struct {
+		const char *name, *sql;
+		bool run;
+	} u[] = {
+		{ "else_upsert_msg", be_db_upsert_msg_sql, db->msg.rows || db->keys.rows },
+		{ "else_upsert_rcpt", be_db_upsert_rcpt_sql, db->rcpt.rows || db->rej.rows },
+	};
 	PGresult *res = NULL;
 	bool opened;
 	size_t i;
 	int rc;
 
-	if (db->msg.rows == 0 && db->rej.rows == 0)
+	if (!u[0].run && !u[1].run)
 		return 0;
 	rc = be_db_tx_wrap_begin(db, &opened);
 	if (rc)
@@ -667,36 +688,39 @@ int be_db_flows_flush(be_db *db)
 	for (i = 0; rc == 0 && i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i].cb->rows)
 			rc = be_db_copy_send(db, "COPY staging", t[i].sql, t[i].cb);
-	if (rc == 0 && !db->upsert_prepared) {
-		/*
-		 * Prepared once per session: planning this statement costs about a
-		 * fifth of running it.  It names the staging tables, which may be
-		 * made again (after a rollback): PostgreSQL then plans it again.
-		 */
-		res = PQprepare(db->conn, "else_upsert_flows", be_db_upsert_sql, 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			rc = be_db_fail(db, res, "prepare upsert flows");
-			res = NULL;
-		} else {
+	for (i = 0; rc == 0 && i < sizeof(u) / sizeof(u[0]); i++) {
+		if (!u[i].run)
+			continue;
+		if (!(db->upsert_prepared & (1u << i))) {
+			/*
+			 * Prepared once per session: planning costs about a fifth
+			 * of running it.  They name the staging tables, which may
+			 * be made again (after a rollback): PostgreSQL then plans
+			 * them again.
+			 */
+			res = PQprepare(db->conn, u[i].name, u[i].sql, 0, NULL);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				rc = be_db_fail(db, res, "prepare upsert flows");
+				res = NULL;
+				break;
+			}
 			PQclear(res);
-			res = NULL;
-			db->upsert_prepared = true;
+			db->upsert_prepared |= 1u << i;
 		}
-	}
-	if (rc == 0) {
-		res = PQexecPrepared(db->conn, "else_upsert_flows", 0, NULL, NULL, NULL, 0);
+		res = PQexecPrepared(db->conn, u[i].name, 0, NULL, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = be_db_fail(db, res, "upsert flows");
 			res = NULL;
+			break;
 		}
-	}
-
-	if (rc == 0) {
 		db->st.messages += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 		db->st.recipients += strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 		db->st.rejects += strtoull(PQgetvalue(res, 0, 2), NULL, 10);
-		db->st.flushes++;
+		PQclear(res);
+		res = NULL;
 	}
+	if (rc == 0)
+		db->st.flushes++;
 out:
 	PQclear(res);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)

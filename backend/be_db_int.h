@@ -46,11 +46,11 @@ struct be_db {
 	bool tx_failed; /* a statement failed: only rollback is possible */
 	bool lost;      /* the connection is gone */
 	bool stage_ready;
-	bool upsert_prepared;  /* the flows statement is prepared in this session */
-	bool generic;          /* plan_cache_mode is force_generic_plan (be_db_exec_gen) */
-	uint32_t gen_prepared; /* be_db_exec_gen slots prepared in this session */
-	bool cache_dirty;      /* hosts or events learned in the open transaction */
-	el_map hosts;          /* name -> int32_t id (stored in the pointer) */
+	unsigned upsert_prepared; /* the flows statements prepared in this session (bits) */
+	bool generic;             /* plan_cache_mode is force_generic_plan (be_db_exec_gen) */
+	uint32_t gen_prepared;    /* be_db_exec_gen slots prepared in this session */
+	bool cache_dirty;         /* hosts or events learned in the open transaction */
+	el_map hosts;             /* name -> int32_t id (stored in the pointer) */
 	bool ev_loaded;
 	int16_t ev_id[EL_EV__COUNT]; /* el_event -> event_names.id */
 	int16_t *ev_back;            /* event_names.id -> el_event + 1 (0: unknown) */
