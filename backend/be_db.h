@@ -246,6 +246,15 @@ size_t be_db_flows_pending(const be_db *db);
  */
 int be_db_flows_take(be_db *dst, be_db *src);
 
+/*
+ * be_db_flows_split - move the recipients and rejects buffered in src into
+ * dst (which must have no flows: -EINVAL): src then flushes only messages
+ * and e-mail keys, dst only recipients and rejects, each with one of the two
+ * statements of the flush, so that two connections write one batch's flows
+ * at once.  Same rules as be_db_flows_take.
+ */
+int be_db_flows_split(be_db *dst, be_db *src);
+
 /* be_db_flows_bytes - bytes of flows buffered (encoded) */
 size_t be_db_flows_bytes(const be_db *db);
 

@@ -638,6 +638,18 @@ int be_db_flows_take(be_db *dst, be_db *src)
 	return 0;
 }
 
+/* be_db_flows_split - see be_db.h */
+int be_db_flows_split(be_db *dst, be_db *src)
+{
+	if (dst == NULL || src == NULL || dst == src || be_db_flows_bytes(dst))
+		return -EINVAL;
+	be_db_copybuf_swap(&dst->rcpt, &src->rcpt);
+	be_db_copybuf_swap(&dst->rej, &src->rej);
+	be_db_journal_forget(src);
+	be_db_journal_forget(dst);
+	return 0;
+}
+
 /* be_db_flows_flush - see be_db.h and the file head */
 int be_db_flows_flush(be_db *db)
 {

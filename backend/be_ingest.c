@@ -19,20 +19,35 @@
 #define BE_INGEST_DAY_US 86400000000LL
 
 /*
- * be_ingest_pipe - the flows writer (conf.flows_conninfo set): a thread with
- * a connection of its own writes the flows of committed batches (and a
- * checkpoint taken after the last of them) in one transaction while the
- * worker stores the next batches' lines.  One job at a time, in order: a job
- * is handed over only once the previous one is over and succeeded, so a
- * checkpoint never commits before the flows of the lines it covers.
+ * be_ingest_pipe - the flows writers (conf.flows_conninfo set): two threads,
+ * each with a connection of its own, write the flows of committed batches
+ * while the worker stores the next batches' lines.  Writer 0 writes the
+ * messages and e-mail keys, writer 1 the recipients and rejects (the two
+ * statements of be_db_flows_flush), each in a transaction of its own and at
+ * the same time.  Once both committed, writer 0 deletes the job's
+ * flow_journal rows and writes the checkpoint taken after its flows, in one
+ * more transaction.  One job at a time, in order: a job is handed over only
+ * once the previous one is over and succeeded, so a checkpoint never
+ * commits before the flows of the lines it covers.  When either part fails,
+ * the journal keeps the job's rows and the worker applies them again (both
+ * parts: writing a flow again changes nothing).
  */
-typedef struct be_ingest_pipe {
+#define BE_INGEST_WRITERS 2
+typedef struct be_ingest_writer {
 	pthread_t thr;
+	struct be_ingest_pipe *p;
+	int no;
+	be_db *fdb; /* the thread's connection */
+	bool busy;
+	int rc; /* result of its part of the last job (0 until the worker reads it) */
+} be_ingest_writer;
+
+typedef struct be_ingest_pipe {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	be_db *fdb; /* the thread's connection */
-	bool running, busy, stop;
-	int rc;                         /* result of the last job (0 until the worker reads it) */
+	be_ingest_writer w[BE_INGEST_WRITERS];
+	bool running, stop;
+	int nthreads;                   /* writer threads started */
 	bool has_ckpt;                  /* the job carries a checkpoint */
 	uint64_t ckpt_seq;              /* ... as of this ingest_seq */
 	el_buf ckpt;                    /* ... its state */
@@ -80,54 +95,84 @@ static int64_t be_ingest_now(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* be_ingest_pipe_job - one flows transaction on the writer's connection */
-static int be_ingest_pipe_job(be_ingest_pipe *p)
+/* be_ingest_flows_tx - the flows buffered on fdb, in one transaction */
+static int be_ingest_flows_tx(be_db *fdb)
 {
-	int rc = be_db_begin(p->fdb);
+	int rc;
 
+	if (be_db_flows_bytes(fdb) == 0)
+		return 0;
+	rc = be_db_begin(fdb);
 	if (rc == 0)
-		rc = be_db_flows_flush(p->fdb);
-	if (rc == 0 && p->journal_hi)
-		rc = be_db_journal_done(p->fdb, p->journal_lo, p->journal_hi);
-	if (rc == 0 && p->has_ckpt)
-		rc = be_db_checkpoint_save(p->fdb, p->ckpt_seq, p->ckpt.p, p->ckpt.len);
+		rc = be_db_flows_flush(fdb);
 	if (rc == 0)
-		rc = be_db_commit(p->fdb);
+		rc = be_db_commit(fdb);
 	if (rc < 0) {
-		be_db_rollback(p->fdb);
-		be_db_flows_drop(p->fdb);
+		be_db_rollback(fdb);
+		be_db_flows_drop(fdb);
 	}
 	return rc;
 }
 
-/* be_ingest_pipe_main - the writer thread */
+/* be_ingest_pipe_close - writer 0, both parts committed: the journal rows, the checkpoint */
+static int be_ingest_pipe_close(be_ingest_pipe *p)
+{
+	be_db *fdb = p->w[0].fdb;
+	int rc;
+
+	if (!p->journal_hi && !p->has_ckpt)
+		return 0;
+	rc = be_db_begin(fdb);
+	if (rc == 0 && p->journal_hi)
+		rc = be_db_journal_done(fdb, p->journal_lo, p->journal_hi);
+	if (rc == 0 && p->has_ckpt)
+		rc = be_db_checkpoint_save(fdb, p->ckpt_seq, p->ckpt.p, p->ckpt.len);
+	if (rc == 0)
+		rc = be_db_commit(fdb);
+	if (rc < 0)
+		be_db_rollback(fdb);
+	return rc;
+}
+
+/* be_ingest_pipe_main - a writer thread */
 static void *be_ingest_pipe_main(void *arg)
 {
-	be_ingest_pipe *p = arg;
+	be_ingest_writer *w = arg;
+	be_ingest_pipe *p = w->p;
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->busy && !p->stop)
+		while (!w->busy && !p->stop)
 			pthread_cond_wait(&p->cv, &p->mu);
 		if (p->stop)
 			break;
 		pthread_mutex_unlock(&p->mu);
-		int rc = be_ingest_pipe_job(p);
+		int rc = be_ingest_flows_tx(w->fdb);
 		pthread_mutex_lock(&p->mu);
-		if (rc == 0 && p->has_ckpt)
-			p->ckpts++;
+		if (w->no == 0) {
+			/* The other part must be committed too; no lock is held here. */
+			while (p->w[1].busy)
+				pthread_cond_wait(&p->cv, &p->mu);
+			if (rc == 0 && p->w[1].rc == 0) {
+				pthread_mutex_unlock(&p->mu);
+				rc = be_ingest_pipe_close(p);
+				pthread_mutex_lock(&p->mu);
+				if (rc == 0 && p->has_ckpt)
+					p->ckpts++;
+			}
+		}
 		if (rc < 0)
 			el_warn("ingest: writing flows failed (%s): they wait in flow_journal",
 				strerror(-rc));
-		p->rc = rc;
-		p->busy = false;
+		w->rc = rc;
+		w->busy = false;
 		pthread_cond_broadcast(&p->cv);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
-/* be_ingest_pipe_wait - wait until the writer is idle; the last job's result */
+/* be_ingest_pipe_wait - wait until the writers are idle; the last job's result */
 static int be_ingest_pipe_wait(be_ingest *g)
 {
 	be_ingest_pipe *p = &g->pipe;
@@ -136,10 +181,10 @@ static int be_ingest_pipe_wait(be_ingest *g)
 	if (!p->running)
 		return 0;
 	pthread_mutex_lock(&p->mu);
-	while (p->busy)
+	while (p->w[0].busy || p->w[1].busy)
 		pthread_cond_wait(&p->cv, &p->mu);
-	rc = p->rc;
-	p->rc = 0;
+	rc = p->w[0].rc < 0 ? p->w[0].rc : p->w[1].rc;
+	p->w[0].rc = p->w[1].rc = 0;
 	pthread_mutex_unlock(&p->mu);
 	return rc;
 }
@@ -389,15 +434,20 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 	pthread_mutex_init(&g->pipe.mu, NULL);
 	pthread_cond_init(&g->pipe.cv, NULL);
 	if (conf->flows_conninfo) {
-		rc = be_db_open(&g->pipe.fdb, conf->flows_conninfo);
-		if (rc == 0 &&
-		    pthread_create(&g->pipe.thr, NULL, be_ingest_pipe_main, &g->pipe) != 0)
-			rc = -EAGAIN;
-		if (rc < 0) {
-			be_ingest_free(g);
-			return rc;
-		}
 		g->pipe.running = true;
+		for (int n = 0; n < BE_INGEST_WRITERS; n++) {
+			be_ingest_writer *w = &g->pipe.w[n];
+			w->p = &g->pipe;
+			w->no = n;
+			rc = be_db_open(&w->fdb, conf->flows_conninfo);
+			if (rc == 0 && pthread_create(&w->thr, NULL, be_ingest_pipe_main, w) != 0)
+				rc = -EAGAIN;
+			if (rc < 0) {
+				be_ingest_free(g);
+				return rc;
+			}
+			g->pipe.nthreads++;
+		}
 	}
 	rc = be_ingest_recover(g);
 	if (rc < 0) {
@@ -414,15 +464,17 @@ void be_ingest_free(be_ingest *g)
 {
 	if (g == NULL)
 		return;
-	if (g->pipe.running) {
+	if (g->pipe.nthreads) {
 		be_ingest_pipe_wait(g);
 		pthread_mutex_lock(&g->pipe.mu);
 		g->pipe.stop = true;
-		pthread_cond_signal(&g->pipe.cv);
+		pthread_cond_broadcast(&g->pipe.cv);
 		pthread_mutex_unlock(&g->pipe.mu);
-		pthread_join(g->pipe.thr, NULL);
+		for (int i = 0; i < g->pipe.nthreads; i++)
+			pthread_join(g->pipe.w[i].thr, NULL);
 	}
-	be_db_close(g->pipe.fdb);
+	for (int i = 0; i < BE_INGEST_WRITERS; i++)
+		be_db_close(g->pipe.w[i].fdb);
 	el_buf_fini(&g->pipe.ckpt);
 	el_buf_fini(&g->ckpt_next);
 	pthread_mutex_destroy(&g->pipe.mu);
@@ -495,7 +547,7 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0 && !g->resync)
 		return;
 	pthread_mutex_lock(&p->mu);
-	busy = p->busy;
+	busy = p->w[0].busy || p->w[1].busy;
 	pthread_mutex_unlock(&p->mu);
 	if (busy && be_db_flows_bytes(g->db) < BE_INGEST_PIPE_MAX)
 		return;
@@ -518,11 +570,13 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 	p->journal_lo = g->journal_lo;
 	p->journal_hi = g->journal_hi;
 	g->journal_lo = g->journal_hi = 0;
-	if (be_db_flows_take(p->fdb, g->db) < 0)
-		el_panic("be_ingest: the flows writer still holds flows");
+	if (be_db_flows_take(p->w[0].fdb, g->db) < 0 ||
+	    be_db_flows_split(p->w[1].fdb, p->w[0].fdb) < 0)
+		el_panic("be_ingest: a flows writer still holds flows");
 	pthread_mutex_lock(&p->mu);
-	p->busy = true;
-	pthread_cond_signal(&p->cv);
+	p->w[0].busy = true; /* it also closes the job */
+	p->w[1].busy = be_db_flows_bytes(p->w[1].fdb) > 0;
+	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -782,7 +836,8 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 {
 	if (g->pipe.running) {
 		pthread_mutex_lock(&g->pipe.mu);
-		bool failed = !g->pipe.busy && g->pipe.rc < 0;
+		bool failed = !g->pipe.w[0].busy && !g->pipe.w[1].busy &&
+			      (g->pipe.w[0].rc < 0 || g->pipe.w[1].rc < 0);
 		pthread_mutex_unlock(&g->pipe.mu);
 		if (failed && g->corr) {
 			/* The writer's last job failed: its flows wait in flow_journal. */

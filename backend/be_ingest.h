@@ -17,11 +17,12 @@
  * Pipeline (conf.flows_conninfo): step 4 is split.  The batch's transaction
  * commits its lines, the stream's committed_seq and the flows it completed
  * as one flow_journal row (sql/010: encoded, no index but the id, cheap), and
- * the batch is acknowledged.  A second thread, on a second connection,
- * upserts those flows into their tables and the rollups (the expensive
- * part), deletes their journal rows and now and then writes a checkpoint of
- * the engine, in a transaction of its own, while the worker stores the next
- * batch's lines: PostgreSQL works on both at once, on two cores.  Lines and
+ * the batch is acknowledged.  Two writer threads, each on a connection of
+ * its own, upsert those flows into their tables and the rollups (the
+ * expensive part; messages and keys on one, recipients and rejects on the
+ * other), then their journal rows are deleted and now and then a checkpoint
+ * of the engine is written, while the worker stores the next batch's lines:
+ * PostgreSQL works on all of it at once.  Lines and
  * their flows commit together; what the writer has not applied when it
  * fails or the process dies is applied from the journal, in order, before
  * anything else (be_ingest_new, or the worker's next turn).  The flows of a
@@ -38,7 +39,7 @@
  * checked the batch).  be_ingest_new() returns -errno if the state cannot be
  * recovered (database down: the caller retries).
  * THREADS: one thread calls (the engine and the be_db handle are not shared);
- * with the pipeline, be_ingest owns one more thread and connection.
+ * with the pipeline, be_ingest owns two more threads and connections.
  */
 #ifndef BE_INGEST_H
 #define BE_INGEST_H
