@@ -1441,7 +1441,11 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
  * 006_stats_top.sql only (never a scan of messages), in one statement: a row
  * counts for an operator when its host is one of their servers or its domain
  * one of their domains.  Top lists read stats_top_hot, the keys at or above
- * each day's and host's cut (006_stats_top.sql: what a list may miss).
+ * each day's and host's cut (006_stats_top.sql: what a list may miss), except
+ * for readers with no domain in their scope: they read the spans of
+ * 011_stats_top_span.sql (weeks per host, and weeks and days over every host
+ * for a reader who sees every host) for the days spans cover, and
+ * stats_top_hot for the others.
  * Parameters: $1..$4 scope, $5 from, $6 to, $7 'hour'/'day', $8 server,
  * $9 domain, $10 top.  Result rows (sec, t, a, b, n): sec 0 messages, 1
  * recipients, 2 rejects (t the bucket, a status or event, b direction), 3
@@ -1465,6 +1469,30 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
 /* One clause per line: clang-format would split this string a character a line. */
 /* clang-format off */
 static const char be_dbq_stats_sql[] =
+	/* The days of the range, and whether spans may serve (011_stats_top_span.sql). */
+	"WITH rg AS (SELECT ("
+	BE_DBQ_TS("$5")
+	" AT TIME ZONE 'UTC')::date AS f, ("
+	BE_DBQ_TS("$6")
+	" AT TIME ZONE 'UTC')::date AS l, "
+	BE_DBQ_STATS_HOSTONLY
+	" AS ho, "
+	BE_DBQ_STATS_HOSTONLY
+	" AND $8 = '' AND ($1::integer = 1 OR ($1::integer = 2 AND NOT EXISTS "
+	"(SELECT 1 FROM hosts WHERE id <> ALL ($2::integer[])))) AS al), "
+	/* weeks inside the range with no day changed since their span was made */
+	"tw AS (SELECT s.first, s.last FROM stats_top_spans s, rg WHERE rg.ho AND s.days = 7 "
+	"AND s.first >= rg.f AND s.last <= rg.l AND NOT EXISTS (SELECT 1 FROM stats_top_dirty d "
+	"WHERE d.day BETWEEN s.first AND s.last)), "
+	/* then single days over every host, for a reader who sees every host */
+	"td AS (SELECT s.first FROM stats_top_spans s, rg WHERE rg.al AND s.days = 1 "
+	"AND s.first BETWEEN rg.f AND rg.l AND NOT EXISTS (SELECT 1 FROM tw WHERE s.first "
+	"BETWEEN tw.first AND tw.last) AND NOT EXISTS (SELECT 1 FROM stats_top_dirty d "
+	"WHERE d.day = s.first)), "
+	/* and the hot rows of the other days */
+	"hd AS (SELECT g::date AS day FROM rg, generate_series(rg.f, rg.l, interval '1 day') g "
+	"WHERE NOT EXISTS (SELECT 1 FROM tw WHERE g::date BETWEEN tw.first AND tw.last) "
+	"AND NOT EXISTS (SELECT 1 FROM td WHERE td.first = g::date)) "
 	"SELECT sec, t, a, b, n "
 	"FROM (SELECT 0 AS sec, "
 	BE_DBQ_BUCKET
@@ -1523,15 +1551,17 @@ static const char be_dbq_stats_sql[] =
 	"UNION ALL SELECT 4, kind, key, '', c "
 	"FROM (SELECT kind, key, sum(count)::bigint AS c, row_number() OVER (PARTITION BY kind "
 	"ORDER BY sum(count) DESC, key) AS rn "
-	"FROM stats_top_hot "
-	"WHERE day >= ("
-	BE_DBQ_TS("$5")
-	" AT TIME ZONE 'UTC')::date "
-	"AND day <= ("
-	BE_DBQ_TS("$6")
-	" AT TIME ZONE 'UTC')::date AND kind BETWEEN 1 AND 7 AND "
+	"FROM (SELECT p.kind, p.key, p.count FROM stats_top_span p JOIN tw ON p.first = tw.first "
+	"AND p.days = 7, rg WHERE p.kind BETWEEN 1 AND 7 AND CASE WHEN rg.al THEN p.host_id = 0 "
+	"ELSE p.host_id <> 0 AND ($8 = '' OR p.host_id = (SELECT id FROM hosts WHERE name = $8)) "
+	"AND ($1::integer = 1 OR ($1::integer = 2 AND p.host_id = ANY ($2::integer[]))) END "
+	"UNION ALL SELECT p.kind, p.key, p.count FROM stats_top_span p JOIN td ON "
+	"p.first = td.first AND p.days = 1 WHERE p.host_id = 0 AND p.kind BETWEEN 1 AND 7 "
+	/* a day at a time (OFFSET 0 keeps the subquery): the plan probes the index */
+	"UNION ALL SELECT y.kind, y.key, y.count FROM hd, LATERAL (SELECT kind, key, count "
+	"FROM stats_top_hot WHERE day = hd.day AND kind BETWEEN 1 AND 7 AND "
 	BE_DBQ_STATS_SCOPE("domain")
-	"GROUP BY kind, key) x "
+	"OFFSET 0) y) z GROUP BY kind, key) x "
 	"WHERE rn <= $10::integer AND $4::text[] IS NOT NULL AND $7 <> '') u "
 	"ORDER BY sec, t, CASE WHEN sec >= 3 THEN -n END, a, b";
 /* clang-format on */
