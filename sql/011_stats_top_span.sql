@@ -13,8 +13,10 @@
 -- the refresh): the span of the current week ends yesterday, and grows at the
 -- refresh of the next day.  Its rows are, per (kind, host_id), the keys whose
 -- sum of stats_top_hot counts over those days (and, for host 0, over every
--- host) is at least the group's cut (stats_top_span_cut: 1 + the (K+1)-th sum
--- when the group has more than K keys, no row otherwise), with that sum.
+-- host) is at least the group's cut (stats_top_span_cut: 1 + the (4K+1)-th sum
+-- when the group has more than 4K keys, no row otherwise), with that sum: a
+-- span keeps four times the keys of a day, so that a top K summed over
+-- several spans loses little at their cuts.
 -- Made by else_stats_top_refresh(K) only, from stats_top_hot in the same
 -- transaction as the day refreshes, never touched by ingest.
 --
@@ -28,7 +30,7 @@
 -- missing from a day and host only while under that day's cut): a list
 -- undercounts a key, or leaves out a key that had, at most the sum of
 -- (cut - 1) over the day groups of 006 and the span groups it is missing
--- from.  Groups with K keys or fewer are exact at both levels.
+-- from.  Groups with K (spans: 4K) keys or fewer are exact.
 --
 -- Authorization: a reader scoped by domain (or filtering one) never reads
 -- spans (they carry no domain), only stats_top_hot; host 0 serves only a
