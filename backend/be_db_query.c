@@ -732,6 +732,28 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 	return 0;
 }
 
+/* be_db_q_warm - see be_db_query.h */
+int be_db_q_warm(be_db *db)
+{
+	static const be_db_scope admin = { .role = 1 };
+	Else__SearchReply sr = ELSE__SEARCH_REPLY__INIT;
+	Else__FlowReply fr = ELSE__FLOW_REPLY__INIT;
+	Else__Flow f = ELSE__FLOW__INIT;
+	Else__Transaction t = ELSE__TRANSACTION__INIT;
+	el_arena a;
+	int rc;
+
+	el_arena_init(&a);
+	f.email_id = "0000000000000000";
+	rc = be_db_q_quick(db, &a, &admin, "", 1, &sr);
+	if (rc == 0)
+		rc = be_db_q_flow(db, &a, &admin, &f, &fr);
+	if (rc == 0 || rc == -ENOENT)
+		rc = be_dbq_flow_lines(db, &a, "0", "", 0, 0, &t);
+	el_arena_fini(&a);
+	return rc;
+}
+
 /* be_db_q_day_mark - see be_db_query.h */
 int be_db_q_day_mark(be_db *owner)
 {
