@@ -321,6 +321,36 @@ static Else__RejectRow *be_dbq_reject_row(el_arena *a, const PGresult *r, int i)
 	return j;
 }
 
+/*
+ * The recipients of one transaction ($5 host id, $6 queue ID, $7 first_seen):
+ * a mailbox user ($1 = 3) gets their own, unless they sent it.
+ */
+/* clang-format off */
+static const char be_dbq_flow_rcpt_sql[] =
+	"SELECT r.rcpt, coalesce(r.orig_rcpt, ''), r.status, coalesce(r.dsn, ''), "
+	"coalesce(r.relay_host, ''), coalesce(r.relay_ip, ''), "
+	"coalesce(r.response, ''), r.attempts, "
+	"coalesce(" BE_DBQ_US("r.last_attempt") ", 0), coalesce(r.delay, 0), "
+	"else_direction(r.status, r.relay_host, r.relay_ip, r.next_host_id), "
+	"coalesce(nh.name, ''), coalesce(r.next_queue_id, '') "
+	"FROM recipients r JOIN messages m ON m.first_seen = r.first_seen "
+	"AND m.host_id = r.host_id AND m.queue_id = r.queue_id "
+	"AND m.first_seen = " BE_DBQ_TS("$7") " "
+	"LEFT JOIN hosts nh ON nh.id = r.next_host_id "
+	"WHERE r.first_seen = " BE_DBQ_TS("$7") " AND r.host_id = $5::integer "
+	"AND r.queue_id = $6 "
+	"AND ($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) "
+	"OR lower(r.rcpt) = ANY ($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[])) "
+	"AND $2::integer[] IS NOT NULL AND $3::text[] IS NOT NULL "
+	"ORDER BY r.idx LIMIT 10000";
+
+/* The rejects of e-mail $5, visible to the caller row by row. */
+static const char be_dbq_flow_rej_sql[] =
+	"SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
+	"j.host_id WHERE j.email_id = $5::bigint AND else_reject_visible(" BE_DBQ_SCOPE
+	", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000";
+/* clang-format on */
+
 /* be_db_q_flow - see be_db_query.h */
 int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow *f,
 		 Else__FlowReply *out)
@@ -613,46 +643,8 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		/* Recipients (a mailbox user: their own, unless they sent it). */
 		snprintf(fs, sizeof(fs), "%" PRId64, t->msg->first_seen_us);
 		const char *q[7] = { p[0], p[1], p[2], p[3], hid, t->msg->queue_id, fs };
-		rc = be_dbq_gen(
-			db, BE_DBQ_G_FLOW_RCPT, "flow recipients",
-			"SELECT r.rcpt, coalesce(r.orig_rcpt, ''), r.status, coalesce(r.dsn, ''), "
-			"coalesce(r.relay_host, ''), coalesce(r.relay_ip, ''), "
-			"coalesce(r.response, ''), r.attempts, "
-			"coalesce(" BE_DBQ_US(
-				"r.last_attempt") ", 0), coalesce(r.delay, 0), "
-						  "else_direction(r.status, r.relay_host, "
-						  "r.relay_ip, r.next_host_id), "
-						  "coalesce(nh.name, ''), "
-						  "coalesce(r.next_queue_id, '') "
-						  "FROM recipients r JOIN messages m ON "
-						  "m.first_seen = r.first_seen "
-						  "AND m.host_id = r.host_id AND m.queue_id = "
-						  "r.queue_id "
-						  "AND m.first_seen = " BE_DBQ_TS(
-							  "$7") " "
-								"LEFT JOIN hosts nh ON nh.id = "
-								"r.next_host_id "
-								"WHERE r.first_seen = " BE_DBQ_TS(
-									"$7") " AND r.host_id = "
-									      "$5::integer "
-									      "AND r.queue_id = $6 "
-									      "AND ($1::integer <> "
-									      "3 OR "
-									      "lower(m.sender) = "
-									      "ANY "
-									      "($4::text[]) OR "
-									      "lower(r.rcpt) = ANY "
-									      "($4::text[]) OR "
-									      "lower(r.orig_rcpt) "
-									      "= "
-									      "ANY ($4::text[])) "
-									      "AND $2::integer[] "
-									      "IS NOT NULL AND "
-									      "$3::text[] IS NOT "
-									      "NULL "
-									      "ORDER BY r.idx "
-									      "LIMIT 10000",
-			7, q, &rr);
+		rc = be_dbq_gen(db, BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql, 7,
+				q, &rr);
 		if (rc)
 			break;
 		int nr = PQntuples(rr);
@@ -688,12 +680,7 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 	if (rc)
 		return rc;
 	/* Rejects of this e-mail (visible to the caller row by row). */
-	rc = be_dbq_gen(
-		db, BE_DBQ_G_FLOW_REJ, "flow rejects",
-		"SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
-		"j.host_id WHERE j.email_id = $5::bigint AND else_reject_visible(" BE_DBQ_SCOPE
-		", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000",
-		5, p, &r);
+	rc = be_dbq_gen(db, BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql, 5, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
@@ -750,6 +737,15 @@ int be_db_q_warm(be_db *db)
 		rc = be_db_q_flow(db, &a, &admin, &f, &fr);
 	if (rc == 0 || rc == -ENOENT)
 		rc = be_dbq_flow_lines(db, &a, "0", "", 0, 0, &t);
+	/* What a flow runs per transaction and per e-mail found. */
+	const char *p[7] = { "1", "{}", "{}", "{}", "0", "", "0" };
+	PGresult *r = NULL;
+	if (rc == 0 && (rc = be_dbq_gen(db, BE_DBQ_G_FLOW_RCPT, "flow recipients",
+					be_dbq_flow_rcpt_sql, 7, p, &r)) == 0)
+		PQclear(r);
+	if (rc == 0 && (rc = be_dbq_gen(db, BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql,
+					5, p, &r)) == 0)
+		PQclear(r);
 	el_arena_fini(&a);
 	return rc;
 }

@@ -152,8 +152,9 @@ int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail
 		 Else__TailReply *out);
 
 /*
- * be_db_q_warm - run the quick search, flow and flow-lines statements once
- * with values that match nothing, as the admin: a query connection plans
+ * be_db_q_warm - run the quick search and flow statements (the flow's
+ * transactions, recipients, lines and rejects) once with values that match
+ * nothing, as the admin: a query connection plans
  * each generic statement at its first execution, over every partition
  * (150-250 ms at 10M e-mails over 30 days), and that should not be the
  * first user's wait.  0 or a negative errno.
