@@ -321,6 +321,36 @@ static Else__RejectRow *be_dbq_reject_row(el_arena *a, const PGresult *r, int i)
 	return j;
 }
 
+/*
+ * The recipients of one transaction ($5 host id, $6 queue ID, $7 first_seen):
+ * a mailbox user ($1 = 3) gets their own, unless they sent it.
+ */
+/* clang-format off */
+static const char be_dbq_flow_rcpt_sql[] =
+	"SELECT r.rcpt, coalesce(r.orig_rcpt, ''), r.status, coalesce(r.dsn, ''), "
+	"coalesce(r.relay_host, ''), coalesce(r.relay_ip, ''), "
+	"coalesce(r.response, ''), r.attempts, "
+	"coalesce(" BE_DBQ_US("r.last_attempt") ", 0), coalesce(r.delay, 0), "
+	"else_direction(r.status, r.relay_host, r.relay_ip, r.next_host_id), "
+	"coalesce(nh.name, ''), coalesce(r.next_queue_id, '') "
+	"FROM recipients r JOIN messages m ON m.first_seen = r.first_seen "
+	"AND m.host_id = r.host_id AND m.queue_id = r.queue_id "
+	"AND m.first_seen = " BE_DBQ_TS("$7") " "
+	"LEFT JOIN hosts nh ON nh.id = r.next_host_id "
+	"WHERE r.first_seen = " BE_DBQ_TS("$7") " AND r.host_id = $5::integer "
+	"AND r.queue_id = $6 "
+	"AND ($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) "
+	"OR lower(r.rcpt) = ANY ($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[])) "
+	"AND $2::integer[] IS NOT NULL AND $3::text[] IS NOT NULL "
+	"ORDER BY r.idx LIMIT 10000";
+
+/* The rejects of e-mail $5, visible to the caller row by row. */
+static const char be_dbq_flow_rej_sql[] =
+	"SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
+	"j.host_id WHERE j.email_id = $5::bigint AND else_reject_visible(" BE_DBQ_SCOPE
+	", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000";
+/* clang-format on */
+
 /* be_db_q_flow - see be_db_query.h */
 int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow *f,
 		 Else__FlowReply *out)
@@ -613,46 +643,8 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		/* Recipients (a mailbox user: their own, unless they sent it). */
 		snprintf(fs, sizeof(fs), "%" PRId64, t->msg->first_seen_us);
 		const char *q[7] = { p[0], p[1], p[2], p[3], hid, t->msg->queue_id, fs };
-		rc = be_dbq_gen(
-			db, BE_DBQ_G_FLOW_RCPT, "flow recipients",
-			"SELECT r.rcpt, coalesce(r.orig_rcpt, ''), r.status, coalesce(r.dsn, ''), "
-			"coalesce(r.relay_host, ''), coalesce(r.relay_ip, ''), "
-			"coalesce(r.response, ''), r.attempts, "
-			"coalesce(" BE_DBQ_US(
-				"r.last_attempt") ", 0), coalesce(r.delay, 0), "
-						  "else_direction(r.status, r.relay_host, "
-						  "r.relay_ip, r.next_host_id), "
-						  "coalesce(nh.name, ''), "
-						  "coalesce(r.next_queue_id, '') "
-						  "FROM recipients r JOIN messages m ON "
-						  "m.first_seen = r.first_seen "
-						  "AND m.host_id = r.host_id AND m.queue_id = "
-						  "r.queue_id "
-						  "AND m.first_seen = " BE_DBQ_TS(
-							  "$7") " "
-								"LEFT JOIN hosts nh ON nh.id = "
-								"r.next_host_id "
-								"WHERE r.first_seen = " BE_DBQ_TS(
-									"$7") " AND r.host_id = "
-									      "$5::integer "
-									      "AND r.queue_id = $6 "
-									      "AND ($1::integer <> "
-									      "3 OR "
-									      "lower(m.sender) = "
-									      "ANY "
-									      "($4::text[]) OR "
-									      "lower(r.rcpt) = ANY "
-									      "($4::text[]) OR "
-									      "lower(r.orig_rcpt) "
-									      "= "
-									      "ANY ($4::text[])) "
-									      "AND $2::integer[] "
-									      "IS NOT NULL AND "
-									      "$3::text[] IS NOT "
-									      "NULL "
-									      "ORDER BY r.idx "
-									      "LIMIT 10000",
-			7, q, &rr);
+		rc = be_dbq_gen(db, BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql, 7,
+				q, &rr);
 		if (rc)
 			break;
 		int nr = PQntuples(rr);
@@ -688,12 +680,7 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 	if (rc)
 		return rc;
 	/* Rejects of this e-mail (visible to the caller row by row). */
-	rc = be_dbq_gen(
-		db, BE_DBQ_G_FLOW_REJ, "flow rejects",
-		"SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
-		"j.host_id WHERE j.email_id = $5::bigint AND else_reject_visible(" BE_DBQ_SCOPE
-		", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000",
-		5, p, &r);
+	rc = be_dbq_gen(db, BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql, 5, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
@@ -730,6 +717,37 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 	out->n_rows = be_dbq_fill(a, r, &else__server_row__descriptor, (void ***)&out->rows);
 	PQclear(r);
 	return 0;
+}
+
+/* be_db_q_warm - see be_db_query.h */
+int be_db_q_warm(be_db *db)
+{
+	static const be_db_scope admin = { .role = 1 };
+	Else__SearchReply sr = ELSE__SEARCH_REPLY__INIT;
+	Else__FlowReply fr = ELSE__FLOW_REPLY__INIT;
+	Else__Flow f = ELSE__FLOW__INIT;
+	Else__Transaction t = ELSE__TRANSACTION__INIT;
+	el_arena a;
+	int rc;
+
+	el_arena_init(&a);
+	f.email_id = "0000000000000000";
+	rc = be_db_q_quick(db, &a, &admin, "", 1, &sr);
+	if (rc == 0)
+		rc = be_db_q_flow(db, &a, &admin, &f, &fr);
+	if (rc == 0 || rc == -ENOENT)
+		rc = be_dbq_flow_lines(db, &a, "0", "", 0, 0, &t);
+	/* What a flow runs per transaction and per e-mail found. */
+	const char *p[7] = { "1", "{}", "{}", "{}", "0", "", "0" };
+	PGresult *r = NULL;
+	if (rc == 0 && (rc = be_dbq_gen(db, BE_DBQ_G_FLOW_RCPT, "flow recipients",
+					be_dbq_flow_rcpt_sql, 7, p, &r)) == 0)
+		PQclear(r);
+	if (rc == 0 && (rc = be_dbq_gen(db, BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql,
+					5, p, &r)) == 0)
+		PQclear(r);
+	el_arena_fini(&a);
+	return rc;
 }
 
 /* be_db_q_day_mark - see be_db_query.h */
@@ -1441,7 +1459,11 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
  * 006_stats_top.sql only (never a scan of messages), in one statement: a row
  * counts for an operator when its host is one of their servers or its domain
  * one of their domains.  Top lists read stats_top_hot, the keys at or above
- * each day's and host's cut (006_stats_top.sql: what a list may miss).
+ * each day's and host's cut (006_stats_top.sql: what a list may miss), except
+ * for readers with no domain in their scope: they read the spans of
+ * 011_stats_top_span.sql (weeks per host, and weeks and days over every host
+ * for a reader who sees every host) for the days spans cover, and
+ * stats_top_hot for the others.
  * Parameters: $1..$4 scope, $5 from, $6 to, $7 'hour'/'day', $8 server,
  * $9 domain, $10 top.  Result rows (sec, t, a, b, n): sec 0 messages, 1
  * recipients, 2 rejects (t the bucket, a status or event, b direction), 3
@@ -1465,6 +1487,30 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
 /* One clause per line: clang-format would split this string a character a line. */
 /* clang-format off */
 static const char be_dbq_stats_sql[] =
+	/* The days of the range, and whether spans may serve (011_stats_top_span.sql). */
+	"WITH rg AS (SELECT ("
+	BE_DBQ_TS("$5")
+	" AT TIME ZONE 'UTC')::date AS f, ("
+	BE_DBQ_TS("$6")
+	" AT TIME ZONE 'UTC')::date AS l, "
+	BE_DBQ_STATS_HOSTONLY
+	" AS ho, "
+	BE_DBQ_STATS_HOSTONLY
+	" AND $8 = '' AND ($1::integer = 1 OR ($1::integer = 2 AND NOT EXISTS "
+	"(SELECT 1 FROM hosts WHERE id <> ALL ($2::integer[])))) AS al), "
+	/* weeks inside the range with no day changed since their span was made */
+	"tw AS (SELECT s.first, s.last FROM stats_top_spans s, rg WHERE rg.ho AND s.days = 7 "
+	"AND s.first >= rg.f AND s.last <= rg.l AND NOT EXISTS (SELECT 1 FROM stats_top_dirty d "
+	"WHERE d.day BETWEEN s.first AND s.last)), "
+	/* then single days over every host, for a reader who sees every host */
+	"td AS (SELECT s.first FROM stats_top_spans s, rg WHERE rg.al AND s.days = 1 "
+	"AND s.first BETWEEN rg.f AND rg.l AND NOT EXISTS (SELECT 1 FROM tw WHERE s.first "
+	"BETWEEN tw.first AND tw.last) AND NOT EXISTS (SELECT 1 FROM stats_top_dirty d "
+	"WHERE d.day = s.first)), "
+	/* and the hot rows of the other days */
+	"hd AS (SELECT g::date AS day FROM rg, generate_series(rg.f, rg.l, interval '1 day') g "
+	"WHERE NOT EXISTS (SELECT 1 FROM tw WHERE g::date BETWEEN tw.first AND tw.last) "
+	"AND NOT EXISTS (SELECT 1 FROM td WHERE td.first = g::date)) "
 	"SELECT sec, t, a, b, n "
 	"FROM (SELECT 0 AS sec, "
 	BE_DBQ_BUCKET
@@ -1523,15 +1569,17 @@ static const char be_dbq_stats_sql[] =
 	"UNION ALL SELECT 4, kind, key, '', c "
 	"FROM (SELECT kind, key, sum(count)::bigint AS c, row_number() OVER (PARTITION BY kind "
 	"ORDER BY sum(count) DESC, key) AS rn "
-	"FROM stats_top_hot "
-	"WHERE day >= ("
-	BE_DBQ_TS("$5")
-	" AT TIME ZONE 'UTC')::date "
-	"AND day <= ("
-	BE_DBQ_TS("$6")
-	" AT TIME ZONE 'UTC')::date AND kind BETWEEN 1 AND 7 AND "
+	"FROM (SELECT p.kind, p.key, p.count FROM stats_top_span p JOIN tw ON p.first = tw.first "
+	"AND p.days = 7, rg WHERE p.kind BETWEEN 1 AND 7 AND CASE WHEN rg.al THEN p.host_id = 0 "
+	"ELSE p.host_id <> 0 AND ($8 = '' OR p.host_id = (SELECT id FROM hosts WHERE name = $8)) "
+	"AND ($1::integer = 1 OR ($1::integer = 2 AND p.host_id = ANY ($2::integer[]))) END "
+	"UNION ALL SELECT p.kind, p.key, p.count FROM stats_top_span p JOIN td ON "
+	"p.first = td.first AND p.days = 1 WHERE p.host_id = 0 AND p.kind BETWEEN 1 AND 7 "
+	/* a day at a time (OFFSET 0 keeps the subquery): the plan probes the index */
+	"UNION ALL SELECT y.kind, y.key, y.count FROM hd, LATERAL (SELECT kind, key, count "
+	"FROM stats_top_hot WHERE day = hd.day AND kind BETWEEN 1 AND 7 AND "
 	BE_DBQ_STATS_SCOPE("domain")
-	"GROUP BY kind, key) x "
+	"OFFSET 0) y) z GROUP BY kind, key) x "
 	"WHERE rn <= $10::integer AND $4::text[] IS NOT NULL AND $7 <> '') u "
 	"ORDER BY sec, t, CASE WHEN sec >= 3 THEN -n END, a, b";
 /* clang-format on */

@@ -55,6 +55,10 @@ int be_query_new(be_query **out, const char *conninfo, const be_query_conf *conf
 		be_query_free(q);
 		return rc;
 	}
+	/* Plans made now rather than at the first request (be_db_q_warm). */
+	if ((rc = be_db_q_warm(q->db)) != 0)
+		el_warn("query: warming the statements failed (%s): the first requests plan them",
+			strerror(-rc));
 	*out = q;
 	return 0;
 }
@@ -711,8 +715,9 @@ void be_query_handle(void *arg, const char *peer, const Else__QueryRequest *rq, 
 	r.a = &a;
 	r.ip = rq->caller && rq->caller->client_ip ? rq->caller->client_ip : "";
 	/* A connection lost earlier: reconnect, and the session settings with it. */
-	if (!be_db_connected(q->db) && be_db_reconnect(q->db) == 0)
-		(void)be_db_auth_setup(q->db, (int)q->conf.timeout_ms);
+	if (!be_db_connected(q->db) && be_db_reconnect(q->db) == 0 &&
+	    be_db_auth_setup(q->db, (int)q->conf.timeout_ms) == 0)
+		(void)be_db_q_warm(q->db);
 	if (be_query_check(&rq->base, why, sizeof(why)) != 0) {
 		be_qr_status(&r, ELSE__QUERY_STATUS__Q_BAD_REQUEST, why);
 	} else if (rq->call_case == ELSE__QUERY_REQUEST__CALL_LOGIN) {

@@ -10,14 +10,25 @@ calls this.  Each request begins with the session check (a statement on
 next session check, are that request's searches.  Statements on the
 authorization and bookkeeping tables (sessions, users, audit_log,
 search_history, login_failures, else_scope) and the backend's plan_cache_mode
-settings are left out: the reference is
-what PostgreSQL serves for the searches themselves.  Parameters are put back
-into the SQL as quoted literals.  The requests become one pgbench script,
-OUTDIR/replay.sql, that runs one of them at random per transaction (pgbench
-takes at most 128 script files); the count is printed.  OUTDIR/replay-params.sql
-is the same with the parameters as pgbench variables, each statement preceded
-by a \\gset of its values: with pgbench -M prepared, PostgreSQL then plans each
-statement once per connection and binds the values, as the backend does.
+settings are left out: the reference is what PostgreSQL serves for the
+searches themselves.
+
+The backend prepares each of its statements once per connection and runs it
+with a generic plan for every request; the reference does the same.  The
+requests are grouped by shape (the sequence of statement texts, parameters as
+$n): one pgbench script per shape, OUTDIR/replay-K.sql, in which one
+transaction is one request: a \gset of that request's parameter values
+(picked at random among the shape's requests; a SELECT of constants, a round
+trip the backend does not make), then the shape's statements, each written
+once in the script, so pgbench -M prepared prepares each once per connection.
+OUTDIR/replay.list has a line "replay-K.sql WEIGHT" per script, WEIGHT its
+number of requests, for pgbench -f FILE@WEIGHT (at most 128 shapes).  Prints
+the number of requests.
+
+(An earlier version wrote every request's statements into one script: pgbench
+prepares each command of a script on its own, so each of those ~1,400 copies
+was parsed and planned, with a generic plan over every partition, at nearly
+every execution, and one transaction cost ~87 ms, against ~2 ms here.)
 """
 import os
 import re
@@ -69,32 +80,42 @@ def main():
             continue
         if SKIP.search(sql) or pid not in open_by_pid:
             continue
-        # $12 before $1: replace by number, longest first.
-        text = re.sub(r"\$(\d+)", lambda m: params.get(int(m.group(1)), m.group(0)), sql)
-        # The same with pgbench variables, set by a \gset line before it
-        # (NULL stays inline: \gset cannot carry it).
-        used = sorted({int(n) for n in re.findall(r"\$(\d+)", sql)})
-        sets = ["%s AS p%d" % (params[n], n) for n in used if params.get(n, "NULL") != "NULL"]
-        ptext = re.sub(r"\$(\d+)", lambda m: ":p%s" % m.group(1)
-                       if params.get(int(m.group(1)), "NULL") != "NULL" else "NULL", sql)
-        gset = ("SELECT " + ", ".join(sets) + " \\gset") if sets else None
-        open_by_pid[pid].append((text.replace("\n", " ").strip(), gset,
-                                 ptext.replace("\n", " ").strip()))
+        open_by_pid[pid].append((sql.replace("\n", " ").strip(), params))
     groups = [g for g in groups if g]
-    for name, literal in (("replay.sql", True), ("replay-params.sql", False)):
-        with open(os.path.join(out, name), "w") as f:
-            f.write("\\set r random(1, %d)\n" % len(groups))
-            for i, g in enumerate(groups):
-                f.write("%s :r = %d\n" % ("\\if" if i == 0 else "\\elif", i + 1))
-                for lit, gset, ptext in g:
-                    if literal:
-                        f.write(lit + ";\n")
+    # Shape: the statement texts, a NULL parameter written in (\gset cannot
+    # carry it); variable s<i>_<n> is parameter $n of statement i.
+    shapes = {}
+    for g in groups:
+        texts, sets = [], []
+        for i, (sql, params) in enumerate(g):
+            def sub(m, i=i, params=params):
+                n = int(m.group(1))
+                v = params.get(n, "NULL")
+                if v == "NULL":
+                    return "NULL"
+                return ":s%d_%d" % (i, n)
+            texts.append(re.sub(r"\$(\d+)", sub, sql))
+            used = sorted({int(n) for n in re.findall(r"\$(\d+)", sql)})
+            sets += ["%s AS s%d_%d" % (params[n], i, n) for n in used
+                     if params.get(n, "NULL") != "NULL"]
+        shapes.setdefault(tuple(texts), []).append(sets)
+    if len(shapes) > 128:
+        sys.exit("search_replay.py: %d shapes, pgbench takes 128 scripts" % len(shapes))
+    with open(os.path.join(out, "replay.list"), "w") as lst:
+        for k, (texts, reqs) in enumerate(sorted(shapes.items(), key=lambda x: -len(x[1]))):
+            name = "replay-%d.sql" % (k + 1)
+            with open(os.path.join(out, name), "w") as f:
+                f.write("\\set r random(1, %d)\n" % len(reqs))
+                for i, sets in enumerate(reqs):
+                    f.write("%s :r = %d\n" % ("\\if" if i == 0 else "\\elif", i + 1))
+                    if sets:
+                        f.write("SELECT " + ", ".join(sets) + " \\gset\n")
                     else:
-                        if gset:
-                            f.write(gset + "\n")
-                        f.write(ptext + ";\n")
-            if groups:
+                        f.write("SELECT 1 \\gset\n")
                 f.write("\\endif\n")
+                for t in texts:
+                    f.write(t + ";\n")
+            lst.write("%s %d\n" % (name, len(reqs)))
     print(len(groups))
 
 

@@ -863,6 +863,27 @@ static Else__QueryReply *tq_stats(const tq_sess *s, const char *server, const ch
 	return tq_do(s, false, ELSE__QUERY_REQUEST__CALL_STATS, &st);
 }
 
+/* tq_stats_week - top senders' count of key over the ISO week of 2001-02-03 */
+static int64_t tq_stats_week(const tq_sess *s, const char *server, const char *key)
+{
+	Else__Stats st = ELSE__STATS__INIT;
+	Else__QueryReply *r;
+	int64_t n = -1;
+
+	st.from_us = 980726400LL * 1000000; /* Monday 2001-01-29 */
+	st.to_us = st.from_us + 7 * 86400LL * 1000000;
+	st.server = (char *)server;
+	st.daily = true;
+	st.top = 100;
+	r = tq_do(s, false, ELSE__QUERY_REQUEST__CALL_STATS, &st);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	for (size_t i = 0; i < r->stats->n_top_senders; i++)
+		if (strcmp(r->stats->top_senders[i]->key, key) == 0)
+			n = r->stats->top_senders[i]->count;
+	else__query_reply__free_unpacked(r, NULL);
+	return n;
+}
+
 /* tq_points_sum - the sum of the counts of points */
 static int64_t tq_points_sum(Else__StatsPoint **p, size_t n)
 {
@@ -1005,6 +1026,45 @@ Test(query, stats_are_scoped_to_servers_and_domains)
 	cr_assert_eq(tq_points_sum(r->stats->messages, r->stats->n_messages), 0);
 	cr_assert_eq(tq_points_sum(r->stats->rejects, r->stats->n_rejects), 0);
 	else__query_reply__free_unpacked(r, NULL);
+
+	/*
+	 * Spans (sql/011_stats_top_span.sql) made from those hot rows: the
+	 * day over every host, the week per host and over every host.  Over
+	 * the week the same counts come back; then, with every span count made
+	 * ten times larger, they show which reader reads spans: the admin
+	 * (every host: host 0), the admin narrowed to mx1 (mx1's week), not
+	 * the operator (a domain in scope: stats_top_hot only), and nobody
+	 * once their days are dirty (changed since the spans were made).
+	 */
+	tq_sql_i64("SELECT count(*) FROM (SELECT else_stats_top_span('2001-02-03', 1::smallint, "
+		   "'2001-02-03', 400) UNION ALL SELECT else_stats_top_span('2001-01-29', "
+		   "7::smallint, '2001-02-04', 400)) x");
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM stats_top_span WHERE first < '2002-01-01' "
+				"AND host_id = 0 AND key = 'ann@a.test' AND count = 94"),
+		     2);
+	cr_assert_eq(tq_stats_week(&ad, NULL, "ann@a.test"), 94);
+	cr_assert_eq(tq_stats_week(&ad, "mx1", "ann@a.test"), 41);
+	cr_assert_eq(tq_stats_week(&op, NULL, "ann@a.test"), 53);
+	tq_sql_i64("WITH u AS (UPDATE stats_top_span SET count = count * 10 "
+		   "WHERE first < '2002-01-01' RETURNING 1) SELECT count(*) FROM u");
+	cr_assert_eq(tq_stats_week(&ad, NULL, "ann@a.test"), 940);
+	cr_assert_eq(tq_stats_week(&ad, NULL, "ben@b.test"), 470);
+	cr_assert_eq(tq_stats_week(&ad, "mx1", "ann@a.test"), 410);
+	cr_assert_eq(tq_stats_week(&ad, "mx2", "ann@a.test"), -1);
+	cr_assert_eq(tq_stats_week(&op, NULL, "ann@a.test"), 53);
+	cr_assert_eq(tq_stats_week(&op, NULL, "ben@b.test"), -1);
+	/* Another day of the week changed: the week spans are out, the day's
+	 * span over every host still serves the admin. */
+	tq_sql_i64("WITH i AS (INSERT INTO stats_top_dirty VALUES ('2001-02-01') RETURNING 1) "
+		   "SELECT count(*) FROM i");
+	cr_assert_eq(tq_stats_week(&ad, NULL, "ann@a.test"), 940);
+	cr_assert_eq(tq_stats_week(&ad, "mx1", "ann@a.test"), 41);
+	tq_sql_i64("WITH i AS (INSERT INTO stats_top_dirty VALUES ('2001-02-03') RETURNING 1) "
+		   "SELECT count(*) FROM i");
+	cr_assert_eq(tq_stats_week(&ad, NULL, "ann@a.test"), 94);
+	tq_sql_i64("WITH d AS (DELETE FROM stats_top_dirty WHERE day < '2002-01-01' RETURNING 1), "
+		   "s AS (DELETE FROM stats_top_spans WHERE first < '2002-01-01' RETURNING 1) "
+		   "SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM s)");
 
 	/* The mailbox user: none. */
 	tq_refused(tq_stats(&mb, NULL, NULL, false), "stats");

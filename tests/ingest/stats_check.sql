@@ -26,6 +26,7 @@
 --    the cut of that K, empty when the group has K keys or fewer).  So it
 --    assumes every refresh used the same K, as else-backend does
 --    (BE_TOP_KEEP).
+-- 011 (spans made from stats_top_hot by the refresh): see span_diff below.
 -- Run it when no ingest and no refresh are in progress: it reads the tables
 -- in one snapshot, but the invariants hold at commits of either, not while
 -- both run.
@@ -150,8 +151,49 @@ cut_diff AS (
 		AND t.kind = g.kind AND t.host_id = g.host_id ORDER BY t.count DESC
 		OFFSET (SELECT k FROM keep) LIMIT 1)
 	FROM grp g
-	WHERE g.cut IS NOT NULL AND g.lo <= (SELECT k FROM keep))
+	WHERE g.cut IS NOT NULL AND g.lo <= (SELECT k FROM keep)),
+-- 011: each span whose days are all clean holds, per (kind, host_id), the
+-- keys whose sum of stats_top_hot counts over its days (host 0: over every
+-- host) reaches its cut (1 without a stats_top_span_cut row), with that sum:
+-- a span row with another count or under the cut, or a key at or above the
+-- cut that is missing, is a "stats_top_span" line (stored the span count,
+-- want the sum, "below cut N" or empty).  And the spans' shape: a week
+-- starts on a Monday and ends within it, a day span is one day, host 0 only.
+span_ok AS (
+	SELECT p.first, p.days, p.last FROM stats_top_spans p
+	WHERE NOT EXISTS (SELECT 1 FROM stats_top_dirty d WHERE d.day BETWEEN p.first AND p.last)),
+span_sum AS (
+	SELECT p.first, p.days, h.kind, h.host_id, h.key, sum(h.count) AS n
+	FROM span_ok p JOIN stats_top_hot h ON h.day BETWEEN p.first AND p.last
+	WHERE p.days = 7 AND h.kind BETWEEN 1 AND 7 GROUP BY 1, 2, 3, 4, 5
+	UNION ALL
+	SELECT p.first, p.days, h.kind, 0, h.key, sum(h.count)
+	FROM span_ok p JOIN stats_top_hot h ON h.day BETWEEN p.first AND p.last
+	WHERE h.kind BETWEEN 1 AND 7 GROUP BY 1, 2, 3, 4, 5),
+span_diff AS (
+	SELECT 'stats_top_span', concat_ws(' ', coalesce(s.first, a.first), coalesce(s.days, a.days),
+		coalesce(s.kind, a.kind), coalesce(s.host_id, a.host_id), coalesce(s.key, a.key)),
+	       s.count::text,
+	       CASE WHEN s.key IS NOT NULL AND s.count = a.n THEN 'below cut ' || coalesce(c.cut, 1)
+		    ELSE a.n::text END
+	FROM (SELECT t.* FROM stats_top_span t JOIN span_ok p USING (first, days)) s
+	FULL JOIN span_sum a ON a.first = s.first AND a.days = s.days AND a.kind = s.kind
+		AND a.host_id = s.host_id AND a.key = s.key
+	LEFT JOIN stats_top_span_cut c ON c.first = coalesce(s.first, a.first)
+		AND c.days = coalesce(s.days, a.days) AND c.kind = coalesce(s.kind, a.kind)
+		AND c.host_id = coalesce(s.host_id, a.host_id)
+	WHERE (s.key IS NOT NULL AND (a.key IS NULL OR s.count <> a.n))
+	   OR (s.key IS NULL AND a.n >= coalesce(c.cut, 1))
+	   OR (s.key IS NOT NULL AND s.count < coalesce(c.cut, 1))),
+spans_diff AS (
+	SELECT 'stats_top_spans', concat_ws(' ', p.first, p.days), p.last::text, 'a span'
+	FROM stats_top_spans p
+	WHERE NOT ((p.days = 1 AND p.last = p.first)
+		OR (p.days = 7 AND extract(isodow FROM p.first) = 1 AND p.last BETWEEN p.first AND p.first + 6))
+	   OR (p.days = 1 AND EXISTS (SELECT 1 FROM stats_top_span t WHERE t.first = p.first
+		AND t.days = 1 AND t.host_id <> 0)))
 SELECT * FROM msg_diff UNION ALL SELECT * FROM rcpt_diff UNION ALL SELECT * FROM rej_diff
 UNION ALL SELECT * FROM top_diff UNION ALL SELECT * FROM msgh_diff
 UNION ALL SELECT * FROM rcpth_diff UNION ALL SELECT * FROM rejh_diff
-UNION ALL SELECT * FROM hot_diff UNION ALL SELECT * FROM cut_diff;
+UNION ALL SELECT * FROM hot_diff UNION ALL SELECT * FROM cut_diff
+UNION ALL SELECT * FROM span_diff UNION ALL SELECT * FROM spans_diff;
