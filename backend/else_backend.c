@@ -80,8 +80,9 @@ static const el_conf_item be_conf[] = {
 	{ "stats_retention", EL_CONF_DURATION, "400d", &cf_stats_retention, 86400, 3650 * 86400LL,
 	  "keep the statistics rollups this long (rows of older days are deleted daily)" },
 	{ "ingest_pipeline", EL_CONF_INT, "1", &cf_pipeline, 0, 1,
-	  "1: a second connection writes each batch's flows while the next batch's lines "
-	  "are stored (docs/backend.md); 0: lines and flows in one transaction" },
+	  "1: each batch commits its flows to flow_journal and two writer connections "
+	  "apply them while the next batch's lines are stored (docs/backend.md); 0: lines "
+	  "and flows applied in one transaction" },
 	{ "partitions_ahead", EL_CONF_INT, "7", &cf_ahead, 1, 60,
 	  "day partitions made in advance" },
 	{ "checkpoint_interval", EL_CONF_DURATION, "30s", &cf_checkpoint, 1, 3600,
