@@ -192,7 +192,21 @@ static int be_db_session(be_db *db)
 		el_warn("database: server encoding %s: ELSE needs UTF8", enc ? enc : "unknown");
 		return -EINVAL;
 	}
+	if (db->async_commit) {
+		int rc = be_db_simple(db, "session setup", "SET synchronous_commit = off");
+		if (rc)
+			return rc;
+	}
 	return be_db_simple(db, "session setup", "SET client_min_messages = warning");
+}
+
+/* be_db_async_commit - see be_db.h */
+int be_db_async_commit(be_db *db)
+{
+	if (db == NULL || db->in_tx)
+		return -EINVAL;
+	db->async_commit = true;
+	return be_db_simple(db, "session setup", "SET synchronous_commit = off");
 }
 
 /* be_db_cache_drop - forget hosts and events (learned in a rolled-back tx) */

@@ -142,6 +142,14 @@ int be_db_rollback(be_db *db);
  * connection).  On failure the transaction is rolled back, flows dropped.
  */
 int be_db_commit_lines(be_db *db);
+/*
+ * be_db_async_commit - this connection's commits no longer wait for the WAL
+ * flush (synchronous_commit off, kept across reconnects).  Only for work
+ * whose loss in a database crash is repaired anyway: the flows writers,
+ * whose input stays in flow_journal until a later commit deletes it, and
+ * WAL order makes that delete durable only after the flows it follows.
+ */
+int be_db_async_commit(be_db *db);
 void be_db_get_stats(const be_db *db, be_db_stats *st);
 
 /* be_db_ping - is a server accepting connections at conninfo (0, -ENOTCONN) */

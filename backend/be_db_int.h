@@ -46,6 +46,7 @@ struct be_db {
 	bool tx_failed; /* a statement failed: only rollback is possible */
 	bool lost;      /* the connection is gone */
 	bool stage_ready;
+	bool async_commit;        /* synchronous_commit off, also after a reconnect */
 	unsigned upsert_prepared; /* the flows statements prepared in this session (bits) */
 	bool generic;             /* plan_cache_mode is force_generic_plan (be_db_exec_gen) */
 	uint32_t gen_prepared;    /* be_db_exec_gen slots prepared in this session */

@@ -440,6 +440,8 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 			w->p = &g->pipe;
 			w->no = n;
 			rc = be_db_open(&w->fdb, conf->flows_conninfo);
+			if (rc == 0)
+				rc = be_db_async_commit(w->fdb);
 			if (rc == 0 && pthread_create(&w->thr, NULL, be_ingest_pipe_main, w) != 0)
 				rc = -EAGAIN;
 			if (rc < 0) {
