@@ -125,7 +125,6 @@ typedef struct be_db_stats {
 	uint64_t err_conn;      /* connections lost */
 	uint64_t reconnects;    /* successful reconnects */
 	uint64_t text_repaired; /* text values that needed UTF-8 repair or cutting */
-	uint64_t journal_rows;  /* flow_journal rows written (be_db_journal_add) */
 } be_db_stats;
 
 /* Connection and transactions. */

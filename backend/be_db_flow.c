@@ -801,7 +801,6 @@ int be_db_journal_add(be_db *db, int64_t *id)
 			db->jmark[i] = cb[i]->b.len;
 			db->jrows[i] = cb[i]->rows;
 		}
-		db->st.journal_rows++;
 	}
 	PQclear(res);
 	return rc;
@@ -824,7 +823,6 @@ int be_db_journal_done(be_db *db, int64_t lo, int64_t hi)
 /* be_db_journal_apply - see be_db.h */
 int be_db_journal_apply(be_db *db, uint64_t *applied, uint64_t *bad)
 {
-	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
 	long long after = 0;
 	int rc = 0;
 
@@ -835,6 +833,7 @@ int be_db_journal_apply(be_db *db, uint64_t *applied, uint64_t *bad)
 	if (db == NULL || db->in_tx || db->msg.rows || db->rcpt.rows || db->rej.rows ||
 	    db->keys.rows)
 		return -EINVAL;
+	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
 	for (;;) {
 		PGresult *res = NULL;
 		char ab[24], idb[24];

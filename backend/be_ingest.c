@@ -218,6 +218,34 @@ static int be_ingest_journal(be_ingest *g)
 	return rc;
 }
 
+/*
+ * be_ingest_settle - wait for the writers' last job; when it failed (or an
+ * earlier apply did), apply flow_journal.  Then nothing waits in the journal
+ * but the flows buffered here.  0, or be_ingest_journal's error.
+ */
+static int be_ingest_settle(be_ingest *g)
+{
+	if (be_ingest_pipe_wait(g) < 0) {
+		g->st.flow_jobs_failed++;
+		g->resync = true;
+	}
+	return g->resync ? be_ingest_journal(g) : 0;
+}
+
+/* be_ingest_pipe_failed - the writers are idle and their last job failed */
+static bool be_ingest_pipe_failed(be_ingest *g)
+{
+	be_ingest_pipe *p = &g->pipe;
+	bool failed;
+
+	if (!p->running)
+		return false;
+	pthread_mutex_lock(&p->mu);
+	failed = !p->w[0].busy && !p->w[1].busy && (p->w[0].rc < 0 || p->w[1].rc < 0);
+	pthread_mutex_unlock(&p->mu);
+	return failed;
+}
+
 /* be_ingest_out_tx - the engine completed a transaction: buffer it */
 static void be_ingest_out_tx(void *arg, const be_corr *c, const be_tx *t)
 {
@@ -538,7 +566,6 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 {
 	be_ingest_pipe *p = &g->pipe;
 	bool busy;
-	int rc;
 
 	if (ckpt) {
 		g->ckpt_next.len = 0;
@@ -553,12 +580,7 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 	pthread_mutex_unlock(&p->mu);
 	if (busy && be_db_flows_bytes(g->db) < BE_INGEST_PIPE_MAX)
 		return;
-	rc = be_ingest_pipe_wait(g);
-	if (rc < 0) {
-		g->st.flow_jobs_failed++;
-		g->resync = true;
-	}
-	if (g->resync && be_ingest_journal(g) < 0)
+	if (be_ingest_settle(g) < 0)
 		return;
 	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0)
 		return;
@@ -806,16 +828,12 @@ static int be_ingest_write_state(be_ingest *g)
 	 * flows of batches waiting here are in flow_journal too, up to
 	 * journal_hi, and leave it in this transaction.
 	 */
-	if ((rc = be_ingest_pipe_wait(g)) < 0) {
-		g->st.flow_jobs_failed++;
-		g->resync = true;
-	}
 	/*
 	 * be_ingest_journal drops the flows buffered: from be_ingest_idle it
-	 * is never needed here (done before the release), and from
+	 * is never needed here (settled before the release), and from
 	 * be_ingest_checkpoint every flow buffered came from a batch, journaled.
 	 */
-	if (g->resync && (rc = be_ingest_journal(g)) < 0)
+	if ((rc = be_ingest_settle(g)) < 0)
 		return rc;
 	if ((rc = be_db_begin(g->db)) < 0)
 		goto fail;
@@ -836,21 +854,10 @@ fail:
 /* be_ingest_idle - see be_ingest.h */
 int be_ingest_idle(be_ingest *g, int64_t now_us)
 {
-	if (g->pipe.running) {
-		pthread_mutex_lock(&g->pipe.mu);
-		bool failed = !g->pipe.w[0].busy && !g->pipe.w[1].busy &&
-			      (g->pipe.w[0].rc < 0 || g->pipe.w[1].rc < 0);
-		pthread_mutex_unlock(&g->pipe.mu);
-		if (failed && g->corr) {
-			/* The writer's last job failed: its flows wait in flow_journal. */
-			be_ingest_pipe_wait(g);
-			g->st.flow_jobs_failed++;
-			g->resync = true;
-		}
-	}
 	if (g->corr == NULL)
 		return be_ingest_recover(g);
-	if (g->resync && be_ingest_journal(g) < 0)
+	/* The writers' last job failed: its flows wait in flow_journal. */
+	if ((g->resync || be_ingest_pipe_failed(g)) && be_ingest_settle(g) < 0)
 		return -EAGAIN;
 	/* Flows that waited for a busy writer go as soon as it is free. */
 	if (g->pipe.running)
@@ -867,11 +874,7 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 	 * last job must be over and the journal applied: be_ingest_journal
 	 * drops the flows buffered here, which must all be in the journal.
 	 */
-	if (g->pipe.running && be_ingest_pipe_wait(g) < 0) {
-		g->st.flow_jobs_failed++;
-		g->resync = true;
-	}
-	if (g->resync && be_ingest_journal(g) < 0)
+	if (be_ingest_settle(g) < 0)
 		return -EAGAIN;
 	g->flow_err = 0;
 	uint64_t before = g->st.flows;

@@ -1290,6 +1290,28 @@ Test(db_days, backfill_lands_in_day_partitions, .timeout = 120)
 
 /* ---- flow journal (sql/010) ---- */
 
+/* td_journal_batch - a batch's flows (f fed) journaled and committed; the row's id */
+static int64_t td_journal_batch(be_db *db, td_flows *f)
+{
+	int64_t id;
+
+	cr_assert_eq(be_db_begin(db), 0);
+	td_feed(f);
+	cr_assert_eq(be_db_journal_add(db, &id), 0);
+	cr_assert_eq(be_db_commit_lines(db), 0);
+	return id;
+}
+
+/* td_writer_job - the writer's way: take, upsert and delete row id in one transaction */
+static void td_writer_job(be_db *w, be_db *db, int64_t id)
+{
+	cr_assert_eq(be_db_flows_take(w, db), 0);
+	cr_assert_eq(be_db_begin(w), 0);
+	cr_assert_eq(be_db_flows_flush(w), 0);
+	cr_assert_eq(be_db_journal_done(w, id, id), 0);
+	cr_assert_eq(be_db_commit(w), 0);
+}
+
 Test(db_flows, journal_holds_flows_until_applied, .timeout = 120)
 {
 	be_db *db = td_open(), *w;
@@ -1342,16 +1364,9 @@ Test(db_flows, journal_holds_flows_until_applied, .timeout = 120)
 
 	/* The writer's way: take, upsert and delete the rows in one transaction. */
 	td_flows h = { .db = db, .pass = 2 };
-	cr_assert_eq(be_db_begin(db), 0);
-	td_feed(&h);
-	cr_assert_eq(be_db_journal_add(db, &id3), 0);
+	id3 = td_journal_batch(db, &h);
 	cr_assert_gt(id3, id2);
-	cr_assert_eq(be_db_commit_lines(db), 0);
-	cr_assert_eq(be_db_flows_take(w, db), 0);
-	cr_assert_eq(be_db_begin(w), 0);
-	cr_assert_eq(be_db_flows_flush(w), 0);
-	cr_assert_eq(be_db_journal_done(w, id3, id3), 0);
-	cr_assert_eq(be_db_commit(w), 0);
+	td_writer_job(w, db, id3);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 0);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE nlines < 1000"), 0);
 	cr_assert_eq(td_stats_diff(c), 0);
@@ -1363,10 +1378,7 @@ Test(db_flows, journal_holds_flows_until_applied, .timeout = 120)
 	td_ok(c, "INSERT INTO flow_journal (messages, nmessages, recipients, nrecipients, "
 		 "rejects, nrejects, keys, nkeys) VALUES ('\\x0001ff', 1, '', 0, '', 0, '', 0)");
 	td_flows k = { .db = db, .pass = 1 };
-	cr_assert_eq(be_db_begin(db), 0);
-	td_feed(&k);
-	cr_assert_eq(be_db_journal_add(db, &id3), 0);
-	cr_assert_eq(be_db_commit_lines(db), 0);
+	cr_assert_gt(td_journal_batch(db, &k), 0);
 	be_db_flows_drop(db);
 	cr_assert_eq(be_db_journal_apply(db, &applied, &bad), 0);
 	cr_assert_eq(applied, 1);
@@ -1375,15 +1387,8 @@ Test(db_flows, journal_holds_flows_until_applied, .timeout = 120)
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE nlines >= 1000"), 0,
 		     "the row after the bad one was applied");
 	/* The writer deletes the rows of its own flows only. */
-	cr_assert_eq(be_db_begin(db), 0);
-	td_feed(&k);
-	cr_assert_eq(be_db_journal_add(db, &id3), 0);
-	cr_assert_eq(be_db_commit_lines(db), 0);
-	cr_assert_eq(be_db_flows_take(w, db), 0);
-	cr_assert_eq(be_db_begin(w), 0);
-	cr_assert_eq(be_db_flows_flush(w), 0);
-	cr_assert_eq(be_db_journal_done(w, id3, id3), 0);
-	cr_assert_eq(be_db_commit(w), 0);
+	id3 = td_journal_batch(db, &k);
+	td_writer_job(w, db, id3);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 1);
 	cr_assert_eq(td_stats_diff(c), 0);
 	/* Not with flows buffered: they would be written out of order. */
