@@ -357,31 +357,36 @@ int be_db_auth_audit(be_db *db, int64_t user_id, const char *user, const char *i
 			   6, p, NULL);
 }
 
-/* be_db_auth_search_log - see be_db_query.h */
-int be_db_auth_search_log(be_db *db, int64_t user_id, const char *user, const char *ip,
-			  const char *action, const char *detail, const char *kind,
-			  const char *json, uint32_t results, int keep)
-{
-	char id[24], n[24], k[24];
-	const char *p[9] = { be_dbq_i64s(id, user_id),
-			     user ? user : "",
-			     ip ? ip : "",
-			     action,
-			     detail ? detail : "",
-			     kind,
-			     json,
-			     be_dbq_i64s(n, results),
-			     be_dbq_i64s(k, keep) };
+/*
+ * The search log's statement.  The trim sees the history as it was before
+ * this statement (one snapshot): a user keeps at most keep + one batch of
+ * entries.  A user deleted since the search has no history left to add to;
+ * the audit record stays.  c is MATERIALIZED so that each user's cut is
+ * found once, not once per history row.
+ */
+#define BE_DBA_LOG_TS "('epoch'::timestamptz + r.t * interval '1 microsecond')"
+static const char be_dba_search_log_sql[] =
+	"WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(u bigint, t bigint, "
+	"c integer, n text, ip text, a text, d text, k text, q text)), "
+	"h AS (INSERT INTO search_history (user_id, ts, kind, query_json, results) "
+	"SELECT r.u, " BE_DBA_LOG_TS ", r.k, r.q, r.c FROM r "
+	"WHERE EXISTS (SELECT 1 FROM users x WHERE x.id = r.u) ORDER BY r.t), "
+	"a AS (INSERT INTO audit_log (ts, user_id, user_name, client_ip, action, detail) "
+	"SELECT " BE_DBA_LOG_TS ", r.u, r.n, r.ip, r.a, r.d FROM r ORDER BY r.t), "
+	"c AS MATERIALIZED (SELECT w.u, (SELECT x.id FROM search_history x WHERE x.user_id = w.u "
+	"ORDER BY x.id DESC OFFSET $2::integer LIMIT 1) AS cut FROM (SELECT DISTINCT u FROM r) w) "
+	"DELETE FROM search_history s USING c WHERE s.user_id = c.u AND s.id <= c.cut";
 
-	return be_dba_exec(db, "search log",
-			   "WITH i AS (INSERT INTO search_history (user_id, kind, query_json, "
-			   "results) VALUES ($1::bigint, $6, $7, $8::integer)), "
-			   "d AS (DELETE FROM search_history WHERE user_id = $1::bigint AND id <= "
-			   "(SELECT id FROM search_history WHERE user_id = $1::bigint "
-			   "ORDER BY id DESC OFFSET $9::integer LIMIT 1)) "
-			   "INSERT INTO audit_log (user_id, user_name, client_ip, action, detail) "
-			   "VALUES ($1::bigint, $2, $3, $4, $5)",
-			   9, p, NULL);
+/* be_db_auth_search_log - see be_db_query.h */
+int be_db_auth_search_log(be_db *db, const char *batch, int keep)
+{
+	char k[24];
+	const char *p[2] = { batch, be_dbq_i64s(k, keep) };
+	int rc = be_db_ready(db);
+
+	return rc ? rc
+		  : be_db_exec_gen(db, BE_DBQ_G_SEARCH_LOG, "search log", be_dba_search_log_sql, 2,
+				   p, NULL, NULL, NULL);
 }
 
 /* be_db_auth_history - see be_db_query.h */

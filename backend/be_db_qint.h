@@ -23,7 +23,8 @@ enum {
 	BE_DBQ_G_FLOW,
 	BE_DBQ_G_FLOW_RCPT,
 	BE_DBQ_G_FLOW_REJ,
-	BE_DBQ_G_SESSION
+	BE_DBQ_G_SESSION,
+	BE_DBQ_G_SEARCH_LOG
 };
 
 /* be_dbq_i64 - a bigint/integer column (NULL: 0) */

@@ -110,13 +110,11 @@ int be_db_auth_audit(be_db *db, int64_t user_id, const char *user, const char *i
 		     const char *action, const char *detail, bool durable);
 
 /*
- * be_db_auth_search_log - a search into the user's history (keeping the
- * newest keep) and a (not durable) be_db_auth_audit of the same request, in
- * one statement: one round trip, one commit.
+ * be_db_auth_search_log - searches into their users' history (keeping the
+ * newest keep, give or take a batch) and their (not durable) audit records,
+ * in one statement: batch is a JSON array of be_qlog's records.
  */
-int be_db_auth_search_log(be_db *db, int64_t user_id, const char *user, const char *ip,
-			  const char *action, const char *detail, const char *kind,
-			  const char *json, uint32_t results, int keep);
+int be_db_auth_search_log(be_db *db, const char *batch, int keep);
 
 int be_db_auth_history(be_db *db, el_arena *a, int64_t user_id, uint32_t limit,
 		       Else__HistoryReply *out);

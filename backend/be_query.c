@@ -47,6 +47,8 @@ int be_query_new(be_query **out, const char *conninfo, const be_query_conf *conf
 	int rc;
 
 	*out = NULL;
+	if (conf->log == NULL)
+		return -EINVAL;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return -ENOMEM;
 	q->conf = *conf;
@@ -156,24 +158,27 @@ static void be_qr_audit(be_qreq *r, const char *action, const ProtobufCMessage *
 
 /*
  * be_qr_search_log - a read of mail data into the caller's history and the
- * audit log, in one statement (action "search" or "flow", not durable)
+ * audit log (action "search" or "flow", not durable), by the search log
+ * writer (be_qlog)
  */
 static void be_qr_search_log(be_qreq *r, const char *action, const char *kind,
 			     const ProtobufCMessage *m, uint32_t results)
 {
 	el_buf b, h;
-	int rc;
 
 	el_buf_init(&b);
 	el_buf_init(&h);
 	be_qr_audit_json(&b, m, NULL);
 	be_query_json(m, &h);
 	el_buf_addc(&h, '\0');
-	rc = be_db_auth_search_log(r->q->db, r->s.user_id, r->s.name, r->ip, action, b.p, kind, h.p,
-				   results, (int)r->q->conf.history_keep);
-	if (rc)
-		el_warn("query: audit and search history of user %" PRId64 " not written: %s",
-			r->s.user_id, strerror(-rc));
+	be_qlog_put(r->q->conf.log, &(be_qlog_rec){ .user_id = r->s.user_id,
+						    .user = r->s.name,
+						    .ip = r->ip,
+						    .action = action,
+						    .detail = b.p,
+						    .kind = kind,
+						    .json = h.p,
+						    .results = results });
 	el_buf_fini(&b);
 	el_buf_fini(&h);
 }
@@ -281,8 +286,14 @@ static int be_qr_session(be_qreq *r, bool needs_csrf)
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED, "no session: log in");
 		return -EACCES;
 	}
+	/* A state change always reads its session: the cache may be up to its ttl behind. */
+	if (!needs_csrf &&
+	    be_qsess_get(r->q->conf.sessions, r->token_hash, be_qr_now_us(), r->a, &r->s))
+		return 0;
 	rc = be_db_auth_session(r->q->db, r->token_hash, r->q->conf.session_idle_s,
 				r->q->conf.session_max_s, r->a, &r->s);
+	if (rc == 0)
+		be_qsess_put(r->q->conf.sessions, r->token_hash, be_qr_now_us(), &r->s);
 	if (rc == -ENOENT) {
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED,
 			     "session unknown or expired: log in again");
@@ -588,6 +599,8 @@ static void be_qr_call(be_qreq *r)
 	case ELSE__QUERY_REQUEST__CALL_HISTORY: {
 		Else__HistoryReply *h = el_arena_alloc(r->a, sizeof(*h));
 		else__history_reply__init(h);
+		/* The searches just made are in it (at worst, after 2 s, without them). */
+		(void)be_qlog_sync(r->q->conf.log, 2000);
 		rc = be_db_auth_history(db, r->a, r->s.user_id, be_qr_limit(rq->history->limit, 50),
 					h);
 		if (rc == 0) {
@@ -666,6 +679,7 @@ static void be_qr_call(be_qreq *r)
 			Else__AuditReply *ar = el_arena_alloc(r->a, sizeof(*ar));
 			else__audit_reply__init(ar);
 			what = "audit.cursor";
+			(void)be_qlog_sync(r->q->conf.log, 2000);
 			if ((rc = be_db_auth_audit_list(db, r->a,
 							be_qr_limit(rq->audit->limit, 100),
 							rq->audit->cursor, ar)) == 0) {
@@ -726,6 +740,9 @@ void be_query_handle(void *arg, const char *peer, const Else__QueryRequest *rq, 
 		be_qr_status(&r, ELSE__QUERY_STATUS__Q_BAD_REQUEST, "no call in the request");
 	} else if (be_qr_session(&r, be_qr_state_changing(rq->call_case)) == 0) {
 		be_qr_call(&r);
+		/* Whatever it changed (sessions, roles, groups), no cached session predates it. */
+		if (be_qr_state_changing(rq->call_case))
+			be_qsess_clear(q->conf.sessions);
 	}
 	if (rep.error == NULL)
 		rep.error = "";

@@ -11,7 +11,8 @@
  * need the session's CSRF token.
  *
  * OWNERSHIP: be_query_new copies conf; be_query_free closes the connection.
- * ERRORS: be_query_new: the be_db errors of connecting.  Replies carry
+ * conf.log and conf.sessions must outlive every be_query using them.
+ * ERRORS: be_query_new: -EINVAL without conf.log, the be_db errors of connecting.  Replies carry
  * QueryStatus codes (docs/query.md lists what each call answers).
  * THREADS: one be_query per thread.
  * SECURITY: every request is validated after unpacking (be_query_check) and
@@ -25,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "be_qlog.h"
+#include "be_qsess.h"
 #include "el_buf.h"
 #include "query.pb-c.h"
 
@@ -41,6 +44,9 @@ typedef struct be_query_conf {
 	int64_t login_max_ip;   /* failures per client IP in the window */
 	int64_t history_keep;   /* search history entries kept per user */
 	int64_t timeout_ms;     /* statement_timeout of every query */
+	/* Shared by the workers, borrowed: the search log writer (required), the session cache. */
+	be_qlog *log;
+	be_qsess *sessions;
 } be_query_conf;
 
 typedef struct be_query be_query;

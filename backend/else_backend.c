@@ -49,7 +49,7 @@ static int64_t cf_max_frame, cf_contexts, cf_max_conn, cf_retention, cf_stats_re
 static char *cf_query_listen, *cf_query_db;
 static int64_t cf_query_contexts, cf_query_pool, cf_query_max_frame, cf_query_timeout,
 	cf_session_idle, cf_session_max, cf_login_window, cf_login_max_user, cf_login_max_ip,
-	cf_history_keep;
+	cf_history_keep, cf_session_cache;
 
 static const el_conf_item be_conf[] = {
 	{ "state_dir", EL_CONF_STR, "/var/lib/else", &cf_state_dir, 1, 200,
@@ -128,6 +128,9 @@ static const el_conf_item be_conf[] = {
 	  "failed logins per client IP in the window before logins are THROTTLED" },
 	{ "history_keep", EL_CONF_INT, "200", &cf_history_keep, 1, 100000,
 	  "search history entries kept per user" },
+	{ "session_cache", EL_CONF_DURATION, "1s", &cf_session_cache, 0, 60,
+	  "searches and flow views within this time of a session's last check reuse it; "
+	  "a logout or user change made through another backend applies after it (0: off)" },
 };
 #define BE_NCONF (sizeof(be_conf) / sizeof(be_conf[0]))
 
@@ -157,8 +160,10 @@ static void be_path(char *out, size_t cap, const char *name)
 }
 
 /* be_write_metrics - the counters as JSON, replaced atomically */
-static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t started_us)
+static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql,
+			     int64_t started_us)
 {
+	be_qlog_stats qs = { 0 };
 	be_net_stats ns;
 	be_ingest_stats is;
 	be_corr_stats cs;
@@ -173,6 +178,8 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t sta
 		memset(&ns, 0, sizeof(ns));
 	be_ingest_get_stats(ing, &is, &cs);
 	be_db_get_stats(db, &ds);
+	if (ql)
+		be_qlog_stats_get(ql, &qs);
 	be_path(path, sizeof(path), "run/metrics.json");
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "w");
@@ -195,7 +202,9 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t sta
 		"\"invalid\":%llu,"
 		"\"unauthenticated\":%llu,\"auth\":%llu,\"connections_refused\":%llu,\"send\":%llu,"
 		"\"db_server\":%llu,\"db_connection\":%llu},"
-		"\"db\":{\"commits\":%llu,\"rollbacks\":%llu,\"reconnects\":%llu,\"rows\":%llu}}\n",
+		"\"db\":{\"commits\":%llu,\"rollbacks\":%llu,\"reconnects\":%llu,\"rows\":%llu},"
+		"\"search_log\":{\"written\":%llu,\"queued\":%u,\"dropped\":%llu,"
+		"\"failed_batches\":%llu}}\n",
 		(long long)(now / 1000000), (long long)((now - started_us) / 1000000),
 		(int)getpid(), (unsigned long long)is.lines_in,
 		(unsigned long long)is.lines_committed, (unsigned long long)is.lines_dup,
@@ -216,7 +225,9 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, int64_t sta
 		(unsigned long long)ns.err_pipes_refused, (unsigned long long)ns.err_send,
 		(unsigned long long)ds.err_server, (unsigned long long)ds.err_conn,
 		(unsigned long long)ds.commits, (unsigned long long)ds.rollbacks,
-		(unsigned long long)ds.reconnects, (unsigned long long)ds.lines_copied);
+		(unsigned long long)ds.reconnects, (unsigned long long)ds.lines_copied,
+		(unsigned long long)qs.written, qs.queued, (unsigned long long)qs.dropped,
+		(unsigned long long)qs.failed_batches);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		el_warn("metrics: %s: %s", path, strerror(errno));
 }
@@ -504,8 +515,16 @@ static int be_user_command(be_db *admin, int mode, const char *name)
 	return 0;
 }
 
-/* be_query_start - the query service: one else_query connection per worker */
-static be_qnet *be_query_start(const char *conninfo, be_query ***workers)
+/* The query service: its network side, its workers and what they share. */
+typedef struct be_qsvc {
+	be_qnet *net;
+	be_query **workers;
+	be_qlog *log;
+	be_qsess *sessions;
+} be_qsvc;
+
+/* be_query_start - the query service: one else_query connection per worker, one for the log */
+static void be_query_start(const char *conninfo, be_qsvc *qs)
 {
 	char ci[1300];
 	be_query_conf qc = {
@@ -518,22 +537,25 @@ static be_qnet *be_query_start(const char *conninfo, be_query ***workers)
 		.timeout_ms = cf_query_timeout * 1000,
 	};
 	be_qnet_conf nc = { 0 };
-	be_qnet *qn = NULL;
-	be_query **w;
 	int rc;
 
-	*workers = NULL;
+	memset(qs, 0, sizeof(*qs));
 	if (cf_query_listen[0] == '\0')
-		return NULL;
+		return;
 	if (cf_query_db[0])
 		snprintf(ci, sizeof(ci), "%s", cf_query_db);
 	else if (be_pg_conninfo_role(conninfo, "else_query", ci, sizeof(ci)) < 0)
 		el_fatal("cannot build the query conninfo");
-	w = calloc((size_t)cf_query_pool, sizeof(*w));
-	if (w == NULL)
+	if ((rc = be_qlog_new(&qs->log, ci, (int)cf_history_keep)) < 0 ||
+	    (rc = be_qsess_new(&qs->sessions, cf_session_cache * 1000000)) < 0)
+		el_fatal("query service: cannot start the search log: %s", strerror(-rc));
+	qc.log = qs->log;
+	qc.sessions = qs->sessions;
+	qs->workers = calloc((size_t)cf_query_pool, sizeof(*qs->workers));
+	if (qs->workers == NULL)
 		el_fatal("out of memory");
 	for (int i = 0; i < cf_query_pool; i++)
-		if ((rc = be_query_new(&w[i], ci, &qc)) < 0)
+		if ((rc = be_query_new(&qs->workers[i], ci, &qc)) < 0)
 			el_fatal("database: query service cannot connect as else_query: %s",
 				 strerror(-rc));
 	nc.url = cf_query_listen;
@@ -542,14 +564,24 @@ static be_qnet *be_query_start(const char *conninfo, be_query ***workers)
 	nc.max_frame = (size_t)cf_query_max_frame;
 	nc.nctx = (int)cf_query_contexts;
 	nc.nworkers = (int)cf_query_pool;
-	nc.worker_args = (void **)w;
+	nc.worker_args = (void **)qs->workers;
 	nc.handle = be_query_handle;
-	if ((rc = be_qnet_start(&qn, &nc)) < 0)
+	if ((rc = be_qnet_start(&qs->net, &nc)) < 0)
 		el_fatal("query_listen %s: %s", cf_query_listen, strerror(-rc));
-	el_info("query service on %s (port %d), %lld workers", cf_query_listen, be_qnet_port(qn),
-		(long long)cf_query_pool);
-	*workers = w;
-	return qn;
+	el_info("query service on %s (port %d), %lld workers", cf_query_listen,
+		be_qnet_port(qs->net), (long long)cf_query_pool);
+}
+
+/* be_query_stop - workers first, then the log writer (it writes what is queued) */
+static void be_query_stop(be_qsvc *qs)
+{
+	be_qnet_stop(qs->net);
+	for (int i = 0; qs->workers && i < cf_query_pool; i++)
+		be_query_free(qs->workers[i]);
+	free(qs->workers);
+	be_qlog_free(qs->log);
+	be_qsess_free(qs->sessions);
+	memset(qs, 0, sizeof(*qs));
 }
 
 /* be_usage - print usage and exit */
@@ -713,8 +745,8 @@ int main(int argc, char **argv)
 		el_fatal("listen %s: %s", cf_listen, strerror(-rc));
 	el_info("listening on %s (port %d), database %s, state in %s", cf_listen, be_net_port(net),
 		embedded ? "embedded" : "external", cf_state_dir);
-	be_query **qworkers = NULL;
-	be_qnet *qnet = be_query_start(conninfo, &qworkers);
+	be_qsvc qsvc;
+	be_query_start(conninfo, &qsvc);
 	be_drop_privileges(embedded);
 
 	be_maint maint = { .admin = admin, .keep = be_keep_now() };
@@ -739,7 +771,7 @@ int main(int argc, char **argv)
 		int64_t now = be_now_us();
 		be_ingest_idle(ing, now);
 		if (now >= next_metrics) {
-			be_write_metrics(net, ing, db, started);
+			be_write_metrics(net, ing, db, qsvc.log, started);
 			next_metrics = now + cf_metrics * 1000000;
 		}
 		if (be_reload) {
@@ -759,15 +791,12 @@ int main(int argc, char **argv)
 	el_info("stopping: writing a checkpoint");
 	if (!be_maint_stop(&maint))
 		admin = NULL; /* the thread still uses it */
-	be_qnet_stop(qnet);
-	for (int i = 0; qworkers && i < cf_query_pool; i++)
-		be_query_free(qworkers[i]);
-	free(qworkers);
+	be_query_stop(&qsvc);
 	be_net_shutdown(net);
 	be_net_stop(net);
 	if (be_ingest_checkpoint(ing) < 0)
 		el_warn("final checkpoint failed: the next start replays from the previous one");
-	be_write_metrics(NULL, ing, db, started);
+	be_write_metrics(NULL, ing, db, NULL, started);
 	be_ingest_free(ing);
 	be_db_close(db);
 	be_db_close(admin);

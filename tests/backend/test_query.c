@@ -33,6 +33,8 @@ static char tq_ci[8192];
 static char tq_certs[1024];
 static be_qnet *tq_net;
 static be_query *tq_w[2];
+static be_qlog *tq_log;
+static be_qsess *tq_sessions;
 static nng_socket tq_sock;
 static int64_t tq_mx1_only_eid; /* an e-mail only on mx1 */
 /* The service's settings; the query_short suite shortens the windows. */
@@ -179,6 +181,11 @@ static void tq_setup(void)
 
 	be_query_conf qc = tq_qc;
 	cr_assert_eq(be_pg_conninfo_role(tq_ci, "else_query", qci, sizeof(qci)), 0);
+	/* As else-backend runs them: one search log writer, a session cache of 1 s. */
+	cr_assert_eq(be_qlog_new(&tq_log, qci, (int)qc.history_keep), 0);
+	cr_assert_eq(be_qsess_new(&tq_sessions, 1000000), 0);
+	qc.log = tq_log;
+	qc.sessions = tq_sessions;
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(be_query_new(&tq_w[i], qci, &qc), 0);
 	be_qnet_conf nc = { .url = "tls+tcp://127.0.0.1:0",
@@ -197,6 +204,10 @@ static void tq_teardown(void)
 	be_qnet_stop(tq_net);
 	for (int i = 0; i < 2; i++)
 		be_query_free(tq_w[i]);
+	be_qlog_free(tq_log);
+	be_qsess_free(tq_sessions);
+	tq_log = NULL;
+	tq_sessions = NULL;
 }
 
 TestSuite(query, .init = tq_setup, .fini = tq_teardown, .timeout = 240);
@@ -1703,4 +1714,189 @@ Test(query_db, searches_newest_first_page_like_one_statement, .timeout = 300)
 	}
 	PQfinish(c);
 	be_db_close(db);
+}
+
+/* tq_quick_status - a quick search's status (the reply freed) */
+static Else__QueryStatus tq_quick_status(const tq_sess *s, const char *q)
+{
+	Else__QueryReply *r = tq_quick(s, q);
+	Else__QueryStatus st = r->status;
+	else__query_reply__free_unpacked(r, NULL);
+	return st;
+}
+
+/* tq_history - the caller's History (limit 100); the reply (caller frees) */
+static Else__QueryReply *tq_history(const tq_sess *s)
+{
+	Else__History h = ELSE__HISTORY__INIT;
+	h.limit = 100;
+	Else__QueryReply *r = tq_do(s, false, ELSE__QUERY_REQUEST__CALL_HISTORY, &h);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	return r;
+}
+
+Test(query, search_log_is_written_in_batches_to_history_and_audit)
+{
+	tq_sess s;
+	char q[64];
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &s), 0);
+	/* Answered before their records are written; a History call waits for them. */
+	for (int i = 0; i < 30; i++) {
+		snprintf(q, sizeof(q), "nosuchkey-%d", i);
+		cr_assert_eq(tq_quick_status(&s, q), 0);
+	}
+	Else__QueryReply *r = tq_history(&s);
+	/* history_keep is 10: a batch trims what was there before it. */
+	cr_assert_geq(r->history->n_entries, 10);
+	cr_assert_leq(r->history->n_entries, 40);
+	cr_assert(strstr(r->history->entries[0]->query_json, "nosuchkey-29"), "newest first: %s",
+		  r->history->entries[0]->query_json);
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM audit_log WHERE action = 'search' AND "
+				"user_name = 'op1' AND detail LIKE '%nosuchkey-%'"),
+		     30, "every search has its audit record");
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM audit_log a WHERE action = 'search' AND "
+				"EXISTS (SELECT 1 FROM audit_log b WHERE b.action = 'search' AND "
+				"b.id > a.id AND b.ts < a.ts)"),
+		     0, "audit records in the order of the searches");
+	/* The next batch (one search) leaves keep entries of before, and itself. */
+	cr_assert_eq(tq_quick_status(&s, "nosuchkey-30"), 0);
+	r = tq_history(&s);
+	cr_assert_eq(r->history->n_entries, 11);
+	cr_assert(strstr(r->history->entries[0]->query_json, "nosuchkey-30"));
+	cr_assert(strstr(r->history->entries[10]->query_json, "nosuchkey-20"));
+	else__query_reply__free_unpacked(r, NULL);
+	be_qlog_stats st;
+	be_qlog_stats_get(tq_log, &st);
+	cr_assert_eq(st.written, 31);
+	cr_assert_eq(st.dropped, 0);
+}
+
+Test(query, search_log_outlives_a_refusing_and_a_lost_database)
+{
+	tq_sess s;
+	be_qlog_stats st;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &s), 0);
+	/* The database refuses the records: the searches still answer; the records are counted. */
+	tq_sql_i64("REVOKE INSERT ON audit_log FROM else_query");
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(tq_quick_status(&s, "refused-key"), 0);
+	cr_assert_eq(be_qlog_sync(tq_log, 10000), 0);
+	be_qlog_stats_get(tq_log, &st);
+	cr_assert_eq(st.dropped, 5, "dropped %llu", (unsigned long long)st.dropped);
+	cr_assert_geq(st.failed_batches, 1);
+	cr_assert_eq(st.queued, 0);
+	tq_sql_i64("GRANT INSERT ON audit_log TO else_query");
+	/* Every query connection lost: the writer reconnects and writes what waited. */
+	cr_assert_geq(tq_sql_i64("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				 "WHERE usename = 'else_query' AND datname = current_database()"),
+		      3);
+	int ok = 0;
+	for (int i = 0; i < 12 && ok < 3; i++) {
+		Else__QueryStatus stq = tq_quick_status(&s, "after-loss-key");
+		/* A worker learns of its lost connection from its next statement. */
+		cr_assert(stq == 0 || stq == ELSE__QUERY_STATUS__Q_BUSY, "status %d", stq);
+		ok += stq == 0;
+	}
+	cr_assert_eq(ok, 3);
+	cr_assert_eq(be_qlog_sync(tq_log, 10000), 0);
+	cr_assert_eq(
+		tq_sql_i64("SELECT count(*) FROM audit_log WHERE detail LIKE '%after-loss-key%'"),
+		3);
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM audit_log WHERE detail LIKE '%refused-key%'"),
+		     0);
+	be_qlog_stats_get(tq_log, &st);
+	cr_assert_eq(st.dropped, 5, "nothing more lost");
+}
+
+Test(query, session_changes_through_this_backend_apply_at_once)
+{
+	tq_sess s, root;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &s), 0);
+	cr_assert_eq(tq_quick_status(&s, "k"), 0); /* its session is now cached */
+	/* Ended elsewhere (another backend): a state change reads the session, refused at once. */
+	tq_sql_i64("DELETE FROM sessions");
+	Else__Logout lo = ELSE__LOGOUT__INIT;
+	Else__QueryReply *r = tq_do(&s, true, ELSE__QUERY_REQUEST__CALL_LOGOUT, &lo);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	else__query_reply__free_unpacked(r, NULL);
+	/* And a search, after at most session_cache (1 s here). */
+	tq_sleep_ms(1100);
+	cr_assert_eq(tq_quick_status(&s, "k"), ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	/* A logout through this backend: at once. */
+	cr_assert_eq(tq_login("op1", "password-of-test", &s), 0);
+	cr_assert_eq(tq_quick_status(&s, "k"), 0);
+	r = tq_do(&s, true, ELSE__QUERY_REQUEST__CALL_LOGOUT, &lo);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_quick_status(&s, "k"), ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	/* The user deleted by an admin through this backend: at once. */
+	cr_assert_eq(tq_login("op1", "password-of-test", &s), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &root), 0);
+	cr_assert_eq(tq_quick_status(&s, "k"), 0);
+	Else__UserDelete ud = ELSE__USER_DELETE__INIT;
+	ud.id = tq_sql_i64("SELECT id FROM users WHERE name = 'op1'");
+	r = tq_do(&root, true, ELSE__QUERY_REQUEST__CALL_USER_DELETE, &ud);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_quick_status(&s, "k"), ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+}
+
+Test(qsess, an_entry_lives_its_ttl_and_never_past_its_session)
+{
+	be_qsess *c;
+	be_db_session s = { .user_id = 7, .role = 2, .expires_us = 15000000 }, o;
+	uint8_t h[32] = { 1 }, h2[32] = { 2 };
+	char hosts[] = "{1,2}";
+	el_arena a;
+
+	el_arena_init(&a);
+	snprintf(s.name, sizeof(s.name), "op1");
+	snprintf(s.csrf, sizeof(s.csrf), "%064d", 5);
+	s.scope = (be_db_scope){ .role = 2, .hosts = hosts, .domains = "{a.test}", .addrs = NULL };
+	cr_assert_eq(be_qsess_new(&c, 1000000), 0);
+	be_qsess_put(c, h, 10000000, &s);
+	hosts[1] = '9'; /* the cache holds its own copy */
+	cr_assert(be_qsess_get(c, h, 10999999, &a, &o));
+	cr_assert_eq(o.user_id, 7);
+	cr_assert_eq(o.role, 2);
+	cr_assert_str_eq(o.name, "op1");
+	cr_assert_str_eq(o.csrf, s.csrf);
+	cr_assert_str_eq(o.scope.hosts, "{1,2}");
+	cr_assert_str_eq(o.scope.domains, "{a.test}");
+	cr_assert_null(o.scope.addrs);
+	cr_assert_not(be_qsess_get(c, h2, 10000001, &a, &o), "another token");
+	cr_assert_not(be_qsess_get(c, h, 11000000, &a, &o), "past the ttl");
+	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o), "and gone");
+	/* A session expiring before the ttl ends bounds the entry. */
+	s.expires_us = 10200000;
+	be_qsess_put(c, h, 10000000, &s);
+	cr_assert(be_qsess_get(c, h, 10100000, &a, &o));
+	cr_assert_not(be_qsess_get(c, h, 10200000, &a, &o));
+	be_qsess_put(c, h, 10000000, &s);
+	be_qsess_clear(c);
+	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o), "cleared");
+	/* Full: it starts over, and the newest entry is there. */
+	for (uint32_t i = 0; i <= BE_QSESS_MAX; i++) {
+		uint8_t k[32] = { 0 };
+		memcpy(k, &i, sizeof(i));
+		be_qsess_put(c, k, 10000000, &s);
+	}
+	uint8_t last[32] = { 0 };
+	uint32_t n = BE_QSESS_MAX;
+	memcpy(last, &n, sizeof(n));
+	cr_assert(be_qsess_get(c, last, 10000001, &a, &o));
+	be_qsess_free(c);
+	/* ttl 0: off. */
+	cr_assert_eq(be_qsess_new(&c, 0), 0);
+	be_qsess_put(c, h, 10000000, &s);
+	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o));
+	be_qsess_free(c);
+	el_arena_fini(&a);
 }
