@@ -204,6 +204,14 @@ int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *dele
 int be_db_stats_top_refresh(be_db *db, int keep, int *days);
 
 /*
+ * be_db_stats_top_compact - rewrite stats_top_hot when a large load left it
+ * more than min_bytes and mostly empty (sql/012_stats_top_compact.sql);
+ * *freed gets the bytes given back (0: left alone).  Waits at most 2 s for
+ * its lock (-EAGAIN: try again later).
+ */
+int be_db_stats_top_compact(be_db *db, int64_t min_bytes, int64_t *freed);
+
+/*
  * be_db_host_id - the id of host name, inserted if new.  Cached: a cache miss
  * runs SQL, so call it outside a COPY (any time, since COPY only runs inside
  * the flush calls).  Ids learned inside a transaction that rolls back are

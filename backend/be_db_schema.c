@@ -291,6 +291,28 @@ int be_db_stats_top_refresh(be_db *db, int keep, int *days)
 	return rc;
 }
 
+/* be_db_stats_top_compact - see be_db.h */
+int be_db_stats_top_compact(be_db *db, int64_t min_bytes, int64_t *freed)
+{
+	PGresult *res = NULL;
+	char m[24];
+	const char *p[1] = { m };
+	int rc;
+
+	*freed = 0;
+	if (db == NULL || min_bytes < 0)
+		return -EINVAL;
+	if ((rc = be_db_ready(db)) != 0)
+		return rc;
+	snprintf(m, sizeof(m), "%lld", (long long)min_bytes);
+	rc = be_db_ddl(db, "top lists compaction", "2s",
+		       "SELECT else_stats_top_compact($1::bigint)", 1, p, &res);
+	if (rc == 0)
+		*freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rc;
+}
+
 /* be_db_ident_ok - a plain lower-case SQL identifier */
 static bool be_db_ident_ok(const char *s)
 {

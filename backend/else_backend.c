@@ -305,6 +305,7 @@ static void be_maintain(be_db *admin, be_keep k)
  */
 #define BE_TOP_REFRESH_S 300
 #define BE_TOP_KEEP 100
+#define BE_TOP_COMPACT_MIN (64LL << 20)
 static void be_top_refresh(be_db *admin)
 {
 	int64_t t0 = be_now_us();
@@ -316,6 +317,16 @@ static void be_top_refresh(be_db *admin)
 	else if (be_now_us() - t0 > 10000000)
 		el_info("top lists: %d days refreshed in %.0f s", days,
 			(double)(be_now_us() - t0) / 1e6);
+	/* What a large load left of stats_top_hot, given back (sql/012). */
+	int64_t freed = 0;
+	t0 = be_now_us();
+	rc = be_db_stats_top_compact(admin, BE_TOP_COMPACT_MIN, &freed);
+	if (rc < 0)
+		el_warn("top lists: compaction failed: %s (retried in %d s)", strerror(-rc),
+			BE_TOP_REFRESH_S);
+	else if (freed > 0)
+		el_info("top lists: stats_top_hot compacted in %.1f s, %lld MB given back",
+			(double)(be_now_us() - t0) / 1e6, (long long)(freed >> 20));
 }
 
 /*

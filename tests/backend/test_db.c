@@ -858,6 +858,68 @@ static void td_top_span(PGconn *c, char *out, size_t cap)
  * adds flows and rewrites others: keys that reach the cut become hot, hot
  * keys follow their exact counts, also below the cut, until the next refresh.
  */
+/* td_hot_live - stats_top_hot's rows as the statistics count them (flushed first) */
+static long long td_hot_live(PGconn *c)
+{
+	td_ok(c, "SELECT pg_stat_force_next_flush()");
+	td_ok(c, "SELECT 1");
+	return td_i64(c, "SELECT pg_stat_get_live_tuples('stats_top_hot'::regclass)");
+}
+
+Test(db_stats, top_hot_is_compacted_after_a_large_load, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int64_t freed = -1;
+	char before[4096], after[4096];
+
+	/* A large load's hot rows over 20 days, most deleted by the refresh. */
+	td_ok(c, "INSERT INTO stats_top_hot (day, host_id, kind, count, domain, key) "
+		 "SELECT '2026-11-01'::date + i % 20, 1 + i % 3, 1, i, 'a.test', 'k' || i "
+		 "FROM generate_series(1, 60000) i");
+	td_ok(c, "DELETE FROM stats_top_hot WHERE count % 200 <> 0");
+	cr_assert_eq(td_hot_live(c), 300);
+	td_str(c,
+	       "SELECT md5(string_agg(concat_ws(' ', day, host_id, kind, count, domain, key), ',' "
+	       "ORDER BY day, kind, host_id, key)) FROM stats_top_hot",
+	       before, sizeof(before));
+	long long size = td_i64(c, "SELECT pg_relation_size('stats_top_hot')");
+	cr_assert_gt(size, 8 * 150 * 300, "the deleted rows' pages stay");
+	/* Under min_bytes: left alone. */
+	cr_assert_eq(be_db_stats_top_compact(db, size + 1, &freed), 0);
+	cr_assert_eq(freed, 0);
+	cr_assert_eq(td_i64(c, "SELECT pg_relation_size('stats_top_hot')"), size);
+	/* The ingest holding its lock: refused after the lock timeout, nothing changed. */
+	PGconn *c2 = td_pq();
+	td_ok(c2, "BEGIN");
+	td_ok(c2, "UPDATE stats_top_hot SET count = count WHERE key = 'k400'");
+	cr_assert_eq(be_db_stats_top_compact(db, 0, &freed), -EAGAIN);
+	cr_assert_eq(freed, 0);
+	td_ok(c2, "ROLLBACK");
+	PQfinish(c2);
+	cr_assert_eq(td_i64(c, "SELECT pg_relation_size('stats_top_hot')"), size);
+	/* Over min_bytes, and mostly empty: rewritten, the same rows, the space given back. */
+	cr_assert_eq(be_db_stats_top_compact(db, 0, &freed), 0);
+	long long now = td_i64(c, "SELECT pg_relation_size('stats_top_hot')");
+	cr_assert_eq(freed, size - now);
+	cr_assert_lt(now * 8, size, "%lld bytes, were %lld", now, size);
+	td_str(c,
+	       "SELECT md5(string_agg(concat_ws(' ', day, host_id, kind, count, domain, key), ',' "
+	       "ORDER BY day, kind, host_id, key)) FROM stats_top_hot",
+	       after, sizeof(after));
+	cr_assert_str_eq(after, before);
+	/* In key order: a day's rows are on neighbouring pages. */
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM (SELECT day, ctid, lag(day) OVER (ORDER BY "
+			       "ctid) AS prev FROM stats_top_hot) x WHERE day < prev"),
+		     0);
+	/* Not bloated any more: left alone. */
+	td_hot_live(c);
+	cr_assert_eq(be_db_stats_top_compact(db, 0, &freed), 0);
+	cr_assert_eq(freed, 0);
+	PQfinish(c);
+	be_db_close(db);
+}
+
 Test(db_stats, top_hot_follows_ingest_and_refresh, .timeout = 120)
 {
 	static const int per_sender[] = { 0, 5, 4, 3, 2, 2, 1 }; /* s1..s6 on mx1 */
