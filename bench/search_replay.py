@@ -5,9 +5,13 @@
 
 bench/search.sh logs every statement of the query service's connections
 (log_min_duration_statement = 0) while a few hundred API requests run, then
-calls this.  Each request begins with the session check (a statement on
-`sessions`); the statements that follow on the same connection, up to the
-next session check, are that request's searches.  Statements on the
+calls this.  A request begins with its first search statement: the
+prepared statements else_g0 (quick search), else_g2 and else_g3 (flow by
+queue ID, by e-mail id), that is the slots BE_DBQ_G_QUICK, BE_DBQ_G_FLOW_QID
+and BE_DBQ_G_FLOW of backend/be_db_qint.h; the statements that follow on the
+same connection, up to the next such one, are that request's searches.  (A
+session check, a statement on `sessions`, also ends a request: the backend
+reads the session only when its session cache misses.)  Statements on the
 authorization and bookkeeping tables (sessions, users, audit_log,
 search_history, login_failures, else_scope) and the backend's plan_cache_mode
 settings are left out: the reference is what PostgreSQL serves for the
@@ -35,7 +39,8 @@ import re
 import sys
 
 PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] (\S*) ?(LOG|DETAIL|ERROR|STATEMENT|WARNING|NOTICE|HINT|CONTEXT):  (.*)$")
-EXEC = re.compile(r"^duration: [0-9.]+ ms  (?:execute [^:]*|statement): (.*)$", re.S)
+EXEC = re.compile(r"^duration: [0-9.]+ ms  (?:execute ([^:]*)|statement): (.*)$", re.S)
+HEADS = {"else_g0", "else_g2", "else_g3"}
 PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
 SKIP = re.compile(r"\b(sessions|users|audit_log|search_history|login_failures|else_scope|user_groups|plan_cache_mode)\b")
 
@@ -60,24 +65,26 @@ def entries(path):
 def main():
     log, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    stmts = []  # (pid, sql, params)
+    stmts = []  # (pid, sql, params, prepared statement name or None)
     last = {}  # pid -> the statement its previous entry logged (parse and bind log too)
     for pid, kind, text in entries(log):
         if kind == "LOG":
             m = EXEC.match(text)
             last[pid] = None
             if m:
-                stmts.append([pid, m.group(1), {}])
+                stmts.append([pid, m.group(2), {}, m.group(1)])
                 last[pid] = stmts[-1]
         elif kind == "DETAIL" and text.startswith("parameters: ") and last.get(pid):
             last[pid][2] = {int(n): v for n, v in PARAM.findall(text)}
             last[pid] = None
     groups, open_by_pid = [], {}
-    for pid, sql, params in stmts:
+    for pid, sql, params, name in stmts:
         if re.search(r"\bsessions\b", sql):
+            open_by_pid.pop(pid, None)
+            continue
+        if name in HEADS:
             open_by_pid[pid] = []
             groups.append(open_by_pid[pid])
-            continue
         if SKIP.search(sql) or pid not in open_by_pid:
             continue
         open_by_pid[pid].append((sql.replace("\n", " ").strip(), params))
