@@ -206,8 +206,8 @@ int be_db_stats_top_refresh(be_db *db, int keep, int *days);
 /*
  * be_db_stats_top_compact - rewrite stats_top_hot when a large load left it
  * more than min_bytes and mostly empty (sql/012_stats_top_compact.sql);
- * *freed gets the bytes given back (0: left alone).  Waits at most 2 s for
- * its lock (-EAGAIN: try again later).
+ * *freed gets the bytes given back, -1 when it was left alone.  Waits at
+ * most 2 s for its lock (-EAGAIN: try again later).
  */
 int be_db_stats_top_compact(be_db *db, int64_t min_bytes, int64_t *freed);
 

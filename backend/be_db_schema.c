@@ -299,7 +299,7 @@ int be_db_stats_top_compact(be_db *db, int64_t min_bytes, int64_t *freed)
 	const char *p[1] = { m };
 	int rc;
 
-	*freed = 0;
+	*freed = -1;
 	if (db == NULL || min_bytes < 0)
 		return -EINVAL;
 	if ((rc = be_db_ready(db)) != 0)
@@ -308,7 +308,7 @@ int be_db_stats_top_compact(be_db *db, int64_t min_bytes, int64_t *freed)
 	rc = be_db_ddl(db, "top lists compaction", "2s",
 		       "SELECT else_stats_top_compact($1::bigint)", 1, p, &res);
 	if (rc == 0)
-		*freed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*freed = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return rc;
 }

@@ -301,12 +301,13 @@ static void be_maintain(be_db *admin, be_keep k)
 /*
  * be_top_refresh - the top lists' cuts (sql/006_stats_top.sql) for the days
  * ingest changed.  Every BE_TOP_REFRESH_S and at start: between refreshes
- * the hot rows only grow by keys that cross the old cut.
+ * the hot rows only grow by keys that cross the old cut.  Then the
+ * compaction of stats_top_hot, not before *next_compact.
  */
 #define BE_TOP_REFRESH_S 300
 #define BE_TOP_KEEP 100
 #define BE_TOP_COMPACT_MIN (64LL << 20)
-static void be_top_refresh(be_db *admin)
+static void be_top_refresh(be_db *admin, int64_t *next_compact)
 {
 	int64_t t0 = be_now_us();
 	int days = 0, rc = be_db_stats_top_refresh(admin, BE_TOP_KEEP, &days);
@@ -317,16 +318,24 @@ static void be_top_refresh(be_db *admin)
 	else if (be_now_us() - t0 > 10000000)
 		el_info("top lists: %d days refreshed in %.0f s", days,
 			(double)(be_now_us() - t0) / 1e6);
-	/* What a large load left of stats_top_hot, given back (sql/012). */
+	/*
+	 * What a large load left of stats_top_hot, given back (sql/012): at
+	 * most one rewrite an hour, since one right after the refresh's deletes
+	 * may keep rows that a transaction still running could see.
+	 */
+	if (be_now_us() < *next_compact)
+		return;
 	int64_t freed = 0;
 	t0 = be_now_us();
 	rc = be_db_stats_top_compact(admin, BE_TOP_COMPACT_MIN, &freed);
-	if (rc < 0)
+	if (rc < 0) {
 		el_warn("top lists: compaction failed: %s (retried in %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
-	else if (freed > 0)
-		el_info("top lists: stats_top_hot compacted in %.1f s, %lld MB given back",
+	} else if (freed >= 0) {
+		el_info("top lists: stats_top_hot rewritten in %.1f s, %lld MB given back",
 			(double)(be_now_us() - t0) / 1e6, (long long)(freed >> 20));
+		*next_compact = be_now_us() + 3600 * 1000000LL;
+	}
 }
 
 /*
@@ -351,7 +360,7 @@ static void *be_maint_main(void *arg)
 {
 	be_maint *m = arg;
 	int64_t now = be_now_us(), day = now / 86400000000LL;
-	int64_t next_maint = now + 3600 * 1000000LL, next_top = now;
+	int64_t next_maint = now + 3600 * 1000000LL, next_top = now, next_compact = 0;
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
@@ -379,7 +388,7 @@ static void *be_maint_main(void *arg)
 			next_maint = now + 3600 * 1000000LL;
 		}
 		if (now >= next_top) {
-			be_top_refresh(m->admin);
+			be_top_refresh(m->admin, &next_compact);
 			next_top = be_now_us() + BE_TOP_REFRESH_S * 1000000LL;
 		}
 		pthread_mutex_lock(&m->mu);

@@ -15,8 +15,11 @@
 -- EXCLUSIVE lock while it runs (seconds after a large load): the caller sets
 -- a lock_timeout, and ingest and dashboards wait for it meanwhile.  The
 -- live-row count is the statistics' (pg_stat_get_live_tuples): deletes of a
--- refresh that just ran may show only at the next call.  Returns the bytes
--- given back (0: nothing done).
+-- refresh that just ran may show only at the next call.  And CLUSTER keeps
+-- the rows a transaction still running anywhere in the cluster may see (it
+-- began before they were deleted): right after a refresh it may give back
+-- little, so the backend rewrites at most once an hour.  Returns the bytes
+-- given back, or NULL when the table was left alone.
 CREATE FUNCTION else_stats_top_compact(p_min_bytes bigint) RETURNS bigint
 	LANGUAGE plpgsql AS $$
 DECLARE
@@ -24,7 +27,7 @@ DECLARE
 	live bigint := pg_stat_get_live_tuples('stats_top_hot'::regclass);
 BEGIN
 	IF before < p_min_bytes OR before < 8 * 150 * greatest(live, 1) THEN
-		RETURN 0;
+		RETURN NULL;
 	END IF;
 	CLUSTER stats_top_hot USING stats_top_hot_pkey;
 	RETURN before - pg_relation_size('stats_top_hot');
