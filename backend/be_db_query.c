@@ -1469,10 +1469,16 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
  * recipients, 2 rejects (t the bucket, a status or event, b direction), 3
  * per server (a the name), 4 top lists (t the kind 1..7, a the key).
  */
+/*
+ * The cardinality test folds away in the plan of a reader without servers
+ * (the statement is planned with its values), so that the domain indexes of
+ * 013_stats_domain_index.sql can serve the domain condition alone.
+ */
 #define BE_DBQ_STATS_SCOPE(dom)                                                                    \
 	"($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "                           \
 	"AND ($9 = '' OR " dom " = lower($9)) AND ($1::integer = 1 OR ($1::integer = 2 AND "       \
-	"(host_id = ANY ($2::integer[]) OR (" dom " <> '' AND " dom " = ANY ($3::text[]))))) "
+	"((cardinality($2::integer[]) > 0 AND host_id = ANY ($2::integer[])) OR "                  \
+	"(" dom " <> '' AND " dom " = ANY ($3::text[]))))) "
 #define BE_DBQ_STATS_WHERE(dom)                                                                    \
 	"NOT " BE_DBQ_STATS_HOSTONLY " AND hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(     \
 		"$6") " AND " BE_DBQ_STATS_SCOPE(dom)
