@@ -20,7 +20,8 @@ typedef struct be_qsess_ent {
 struct be_qsess {
 	pthread_mutex_t mu;
 	int64_t ttl_us;
-	el_map map; /* token hash -> be_qsess_ent */
+	uint64_t gen; /* bumped by every clear */
+	el_map map;   /* token hash -> be_qsess_ent */
 };
 
 /* be_qsess_dup - a heap copy of a scope string (NULL stays NULL) */
@@ -107,8 +108,22 @@ bool be_qsess_get(be_qsess *c, const uint8_t hash[32], int64_t now_us, el_arena 
 	return hit;
 }
 
+/* be_qsess_gen - see be_qsess.h */
+uint64_t be_qsess_gen(be_qsess *c)
+{
+	uint64_t g;
+
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	g = c->gen;
+	pthread_mutex_unlock(&c->mu);
+	return g;
+}
+
 /* be_qsess_put - see be_qsess.h */
-void be_qsess_put(be_qsess *c, const uint8_t hash[32], int64_t now_us, const be_db_session *s)
+void be_qsess_put(be_qsess *c, const uint8_t hash[32], int64_t now_us, const be_db_session *s,
+		  uint64_t gen)
 {
 	be_qsess_ent *e;
 
@@ -125,6 +140,12 @@ void be_qsess_put(be_qsess *c, const uint8_t hash[32], int64_t now_us, const be_
 	e->addrs = be_qsess_dup(s->scope.addrs);
 	e->s.scope.hosts = e->s.scope.domains = e->s.scope.addrs = NULL;
 	pthread_mutex_lock(&c->mu);
+	if (gen != c->gen) {
+		/* Read before a state change that cleared the cache: maybe stale. */
+		pthread_mutex_unlock(&c->mu);
+		be_qsess_ent_free(e);
+		return;
+	}
 	if (c->map.used >= BE_QSESS_MAX)
 		be_qsess_drop_all(c);
 	be_qsess_ent_free(el_map_put(&c->map, el_span_make((const char *)hash, 32), e));
@@ -138,5 +159,6 @@ void be_qsess_clear(be_qsess *c)
 		return;
 	pthread_mutex_lock(&c->mu);
 	be_qsess_drop_all(c);
+	c->gen++;
 	pthread_mutex_unlock(&c->mu);
 }

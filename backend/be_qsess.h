@@ -37,8 +37,15 @@ void be_qsess_free(be_qsess *c);
 /* be_qsess_get - the entry of hash, if still fresh at now_us: true, *s filled from a */
 bool be_qsess_get(be_qsess *c, const uint8_t hash[32], int64_t now_us, el_arena *a,
 		  be_db_session *s);
-/* be_qsess_put - remember s (just read from the database) until now_us + ttl at most */
-void be_qsess_put(be_qsess *c, const uint8_t hash[32], int64_t now_us, const be_db_session *s);
+/*
+ * be_qsess_gen - the cache's generation, to take before reading a session
+ * from the database: a clear meanwhile (a state change that committed
+ * after that read began) makes be_qsess_put of that read a no-op.
+ */
+uint64_t be_qsess_gen(be_qsess *c);
+/* be_qsess_put - remember s (read after be_qsess_gen gave gen) until now_us + ttl at most */
+void be_qsess_put(be_qsess *c, const uint8_t hash[32], int64_t now_us, const be_db_session *s,
+		  uint64_t gen);
 /* be_qsess_clear - forget every entry (after a state-changing call) */
 void be_qsess_clear(be_qsess *c);
 

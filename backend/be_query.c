@@ -290,10 +290,11 @@ static int be_qr_session(be_qreq *r, bool needs_csrf)
 	if (!needs_csrf &&
 	    be_qsess_get(r->q->conf.sessions, r->token_hash, be_qr_now_us(), r->a, &r->s))
 		return 0;
+	uint64_t gen = be_qsess_gen(r->q->conf.sessions);
 	rc = be_db_auth_session(r->q->db, r->token_hash, r->q->conf.session_idle_s,
 				r->q->conf.session_max_s, r->a, &r->s);
 	if (rc == 0)
-		be_qsess_put(r->q->conf.sessions, r->token_hash, be_qr_now_us(), &r->s);
+		be_qsess_put(r->q->conf.sessions, r->token_hash, be_qr_now_us(), &r->s, gen);
 	if (rc == -ENOENT) {
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED,
 			     "session unknown or expired: log in again");

@@ -1861,7 +1861,7 @@ Test(qsess, an_entry_lives_its_ttl_and_never_past_its_session)
 	snprintf(s.csrf, sizeof(s.csrf), "%064d", 5);
 	s.scope = (be_db_scope){ .role = 2, .hosts = hosts, .domains = "{a.test}", .addrs = NULL };
 	cr_assert_eq(be_qsess_new(&c, 1000000), 0);
-	be_qsess_put(c, h, 10000000, &s);
+	be_qsess_put(c, h, 10000000, &s, be_qsess_gen(c));
 	hosts[1] = '9'; /* the cache holds its own copy */
 	cr_assert(be_qsess_get(c, h, 10999999, &a, &o));
 	cr_assert_eq(o.user_id, 7);
@@ -1876,17 +1876,24 @@ Test(qsess, an_entry_lives_its_ttl_and_never_past_its_session)
 	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o), "and gone");
 	/* A session expiring before the ttl ends bounds the entry. */
 	s.expires_us = 10200000;
-	be_qsess_put(c, h, 10000000, &s);
+	be_qsess_put(c, h, 10000000, &s, be_qsess_gen(c));
 	cr_assert(be_qsess_get(c, h, 10100000, &a, &o));
 	cr_assert_not(be_qsess_get(c, h, 10200000, &a, &o));
-	be_qsess_put(c, h, 10000000, &s);
+	be_qsess_put(c, h, 10000000, &s, be_qsess_gen(c));
 	be_qsess_clear(c);
 	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o), "cleared");
+	/* Read before a clear, put after it: not kept (it may predate the change). */
+	uint64_t gen = be_qsess_gen(c);
+	be_qsess_clear(c);
+	be_qsess_put(c, h, 10000000, &s, gen);
+	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o), "a read older than the clear");
+	be_qsess_put(c, h, 10000000, &s, be_qsess_gen(c));
+	cr_assert(be_qsess_get(c, h, 10000001, &a, &o));
 	/* Full: it starts over, and the newest entry is there. */
 	for (uint32_t i = 0; i <= BE_QSESS_MAX; i++) {
 		uint8_t k[32] = { 0 };
 		memcpy(k, &i, sizeof(i));
-		be_qsess_put(c, k, 10000000, &s);
+		be_qsess_put(c, k, 10000000, &s, be_qsess_gen(c));
 	}
 	uint8_t last[32] = { 0 };
 	uint32_t n = BE_QSESS_MAX;
@@ -1895,7 +1902,7 @@ Test(qsess, an_entry_lives_its_ttl_and_never_past_its_session)
 	be_qsess_free(c);
 	/* ttl 0: off. */
 	cr_assert_eq(be_qsess_new(&c, 0), 0);
-	be_qsess_put(c, h, 10000000, &s);
+	be_qsess_put(c, h, 10000000, &s, be_qsess_gen(c));
 	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o));
 	be_qsess_free(c);
 	el_arena_fini(&a);
