@@ -826,11 +826,9 @@ static int be_ingest_write_state(be_ingest *g)
 	/*
 	 * After the writer's last job, on the worker's own connection: the
 	 * flows of batches waiting here are in flow_journal too, up to
-	 * journal_hi, and leave it in this transaction.
-	 */
-	/*
-	 * be_ingest_journal drops the flows buffered: from be_ingest_idle it
-	 * is never needed here (settled before the release), and from
+	 * journal_hi, and leave it in this transaction.  If settling applies
+	 * the journal, it drops the flows buffered here: from be_ingest_idle
+	 * that never happens (settled before the release), and from
 	 * be_ingest_checkpoint every flow buffered came from a batch, journaled.
 	 */
 	if ((rc = be_ingest_settle(g)) < 0)

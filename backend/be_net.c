@@ -30,6 +30,7 @@
 #include "el_log.h"
 #include "el_nng.h"
 #include "el_ossl.h"
+#include "el_time.h"
 
 enum be_net_state { BE_NET_IDLE, BE_NET_RECV, BE_NET_QUEUED, BE_NET_SEND };
 
@@ -487,7 +488,7 @@ int be_net_start(be_net **out, const be_net_conf *conf)
 	pthread_condattr_t ca;
 
 	pthread_mutex_init(&n->mu, NULL);
-	/* Deadlines are on CLOCK_MONOTONIC (be_net_deadline). */
+	/* Deadlines are on CLOCK_MONOTONIC (el_deadline). */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&n->cv, &ca);
@@ -558,25 +559,10 @@ int be_net_port(be_net *n)
 	return rv ? el_nng_err(rv) : port;
 }
 
-/* be_net_deadline - now + ms on CLOCK_MONOTONIC */
-static struct timespec be_net_deadline(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 /* be_net_next - see be_net.h */
 int be_net_next(be_net *n, be_net_req **req, int timeout_ms)
 {
-	struct timespec dl = be_net_deadline(timeout_ms > 0 ? timeout_ms : 0);
+	struct timespec dl = el_deadline(CLOCK_MONOTONIC, timeout_ms > 0 ? timeout_ms : 0);
 	be_net_slot *s;
 
 	*req = NULL;

@@ -17,8 +17,11 @@
 #include "el_buf.h"
 #include "el_json.h"
 #include "el_log.h"
+#include "el_time.h"
 
-#define BE_QLOG_DELAY_MS 200 /* a record waits at most this long for others */
+#define BE_QLOG_DELAY_MS 200           /* a record waits at most this long for others */
+#define BE_QLOG_MAX_BYTES (64u << 20)  /* bytes of records waiting at most */
+#define BE_QLOG_BATCH_BYTES (4u << 20) /* bytes of one statement's records at most */
 
 /* One queued record: a JSON object of be_db_auth_search_log's batch. */
 typedef struct be_qlog_item {
@@ -39,34 +42,11 @@ struct be_qlog {
 	int syncing; /* be_qlog_sync callers waiting: write now */
 	be_qlog_item *head, *tail;
 	uint32_t queued;
+	size_t queued_bytes;
 	uint64_t put_seq, done_seq; /* records queued / taken off the queue (FIFO) */
 	uint64_t written, dropped, failed_batches;
 	uint64_t warned_at; /* dropped when the last warning was logged */
 };
-
-/* be_qlog_now_us - wall clock (the records' time) */
-static int64_t be_qlog_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* be_qlog_deadline - CLOCK_REALTIME ms from now, for pthread_cond_timedwait */
-static struct timespec be_qlog_deadline(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
 
 /* be_qlog_str - "key":"value" (JSON-escaped), with a leading comma */
 static void be_qlog_str(el_buf *b, const char *key, const char *v)
@@ -87,13 +67,35 @@ static void be_qlog_dropped(be_qlog *l, uint64_t n, const char *why)
 	}
 }
 
+/* be_qlog_full - no room for another record (mu held) */
+static bool be_qlog_full(const be_qlog *l)
+{
+	return l->queued >= BE_QLOG_MAX || l->queued_bytes >= BE_QLOG_MAX_BYTES;
+}
+
+/* be_qlog_pop - free the n oldest records, done with (mu held) */
+static void be_qlog_pop(be_qlog *l, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		be_qlog_item *it = l->head;
+		l->head = it->next;
+		l->queued_bytes -= it->len;
+		free(it);
+	}
+	if (l->head == NULL)
+		l->tail = NULL;
+	l->queued -= n;
+	l->done_seq += n;
+	pthread_cond_broadcast(&l->done);
+}
+
 /* be_qlog_put - see be_qlog.h */
 void be_qlog_put(be_qlog *l, const be_qlog_rec *r)
 {
 	el_buf b;
 	be_qlog_item *it;
 	char num[64];
-	int64_t now = be_qlog_now_us();
+	int64_t now = el_now_us(CLOCK_REALTIME);
 
 	el_buf_init(&b);
 	snprintf(num, sizeof(num), "{\"u\":%" PRId64 ",\"t\":%" PRId64 ",\"c\":%" PRIu32,
@@ -116,13 +118,13 @@ void be_qlog_put(be_qlog *l, const be_qlog_rec *r)
 	el_buf_fini(&b);
 
 	pthread_mutex_lock(&l->mu);
-	if (l->queued >= BE_QLOG_MAX && !l->stopping) {
-		struct timespec dl = be_qlog_deadline(1000);
-		while (l->queued >= BE_QLOG_MAX && !l->stopping &&
+	if (be_qlog_full(l) && !l->stopping) {
+		struct timespec dl = el_deadline(CLOCK_REALTIME, 1000);
+		while (be_qlog_full(l) && !l->stopping &&
 		       pthread_cond_timedwait(&l->done, &l->mu, &dl) != ETIMEDOUT)
 			;
 	}
-	if (l->queued >= BE_QLOG_MAX || l->stopping) {
+	if (be_qlog_full(l) || l->stopping) {
 		be_qlog_dropped(l, 1, l->stopping ? "stopping" : "the database is not keeping up");
 		pthread_mutex_unlock(&l->mu);
 		free(it);
@@ -134,6 +136,7 @@ void be_qlog_put(be_qlog *l, const be_qlog_rec *r)
 		l->head = it;
 	l->tail = it;
 	l->queued++;
+	l->queued_bytes += it->len;
 	l->put_seq++;
 	pthread_cond_signal(&l->work);
 	pthread_mutex_unlock(&l->mu);
@@ -210,52 +213,42 @@ static void *be_qlog_main(void *arg)
 		 * one record costs about as much as one of a hundred.
 		 */
 		for (;;) {
-			int64_t left = l->head->at_us + BE_QLOG_DELAY_MS * 1000 - be_qlog_now_us();
+			int64_t left = l->head->at_us + BE_QLOG_DELAY_MS * 1000 -
+				       el_now_us(CLOCK_REALTIME);
 			if (l->queued >= BE_QLOG_BATCH || l->stopping || l->syncing || left <= 0)
 				break;
-			struct timespec dl = be_qlog_deadline((int)(left / 1000) + 1);
+			struct timespec dl = el_deadline(CLOCK_REALTIME, (int)(left / 1000) + 1);
 			pthread_cond_timedwait(&l->work, &l->mu, &dl);
 		}
+		/* At most BE_QLOG_BATCH records and about BE_QLOG_BATCH_BYTES, one at least. */
 		be_qlog_item *batch = l->head;
-		uint32_t n = l->queued < BE_QLOG_BATCH ? l->queued : BE_QLOG_BATCH;
+		uint32_t n = 0;
+		size_t bytes = 0;
+		for (be_qlog_item *it = batch;
+		     it && n < BE_QLOG_BATCH && (n == 0 || bytes + it->len <= BE_QLOG_BATCH_BYTES);
+		     it = it->next, n++)
+			bytes += it->len;
 		pthread_mutex_unlock(&l->mu);
 
 		uint32_t done, ok;
 		be_qlog_flush(l, batch, n, &done, &ok, &b);
 
 		pthread_mutex_lock(&l->mu);
-		for (uint32_t i = 0; i < done; i++) {
-			be_qlog_item *it = l->head;
-			l->head = it->next;
-			free(it);
-		}
-		if (l->head == NULL)
-			l->tail = NULL;
-		l->queued -= done;
-		l->done_seq += done;
+		be_qlog_pop(l, done);
 		l->written += ok;
-		pthread_cond_broadcast(&l->done);
 		if (done == n)
 			continue;
 		/* The database is away: retry every second; once stopping, for 5 s. */
 		if (l->stopping) {
 			if (give_up == 0)
-				give_up = be_qlog_now_us() + 5000000;
-			if (be_qlog_now_us() >= give_up) {
+				give_up = el_now_us(CLOCK_REALTIME) + 5000000;
+			if (el_now_us(CLOCK_REALTIME) >= give_up) {
 				be_qlog_dropped(l, l->queued, "stopping with the database away");
-				while (l->head) {
-					be_qlog_item *it = l->head;
-					l->head = it->next;
-					free(it);
-				}
-				l->tail = NULL;
-				l->done_seq += l->queued;
-				l->queued = 0;
-				pthread_cond_broadcast(&l->done);
+				be_qlog_pop(l, l->queued);
 				break;
 			}
 		}
-		struct timespec dl = be_qlog_deadline(1000);
+		struct timespec dl = el_deadline(CLOCK_REALTIME, 1000);
 		pthread_cond_timedwait(&l->work, &l->mu, &dl);
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -311,7 +304,7 @@ void be_qlog_free(be_qlog *l)
 /* be_qlog_sync - see be_qlog.h */
 int be_qlog_sync(be_qlog *l, int timeout_ms)
 {
-	struct timespec dl = be_qlog_deadline(timeout_ms);
+	struct timespec dl = el_deadline(CLOCK_REALTIME, timeout_ms);
 	int rc = 0;
 
 	pthread_mutex_lock(&l->mu);

@@ -11,12 +11,13 @@
  * audit log first waits for every record put before it (be_qlog_sync), so
  * a user sees their last search.
  *
- * Bounded: at most BE_QLOG_MAX records wait.  A put on a full queue (the
- * database is down or slower than the searches) waits up to 1 s for room,
- * then drops the record: counted in dropped and logged.  A batch the
- * database refuses is retried once, then written record by record; a
- * record refused alone (its user was deleted meanwhile) is dropped and
- * counted.  Records still queued when the backend is killed are lost,
+ * Bounded: at most BE_QLOG_MAX records, and 64 MiB of them, wait; a
+ * statement carries at most BE_QLOG_BATCH records and about 4 MiB.  A put
+ * on a full queue (the database is down or slower than the searches) waits
+ * up to 1 s for room, then drops the record: counted in dropped and
+ * logged.  A batch the database refuses is written again record by record,
+ * and a record refused alone is dropped and counted.  A lost connection is
+ * retried every second.  Records still queued when the backend is killed are lost,
  * like the last ~0.6 s of these asynchronous commits (docs/query.md).
  *
  * OWNERSHIP: be_qlog_put copies its strings.  be_qlog_free writes what is

@@ -28,6 +28,7 @@
 #include "col_spool_rec.h"
 #include "el_log.h"
 #include "el_map.h"
+#include "el_time.h"
 
 #define COL_SPOOL_MAX_STREAMS 100000
 
@@ -433,15 +434,8 @@ out:
 /* col_spool_timed_wait - wait on cv up to ms */
 static void col_spool_timed_wait(col_spool *s, pthread_cond_t *cv, int ms)
 {
-	struct timespec ts;
+	struct timespec ts = el_deadline(CLOCK_REALTIME, ms);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_cond_timedwait(cv, &s->mu, &ts);
 }
 

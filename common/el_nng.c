@@ -2,6 +2,7 @@
  * el_nng - NNG 1.5 adapter: TLS configs, bounded listen/dial, errors.
  */
 #include "el_nng.h"
+#include "el_time.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -325,13 +326,7 @@ int el_nng_close_bounded(nng_socket s, int settle_ms, int max_ms)
 		el_nng_closer_unref(c);
 		return 0;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += max_ms / 1000;
-	ts.tv_nsec += (long)(max_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = el_deadline(CLOCK_MONOTONIC, max_ms);
 	pthread_mutex_lock(&c->mu);
 	while (!c->done)
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
