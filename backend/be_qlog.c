@@ -130,6 +130,7 @@ void be_qlog_put(be_qlog *l, const be_qlog_rec *r)
 		free(it);
 		return;
 	}
+	bool was_empty = l->head == NULL;
 	if (l->tail)
 		l->tail->next = it;
 	else
@@ -138,7 +139,13 @@ void be_qlog_put(be_qlog *l, const be_qlog_rec *r)
 	l->queued++;
 	l->queued_bytes += it->len;
 	l->put_seq++;
-	pthread_cond_signal(&l->work);
+	/*
+	 * The writer sleeps until a first record comes, then until its batch
+	 * is old or full: waking it for every record in between cost a context
+	 * switch per search.
+	 */
+	if (was_empty || l->queued == BE_QLOG_BATCH)
+		pthread_cond_signal(&l->work);
 	pthread_mutex_unlock(&l->mu);
 }
 

@@ -72,9 +72,18 @@ npm_warm() {
 	done
 }
 
+# ELSE's NNG: Debian's source of the installed libnng-dev, built with one
+# task thread (deploy/nng.sh says why).  Without it (no deb-src reachable)
+# ELSE builds with the system's libnng: correct, but slower per request.
+nng_build() {
+	bash "$(dirname "$0")/nng.sh" ||
+		echo "setup.sh: deploy/nng.sh failed: ELSE will build with the system's libnng" >&2
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "setup.sh: all ${#PKGS[@]} packages present"
 	npm_warm
+	nng_build
 	exit 0
 fi
 
@@ -110,4 +119,5 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 	systemctl disable --now postfix postgresql haproxy >/dev/null 2>&1 || true
 fi
 npm_warm
+nng_build
 echo "setup.sh: installed ${missing[*]}"
