@@ -4,9 +4,11 @@
 #include "fe_api.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "el_json.h"
 #include "el_log.h"
@@ -231,18 +233,41 @@ static void fe_api_reply(const fe_api_req *rq, Else__QueryReply *rep, fe_api_res
 		el_pbjson_encode_field(&rs->body, &rep->base, f);
 }
 
-/* fe_api_handle - see fe_api.h */
-void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
+struct fe_api_call {
+	fe_api *a;
+	Else__QueryRequest *req;
+	bool write;
+	int64_t deadline_ms;
+	/* the outcome */
+	int rv;
+	Else__QueryReply *rep;
+	size_t len;
+	bool ready;
+	void (*wake)(void *);
+	void *arg;
+};
+
+/* fe_api_now_ms - CLOCK_MONOTONIC in ms */
+static int64_t fe_api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* fe_api_begin - see fe_api.h */
+fe_api_call *fe_api_begin(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 {
 	el_pbjson_limits lim = { .max_len = rq->body_len + 2,
 				 .max_depth = 4,
 				 .max_list = a->conf.max_list,
 				 .max_str = a->conf.max_str };
 	const ProtobufCFieldDescriptor *f = fe_api_call_field(rq->call);
-	Else__QueryReply *rep = NULL;
 	Else__QueryRequest *req = NULL;
 	Else__Caller *caller = NULL;
 	ProtobufCMessage *m = NULL;
+	fe_api_call *c = NULL;
 	char err[512], msg[600], session[65];
 	bool write;
 	int rv;
@@ -254,23 +279,23 @@ void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 		el_log_printable(pr, rq->call, strnlen(rq->call, 32), 32);
 		snprintf(msg, sizeof(msg), "unknown call \"%s\" (see docs/api.md)", pr);
 		fe_api_error(rs, 404, "Q_NOT_FOUND", msg);
-		goto out;
+		goto fail;
 	}
 	write = fe_api_is_write(f->name);
 	if (write && (rq->csrf == NULL || rq->csrf[0] == '\0')) {
 		fe_api_error(rs, 403, "Q_FORBIDDEN", "missing X-CSRF-Token header");
-		goto out;
+		goto fail;
 	}
 	/* The body is the call's message; the envelope is the frontend's. */
 	rv = el_pbjson_decode(f->descriptor, rq->body_len ? rq->body : "{}",
 			      rq->body_len ? rq->body_len : 2, &lim, &m, err, sizeof(err));
 	if (rv != 0) {
 		fe_api_error(rs, rv == -E2BIG ? 413 : 400, "Q_BAD_REQUEST", err);
-		goto out;
+		goto fail;
 	}
 	if ((req = malloc(sizeof(*req))) == NULL) {
 		fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
-		goto out;
+		goto fail;
 	}
 	else__query_request__init(req);
 	req->call_case = (Else__QueryRequest__CallCase)f->id;
@@ -278,7 +303,7 @@ void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 	m = NULL; /* freed with req */
 	if ((caller = malloc(sizeof(*caller))) == NULL) {
 		fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
-		goto out;
+		goto fail;
 	}
 	else__caller__init(caller);
 	req->caller = caller; /* freed with req */
@@ -288,7 +313,7 @@ void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 	caller->user_agent = fe_api_bounded(rq->user_agent, FE_API_UA_MAX);
 	if (!caller->session || !caller->csrf || !caller->client_ip || !caller->user_agent) {
 		fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
-		goto out;
+		goto fail;
 	}
 	if (req->call_case == ELSE__QUERY_REQUEST__CALL_LOGIN) {
 		/* What the frontend saw, not what the body claims. */
@@ -301,11 +326,79 @@ void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 		req->login->user_agent = fe_api_bounded(rq->user_agent, FE_API_UA_MAX);
 		if (!req->login->client_ip || !req->login->user_agent) {
 			fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
-			goto out;
+			goto fail;
 		}
 	}
-	rv = fe_rpc_call(a->rpc, req, !write, a->conf.timeout_ms, &rep);
-	if (rv != 0) {
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		fe_api_error(rs, 500, "Q_INTERNAL", "out of memory");
+		goto fail;
+	}
+	c->a = a;
+	c->req = req;
+	c->write = write;
+	c->deadline_ms = fe_api_now_ms() + a->conf.timeout_ms;
+	return c;
+fail:
+	if (m)
+		protobuf_c_message_free_unpacked(m, NULL);
+	if (req)
+		else__query_request__free_unpacked(req, NULL);
+	return NULL;
+}
+
+/* fe_api_done - fe_rpc_start's outcome (NNG's task thread) */
+static void fe_api_done(void *arg, int rv, Else__QueryReply *rep, size_t len)
+{
+	fe_api_call *c = arg;
+
+	if (rv != -EAGAIN) {
+		c->rv = rv;
+		c->rep = rep;
+		c->len = len;
+		c->ready = true;
+	}
+	c->wake(c->arg);
+}
+
+/* fe_api_send - see fe_api.h */
+bool fe_api_send(fe_api_call *c, void (*wake)(void *arg), void *arg)
+{
+	c->wake = wake;
+	c->arg = arg;
+	return fe_rpc_start(c->a->rpc, c->req, !c->write, c->a->conf.timeout_ms, fe_api_done, c) ==
+	       0;
+}
+
+/* fe_api_ready - see fe_api.h */
+bool fe_api_ready(const fe_api_call *c)
+{
+	return c->ready;
+}
+
+/* fe_api_reply_len - see fe_api.h */
+size_t fe_api_reply_len(const fe_api_call *c)
+{
+	return c->len;
+}
+
+/* fe_api_wait - see fe_api.h */
+void fe_api_wait(fe_api_call *c)
+{
+	int64_t left = c->deadline_ms - fe_api_now_ms();
+
+	c->rv = fe_rpc_call(c->a->rpc, c->req, !c->write, left > 0 ? (int)left : 1, &c->rep);
+	c->ready = true;
+}
+
+/* fe_api_end - see fe_api.h */
+void fe_api_end(fe_api_call *c, const fe_api_req *rq, fe_api_resp *rs)
+{
+	char msg[600];
+	int rv = c->rv;
+
+	if (!c->ready) {
+		fe_api_error(rs, 503, "Q_BUSY", "the call was not sent");
+	} else if (rv != 0) {
 		snprintf(msg, sizeof(msg), "backend: %s", strerror(-rv));
 		if (rv == -ETIMEDOUT)
 			fe_api_error(rs, 504, "Q_BUSY", "no backend answered in time");
@@ -313,14 +406,22 @@ void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 			fe_api_error(rs, 413, "Q_BAD_REQUEST", "request too large");
 		else
 			fe_api_error(rs, 502, "Q_BUSY", msg);
-		goto out;
+	} else {
+		fe_api_reply(rq, c->rep, rs);
 	}
-	fe_api_reply(rq, rep, rs);
-out:
-	if (rep)
-		else__query_reply__free_unpacked(rep, NULL);
-	if (m)
-		protobuf_c_message_free_unpacked(m, NULL);
-	if (req)
-		else__query_request__free_unpacked(req, NULL);
+	if (c->rep)
+		else__query_reply__free_unpacked(c->rep, NULL);
+	else__query_request__free_unpacked(c->req, NULL);
+	free(c);
+}
+
+/* fe_api_handle - see fe_api.h */
+void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
+{
+	fe_api_call *c = fe_api_begin(a, rq, rs);
+
+	if (c == NULL)
+		return;
+	fe_api_wait(c);
+	fe_api_end(c, rq, rs);
 }

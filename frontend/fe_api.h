@@ -18,7 +18,8 @@
  * {"status":"Q_...","error":"..."}: 404 unknown call, 400 malformed body
  * (naming the field), 403 missing CSRF token, 503/504 no backend, and the
  * backend's own statuses.
- * THREADS: fe_api_handle is reentrant (workers call it concurrently).
+ * THREADS: fe_api_handle and the steps are reentrant; one call's steps run
+ * one after the other (in any threads).
  * SECURITY: the body is untrusted: bounded (fe_http), decoded by el_pbjson
  * with limits, and never given the chance to set Caller (the frontend fills
  * it) or to call Hello/Auth.  Cookie values are accepted only as 64 hex
@@ -63,6 +64,28 @@ void fe_api_free(fe_api *a);
 
 /* fe_api_handle - answer one API request; rs->body must be initialised */
 void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs);
+
+/*
+ * The same in steps, for a server that must not block on the backend:
+ *   c = fe_api_begin(a, rq, rs)      decode; NULL: rs already holds the answer
+ *   fe_api_send(c, wake, arg)        true: the call left without blocking and
+ *                                    wake(arg) will be called once, on NNG's
+ *                                    task thread (it must not block)
+ *   fe_api_ready(c)                  after wake: the answer came (false: the
+ *                                    call needs fe_api_wait, from a thread
+ *                                    that may block)
+ *   fe_api_wait(c)                   the blocking call, in what time is left
+ *   fe_api_end(c, rq, rs)            the answer into rs (503 if never sent);
+ *                                    frees c
+ * rq must outlive c.  fe_api_reply_len(c): the reply's size, once ready.
+ */
+typedef struct fe_api_call fe_api_call;
+fe_api_call *fe_api_begin(fe_api *a, const fe_api_req *rq, fe_api_resp *rs);
+bool fe_api_send(fe_api_call *c, void (*wake)(void *arg), void *arg);
+bool fe_api_ready(const fe_api_call *c);
+size_t fe_api_reply_len(const fe_api_call *c);
+void fe_api_wait(fe_api_call *c);
+void fe_api_end(fe_api_call *c, const fe_api_req *rq, fe_api_resp *rs);
 
 /* fe_api_is_write - does the named call change state (needs CSRF) */
 bool fe_api_is_write(const char *call);

@@ -30,6 +30,12 @@
 #define FE_HTTP_CSRF_MAX 128
 #define FE_HTTP_UA_MAX 256
 #define FE_HTTP_IP_MAX 64
+/*
+ * Replies up to this size are turned into JSON on libmicrohttpd's thread
+ * when they come; bigger ones (exports, long flows) on a worker, so their
+ * encoding and gzip do not hold up the other connections.
+ */
+#define FE_HTTP_INLINE_MAX (64u * 1024)
 
 static const char fe_http_csp[] =
 	"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -43,11 +49,15 @@ typedef struct fe_http_asset {
 
 typedef struct fe_http_job {
 	struct fe_http_job *next;
+	struct fe_http *h;
 	struct MHD_Connection *conn;
 	fe_api_req rq;
 	fe_api_resp rs;
+	fe_api_call *api_call; /* until fe_http_job_encode */
 	el_buf gz;
-	bool want_gzip, done;
+	bool want_gzip;
+	bool ready; /* the reply came without a worker: encode it on resume */
+	bool done;  /* rs and gz hold the answer */
 	char call[40];
 	char ip[FE_HTTP_IP_MAX];
 	char *cookie, *csrf, *ua;
@@ -76,6 +86,7 @@ struct fe_http {
 	pthread_cond_t cv;
 	fe_http_job *head, *tail;
 	unsigned queued;
+	unsigned pending; /* calls sent without a worker, not yet back */
 	bool stopping;
 	atomic_uint_fast64_t requests, api_calls, too_large, refused_origin, refused_type, busy;
 };
@@ -234,7 +245,34 @@ static void fe_http_client_ip(fe_http *h, struct MHD_Connection *c, char *out, s
 		snprintf(out, cap, "%s", tmp);
 }
 
-/* fe_http_worker - run queued API calls, resume their connections */
+/* fe_http_job_encode - the call's answer into rs, gzipped into gz if worth it */
+static void fe_http_job_encode(fe_http_job *j)
+{
+	fe_api_end(j->api_call, &j->rq, &j->rs);
+	j->api_call = NULL;
+	if (j->want_gzip && j->rs.body.len >= FE_HTTP_GZIP_MIN &&
+	    fe_gzip(&j->gz, j->rs.body.p, j->rs.body.len, 6) != 0)
+		j->gz.len = 0;
+	j->done = true;
+}
+
+/* fe_http_enqueue - give j to the workers; under h->mu */
+static void fe_http_enqueue(fe_http *h, fe_http_job *j)
+{
+	if (h->tail)
+		h->tail->next = j;
+	else
+		h->head = j;
+	h->tail = j;
+	h->queued++;
+	pthread_cond_signal(&h->cv);
+}
+
+/*
+ * fe_http_worker - run queued API calls, resume their connections.  While
+ * stopping, a worker stays until no call sent without one can still come
+ * back to the queue.
+ */
 static void *fe_http_worker(void *arg)
 {
 	fe_http *h = arg;
@@ -242,7 +280,7 @@ static void *fe_http_worker(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&h->mu);
-		while (h->head == NULL && !h->stopping)
+		while (h->head == NULL && !(h->stopping && h->pending == 0))
 			pthread_cond_wait(&h->cv, &h->mu);
 		if (h->head == NULL) {
 			pthread_mutex_unlock(&h->mu);
@@ -255,13 +293,37 @@ static void *fe_http_worker(void *arg)
 		h->queued--;
 		pthread_mutex_unlock(&h->mu);
 
-		fe_api_handle(h->api, &j->rq, &j->rs);
-		if (j->want_gzip && j->rs.body.len >= FE_HTTP_GZIP_MIN &&
-		    fe_gzip(&j->gz, j->rs.body.p, j->rs.body.len, 6) != 0)
-			j->gz.len = 0;
-		j->done = true;
+		if (!fe_api_ready(j->api_call))
+			fe_api_wait(j->api_call);
+		fe_http_job_encode(j);
 		MHD_resume_connection(j->conn);
 	}
+}
+
+/*
+ * fe_http_wake - a call sent without a worker is back (NNG's task thread:
+ * no blocking here).  A small answer resumes its connection, which encodes
+ * it; a big one, or a call that needs fe_rpc_call's retries, goes to a
+ * worker.
+ */
+static void fe_http_wake(void *arg)
+{
+	fe_http_job *j = arg;
+	fe_http *h = j->h;
+
+	bool inline_ok =
+		fe_api_ready(j->api_call) && fe_api_reply_len(j->api_call) <= FE_HTTP_INLINE_MAX;
+
+	if (inline_ok) {
+		j->ready = true;
+		MHD_resume_connection(j->conn); /* j is libmicrohttpd's again */
+	}
+	pthread_mutex_lock(&h->mu);
+	if (!inline_ok)
+		fe_http_enqueue(h, j);
+	if (--h->pending == 0 && h->stopping)
+		pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
 }
 
 /* fe_http_job_free - free a job */
@@ -269,6 +331,8 @@ static void fe_http_job_free(fe_http_job *j)
 {
 	if (j == NULL)
 		return;
+	if (j->api_call)
+		fe_api_end(j->api_call, &j->rq, &j->rs);
 	el_buf_fini(&j->rs.body);
 	el_buf_fini(&j->gz);
 	free(j->cookie);
@@ -277,15 +341,21 @@ static void fe_http_job_free(fe_http_job *j)
 	free(j);
 }
 
-/* fe_http_api_start - queue the API call and suspend the connection */
+/*
+ * fe_http_api_start - decode the API call, suspend the connection and send
+ * the call: without a worker when a backend connection is ready for it,
+ * else through the workers' queue.
+ */
 static enum MHD_Result fe_http_api_start(fe_http *h, struct MHD_Connection *c, fe_http_req *rq,
 					 const char *url)
 {
 	fe_http_job *j = calloc(1, sizeof(*j));
+	enum MHD_Result ret;
 
 	if (j == NULL)
 		return fe_http_error(h, c, 500, "Q_INTERNAL", "out of memory");
 	snprintf(j->call, sizeof(j->call), "%s", url + 5);
+	j->h = h;
 	j->conn = c;
 	el_buf_init(&j->rs.body);
 	el_buf_init(&j->gz);
@@ -302,6 +372,15 @@ static enum MHD_Result fe_http_api_start(fe_http *h, struct MHD_Connection *c, f
 	j->rq.client_ip = j->ip;
 	j->rq.user_agent = j->ua;
 	j->rq.https = h->https;
+	if ((j->api_call = fe_api_begin(h->api, &j->rq, &j->rs)) == NULL) {
+		/* Refused before the backend (unknown call, bad body, no CSRF token). */
+		atomic_fetch_add(&h->api_calls, 1);
+		ret = fe_http_send(h, c, (unsigned)j->rs.http_status,
+				   "application/json; charset=utf-8", j->rs.body.p, j->rs.body.len,
+				   false, j->rs.set_cookie);
+		fe_http_job_free(j);
+		return ret;
+	}
 	pthread_mutex_lock(&h->mu);
 	if (h->stopping || h->queued >= h->conf.queue_max) {
 		pthread_mutex_unlock(&h->mu);
@@ -311,15 +390,15 @@ static enum MHD_Result fe_http_api_start(fe_http *h, struct MHD_Connection *c, f
 	}
 	rq->job = j;
 	MHD_suspend_connection(c);
-	if (h->tail)
-		h->tail->next = j;
-	else
-		h->head = j;
-	h->tail = j;
-	h->queued++;
-	pthread_cond_signal(&h->cv);
+	h->pending++;
 	pthread_mutex_unlock(&h->mu);
 	atomic_fetch_add(&h->api_calls, 1);
+	if (!fe_api_send(j->api_call, fe_http_wake, j)) {
+		pthread_mutex_lock(&h->mu);
+		h->pending--;
+		fe_http_enqueue(h, j);
+		pthread_mutex_unlock(&h->mu);
+	}
 	return MHD_YES;
 }
 
@@ -456,9 +535,11 @@ static enum MHD_Result fe_http_handler(void *cls, struct MHD_Connection *c, cons
 	}
 	if (rq->job == NULL)
 		return fe_http_api_start(h, c, rq, url);
-	if (!rq->job->done)
-		return MHD_YES; /* spurious wake-up */
 	fe_http_job *j = rq->job;
+	if (j->ready && !j->done)
+		fe_http_job_encode(j);
+	if (!j->done)
+		return MHD_YES; /* spurious wake-up */
 	bool gz = j->gz.len > 0;
 	return fe_http_send(h, c, (unsigned)j->rs.http_status, "application/json; charset=utf-8",
 			    gz ? j->gz.p : j->rs.body.p, gz ? j->gz.len : j->rs.body.len, gz,
@@ -711,7 +792,10 @@ void fe_http_stop(fe_http *h)
 
 	if (h == NULL)
 		return;
-	/* Workers finish what is queued (each call is bounded by its timeout). */
+	/*
+	 * Workers finish what is queued and what the calls in flight bring back
+	 * (each call is bounded by its timeout).
+	 */
 	pthread_mutex_lock(&h->mu);
 	h->stopping = true;
 	pthread_cond_broadcast(&h->cv);

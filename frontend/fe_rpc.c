@@ -32,8 +32,16 @@
 
 typedef struct fe_rpc_slot {
 	nng_ctx ctx;
-	nng_aio *aio;
+	nng_aio *aio;    /* fe_rpc_call's: waited on */
+	nng_aio *cb_aio; /* fe_rpc_start's: completes in fe_rpc_slot_cb */
 	bool busy;
+	/* An fe_rpc_start call on the slot (set before its send). */
+	struct fe_rpc_be *be;
+	bool recv;
+	bool idempotent;
+	int64_t deadline;
+	fe_rpc_done_fn done;
+	void *arg;
 } fe_rpc_slot;
 
 typedef struct fe_rpc_be {
@@ -95,25 +103,29 @@ static void fe_rpc_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_fetch_add(&be->gen, 1);
 }
 
+/* fe_rpc_slot_try - a free context of be now, or NULL; under be->mu */
+static fe_rpc_slot *fe_rpc_slot_try(fe_rpc_be *be)
+{
+	unsigned i;
+
+	for (i = 0; i < be->nslots; i++)
+		if (!be->slots[i].busy) {
+			be->slots[i].busy = true;
+			return &be->slots[i];
+		}
+	return NULL;
+}
+
 /* fe_rpc_slot_get - a free context of be, waiting until deadline */
 static fe_rpc_slot *fe_rpc_slot_get(fe_rpc_be *be, int64_t deadline)
 {
 	struct timespec ts = fe_rpc_abstime(deadline);
-	fe_rpc_slot *s = NULL;
-	unsigned i;
+	fe_rpc_slot *s;
 
 	pthread_mutex_lock(&be->mu);
-	for (;;) {
-		for (i = 0; i < be->nslots; i++)
-			if (!be->slots[i].busy) {
-				s = &be->slots[i];
-				s->busy = true;
-				goto out;
-			}
-		if (pthread_cond_timedwait(&be->cv, &be->mu, &ts) == ETIMEDOUT)
-			break;
-	}
-out:
+	while ((s = fe_rpc_slot_try(be)) == NULL &&
+	       pthread_cond_timedwait(&be->cv, &be->mu, &ts) != ETIMEDOUT)
+		;
 	pthread_mutex_unlock(&be->mu);
 	return s;
 }
@@ -125,6 +137,24 @@ static void fe_rpc_slot_put(fe_rpc_be *be, fe_rpc_slot *s)
 	s->busy = false;
 	pthread_cond_broadcast(&be->cv);
 	pthread_mutex_unlock(&be->mu);
+}
+
+/* fe_rpc_unpack - a reply frame (freed) into *rep; -EPROTO if it is not one */
+static int fe_rpc_unpack(nng_msg *m, Else__QueryReply **rep)
+{
+	*rep = else__query_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	if (*rep == NULL) {
+		el_warn("rpc: undecodable reply from the backend");
+		return -EPROTO;
+	}
+	if ((unsigned)(*rep)->status > ELSE__QUERY_STATUS__Q_CONFLICT) {
+		el_warn("rpc: unknown status %d from the backend", (int)(*rep)->status);
+		else__query_reply__free_unpacked(*rep, NULL);
+		*rep = NULL;
+		return -EPROTO;
+	}
+	return 0;
 }
 
 /*
@@ -167,19 +197,7 @@ static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
 		return el_nng_err(rv);
 	m = nng_aio_get_msg(s->aio);
 	nng_aio_set_msg(s->aio, NULL);
-	*rep = else__query_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
-	nng_msg_free(m);
-	if (*rep == NULL) {
-		el_warn("rpc: undecodable reply from the backend");
-		return -EPROTO;
-	}
-	if ((unsigned)(*rep)->status > ELSE__QUERY_STATUS__Q_CONFLICT) {
-		el_warn("rpc: unknown status %d from the backend", (int)(*rep)->status);
-		else__query_reply__free_unpacked(*rep, NULL);
-		*rep = NULL;
-		return -EPROTO;
-	}
-	return 0;
+	return fe_rpc_unpack(m, rep);
 }
 
 /* fe_rpc_warn - log a refused handshake step */
@@ -394,6 +412,115 @@ int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int ti
 	return rv;
 }
 
+/*
+ * fe_rpc_slot_cb - an fe_rpc_start call's send or receive completed.  What
+ * fe_rpc_call would retry, resend or fail over goes back to the caller as
+ * -EAGAIN, with the same bookkeeping as there.
+ */
+static void fe_rpc_slot_cb(void *arg)
+{
+	fe_rpc_slot *s = arg;
+	fe_rpc_be *be = s->be;
+	fe_rpc *r = be->r;
+	int rv = el_nng_err(nng_aio_result(s->cb_aio));
+	Else__QueryReply *rep = NULL;
+	size_t len = 0;
+
+	if (!s->recv) {
+		if (rv != 0) {
+			/* The request did not leave: fe_rpc_call may send it. */
+			nng_msg_free(nng_aio_get_msg(s->cb_aio));
+			nng_aio_set_msg(s->cb_aio, NULL);
+			rv = rv == -ECANCELED ? rv : -EAGAIN;
+			goto out;
+		}
+		int64_t left = s->deadline - fe_rpc_now_ms();
+		s->recv = true;
+		nng_aio_set_timeout(s->cb_aio, (nng_duration)(left > 0 ? left : 1));
+		nng_ctx_recv(s->ctx, s->cb_aio);
+		return;
+	}
+	if (rv != 0) {
+		if (rv == -ECANCELED)
+			goto out;
+		if (s->idempotent) {
+			fe_rpc_unauth(be);
+			atomic_fetch_add(&r->failovers, 1);
+			rv = -EAGAIN;
+		} else {
+			rv = rv == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+		}
+		goto out;
+	}
+	nng_msg *m = nng_aio_get_msg(s->cb_aio);
+	nng_aio_set_msg(s->cb_aio, NULL);
+	len = nng_msg_len(m);
+	if ((rv = fe_rpc_unpack(m, &rep)) != 0)
+		goto out;
+	if (rep->status == ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED) {
+		/* Restarted backend: fe_rpc_call proves us again and resends. */
+		atomic_fetch_add(&r->reauth, 1);
+		fe_rpc_unauth(be);
+		rv = -EAGAIN;
+	} else if (rep->status == ELSE__QUERY_STATUS__Q_BUSY && s->idempotent && r->nbe > 1) {
+		atomic_fetch_add(&r->failovers, 1);
+		rv = -EAGAIN;
+	}
+	if (rv != 0) {
+		else__query_reply__free_unpacked(rep, NULL);
+		rep = NULL;
+	}
+out:;
+	fe_rpc_done_fn done = s->done;
+	void *darg = s->arg;
+	if (rv == -ETIMEDOUT)
+		atomic_fetch_add(&r->timeouts, 1);
+	fe_rpc_slot_put(be, s);
+	done(darg, rv, rep, len);
+}
+
+/* fe_rpc_start - see fe_rpc.h */
+int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
+		 fe_rpc_done_fn done, void *arg)
+{
+	size_t len = else__query_request__get_packed_size(req);
+	unsigned start = atomic_fetch_add(&r->next, 1);
+	fe_rpc_slot *s = NULL;
+	fe_rpc_be *be = NULL;
+	nng_msg *m;
+	size_t k;
+
+	if (len > r->max_frame || timeout_ms <= 0)
+		return -EAGAIN; /* fe_rpc_call gives the error */
+	for (k = 0; k < r->nbe && s == NULL; k++) {
+		be = &r->be[(start + k) % r->nbe];
+		if (atomic_load(&be->pipes) == 0)
+			continue;
+		pthread_mutex_lock(&be->mu);
+		if (be->authed && be->authed_gen == atomic_load(&be->gen))
+			s = fe_rpc_slot_try(be);
+		pthread_mutex_unlock(&be->mu);
+	}
+	if (s == NULL)
+		return -EAGAIN;
+	if (nng_msg_alloc(&m, len) != 0) {
+		fe_rpc_slot_put(be, s);
+		return -EAGAIN;
+	}
+	else__query_request__pack(req, nng_msg_body(m));
+	atomic_fetch_add(&r->calls, 1);
+	s->be = be;
+	s->recv = false;
+	s->idempotent = idempotent != 0;
+	s->deadline = fe_rpc_now_ms() + timeout_ms;
+	s->done = done;
+	s->arg = arg;
+	nng_aio_set_timeout(s->cb_aio, (nng_duration)timeout_ms);
+	nng_aio_set_msg(s->cb_aio, m);
+	nng_ctx_send(s->ctx, s->cb_aio);
+	return 0;
+}
+
 /* fe_rpc_stats_get - see fe_rpc.h */
 void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out)
 {
@@ -447,7 +574,9 @@ static int fe_rpc_be_open(fe_rpc *r, fe_rpc_be *be, const fe_rpc_conf *conf, con
 		if ((rv = el_nng_err(nng_ctx_open(&be->slots[i].ctx, be->sock))) != 0 ||
 		    (rv = el_nng_err(nng_ctx_set_ms(be->slots[i].ctx, NNG_OPT_REQ_RESENDTIME,
 						    NNG_DURATION_INFINITE))) != 0 ||
-		    (rv = el_nng_err(nng_aio_alloc(&be->slots[i].aio, NULL, NULL))) != 0)
+		    (rv = el_nng_err(nng_aio_alloc(&be->slots[i].aio, NULL, NULL))) != 0 ||
+		    (rv = el_nng_err(nng_aio_alloc(&be->slots[i].cb_aio, fe_rpc_slot_cb,
+						   &be->slots[i]))) != 0)
 			return rv;
 	}
 	if (strncmp(url, "tls+tcp://", 10) == 0) {
@@ -525,9 +654,12 @@ void fe_rpc_close(fe_rpc *r)
 	for (i = 0; i < r->nbe; i++) {
 		fe_rpc_be *be = &r->be[i];
 		bool leak = false;
-		for (k = 0; be->slots && k < be->nslots; k++)
+		for (k = 0; be->slots && k < be->nslots; k++) {
 			if (be->slots[k].aio)
 				nng_aio_stop(be->slots[k].aio);
+			if (be->slots[k].cb_aio)
+				nng_aio_stop(be->slots[k].cb_aio);
+		}
 		if (be->dialer_open)
 			nng_dialer_close(be->dialer);
 		if (be->sock_open &&
@@ -538,9 +670,12 @@ void fe_rpc_close(fe_rpc *r)
 		}
 		if (leak)
 			continue;
-		for (k = 0; be->slots && k < be->nslots; k++)
+		for (k = 0; be->slots && k < be->nslots; k++) {
 			if (be->slots[k].aio)
 				nng_aio_free(be->slots[k].aio);
+			if (be->slots[k].cb_aio)
+				nng_aio_free(be->slots[k].cb_aio);
+		}
 		free(be->slots);
 		free(be->url);
 		pthread_cond_destroy(&be->cv);

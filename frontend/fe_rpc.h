@@ -26,7 +26,7 @@
  * answered in time, none connected), -ECONNRESET (a write lost with its
  * connection), -EACCES (a backend refused our certificate), -EPROTO (a
  * backend answered nonsense), -EMSGSIZE (request over max_frame), -ENOMEM.
- * THREADS: fe_rpc_call is safe from any number of threads.
+ * THREADS: fe_rpc_call and fe_rpc_start are safe from any number of threads.
  * SECURITY: the backends' certificates must chain to conf.ca_file and carry
  * server_name; replies are bounded by NNG_OPT_RECVMAXSZ (max_frame) before
  * unpacking, and their status is checked to be a known QueryStatus.
@@ -68,6 +68,21 @@ int fe_rpc_open(fe_rpc **out, const fe_rpc_conf *conf);
  */
 int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
 		Else__QueryReply **rep);
+
+/*
+ * fe_rpc_start - the same call without blocking, when it can go at once:
+ * to a connected backend whose connection is authenticated, on a free
+ * context.  done(arg, rv, rep, len) is then called once, on NNG's task
+ * thread (it must not block: one task thread serves all of NNG's I/O), with
+ * fe_rpc_call's outcome and the reply's size in bytes, or with -EAGAIN when
+ * the call needs what only fe_rpc_call does (a handshake, another backend
+ * after Q_BUSY, a lost connection or a timeout of an idempotent call, a
+ * backend that forgot us): call fe_rpc_call then, with the time left.
+ * Returns 0 (done will be called) or -EAGAIN (it will not: use fe_rpc_call).
+ */
+typedef void (*fe_rpc_done_fn)(void *arg, int rv, Else__QueryReply *rep, size_t len);
+int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
+		 fe_rpc_done_fn done, void *arg);
 
 void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out);
 

@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "be_query.h"
 #include "el_nng.h"
 #include "el_ossl.h"
+#include "fe_rpc.h"
 #include "tq_peer.h"
 
 static char tq_ci[8192];
@@ -1906,4 +1909,138 @@ Test(qsess, an_entry_lives_its_ttl_and_never_past_its_session)
 	cr_assert_not(be_qsess_get(c, h, 10000001, &a, &o));
 	be_qsess_free(c);
 	el_arena_fini(&a);
+}
+
+/* The frontend's client (fe_rpc) against this query service. */
+typedef struct tq_started {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool called;
+	int rv;
+	size_t len;
+	Else__QueryReply *rep;
+} tq_started;
+
+static void tq_started_done(void *arg, int rv, Else__QueryReply *rep, size_t len)
+{
+	tq_started *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	t->called = true;
+	t->rv = rv;
+	t->rep = rep;
+	t->len = len;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* tq_start - fe_rpc_start rq; its outcome once done was called, 1 if not started */
+static int tq_start(fe_rpc *rpc, Else__QueryRequest *rq, Else__QueryReply **rep, size_t *len)
+{
+	tq_started t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	int rv = fe_rpc_start(rpc, rq, 1, 5000, tq_started_done, &t);
+
+	*rep = NULL;
+	if (rv != 0) {
+		cr_assert_eq(rv, -EAGAIN);
+		return 1;
+	}
+	pthread_mutex_lock(&t.mu);
+	while (!t.called)
+		pthread_cond_wait(&t.cv, &t.mu);
+	pthread_mutex_unlock(&t.mu);
+	*rep = t.rep;
+	*len = t.len;
+	return t.rv;
+}
+
+/* tq_rpc_connected - wait up to 10 s for fe_rpc's connection */
+static void tq_rpc_connected(fe_rpc *rpc)
+{
+	fe_rpc_stats st;
+
+	for (int i = 0; i < 1000; i++) {
+		fe_rpc_stats_get(rpc, &st);
+		if (st.connected)
+			return;
+		usleep(10000);
+	}
+	cr_assert_fail("fe_rpc did not connect");
+}
+
+Test(query, the_frontend_client_sends_without_blocking_only_on_a_proven_connection)
+{
+	char url[64], sess[65];
+	fe_rpc *rpc;
+	fe_rpc_conf rc = { .nurls = 1, .inflight = 2, .server_name = "localhost" };
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__Login l = ELSE__LOGIN__INIT;
+	Else__QuickSearch qs = ELSE__QUICK_SEARCH__INIT;
+	Else__Caller c = ELSE__CALLER__INIT;
+	Else__QueryReply *rep;
+	size_t len = 0;
+	int port = be_qnet_port(tq_net);
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+	rc.urls[0] = url;
+	rc.ca_file = tq_path("ca1/ca.crt");
+	rc.cert_key_file = tq_path("ca1/client-frontend1.pem");
+	cr_assert_eq(fe_rpc_open(&rpc, &rc), 0);
+	tq_rpc_connected(rpc);
+	/* Connected but not proven (no Hello/Auth yet): not sent, fe_rpc_call's job. */
+	l.user = "root";
+	l.password = "password-of-test";
+	l.client_ip = "192.0.2.7";
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
+	rq.login = &l;
+	cr_assert_eq(tq_start(rpc, &rq, &rep, &len), 1);
+	cr_assert_eq(fe_rpc_call(rpc, &rq, 1, 5000, &rep), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK);
+	snprintf(sess, sizeof(sess), "%s", rep->login->session);
+	else__query_reply__free_unpacked(rep, NULL);
+
+	/* Proven: the call goes without blocking and its reply comes to done. */
+	qs.q = "nothing-like-this@nowhere.test";
+	c.session = sess;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_QUICK;
+	rq.quick = &qs;
+	rq.caller = &c;
+	cr_assert_eq(tq_start(rpc, &rq, &rep, &len), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
+	cr_assert_eq(len, else__query_reply__get_packed_size(rep));
+	else__query_reply__free_unpacked(rep, NULL);
+
+	/* The query service restarts: a new connection, unproven again. */
+	be_qnet_stop(tq_net);
+	tq_net = NULL;
+	be_qnet_conf nc = { .url = url,
+			    .ca_file = tq_path("ca1/ca.crt"),
+			    .cert_key_file = tq_path("ca1/server-localhost.pem"),
+			    .nworkers = 2,
+			    .worker_args = (void **)tq_w,
+			    .handle = be_query_handle };
+	cr_assert_eq(be_qnet_start(&tq_net, &nc), 0);
+	fe_rpc_stats st;
+	for (int i = 0; i < 1000; i++) {
+		int rv = tq_start(rpc, &rq, &rep, &len);
+		if (rv == 1)
+			break;
+		/* Sent before the old connection's loss reached fe_rpc: back to
+		 * fe_rpc_call; nothing else is acceptable. */
+		cr_assert_eq(rv, -EAGAIN);
+		if (rep)
+			else__query_reply__free_unpacked(rep, NULL);
+		usleep(10000);
+	}
+	cr_assert_eq(tq_start(rpc, &rq, &rep, &len), 1);
+	cr_assert_eq(fe_rpc_call(rpc, &rq, 1, 10000, &rep), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
+	else__query_reply__free_unpacked(rep, NULL);
+	fe_rpc_stats_get(rpc, &st);
+	cr_assert_eq(st.handshakes, 2);
+	cr_assert_eq(st.reauth, 0); /* nothing was sent unproven */
+	cr_assert_eq(tq_start(rpc, &rq, &rep, &len), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
+	else__query_reply__free_unpacked(rep, NULL);
+	fe_rpc_close(rpc);
 }
