@@ -386,7 +386,9 @@ void fe_api_wait(fe_api_call *c)
 {
 	int64_t left = c->deadline_ms - fe_api_now_ms();
 
-	c->rv = fe_rpc_call(c->a->rpc, c->req, !c->write, left > 0 ? (int)left : 1, &c->rep);
+	/* Past the deadline (a long queue): nothing is sent, a write least of all. */
+	c->rv = left > 0 ? fe_rpc_call(c->a->rpc, c->req, !c->write, (int)left, &c->rep)
+			 : -ETIMEDOUT;
 	c->ready = true;
 }
 

@@ -441,7 +441,8 @@ static void fe_rpc_slot_cb(void *arg)
 		return;
 	}
 	if (rv != 0) {
-		if (rv == -ECANCELED)
+		/* The receive's timeout is the call's deadline: no time is left. */
+		if (rv == -ECANCELED || rv == -ETIMEDOUT)
 			goto out;
 		if (s->idempotent) {
 			fe_rpc_unauth(be);
@@ -473,6 +474,8 @@ static void fe_rpc_slot_cb(void *arg)
 out:;
 	fe_rpc_done_fn done = s->done;
 	void *darg = s->arg;
+	if (rv != -EAGAIN)
+		atomic_fetch_add(&r->calls, 1); /* else fe_rpc_call counts it */
 	if (rv == -ETIMEDOUT)
 		atomic_fetch_add(&r->timeouts, 1);
 	fe_rpc_slot_put(be, s);
@@ -508,7 +511,6 @@ int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int t
 		return -EAGAIN;
 	}
 	else__query_request__pack(req, nng_msg_body(m));
-	atomic_fetch_add(&r->calls, 1);
 	s->be = be;
 	s->recv = false;
 	s->idempotent = idempotent != 0;

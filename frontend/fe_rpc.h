@@ -86,7 +86,10 @@ int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int t
 
 void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out);
 
-/* fe_rpc_close - stop dialing and free; NULL is a no-op */
+/*
+ * fe_rpc_close - stop dialing and free; NULL is a no-op.  No call may be in
+ * flight: an fe_rpc_start call's done may then never be called.
+ */
 void fe_rpc_close(fe_rpc *r);
 
 #endif
