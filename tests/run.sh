@@ -29,7 +29,11 @@ cmake --build build-test -j"$jobs"
 (cd build-test && ctest --output-on-failure -LE unit)
 
 step "unit tests under AddressSanitizer + UBSan"
-cmake -S . -B build-test-asan -DELSE_WERROR=ON -DELSE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+# With Debian's shared libnng: NNG 1.5.2 leaks a TLS dial still in flight when
+# its socket closes (fixed after 1.5.2), and with deploy/nng.sh's one task
+# thread test_net's oversized-frame test closes during such a redial.
+cmake -S . -B build-test-asan -DELSE_WERROR=ON -DELSE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+	-DELSE_NNG_PREFIX=/nonexistent >/dev/null 2>&1
 cmake --build build-test-asan -j"$jobs"
 (cd build-test-asan &&
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
