@@ -13,6 +13,7 @@
 #include "el_json.h"
 #include "el_log.h"
 #include "el_pbjson.h"
+#include "el_time.h"
 
 #define FE_API_CALL_MAX 32
 #define FE_API_UA_MAX 256
@@ -247,15 +248,6 @@ struct fe_api_call {
 	void *arg;
 };
 
-/* fe_api_now_ms - CLOCK_MONOTONIC in ms */
-static int64_t fe_api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* fe_api_begin - see fe_api.h */
 fe_api_call *fe_api_begin(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 {
@@ -336,7 +328,7 @@ fe_api_call *fe_api_begin(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 	c->a = a;
 	c->req = req;
 	c->write = write;
-	c->deadline_ms = fe_api_now_ms() + a->conf.timeout_ms;
+	c->deadline_ms = el_now_us(CLOCK_MONOTONIC) / 1000 + a->conf.timeout_ms;
 	return c;
 fail:
 	if (m)
@@ -384,7 +376,7 @@ size_t fe_api_reply_len(const fe_api_call *c)
 /* fe_api_wait - see fe_api.h */
 void fe_api_wait(fe_api_call *c)
 {
-	int64_t left = c->deadline_ms - fe_api_now_ms();
+	int64_t left = c->deadline_ms - el_now_us(CLOCK_MONOTONIC) / 1000;
 
 	/* Past the deadline (a long queue): nothing is sent, a write least of all. */
 	c->rv = left > 0 ? fe_rpc_call(c->a->rpc, c->req, !c->write, (int)left, &c->rep)

@@ -138,6 +138,18 @@ static int64_t tq_user(be_db *db, const char *name, int role, const char *addr, 
 	return id;
 }
 
+/* tq_qnet_start - the query service on url, with the workers tq_w */
+static void tq_qnet_start(const char *url)
+{
+	be_qnet_conf nc = { .url = url,
+			    .ca_file = tq_path("ca1/ca.crt"),
+			    .cert_key_file = tq_path("ca1/server-localhost.pem"),
+			    .nworkers = 2,
+			    .worker_args = (void **)tq_w,
+			    .handle = be_query_handle };
+	cr_assert_eq(be_qnet_start(&tq_net, &nc), 0);
+}
+
 static void tq_setup(void)
 {
 	const char *ci = getenv("ELSE_TEST_PG"), *certs = getenv("ELSE_TEST_CERTS");
@@ -191,13 +203,7 @@ static void tq_setup(void)
 	qc.sessions = tq_sessions;
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(be_query_new(&tq_w[i], qci, &qc), 0);
-	be_qnet_conf nc = { .url = "tls+tcp://127.0.0.1:0",
-			    .ca_file = tq_path("ca1/ca.crt"),
-			    .cert_key_file = tq_path("ca1/server-localhost.pem"),
-			    .nworkers = 2,
-			    .worker_args = (void **)tq_w,
-			    .handle = be_query_handle };
-	cr_assert_eq(be_qnet_start(&tq_net, &nc), 0);
+	tq_qnet_start("tls+tcp://127.0.0.1:0");
 }
 
 static void tq_teardown(void)
@@ -2013,13 +2019,7 @@ Test(query, the_frontend_client_sends_without_blocking_only_on_a_proven_connecti
 	/* The query service restarts: a new connection, unproven again. */
 	be_qnet_stop(tq_net);
 	tq_net = NULL;
-	be_qnet_conf nc = { .url = url,
-			    .ca_file = tq_path("ca1/ca.crt"),
-			    .cert_key_file = tq_path("ca1/server-localhost.pem"),
-			    .nworkers = 2,
-			    .worker_args = (void **)tq_w,
-			    .handle = be_query_handle };
-	cr_assert_eq(be_qnet_start(&tq_net, &nc), 0);
+	tq_qnet_start(url);
 	fe_rpc_stats st;
 	for (int i = 0; i < 1000; i++) {
 		int rv = tq_start(rpc, &rq, &rep, &len);
