@@ -94,6 +94,27 @@ int be_db_exec(be_db *db, const char *what, const char *sql, int n, const char *
 	return 0;
 }
 
+/* be_db_gen_name - the prepared statement name of slot */
+static void be_db_gen_name(char name[16], int slot)
+{
+	if (slot < 0 || slot > 31)
+		el_panic("be_db_exec_gen: slot %d", slot);
+	snprintf(name, 16, "else_g%d", slot);
+}
+
+/* be_db_gen_mode - plan_cache_mode for be_db_exec_gen's statements */
+static int be_db_gen_mode(be_db *db, const char *what)
+{
+	int rc;
+
+	if (db->generic)
+		return 0;
+	rc = be_db_simple(db, what, "SET plan_cache_mode = force_generic_plan");
+	if (rc == 0)
+		db->generic = true;
+	return rc;
+}
+
 /* be_db_exec_gen - see be_db_int.h */
 int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n,
 		   const char *const *vals, const int *lens, const int *fmts, PGresult **out)
@@ -101,18 +122,13 @@ int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n
 	char name[16];
 	PGresult *res;
 	ExecStatusType s;
+	int rc;
 
 	if (out)
 		*out = NULL;
-	if (slot < 0 || slot > 31)
-		el_panic("be_db_exec_gen: slot %d", slot);
-	snprintf(name, sizeof(name), "else_g%d", slot);
-	if (!db->generic) {
-		int rc = be_db_simple(db, what, "SET plan_cache_mode = force_generic_plan");
-		if (rc)
-			return rc;
-		db->generic = true;
-	}
+	be_db_gen_name(name, slot);
+	if ((rc = be_db_gen_mode(db, what)) != 0)
+		return rc;
 	if (!(db->gen_prepared & (1u << slot))) {
 		res = PQprepare(db->conn, name, sql, n, NULL);
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -129,6 +145,102 @@ int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n
 	else
 		PQclear(res);
 	return 0;
+}
+
+/* be_db_pipe_lost - a pipeline out of step with the server: the connection goes */
+static int be_db_pipe_lost(be_db *db, int rc, const char *what)
+{
+	if (rc == 0)
+		rc = be_db_fail(db, NULL, what);
+	db->lost = true;
+	return rc;
+}
+
+/*
+ * be_db_pipe_collect - the results of a pipeline, in send order: one per
+ * command, a prepare (kinds[i] 1) or a statement (0), each followed by a
+ * NULL, then the sync point.  Statements' results go to out; the first
+ * failure gives rc (what follows it is PGRES_PIPELINE_ABORTED).
+ */
+static int be_db_pipe_collect(be_db *db, const be_db_genq *q, const char *kinds, int nsent,
+			      PGresult **out)
+{
+	PGresult *res;
+	int rc = 0, qi = 0;
+
+	for (int i = 0; i < nsent; i++) {
+		ExecStatusType s;
+		bool ok;
+
+		if ((res = PQgetResult(db->conn)) == NULL)
+			return be_db_pipe_lost(db, rc, q[qi].what);
+		s = PQresultStatus(res);
+		ok = s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK;
+		if (kinds[i] == 1 && ok)
+			db->gen_prepared |= 1u << q[qi].slot;
+		if (!ok && rc == 0)
+			rc = be_db_fail(db, res, q[qi].what);
+		else if (kinds[i] == 0 && ok)
+			out[qi] = res;
+		else
+			PQclear(res);
+		if (kinds[i] == 0)
+			qi++;
+		if ((res = PQgetResult(db->conn)) != NULL) {
+			PQclear(res);
+			return be_db_pipe_lost(db, rc, q[0].what);
+		}
+	}
+	res = PQgetResult(db->conn);
+	if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		PQclear(res);
+		return be_db_pipe_lost(db, rc, q[0].what);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* be_db_exec_gen_many - see be_db_int.h */
+int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
+{
+	char name[16], kinds[2 * BE_DB_PIPE_MAX];
+	uint32_t sent_prep = db->gen_prepared;
+	int rc, nsent = 0, i;
+
+	if (nq < 1 || nq > BE_DB_PIPE_MAX)
+		el_panic("be_db_exec_gen_many: %d statements", nq);
+	memset(out, 0, (size_t)nq * sizeof(*out));
+	if ((rc = be_db_gen_mode(db, q[0].what)) != 0)
+		return rc;
+	if (PQenterPipelineMode(db->conn) != 1)
+		return be_db_fail(db, NULL, q[0].what);
+	for (i = 0; i < nq; i++) {
+		be_db_gen_name(name, q[i].slot);
+		if (!(sent_prep & (1u << q[i].slot))) {
+			if (PQsendPrepare(db->conn, name, q[i].sql, q[i].n, NULL) != 1)
+				break;
+			kinds[nsent++] = 1;
+			sent_prep |= 1u << q[i].slot;
+		}
+		if (PQsendQueryPrepared(db->conn, name, q[i].n, q[i].vals, NULL, NULL, 0) != 1)
+			break;
+		kinds[nsent++] = 0;
+	}
+	if (PQpipelineSync(db->conn) != 1)
+		rc = be_db_pipe_lost(db, 0, q[0].what);
+	else
+		rc = be_db_pipe_collect(db, q, kinds, nsent, out);
+	if (rc == 0 && i < nq) /* a send failed: libpq says why */
+		rc = be_db_pipe_lost(db, 0, q[i].what);
+	if (!db->lost && PQexitPipelineMode(db->conn) != 1)
+		rc = be_db_pipe_lost(db, rc, q[0].what);
+	if (rc) {
+		for (i = 0; i < nq; i++) {
+			PQclear(out[i]);
+			out[i] = NULL;
+		}
+	}
+	return rc;
 }
 
 /* be_db_simple - a fixed statement (or several) without parameters */

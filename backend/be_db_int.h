@@ -85,6 +85,26 @@ int be_db_simple(be_db *db, const char *what, const char *sql);
  */
 int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n,
 		   const char *const *vals, const int *lens, const int *fmts, PGresult **out);
+
+/* be_db_genq - one statement of be_db_exec_gen_many */
+typedef struct be_db_genq {
+	int slot; /* be_db_exec_gen's slot: the statement's name */
+	const char *what, *sql;
+	int n;
+	const char *const *vals; /* text parameters */
+} be_db_genq;
+
+/* The most statements be_db_exec_gen_many sends at once. */
+#define BE_DB_PIPE_MAX 64
+
+/*
+ * be_db_exec_gen_many - statements of be_db_exec_gen sent in one round trip
+ * (libpq's pipeline mode), each with its own snapshot as if run one after
+ * the other.  out[i] gets statement i's result (text format).  On failure
+ * (the first one is logged and classified as by be_db_exec) every out[i] is
+ * NULL; a connection left out of step with the server is marked lost.
+ */
+int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out);
 int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb);
 int be_db_events_load(be_db *db);
 int be_db_commit_keep(be_db *db);

@@ -264,34 +264,22 @@ static int be_dbq_parse_eid(const char *s, int64_t *out)
 	return 0;
 }
 
-/* be_dbq_flow_lines - the raw lines of one transaction into t */
-static int be_dbq_flow_lines(be_db *db, el_arena *a, const char *host_id, const char *qid,
-			     int64_t from_us, int64_t to_us, Else__Transaction *t)
-{
-	char f[24], to[24];
-	const char *p[4] = { host_id, qid, f, to };
-	PGresult *r;
-	int rc;
-
-	snprintf(f, sizeof(f), "%" PRId64, from_us);
-	snprintf(to, sizeof(to), "%" PRId64, to_us);
-	/* convert_from would fail on invalid UTF-8: show bytes >= 0x80 as Latin-1 then. */
-	static const char sql[] =
-		"SELECT (extract(epoch FROM l.ts) * 1000000)::bigint AS time_us, h.name AS host, "
-		"coalesce(l.program, '') AS program, "
-		"coalesce(else_raw_text(substring(l.raw FROM 1 FOR 65536)), '') AS text "
-		"FROM lines l JOIN hosts h ON h.id = l.host_id "
-		"WHERE l.host_id = $1::integer AND l.queue_id = $2 "
-		"AND l.ts >= ('epoch'::timestamptz + $3::bigint * interval '1 microsecond') "
-		"AND l.ts <= ('epoch'::timestamptz + $4::bigint * interval '1 microsecond') "
-		"ORDER BY l.ts, l.ingest_seq LIMIT 1000";
-	rc = be_dbq_gen(db, BE_DBQ_G_LINES, "flow lines", sql, 4, p, &r);
-	if (rc)
-		return rc;
-	t->n_lines = be_dbq_fill(a, r, &else__raw_line__descriptor, (void ***)&t->lines);
-	PQclear(r);
-	return 0;
-}
+/*
+ * The raw lines of one transaction ($1 host id, $2 queue ID) between $3 and
+ * $4 (microseconds).  convert_from would fail on invalid UTF-8: bytes >=
+ * 0x80 show as Latin-1 then (else_raw_text).
+ */
+/* clang-format off */
+static const char be_dbq_flow_lines_sql[] =
+	"SELECT (extract(epoch FROM l.ts) * 1000000)::bigint AS time_us, h.name AS host, "
+	"coalesce(l.program, '') AS program, "
+	"coalesce(else_raw_text(substring(l.raw FROM 1 FOR 65536)), '') AS text "
+	"FROM lines l JOIN hosts h ON h.id = l.host_id "
+	"WHERE l.host_id = $1::integer AND l.queue_id = $2 "
+	"AND l.ts >= ('epoch'::timestamptz + $3::bigint * interval '1 microsecond') "
+	"AND l.ts <= ('epoch'::timestamptz + $4::bigint * interval '1 microsecond') "
+	"ORDER BY l.ts, l.ingest_seq LIMIT 1000";
+/* clang-format on */
 
 /* be_dbq_reject_row - a RejectRow from columns c.. of BE_DBQ_REJ_COLS */
 #define BE_DBQ_REJ_COLS                                                                            \
@@ -351,13 +339,154 @@ static const char be_dbq_flow_rej_sql[] =
 	", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000";
 /* clang-format on */
 
-/* be_db_q_flow - see be_db_query.h */
+/* clang-format off */
+/* The e-mail of host $5's queue ID $6: the lifetime nearest $7 (newest if 0). */
+static const char be_dbq_flow_qid_sql[] =
+	"SELECT m.email_id FROM email_keys k JOIN messages m ON m.email_id = k.email_id "
+	"AND m.queue_id = k.key "
+	"AND m.first_seen >= (k.day::timestamp AT TIME ZONE 'UTC') "
+	"AND m.first_seen < ((k.day + 1)::timestamp AT TIME ZONE 'UTC') "
+	"JOIN hosts h ON h.id = m.host_id AND h.name = $5 "
+	"WHERE k.kind = 2 AND k.key = $6 AND " BE_DBQ_VISIBLE("m.email_id") " "
+	"ORDER BY CASE WHEN $7::bigint = 0 THEN -" BE_DBQ_US("m.first_seen") " "
+	"ELSE abs(" BE_DBQ_US("m.first_seen") " - $7::bigint) END LIMIT 1";
+
+/*
+ * Every transaction of e-mail $5, if the caller may see it at all: a
+ * MessageRow, then (BE_DBQ_FLOW_*) the hop links, HELO, actions, whether
+ * the caller sent it, and the time range of its raw lines.
+ */
+static const char be_dbq_flow_sql[] =
+	"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
+	"key = lpad(to_hex($5::bigint), 16, '0') AND email_id = $5::bigint), "
+	"v AS (SELECT " BE_DBQ_VISIBLE("$5::bigint") " AS ok) "
+	"SELECT " BE_DBQ_ROW_COLS ", m.host_id, coalesce(ph.name, ''), "
+	"coalesce(m.prev_queue_id, ''), coalesce(dh.name, ''), "
+	"coalesce(m.dsn_of_queue_id, ''), coalesce(m.helo, ''), "
+	"coalesce(m.actions::text, ''), m.incomplete, "
+	"(m.sender <> '' AND lower(m.sender) = ANY ($4::text[])), "
+	BE_DBQ_US("m.first_seen") " - 60000000, " BE_DBQ_US("m.last_seen") " + 60000000 "
+	"FROM d JOIN messages m ON m.email_id = $5::bigint "
+	"AND m.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
+	"AND m.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') "
+	"JOIN hosts h ON h.id = m.host_id LEFT JOIN hosts ph ON ph.id = m.prev_host_id "
+	"LEFT JOIN hosts dh ON dh.id = m.dsn_of_host_id CROSS JOIN v WHERE v.ok "
+	"ORDER BY m.first_seen, m.host_id, m.queue_id LIMIT 200";
+/* clang-format on */
+
+/* Columns of be_dbq_flow_sql after the MessageRow's. */
+enum {
+	BE_DBQ_FLOW_HOST_ID = BE_DBQ_ROW_NCOLS,
+	BE_DBQ_FLOW_PREV_HOST,
+	BE_DBQ_FLOW_PREV_QID,
+	BE_DBQ_FLOW_DSN_HOST,
+	BE_DBQ_FLOW_DSN_QID,
+	BE_DBQ_FLOW_HELO,
+	BE_DBQ_FLOW_ACTIONS,
+	BE_DBQ_FLOW_INCOMPLETE,
+	BE_DBQ_FLOW_OWN_SENDER,
+	BE_DBQ_FLOW_LINES_FROM,
+	BE_DBQ_FLOW_LINES_TO
+};
+
+/* be_dbq_gen_many - fixed reads in one round trip (be_db_exec_gen_many) */
+static int be_dbq_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
+{
+	int rc = be_db_ready(db);
+
+	return rc ? rc : be_db_exec_gen_many(db, q, nq, out);
+}
+
+/* be_dbq_recipients - the RecipientRows of rr into t */
+static void be_dbq_recipients(el_arena *a, const PGresult *rr, Else__Transaction *t)
+{
+	int nr = PQntuples(rr);
+
+	t->n_recipients = (size_t)nr;
+	t->recipients = el_arena_alloc(a, ((size_t)nr + 1) * sizeof(*t->recipients));
+	for (int j = 0; j < nr; j++) {
+		Else__RecipientRow *x = el_arena_alloc(a, sizeof(*x));
+		else__recipient_row__init(x);
+		x->rcpt = be_dbq_str(a, rr, j, 0);
+		x->orig_rcpt = be_dbq_str(a, rr, j, 1);
+		x->status = be_dbq_str(a, rr, j, 2);
+		x->dsn = be_dbq_str(a, rr, j, 3);
+		x->relay_host = be_dbq_str(a, rr, j, 4);
+		x->relay_ip = be_dbq_str(a, rr, j, 5);
+		x->response = be_dbq_str(a, rr, j, 6);
+		x->attempts = (uint32_t)be_dbq_i64(rr, j, 7);
+		x->last_attempt_us = be_dbq_i64(rr, j, 8);
+		x->delay = be_dbq_f64(rr, j, 9);
+		x->direction = be_dbq_str(a, rr, j, 10);
+		x->next_host = be_dbq_str(a, rr, j, 11);
+		x->next_queue_id = be_dbq_str(a, rr, j, 12);
+		t->recipients[j] = x;
+	}
+}
+
+/* Transactions whose recipients and lines are read in one round trip. */
+#define BE_DBQ_HOPS_AT_ONCE (BE_DB_PIPE_MAX / 2)
+
+/*
+ * be_dbq_flow_hops - the recipients and raw lines of transactions [from,
+ * to) (rows of r, at most BE_DBQ_HOPS_AT_ONCE) into out->hops, in one round
+ * trip.  Raw lines name every recipient: a mailbox user gets them only as
+ * the sender.  p: the scope parameters.
+ */
+static int be_dbq_flow_hops(be_db *db, el_arena *a, const be_db_scope *sc, const char *const *p,
+			    const PGresult *r, int from, int to, Else__FlowReply *out)
+{
+	be_db_genq q[BE_DB_PIPE_MAX];
+	PGresult *res[BE_DB_PIPE_MAX];
+	const char *rp[BE_DBQ_HOPS_AT_ONCE][7], *lp[BE_DBQ_HOPS_AT_ONCE][4];
+	bool lines[BE_DBQ_HOPS_AT_ONCE];
+	int nq = 0, k = 0, rc;
+
+	for (int i = from; i < to; i++) {
+		const char *hid = PQgetvalue(r, i, BE_DBQ_FLOW_HOST_ID);
+		const char *qid = PQgetvalue(r, i, 2), *first = PQgetvalue(r, i, 3);
+		int h = i - from;
+
+		memcpy(rp[h], (const char *[7]){ p[0], p[1], p[2], p[3], hid, qid, first },
+		       sizeof(rp[h]));
+		q[nq++] = (be_db_genq){ BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql,
+					7, rp[h] };
+		lines[h] = sc->role != ELSE__ROLE__ROLE_MAILBOX ||
+			   be_dbq_bool(r, i, BE_DBQ_FLOW_OWN_SENDER);
+		if (!lines[h])
+			continue;
+		memcpy(lp[h],
+		       (const char *[4]){ hid, qid, PQgetvalue(r, i, BE_DBQ_FLOW_LINES_FROM),
+					  PQgetvalue(r, i, BE_DBQ_FLOW_LINES_TO) },
+		       sizeof(lp[h]));
+		q[nq++] = (be_db_genq){ BE_DBQ_G_LINES, "flow lines", be_dbq_flow_lines_sql, 4,
+					lp[h] };
+	}
+	if ((rc = be_dbq_gen_many(db, q, nq, res)) != 0)
+		return rc;
+	for (int i = from; i < to; i++) {
+		Else__Transaction *t = out->hops[i];
+
+		be_dbq_recipients(a, res[k++], t);
+		if (lines[i - from])
+			t->n_lines = be_dbq_fill(a, res[k++], &else__raw_line__descriptor,
+						 (void ***)&t->lines);
+	}
+	for (k = 0; k < nq; k++)
+		PQclear(res[k]);
+	return 0;
+}
+
+/*
+ * be_db_q_flow - see be_db_query.h.  Two round trips: the transactions with
+ * the rejects, then every transaction's recipients and lines.
+ */
 int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow *f,
 		 Else__FlowReply *out)
 {
 	char role[8], eidb[24], around[24];
 	const char *p[7];
-	PGresult *r = NULL, *rr = NULL;
+	PGresult *r = NULL, *res[2];
 	int64_t eid = 0;
 	int rc, n;
 
@@ -366,31 +495,11 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		if (be_dbq_parse_eid(f->email_id, &eid) != 0)
 			return -ENOENT;
 	} else {
-		/* host + queue ID: the lifetime nearest around_us (newest without it). */
 		snprintf(around, sizeof(around), "%" PRId64, f->around_us);
 		p[4] = f->host;
 		p[5] = f->queue_id;
 		p[6] = around;
-		rc = be_dbq_gen(
-			db, BE_DBQ_G_FLOW_QID, "flow",
-			"SELECT m.email_id FROM email_keys k JOIN messages m ON m.email_id = "
-			"k.email_id AND m.queue_id = k.key "
-			"AND m.first_seen >= (k.day::timestamp AT TIME ZONE 'UTC') "
-			"AND m.first_seen < ((k.day + 1)::timestamp AT TIME ZONE 'UTC') "
-			"JOIN hosts h ON h.id = m.host_id AND h.name = $5 "
-			"WHERE k.kind = 2 AND k.key = $6 AND " BE_DBQ_VISIBLE(
-				"m.email_id") " "
-					      "ORDER BY CASE WHEN $7::bigint = 0 THEN -" BE_DBQ_US(
-						      "m.first_seen") " "
-								      "ELSE abs(" BE_DBQ_US(
-									      "m.first_seen") " - "
-											      "$7::"
-											      "bigi"
-											      "nt) "
-											      "END "
-											      "LIMI"
-											      "T 1",
-			7, p, &r);
+		rc = be_dbq_gen(db, BE_DBQ_G_FLOW_QID, "flow", be_dbq_flow_qid_sql, 7, p, &r);
 		if (rc)
 			return rc;
 		if (PQntuples(r) != 1) {
@@ -402,294 +511,54 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 	}
 	snprintf(eidb, sizeof(eidb), "%" PRId64, eid);
 	p[4] = eidb;
-	/* Every transaction of the e-mail, if the caller may see it at all. */
-	rc = be_dbq_gen(
-		db, BE_DBQ_G_FLOW, "flow",
-		"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
-		"key = lpad(to_hex($5::bigint), 16, '0') AND email_id = $5::bigint), "
-		"v AS (SELECT " BE_DBQ_VISIBLE(
-			"$5::bigint") " AS ok) "
-				      "SELECT " BE_DBQ_ROW_COLS
-				      ", m.host_id, coalesce(ph.name, ''), "
-				      "coalesce(m.prev_queue_id, ''), coalesce(dh.name, ''), "
-				      "coalesce(m.dsn_of_queue_id, ''), coalesce(m.helo, ''), "
-				      "coalesce(m.actions::text, ''), m.incomplete, "
-				      "(m.sender <> '' AND lower(m.sender) = ANY "
-				      "($4::text[])), " BE_DBQ_US(
-					      "m.first_seen") " - 60000000, " BE_DBQ_US("m.last_"
-											"seen") " +"
-												" 6"
-												"00"
-												"00"
-												"00"
-												"0 "
-												"FR"
-												"OM"
-												" d"
-												" J"
-												"OI"
-												"N "
-												"me"
-												"ss"
-												"ag"
-												"es"
-												" m"
-												" O"
-												"N "
-												"m."
-												"em"
-												"ai"
-												"l_"
-												"id"
-												" ="
-												" $"
-												"5:"
-												":b"
-												"ig"
-												"in"
-												"t "
-												"AN"
-												"D "
-												"m."
-												"fi"
-												"rs"
-												"t_"
-												"se"
-												"en"
-												" >"
-												"= "
-												"(d"
-												".d"
-												"ay"
-												"::"
-												"ti"
-												"me"
-												"st"
-												"am"
-												"p "
-												"AT"
-												" T"
-												"IM"
-												"E "
-												"ZO"
-												"NE"
-												" '"
-												"UT"
-												"C'"
-												") "
-												"AN"
-												"D "
-												"m."
-												"fi"
-												"rs"
-												"t_"
-												"se"
-												"en"
-												" <"
-												" ("
-												"(d"
-												".d"
-												"ay"
-												" +"
-												" 1"
-												"):"
-												":t"
-												"im"
-												"es"
-												"ta"
-												"mp"
-												" A"
-												"T "
-												"TI"
-												"ME"
-												" Z"
-												"ON"
-												"E "
-												"'U"
-												"TC"
-												"')"
-												" "
-												"JO"
-												"IN"
-												" h"
-												"os"
-												"ts"
-												" h"
-												" O"
-												"N "
-												"h."
-												"id"
-												" ="
-												" m"
-												".h"
-												"os"
-												"t_"
-												"id"
-												" L"
-												"EF"
-												"T "
-												"JO"
-												"IN"
-												" h"
-												"os"
-												"ts"
-												" p"
-												"h "
-												"ON"
-												" p"
-												"h."
-												"id"
-												" ="
-												" m"
-												".p"
-												"re"
-												"v_"
-												"ho"
-												"st"
-												"_i"
-												"d "
-												"LE"
-												"FT"
-												" J"
-												"OI"
-												"N "
-												"ho"
-												"st"
-												"s "
-												"dh"
-												" O"
-												"N "
-												"dh"
-												".i"
-												"d "
-												"= "
-												"m."
-												"ds"
-												"n_"
-												"of"
-												"_h"
-												"os"
-												"t_"
-												"id"
-												" C"
-												"RO"
-												"SS"
-												" J"
-												"OI"
-												"N "
-												"v "
-												"WH"
-												"ER"
-												"E "
-												"v."
-												"ok"
-												" "
-												"OR"
-												"DE"
-												"R "
-												"BY"
-												" m"
-												".f"
-												"ir"
-												"st"
-												"_s"
-												"ee"
-												"n,"
-												" m"
-												".h"
-												"os"
-												"t_"
-												"id"
-												", "
-												"m."
-												"qu"
-												"eu"
-												"e_"
-												"id"
-												" L"
-												"IM"
-												"IT"
-												" 2"
-												"0"
-												"0",
-		5, p, &r);
+	rc = be_dbq_gen_many(
+		db,
+		(const be_db_genq[2]){
+			{ BE_DBQ_G_FLOW, "flow", be_dbq_flow_sql, 5, p },
+			/* Rejects of this e-mail, visible to the caller row by row. */
+			{ BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql, 5, p },
+		},
+		2, res);
 	if (rc)
 		return rc;
+	r = res[0];
 	n = PQntuples(r);
 	if (n == 0) {
 		PQclear(r);
+		PQclear(res[1]);
 		return -ENOENT; /* none, or not the caller's: the same answer */
 	}
 	out->email_id = be_dbq_str(a, r, 0, 0);
 	out->n_hops = (size_t)n;
 	out->hops = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->hops));
-	for (int i = 0; i < n && rc == 0; i++) {
+	for (int i = 0; i < n; i++) {
 		Else__Transaction *t = el_arena_alloc(a, sizeof(*t));
-		int c = BE_DBQ_ROW_NCOLS;
-		char hid[16], fs[24];
-		bool own_sender = be_dbq_bool(r, i, c + 8);
 
 		else__transaction__init(t);
 		out->hops[i] = t;
 		t->msg = be_dbq_row(a, r, i, 0);
-		snprintf(hid, sizeof(hid), "%s", PQgetvalue(r, i, c));
-		t->prev_host = be_dbq_str(a, r, i, c + 1);
-		t->prev_queue_id = be_dbq_str(a, r, i, c + 2);
-		t->dsn_of_host = be_dbq_str(a, r, i, c + 3);
-		t->dsn_of_queue_id = be_dbq_str(a, r, i, c + 4);
-		t->helo = be_dbq_str(a, r, i, c + 5);
-		t->actions_json = be_dbq_str(a, r, i, c + 6);
-		t->incomplete = (uint32_t)be_dbq_i64(r, i, c + 7);
-		/* Recipients (a mailbox user: their own, unless they sent it). */
-		snprintf(fs, sizeof(fs), "%" PRId64, t->msg->first_seen_us);
-		const char *q[7] = { p[0], p[1], p[2], p[3], hid, t->msg->queue_id, fs };
-		rc = be_dbq_gen(db, BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql, 7,
-				q, &rr);
-		if (rc)
-			break;
-		int nr = PQntuples(rr);
-		t->n_recipients = (size_t)nr;
-		t->recipients = el_arena_alloc(a, ((size_t)nr + 1) * sizeof(*t->recipients));
-		for (int j = 0; j < nr; j++) {
-			Else__RecipientRow *x = el_arena_alloc(a, sizeof(*x));
-			else__recipient_row__init(x);
-			x->rcpt = be_dbq_str(a, rr, j, 0);
-			x->orig_rcpt = be_dbq_str(a, rr, j, 1);
-			x->status = be_dbq_str(a, rr, j, 2);
-			x->dsn = be_dbq_str(a, rr, j, 3);
-			x->relay_host = be_dbq_str(a, rr, j, 4);
-			x->relay_ip = be_dbq_str(a, rr, j, 5);
-			x->response = be_dbq_str(a, rr, j, 6);
-			x->attempts = (uint32_t)be_dbq_i64(rr, j, 7);
-			x->last_attempt_us = be_dbq_i64(rr, j, 8);
-			x->delay = be_dbq_f64(rr, j, 9);
-			x->direction = be_dbq_str(a, rr, j, 10);
-			x->next_host = be_dbq_str(a, rr, j, 11);
-			x->next_queue_id = be_dbq_str(a, rr, j, 12);
-			t->recipients[j] = x;
-		}
-		PQclear(rr);
-		rr = NULL;
-		/* Raw lines name every recipient: a mailbox user gets them only as sender. */
-		if (sc->role != ELSE__ROLE__ROLE_MAILBOX || own_sender)
-			rc = be_dbq_flow_lines(db, a, hid, t->msg->queue_id,
-					       be_dbq_i64(r, i, c + 9), be_dbq_i64(r, i, c + 10),
-					       t);
+		t->prev_host = be_dbq_str(a, r, i, BE_DBQ_FLOW_PREV_HOST);
+		t->prev_queue_id = be_dbq_str(a, r, i, BE_DBQ_FLOW_PREV_QID);
+		t->dsn_of_host = be_dbq_str(a, r, i, BE_DBQ_FLOW_DSN_HOST);
+		t->dsn_of_queue_id = be_dbq_str(a, r, i, BE_DBQ_FLOW_DSN_QID);
+		t->helo = be_dbq_str(a, r, i, BE_DBQ_FLOW_HELO);
+		t->actions_json = be_dbq_str(a, r, i, BE_DBQ_FLOW_ACTIONS);
+		t->incomplete = (uint32_t)be_dbq_i64(r, i, BE_DBQ_FLOW_INCOMPLETE);
 	}
+	for (int i = 0; i < n && rc == 0; i += BE_DBQ_HOPS_AT_ONCE)
+		rc = be_dbq_flow_hops(db, a, sc, p, r, i,
+				      n - i < BE_DBQ_HOPS_AT_ONCE ? n : i + BE_DBQ_HOPS_AT_ONCE,
+				      out);
 	PQclear(r);
-	if (rc)
-		return rc;
-	/* Rejects of this e-mail (visible to the caller row by row). */
-	rc = be_dbq_gen(db, BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql, 5, p, &r);
-	if (rc)
-		return rc;
-	n = PQntuples(r);
-	out->n_rejects = (size_t)n;
-	out->rejects = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->rejects));
-	for (int i = 0; i < n; i++)
-		out->rejects[i] = be_dbq_reject_row(a, r, i);
-	PQclear(r);
-	return 0;
+	if (rc == 0) {
+		n = PQntuples(res[1]);
+		out->n_rejects = (size_t)n;
+		out->rejects = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->rejects));
+		for (int i = 0; i < n; i++)
+			out->rejects[i] = be_dbq_reject_row(a, res[1], i);
+	}
+	PQclear(res[1]);
+	return rc;
 }
 
 /* be_db_q_servers - see be_db_query.h */
@@ -726,7 +595,6 @@ int be_db_q_warm(be_db *db)
 	Else__SearchReply sr = ELSE__SEARCH_REPLY__INIT;
 	Else__FlowReply fr = ELSE__FLOW_REPLY__INIT;
 	Else__Flow f = ELSE__FLOW__INIT;
-	Else__Transaction t = ELSE__TRANSACTION__INIT;
 	el_arena a;
 	int rc;
 
@@ -735,17 +603,20 @@ int be_db_q_warm(be_db *db)
 	rc = be_db_q_quick(db, &a, &admin, "", 1, &sr);
 	if (rc == 0)
 		rc = be_db_q_flow(db, &a, &admin, &f, &fr);
-	if (rc == 0 || rc == -ENOENT)
-		rc = be_dbq_flow_lines(db, &a, "0", "", 0, 0, &t);
-	/* What a flow runs per transaction and per e-mail found. */
-	const char *p[7] = { "1", "{}", "{}", "{}", "0", "", "0" };
-	PGresult *r = NULL;
-	if (rc == 0 && (rc = be_dbq_gen(db, BE_DBQ_G_FLOW_RCPT, "flow recipients",
-					be_dbq_flow_rcpt_sql, 7, p, &r)) == 0)
-		PQclear(r);
-	if (rc == 0 && (rc = be_dbq_gen(db, BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql,
-					5, p, &r)) == 0)
-		PQclear(r);
+	/* What a flow runs per transaction found. */
+	const char *p[7] = { "1", "{}", "{}", "{}", "0", "", "0" }, *l[4] = { "0", "", "0", "0" };
+	PGresult *r[2];
+	if ((rc == 0 || rc == -ENOENT) &&
+	    (rc = be_dbq_gen_many(
+		     db,
+		     (const be_db_genq[2]){
+			     { BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql, 7, p },
+			     { BE_DBQ_G_LINES, "flow lines", be_dbq_flow_lines_sql, 4, l },
+		     },
+		     2, r)) == 0) {
+		PQclear(r[0]);
+		PQclear(r[1]);
+	}
 	el_arena_fini(&a);
 	return rc;
 }

@@ -2,7 +2,7 @@
 # search.sh - search speed at ISP scale, through the frontend (issue 6).
 #
 #   bench/search.sh [--emails N] [--days D] [--site-emails M] [--state DIR]
-#                   [--reload] [--no-build] [--duration S]
+#                   [--reload] [--no-build] [--duration S] [--rounds R]
 #
 # bench/gen_mail writes harness-shaped Postfix logs for 8 hosts (2 relays,
 # 6 mailbox hosts): N e-mails (default 10,000,000) over D days (default 30)
@@ -36,13 +36,15 @@
 # requests (logged, bench/search_replay.py) replayed by pgbench with 4
 # clients straight against the database, one request a transaction, each
 # statement prepared once per connection with a generic plan as the backend
-# does.
+# does.  The two alternate, S seconds each, R rounds (default 3): the ratio
+# printed is the median of the rounds' ratios, each round's two sides run
+# next to each other in time (this machine's speed drifts).
 set -euo pipefail
 export LC_ALL=C TZ=UTC
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-emails=10000000 days=30 state= reload=0 build=1 dur=20 site_emails=0
+emails=10000000 days=30 state= reload=0 build=1 dur=20 site_emails=0 rounds=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--emails) emails=$2; shift ;;
@@ -52,12 +54,14 @@ while [ $# -gt 0 ]; do
 	--reload) reload=1 ;;
 	--no-build) build=0 ;;
 	--duration) dur=$2; shift ;;
+	--rounds) rounds=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "search.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
 [[ $emails =~ ^[0-9]+$ && $emails -ge 1000 ]] || { echo "search.sh: --emails >= 1000" >&2; exit 2; }
+[[ $rounds =~ ^[0-9]+$ && $rounds -ge 1 ]] || { echo "search.sh: --rounds >= 1" >&2; exit 2; }
 [[ $site_emails =~ ^[0-9]+$ ]] || { echo "search.sh: --site-emails N" >&2; exit 2; }
 [[ $days =~ ^[0-9]+$ && $days -ge 1 && $days -le 90 ]] || { echo "search.sh: --days 1..90" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "search.sh: run as root (embedded PostgreSQL)" >&2; exit 2; }
@@ -332,8 +336,9 @@ for kind in dash1 dash30; do
 	printf '%-34s %9s %9s %9s %8s  %s\n' "$what" "$p50" "$p99" "$rps" "${err:-0}" "$tgt" >&2
 done
 
-# The mix through the frontend, then PostgreSQL alone on the same statements.
-read -r p50 p99 fe_rps err < <(run_wrk mix 2 4 quick)
+# The mix through the frontend and PostgreSQL alone on the same statements,
+# in alternating rounds: this machine's speed drifts by up to 2x within
+# minutes, so each round's ratio compares two neighbouring slices of time.
 say "capturing PostgreSQL's statements for the mix"
 psql_ -c "alter system set log_min_duration_statement = 0" -c "select pg_reload_conf()" >/dev/null
 sleep 1
@@ -352,16 +357,21 @@ fargs=()
 while read -r f w; do
 	fargs+=(-f "$state/replay/$f@$w")
 done <"$state/replay/replay.list"
-PGOPTIONS="-c plan_cache_mode=force_generic_plan" \
-	pgbench -n -M prepared -h "$state/backend/pg/run" -U postgres -c 4 -j 2 -T "$dur" \
-	"${fargs[@]}" else >"$state/pgbench.txt" 2>&1 ||
-	die "pgbench failed: $(tail -3 "$state/pgbench.txt")"
-pg_tps=$(awk '/^tps = / { print $3; exit }' "$state/pgbench.txt")
-pg_lat=$(awk '/^latency average = / { print $4; exit }' "$state/pgbench.txt")
-printf '\n%-34s %9s\n' "mix, 4 clients (${dur}s)" req/s >&2
-printf '%-34s %9s  p50 %s ms, p99 %s ms, errors %s\n' "through else-frontend" "$fe_rps" "$p50" "$p99" "${err:-0}" >&2
-printf '%-34s %9.0f  (%s requests replayed by pgbench -M prepared, %s ms average)\n' \
-	"PostgreSQL alone, same statements" "$pg_tps" "$nreq" "$pg_lat" >&2
-printf '%-34s %9.2f  target >= 0.80\n' "ratio" "$(echo "$fe_rps / $pg_tps" | bc -l)" >&2
+printf '\n%-34s %9s %9s %9s %8s %6s\n' "mix, 4 clients (${dur}s a side)" "frontend" p50_ms p99_ms errors "PG" >&2
+ratios=()
+for round in $(seq 1 "$rounds"); do
+	read -r p50 p99 fe_rps err < <(run_wrk mix 2 4 quick)
+	PGOPTIONS="-c plan_cache_mode=force_generic_plan" \
+		pgbench -n -M prepared -h "$state/backend/pg/run" -U postgres -c 4 -j 2 -T "$dur" \
+		"${fargs[@]}" else >"$state/pgbench-$round.txt" 2>&1 ||
+		die "pgbench failed: $(tail -3 "$state/pgbench-$round.txt")"
+	pg_tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$state/pgbench-$round.txt")
+	ratios+=("$(echo "scale=3; $fe_rps / $pg_tps" | bc)")
+	printf '%-34s %9s %9s %9s %8s %6s  ratio %.2f\n' "round $round" "$fe_rps" "$p50" "$p99" \
+		"${err:-0}" "$pg_tps" "${ratios[-1]}" >&2
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+printf '%-34s %9.2f  target >= 0.80 (PG: %s requests replayed by pgbench -M prepared)\n' \
+	"ratio, median of $rounds rounds" "$median" "$nreq" >&2
 printf '\nmachine: %s, %s cores; %s e-mails (gen_mail count, 10%% of them NOQUEUE rejects) + %s of a second platform over %s days\n' \
 	"$(uname -m)" "$(nproc)" "$emails" "$site_emails" "$days" >&2

@@ -18,7 +18,13 @@ settings are left out: the reference is what PostgreSQL serves for the
 searches themselves.
 
 The backend prepares each of its statements once per connection and runs it
-with a generic plan for every request; the reference does the same.  The
+with a generic plan for every request; the reference does the same.  It also
+sends some of a request's statements together, in one round trip (libpq's
+pipeline mode, backend/be_db_query.c be_db_q_flow): a flow view's
+transactions (else_g3) with its rejects (else_g5), then every transaction's
+recipients and raw lines (else_g4, else_g1), BE_DBQ_HOPS_AT_ONCE
+transactions at a time.  The reference sends the same groups in pgbench
+pipelines (\startpipeline, \endpipeline).  The
 requests are grouped by shape (the sequence of statement texts, parameters as
 $n): one pgbench script per shape, OUTDIR/replay-K.sql, in which one
 transaction is one request: a \gset of that request's parameter values
@@ -41,6 +47,10 @@ import sys
 PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] (\S*) ?(LOG|DETAIL|ERROR|STATEMENT|WARNING|NOTICE|HINT|CONTEXT):  (.*)$")
 EXEC = re.compile(r"^duration: [0-9.]+ ms  (?:execute ([^:]*)|statement): (.*)$", re.S)
 HEADS = {"else_g0", "else_g2", "else_g3"}
+# Statements that begin a round trip of their own, and after how many of them
+# (BE_DBQ_HOPS_AT_ONCE transactions' else_g4) another begins.
+ROUND_TRIP = {"else_g0", "else_g2", "else_g3"}
+HOP, HOPS_AT_ONCE = "else_g4", 32
 PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
 SKIP = re.compile(r"\b(sessions|users|audit_log|search_history|login_failures|else_scope|user_groups|plan_cache_mode)\b")
 
@@ -87,21 +97,24 @@ def main():
             groups.append(open_by_pid[pid])
         if SKIP.search(sql) or pid not in open_by_pid:
             continue
-        open_by_pid[pid].append((sql.replace("\n", " ").strip(), params))
+        open_by_pid[pid].append((sql.replace("\n", " ").strip(), params, name))
     groups = [g for g in groups if g]
     # Shape: the statement texts, a NULL parameter written in (\gset cannot
     # carry it); variable s<i>_<n> is parameter $n of statement i.
     shapes = {}
     for g in groups:
-        texts, sets = [], []
-        for i, (sql, params) in enumerate(g):
+        texts, sets, hops = [], [], 0
+        for i, (sql, params, name) in enumerate(g):
             def sub(m, i=i, params=params):
                 n = int(m.group(1))
                 v = params.get(n, "NULL")
                 if v == "NULL":
                     return "NULL"
                 return ":s%d_%d" % (i, n)
-            texts.append(re.sub(r"\$(\d+)", sub, sql))
+            # A statement of its own round trip starts with "|".
+            own = name in ROUND_TRIP or (name == HOP and hops % HOPS_AT_ONCE == 0)
+            hops += name == HOP
+            texts.append(("|" if own else "") + re.sub(r"\$(\d+)", sub, sql))
             used = sorted({int(n) for n in re.findall(r"\$(\d+)", sql)})
             sets += ["%s AS s%d_%d" % (params[n], i, n) for n in used
                      if params.get(n, "NULL") != "NULL"]
@@ -120,8 +133,18 @@ def main():
                     else:
                         f.write("SELECT 1 \\gset\n")
                 f.write("\\endif\n")
+                trips = []  # the statements of each round trip
                 for t in texts:
-                    f.write(t + ";\n")
+                    if t.startswith("|") or not trips:
+                        trips.append([])
+                    trips[-1].append(t.lstrip("|"))
+                for trip in trips:
+                    if len(trip) > 1:
+                        f.write("\\startpipeline\n")
+                    for t in trip:
+                        f.write(t + ";\n")
+                    if len(trip) > 1:
+                        f.write("\\endpipeline\n")
             lst.write("%s %d\n" % (name, len(reqs)))
     print(len(groups))
 

@@ -1859,6 +1859,77 @@ Test(db_conn, lost_connection_is_reported_and_reconnect_works, .timeout = 180)
 	td_cluster_rm(dir);
 }
 
+/* td_gen_many - be_db_exec_gen_many of (slot, sql, one parameter) triples */
+static int td_gen_many(be_db *db, int nq, const int *slot, const char *const *sql,
+		       const char *const *val, PGresult **out)
+{
+	be_db_genq q[8];
+
+	for (int i = 0; i < nq; i++)
+		q[i] = (be_db_genq){ slot[i], "pipeline test", sql[i], 1, &val[i] };
+	return be_db_exec_gen_many(db, q, nq, out);
+}
+
+Test(db_conn, a_pipeline_fails_whole_and_leaves_the_connection_usable, .timeout = 120)
+{
+	static const char *const sql[] = { "SELECT $1::integer + 1", "SELECT 10 / $1::integer",
+					   "SELECT upper($1::text)" };
+	const int slots[] = { 30, 31, 29 };
+	PGresult *r[3], *one;
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	char kill_sql[128];
+
+	/* A division by zero in the middle: nothing comes back, the error is -EIO. */
+	cr_assert_eq(td_gen_many(db, 3, slots, sql, (const char *const[]){ "1", "0", "x" }, r),
+		     -EIO);
+	for (int i = 0; i < 3; i++)
+		cr_assert_null(r[i], "result %d kept after a failure", i);
+	cr_assert(be_db_connected(db));
+
+	/* The same statements again (prepared or not, as the server has them). */
+	cr_assert_eq(td_gen_many(db, 3, slots, sql, (const char *const[]){ "1", "5", "x" }, r), 0);
+	cr_assert_str_eq(PQgetvalue(r[0], 0, 0), "2");
+	cr_assert_str_eq(PQgetvalue(r[1], 0, 0), "2");
+	cr_assert_str_eq(PQgetvalue(r[2], 0, 0), "X");
+	for (int i = 0; i < 3; i++)
+		PQclear(r[i]);
+	/* Statements after a pipeline run one at a time as before. */
+	cr_assert_eq(be_db_exec_gen(db, 29, "pipeline test", sql[2], 1,
+				    (const char *const[]){ "y" }, NULL, NULL, &one),
+		     0);
+	cr_assert_str_eq(PQgetvalue(one, 0, 0), "Y");
+	PQclear(one);
+
+	/* A statement the server cannot prepare fails the pipeline and is not kept. */
+	cr_assert_eq(td_gen_many(db, 2, (const int[]){ 28, 30 },
+				 (const char *const[]){ "SELEC $1", sql[0] },
+				 (const char *const[]){ "1", "1" }, r),
+		     -EIO);
+	cr_assert_eq(td_gen_many(db, 1, (const int[]){ 28 }, (const char *const[]){ sql[0] },
+				 (const char *const[]){ "41" }, r),
+		     0);
+	cr_assert_str_eq(PQgetvalue(r[0], 0, 0), "42");
+	PQclear(r[0]);
+
+	/* The server ends the session: the pipeline says so, the next one reconnects. */
+	snprintf(kill_sql, sizeof(kill_sql), "SELECT pg_terminate_backend(%d)",
+		 PQbackendPID(db->conn));
+	td_ok(c, kill_sql);
+	int rc = td_gen_many(db, 2, slots, sql, (const char *const[]){ "1", "1" }, r);
+	cr_assert(rc == -ECONNRESET, "pipeline on a terminated session: %d", rc);
+	cr_assert_null(r[0]);
+	cr_assert_not(be_db_connected(db));
+	cr_assert_eq(be_db_ready(db), 0);
+	cr_assert_eq(td_gen_many(db, 2, slots, sql, (const char *const[]){ "1", "2" }, r), 0);
+	cr_assert_str_eq(PQgetvalue(r[0], 0, 0), "2");
+	cr_assert_str_eq(PQgetvalue(r[1], 0, 0), "5");
+	PQclear(r[0]);
+	PQclear(r[1]);
+	PQfinish(c);
+	be_db_close(db);
+}
+
 Test(db_conn, pg_start_after_kill_9, .timeout = 180)
 {
 	char dir[64], ci[4096], ci2[4096], path[128], buf[64];
