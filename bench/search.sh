@@ -3,6 +3,7 @@
 #
 #   bench/search.sh [--emails N] [--days D] [--site-emails M] [--state DIR]
 #                   [--reload] [--no-build] [--duration S] [--rounds R]
+#                   [--warmup W]
 #
 # bench/gen_mail writes harness-shaped Postfix logs for 8 hosts (2 relays,
 # 6 mailbox hosts): N e-mails (default 10,000,000) over D days (default 30)
@@ -26,7 +27,8 @@
 # about 5.5 GB of disk per million e-mails (PostgreSQL data and WAL).
 #
 # Then it measures through an else-frontend (plain HTTP on loopback) with wrk,
-# S seconds each (default 20): p50/p99 of quick search, flow view, address
+# S seconds each (default 20) after W seconds of the same requests (default
+# 3, not counted): p50/p99 of quick search, flow view, address
 # search over 7 days, sender substring search over 7 days, the dashboard for
 # a day and for 30 days, one client at a time, the two dashboards again as an
 # operator who sees one customer domain (user bench-op, made on the first
@@ -44,7 +46,7 @@ export LC_ALL=C TZ=UTC
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-emails=10000000 days=30 state= reload=0 build=1 dur=20 site_emails=0 rounds=3
+emails=10000000 days=30 state= reload=0 build=1 dur=20 site_emails=0 rounds=3 warm=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--emails) emails=$2; shift ;;
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--no-build) build=0 ;;
 	--duration) dur=$2; shift ;;
 	--rounds) rounds=$2; shift ;;
+	--warmup) warm=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "search.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
 done
 [[ $emails =~ ^[0-9]+$ && $emails -ge 1000 ]] || { echo "search.sh: --emails >= 1000" >&2; exit 2; }
 [[ $rounds =~ ^[0-9]+$ && $rounds -ge 1 ]] || { echo "search.sh: --rounds >= 1" >&2; exit 2; }
+[[ $warm =~ ^[0-9]+$ && $warm -ge 1 ]] || { echo "search.sh: --warmup >= 1" >&2; exit 2; }
 [[ $site_emails =~ ^[0-9]+$ ]] || { echo "search.sh: --site-emails N" >&2; exit 2; }
 [[ $days =~ ^[0-9]+$ && $days -ge 1 && $days -le 90 ]] || { echo "search.sh: --days 1..90" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "search.sh: run as root (embedded PostgreSQL)" >&2; exit 2; }
@@ -303,8 +307,12 @@ for f in quick flow address substring; do
 done
 
 # run_wrk KIND THREADS CONNECTIONS [KEYS [COOKIE]]: prints "p50_ms p99_ms req_per_s errors"
+# Each run follows $warm seconds of the same requests, not counted: the first
+# requests of a kind after a restart read from disk (bench/README.md).
 run_wrk() {
 	local out=$state/wrk-$1-$3${5:+-op}.txt
+	wrk -t"$2" -c"$3" -d"${warm}s" -s bench/search_wrk.lua "$fe" -- \
+		"$1" "$k/${4:-$1}" "${5:-$cookie}" "$now_us" >"$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
 	wrk -t"$2" -c"$3" -d"${dur}s" --latency -s bench/search_wrk.lua "$fe" -- \
 		"$1" "$k/${4:-$1}" "${5:-$cookie}" "$now_us" >"$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
 	awk '
