@@ -1926,6 +1926,12 @@ Test(db_conn, a_pipeline_fails_whole_and_leaves_the_connection_usable, .timeout 
 	cr_assert_str_eq(PQgetvalue(r[1], 0, 0), "5");
 	PQclear(r[0]);
 	PQclear(r[1]);
+	/* The new connection is out of pipeline mode: a statement alone runs. */
+	cr_assert_eq(be_db_exec_gen(db, 29, "pipeline test", sql[2], 1,
+				    (const char *const[]){ "z" }, NULL, NULL, &one),
+		     0);
+	cr_assert_str_eq(PQgetvalue(one, 0, 0), "Z");
+	PQclear(one);
 	PQfinish(c);
 	be_db_close(db);
 }
