@@ -242,6 +242,7 @@ struct fe_api_call {
 	/* the outcome */
 	int rv;
 	Else__QueryReply *rep;
+	fe_rpc_raw *raw; /* a big reply fe_rpc_start left packed: fe_api_wait unpacks it */
 	size_t len;
 	bool ready;
 	void (*wake)(void *);
@@ -339,13 +340,14 @@ fail:
 }
 
 /* fe_api_done - fe_rpc_start's outcome (NNG's task thread) */
-static void fe_api_done(void *arg, int rv, Else__QueryReply *rep, size_t len)
+static void fe_api_done(void *arg, int rv, Else__QueryReply *rep, fe_rpc_raw *raw, size_t len)
 {
 	fe_api_call *c = arg;
 
 	if (rv != -EAGAIN) {
 		c->rv = rv;
 		c->rep = rep;
+		c->raw = raw;
 		c->len = len;
 		c->ready = true;
 	}
@@ -364,7 +366,7 @@ bool fe_api_send(fe_api_call *c, void (*wake)(void *arg), void *arg)
 /* fe_api_ready - see fe_api.h */
 bool fe_api_ready(const fe_api_call *c)
 {
-	return c->ready;
+	return c->ready && c->raw == NULL;
 }
 
 /* fe_api_reply_len - see fe_api.h */
@@ -378,6 +380,12 @@ void fe_api_wait(fe_api_call *c)
 {
 	int64_t left = c->deadline_ms - el_now_us(CLOCK_MONOTONIC) / 1000;
 
+	if (c->ready) {
+		/* A big reply fe_rpc_start left packed. */
+		c->rv = fe_rpc_raw_unpack(c->raw, &c->rep);
+		c->raw = NULL;
+		return;
+	}
 	/* Past the deadline (a long queue): nothing is sent, a write least of all. */
 	c->rv = left > 0 ? fe_rpc_call(c->a->rpc, c->req, !c->write, (int)left, &c->rep)
 			 : -ETIMEDOUT;
@@ -405,6 +413,7 @@ void fe_api_end(fe_api_call *c, const fe_api_req *rq, fe_api_resp *rs)
 	}
 	if (c->rep)
 		else__query_reply__free_unpacked(c->rep, NULL);
+	fe_rpc_raw_free(c->raw);
 	else__query_request__free_unpacked(c->req, NULL);
 	free(c);
 }

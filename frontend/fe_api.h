@@ -71,10 +71,11 @@ void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs);
  *   fe_api_send(c, wake, arg)        true: the call left without blocking and
  *                                    wake(arg) will be called once, on NNG's
  *                                    task thread (it must not block)
- *   fe_api_ready(c)                  after wake: the answer came (false: the
- *                                    call needs fe_api_wait, from a thread
- *                                    that may block)
- *   fe_api_wait(c)                   the blocking call, in what time is left
+ *   fe_api_ready(c)                  after wake: the answer came, unpacked
+ *                                    (false: the call needs fe_api_wait, from
+ *                                    a thread that may block)
+ *   fe_api_wait(c)                   the blocking call, in what time is left,
+ *                                    or the unpacking of a big answer
  *   fe_api_end(c, rq, rs)            the answer into rs (503 if never sent);
  *                                    frees c
  * rq must outlive c.  fe_api_reply_len(c): the reply's size, once ready.

@@ -294,7 +294,7 @@ static void *fe_http_worker(void *arg)
 		pthread_mutex_unlock(&h->mu);
 
 		if (!fe_api_ready(j->api_call))
-			fe_api_wait(j->api_call);
+			fe_api_wait(j->api_call); /* sends, or unpacks a big reply */
 		fe_http_job_encode(j);
 		MHD_resume_connection(j->conn);
 	}

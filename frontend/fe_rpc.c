@@ -69,6 +69,7 @@ struct fe_rpc {
 	char *software;
 	el_buf cert_pem;
 	size_t max_frame;
+	size_t unpack_max; /* fe_rpc_start: bigger replies go raw to done */
 	atomic_uint next;
 	atomic_uint_fast64_t calls, failovers, handshakes, reauth, timeouts;
 };
@@ -155,6 +156,20 @@ static int fe_rpc_unpack(nng_msg *m, Else__QueryReply **rep)
 		return -EPROTO;
 	}
 	return 0;
+}
+
+/* fe_rpc_raw_unpack - see fe_rpc.h */
+int fe_rpc_raw_unpack(fe_rpc_raw *raw, Else__QueryReply **rep)
+{
+	*rep = NULL;
+	return raw ? fe_rpc_unpack((nng_msg *)raw, rep) : 0;
+}
+
+/* fe_rpc_raw_free - see fe_rpc.h */
+void fe_rpc_raw_free(fe_rpc_raw *raw)
+{
+	if (raw)
+		nng_msg_free((nng_msg *)raw);
 }
 
 /*
@@ -424,6 +439,7 @@ static void fe_rpc_slot_cb(void *arg)
 	fe_rpc *r = be->r;
 	int rv = el_nng_err(nng_aio_result(s->cb_aio));
 	Else__QueryReply *rep = NULL;
+	fe_rpc_raw *raw = NULL;
 	size_t len = 0;
 
 	if (!s->recv) {
@@ -456,6 +472,10 @@ static void fe_rpc_slot_cb(void *arg)
 	nng_msg *m = nng_aio_get_msg(s->cb_aio);
 	nng_aio_set_msg(s->cb_aio, NULL);
 	len = nng_msg_len(m);
+	if (len > r->unpack_max) {
+		raw = (fe_rpc_raw *)m; /* not on NNG's one task thread */
+		goto out;
+	}
 	if ((rv = fe_rpc_unpack(m, &rep)) != 0)
 		goto out;
 	if (rep->status == ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED) {
@@ -479,7 +499,7 @@ out:;
 	if (rv == -ETIMEDOUT)
 		atomic_fetch_add(&r->timeouts, 1);
 	fe_rpc_slot_put(be, s);
-	done(darg, rv, rep, len);
+	done(darg, rv, rep, raw, len);
 }
 
 /* fe_rpc_start - see fe_rpc.h */
@@ -623,6 +643,7 @@ int fe_rpc_open(fe_rpc **out, const fe_rpc_conf *conf)
 		return -ENOMEM;
 	el_buf_init(&r->cert_pem);
 	r->max_frame = conf->max_frame ? conf->max_frame : (16u << 20);
+	r->unpack_max = conf->unpack_max ? conf->unpack_max : (64u << 10);
 	r->key_file = strdup(conf->cert_key_file);
 	r->software = strdup(conf->software ? conf->software : "else-frontend");
 	if (!r->key_file || !r->software) {

@@ -49,6 +49,7 @@ typedef struct fe_rpc_conf {
 	const char *server_name;   /* name in the backends' certificates; NULL: URL host */
 	size_t max_frame;          /* largest reply; 0 = 16 MiB */
 	unsigned inflight;         /* contexts per backend; 0 = 8 */
+	size_t unpack_max;         /* fe_rpc_start: bigger replies come raw; 0 = 64 KiB */
 	const char *software;      /* Hello.collector */
 } fe_rpc_conf;
 
@@ -79,10 +80,21 @@ int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int ti
  * after Q_BUSY, a lost connection or a timeout of an idempotent call, a
  * backend that forgot us): call fe_rpc_call then, with the time left.
  * Returns 0 (done will be called) or -EAGAIN (it will not: use fe_rpc_call).
+ *
+ * A reply of more than unpack_max bytes is not unpacked on that thread: done
+ * gets rv 0, rep NULL and raw, which the caller unpacks (or frees) with
+ * fe_rpc_raw_unpack elsewhere.  Such a reply is never one fe_rpc_call would
+ * have retried (Q_PEER_UNAUTHENTICATED and Q_BUSY replies are small).
  */
-typedef void (*fe_rpc_done_fn)(void *arg, int rv, Else__QueryReply *rep, size_t len);
+typedef struct fe_rpc_raw fe_rpc_raw; /* a reply frame, not unpacked */
+typedef void (*fe_rpc_done_fn)(void *arg, int rv, Else__QueryReply *rep, fe_rpc_raw *raw,
+			       size_t len);
 int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
 		 fe_rpc_done_fn done, void *arg);
+
+/* fe_rpc_raw_unpack - raw (freed) into *rep; -EPROTO if it is not a reply.  NULL: a no-op */
+int fe_rpc_raw_unpack(fe_rpc_raw *raw, Else__QueryReply **rep);
+void fe_rpc_raw_free(fe_rpc_raw *raw);
 
 void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out);
 

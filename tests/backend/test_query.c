@@ -29,6 +29,7 @@
 #include "be_query.h"
 #include "el_nng.h"
 #include "el_ossl.h"
+#include "fe_api.h"
 #include "fe_rpc.h"
 #include "tq_peer.h"
 
@@ -1925,9 +1926,10 @@ typedef struct tq_started {
 	int rv;
 	size_t len;
 	Else__QueryReply *rep;
+	fe_rpc_raw *raw;
 } tq_started;
 
-static void tq_started_done(void *arg, int rv, Else__QueryReply *rep, size_t len)
+static void tq_started_done(void *arg, int rv, Else__QueryReply *rep, fe_rpc_raw *raw, size_t len)
 {
 	tq_started *t = arg;
 
@@ -1935,13 +1937,18 @@ static void tq_started_done(void *arg, int rv, Else__QueryReply *rep, size_t len
 	t->called = true;
 	t->rv = rv;
 	t->rep = rep;
+	t->raw = raw;
 	t->len = len;
 	pthread_cond_signal(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* tq_start - fe_rpc_start rq; its outcome once done was called, 1 if not started */
-static int tq_start(fe_rpc *rpc, Else__QueryRequest *rq, Else__QueryReply **rep, size_t *len)
+/*
+ * tq_start_raw - fe_rpc_start rq; its outcome once done was called, 1 if not
+ * started.  *raw: a reply left packed.
+ */
+static int tq_start_raw(fe_rpc *rpc, Else__QueryRequest *rq, Else__QueryReply **rep,
+			fe_rpc_raw **raw, size_t *len)
 {
 	tq_started t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 	int rv = fe_rpc_start(rpc, rq, 1, 5000, tq_started_done, &t);
@@ -1956,8 +1963,30 @@ static int tq_start(fe_rpc *rpc, Else__QueryRequest *rq, Else__QueryReply **rep,
 		pthread_cond_wait(&t.cv, &t.mu);
 	pthread_mutex_unlock(&t.mu);
 	*rep = t.rep;
+	*raw = t.raw;
 	*len = t.len;
 	return t.rv;
+}
+
+/* tq_woken - fe_api_send's wake: tq_started's called */
+static void tq_woken(void *arg)
+{
+	tq_started *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	t->called = true;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* tq_start - tq_start_raw of a reply that must come unpacked */
+static int tq_start(fe_rpc *rpc, Else__QueryRequest *rq, Else__QueryReply **rep, size_t *len)
+{
+	fe_rpc_raw *raw = NULL;
+	int rv = tq_start_raw(rpc, rq, rep, &raw, len);
+
+	cr_assert_null(raw, "a small reply came packed");
+	return rv;
 }
 
 /* tq_rpc_connected - wait up to 10 s for fe_rpc's connection */
@@ -2042,5 +2071,91 @@ Test(query, the_frontend_client_sends_without_blocking_only_on_a_proven_connecti
 	cr_assert_eq(tq_start(rpc, &rq, &rep, &len), 0);
 	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
 	else__query_reply__free_unpacked(rep, NULL);
+	fe_rpc_close(rpc);
+}
+
+Test(query, a_big_reply_to_the_frontend_client_comes_packed)
+{
+	char url[64], sess[65];
+	fe_rpc *rpc;
+	fe_rpc_conf rc = { .nurls = 1, .inflight = 2, .server_name = "localhost", .unpack_max = 1 };
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__Login l = ELSE__LOGIN__INIT;
+	Else__QuickSearch qs = ELSE__QUICK_SEARCH__INIT;
+	Else__Caller c = ELSE__CALLER__INIT;
+	Else__QueryReply *rep;
+	fe_rpc_raw *raw = NULL;
+	size_t len = 0;
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", be_qnet_port(tq_net));
+	rc.urls[0] = url;
+	rc.ca_file = tq_path("ca1/ca.crt");
+	rc.cert_key_file = tq_path("ca1/client-frontend1.pem");
+	cr_assert_eq(fe_rpc_open(&rpc, &rc), 0);
+	tq_rpc_connected(rpc);
+	l.user = "root";
+	l.password = "password-of-test";
+	l.client_ip = "192.0.2.7";
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
+	rq.login = &l;
+	/* fe_rpc_call unpacks whatever the size. */
+	cr_assert_eq(fe_rpc_call(rpc, &rq, 1, 5000, &rep), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK);
+	snprintf(sess, sizeof(sess), "%s", rep->login->session);
+	else__query_reply__free_unpacked(rep, NULL);
+
+	/* Over unpack_max: done gets the frame, the caller unpacks it. */
+	qs.q = "nothing-like-this@nowhere.test";
+	c.session = sess;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_QUICK;
+	rq.quick = &qs;
+	rq.caller = &c;
+	cr_assert_eq(tq_start_raw(rpc, &rq, &rep, &raw, &len), 0);
+	cr_assert_null(rep);
+	cr_assert_not_null(raw);
+	cr_assert_gt(len, 1);
+	cr_assert_eq(fe_rpc_raw_unpack(raw, &rep), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
+	cr_assert_not_null(rep->search);
+	cr_assert_eq(len, else__query_reply__get_packed_size(rep));
+	else__query_reply__free_unpacked(rep, NULL);
+	/* A frame left unread is freed. */
+	cr_assert_eq(tq_start_raw(rpc, &rq, &rep, &raw, &len), 0);
+	cr_assert_not_null(raw);
+	fe_rpc_raw_free(raw);
+
+	/* The JSON API: a packed answer is not ready until fe_api_wait unpacks it. */
+	fe_api *api;
+	fe_api_conf ac = { .timeout_ms = 5000 };
+	char cookie[128];
+	static const char body[] = "{\"q\":\"nothing-like-this@nowhere.test\"}";
+	fe_api_req aq = { .call = "quick",
+			  .body = body,
+			  .body_len = sizeof(body) - 1,
+			  .cookie = cookie,
+			  .client_ip = "192.0.2.7" };
+	fe_api_resp rs = { 0 };
+	tq_started w = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+	snprintf(cookie, sizeof(cookie), "else_session=%s", sess);
+	el_buf_init(&rs.body);
+	cr_assert_eq(fe_api_new(&api, rpc, &ac), 0);
+	fe_api_call *call = fe_api_begin(api, &aq, &rs);
+	cr_assert_not_null(call);
+	cr_assert(fe_api_send(call, tq_woken, &w));
+	pthread_mutex_lock(&w.mu);
+	while (!w.called)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	cr_assert_not(fe_api_ready(call));
+	cr_assert_gt(fe_api_reply_len(call), 1);
+	fe_api_wait(call);
+	cr_assert(fe_api_ready(call));
+	fe_api_end(call, &aq, &rs);
+	cr_assert_eq(rs.http_status, 200, "%.*s", (int)rs.body.len, rs.body.p);
+	cr_assert(memmem(rs.body.p, rs.body.len, "\"rows\"", 6) != NULL, "%.*s", (int)rs.body.len,
+		  rs.body.p);
+	el_buf_fini(&rs.body);
+	fe_api_free(api);
 	fe_rpc_close(rpc);
 }
