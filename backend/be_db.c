@@ -147,20 +147,34 @@ int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n
 	return 0;
 }
 
-/* be_db_pipe_lost - a pipeline out of step with the server: the connection goes */
+/*
+ * be_db_pipe_lost - a pipeline out of step with the server, or its
+ * connection gone: the connection goes (-ECONNRESET unless rc tells an
+ * earlier error).
+ */
 static int be_db_pipe_lost(be_db *db, int rc, const char *what)
 {
-	if (rc == 0)
-		rc = be_db_fail(db, NULL, what);
+	if (rc == 0) {
+		be_db_log_server(what, NULL,
+				 PQerrorMessage(db->conn)[0] ? PQerrorMessage(db->conn)
+							     : "pipeline out of step");
+		db->st.err_conn++;
+		rc = -ECONNRESET;
+	}
+	if (db->in_tx)
+		db->tx_failed = true;
 	db->lost = true;
 	return rc;
 }
 
+/* What a pipeline sent, in order: the results come back the same way. */
+enum { BE_DB_PIPE_QUERY, BE_DB_PIPE_PREPARE };
+
 /*
  * be_db_pipe_collect - the results of a pipeline, in send order: one per
- * command, a prepare (kinds[i] 1) or a statement (0), each followed by a
- * NULL, then the sync point.  Statements' results go to out; the first
- * failure gives rc (what follows it is PGRES_PIPELINE_ABORTED).
+ * command (kinds[i]), each followed by a NULL, then the sync point.
+ * Statements' results go to out; the first failure gives rc (what follows
+ * it is PGRES_PIPELINE_ABORTED).
  */
 static int be_db_pipe_collect(be_db *db, const be_db_genq *q, const char *kinds, int nsent,
 			      PGresult **out)
@@ -176,15 +190,15 @@ static int be_db_pipe_collect(be_db *db, const be_db_genq *q, const char *kinds,
 			return be_db_pipe_lost(db, rc, q[qi].what);
 		s = PQresultStatus(res);
 		ok = s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK;
-		if (kinds[i] == 1 && ok)
+		if (kinds[i] == BE_DB_PIPE_PREPARE && ok)
 			db->gen_prepared |= 1u << q[qi].slot;
 		if (!ok && rc == 0)
 			rc = be_db_fail(db, res, q[qi].what);
-		else if (kinds[i] == 0 && ok)
+		else if (kinds[i] == BE_DB_PIPE_QUERY && ok)
 			out[qi] = res;
 		else
 			PQclear(res);
-		if (kinds[i] == 0)
+		if (kinds[i] == BE_DB_PIPE_QUERY)
 			qi++;
 		if ((res = PQgetResult(db->conn)) != NULL) {
 			PQclear(res);
@@ -219,12 +233,12 @@ int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
 		if (!(sent_prep & (1u << q[i].slot))) {
 			if (PQsendPrepare(db->conn, name, q[i].sql, q[i].n, NULL) != 1)
 				break;
-			kinds[nsent++] = 1;
+			kinds[nsent++] = BE_DB_PIPE_PREPARE;
 			sent_prep |= 1u << q[i].slot;
 		}
 		if (PQsendQueryPrepared(db->conn, name, q[i].n, q[i].vals, NULL, NULL, 0) != 1)
 			break;
-		kinds[nsent++] = 0;
+		kinds[nsent++] = BE_DB_PIPE_QUERY;
 	}
 	if (PQpipelineSync(db->conn) != 1)
 		rc = be_db_pipe_lost(db, 0, q[0].what);

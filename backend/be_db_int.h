@@ -91,7 +91,7 @@ typedef struct be_db_genq {
 	int slot; /* be_db_exec_gen's slot: the statement's name */
 	const char *what, *sql;
 	int n;
-	const char *const *vals; /* text parameters */
+	const char *const *vals; /* text parameters, read during the call only */
 } be_db_genq;
 
 /* The most statements be_db_exec_gen_many sends at once. */
@@ -102,7 +102,8 @@ typedef struct be_db_genq {
  * (libpq's pipeline mode), each with its own snapshot as if run one after
  * the other.  out[i] gets statement i's result (text format).  On failure
  * (the first one is logged and classified as by be_db_exec) every out[i] is
- * NULL; a connection left out of step with the server is marked lost.
+ * NULL; a connection lost or left out of step with the server is marked
+ * lost (-ECONNRESET).
  */
 int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out);
 int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb);

@@ -381,9 +381,10 @@ void fe_api_wait(fe_api_call *c)
 	int64_t left = c->deadline_ms - el_now_us(CLOCK_MONOTONIC) / 1000;
 
 	if (c->ready) {
-		/* A big reply fe_rpc_start left packed. */
-		c->rv = fe_rpc_raw_unpack(c->raw, &c->rep);
-		c->raw = NULL;
+		if (c->raw) { /* a big reply fe_rpc_start left packed */
+			c->rv = fe_rpc_raw_unpack(c->raw, &c->rep);
+			c->raw = NULL;
+		}
 		return;
 	}
 	/* Past the deadline (a long queue): nothing is sent, a write least of all. */
@@ -398,9 +399,14 @@ void fe_api_end(fe_api_call *c, const fe_api_req *rq, fe_api_resp *rs)
 	char msg[600];
 	int rv = c->rv;
 
+	if (c->raw) { /* left packed: fe_api_wait was not called */
+		fe_rpc_raw_free(c->raw);
+		c->raw = NULL;
+	}
 	if (!c->ready) {
 		fe_api_error(rs, 503, "Q_BUSY", "the call was not sent");
-	} else if (rv != 0) {
+	} else if (rv != 0 || c->rep == NULL) {
+		rv = rv ? rv : -EPROTO;
 		snprintf(msg, sizeof(msg), "backend: %s", strerror(-rv));
 		if (rv == -ETIMEDOUT)
 			fe_api_error(rs, 504, "Q_BUSY", "no backend answered in time");
@@ -413,7 +419,6 @@ void fe_api_end(fe_api_call *c, const fe_api_req *rq, fe_api_resp *rs)
 	}
 	if (c->rep)
 		else__query_reply__free_unpacked(c->rep, NULL);
-	fe_rpc_raw_free(c->raw);
 	else__query_request__free_unpacked(c->req, NULL);
 	free(c);
 }

@@ -643,7 +643,9 @@ int fe_rpc_open(fe_rpc **out, const fe_rpc_conf *conf)
 		return -ENOMEM;
 	el_buf_init(&r->cert_pem);
 	r->max_frame = conf->max_frame ? conf->max_frame : (16u << 20);
-	r->unpack_max = conf->unpack_max ? conf->unpack_max : (64u << 10);
+	r->unpack_max = conf->unpack_max == 0                  ? (64u << 10)
+			: conf->unpack_max < FE_RPC_UNPACK_MIN ? FE_RPC_UNPACK_MIN
+							       : conf->unpack_max;
 	r->key_file = strdup(conf->cert_key_file);
 	r->software = strdup(conf->software ? conf->software : "else-frontend");
 	if (!r->key_file || !r->software) {

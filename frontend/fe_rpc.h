@@ -21,7 +21,8 @@
  * once it may have reached a backend: the caller gets -ECONNRESET.
  *
  * OWNERSHIP: fe_rpc_open copies conf.  fe_rpc_call only reads the request;
- * the reply is the caller's (else__query_reply__free_unpacked).
+ * the reply is the caller's (else__query_reply__free_unpacked), and so is a
+ * reply fe_rpc_start leaves packed (fe_rpc_raw_unpack or fe_rpc_raw_free).
  * ERRORS: 0 with a reply (whatever its status); -ETIMEDOUT (no backend
  * answered in time, none connected), -ECONNRESET (a write lost with its
  * connection), -EACCES (a backend refused our certificate), -EPROTO (a
@@ -49,8 +50,8 @@ typedef struct fe_rpc_conf {
 	const char *server_name;   /* name in the backends' certificates; NULL: URL host */
 	size_t max_frame;          /* largest reply; 0 = 16 MiB */
 	unsigned inflight;         /* contexts per backend; 0 = 8 */
-	size_t unpack_max;         /* fe_rpc_start: bigger replies come raw; 0 = 64 KiB */
-	const char *software;      /* Hello.collector */
+	size_t unpack_max; /* fe_rpc_start: bigger replies come raw; 0 = 64 KiB, at least 4 KiB */
+	const char *software; /* Hello.collector */
 } fe_rpc_conf;
 
 typedef struct fe_rpc fe_rpc;
@@ -73,7 +74,7 @@ int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int ti
 /*
  * fe_rpc_start - the same call without blocking, when it can go at once:
  * to a connected backend whose connection is authenticated, on a free
- * context.  done(arg, rv, rep, len) is then called once, on NNG's task
+ * context.  done(arg, rv, rep, raw, len) is then called once, on NNG's task
  * thread (it must not block: one task thread serves all of NNG's I/O), with
  * fe_rpc_call's outcome and the reply's size in bytes, or with -EAGAIN when
  * the call needs what only fe_rpc_call does (a handshake, another backend
@@ -82,10 +83,12 @@ int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int ti
  * Returns 0 (done will be called) or -EAGAIN (it will not: use fe_rpc_call).
  *
  * A reply of more than unpack_max bytes is not unpacked on that thread: done
- * gets rv 0, rep NULL and raw, which the caller unpacks (or frees) with
- * fe_rpc_raw_unpack elsewhere.  Such a reply is never one fe_rpc_call would
- * have retried (Q_PEER_UNAUTHENTICATED and Q_BUSY replies are small).
+ * gets rv 0, rep NULL and raw, which the caller unpacks elsewhere with
+ * fe_rpc_raw_unpack (or frees with fe_rpc_raw_free).  Such a reply is never
+ * one fe_rpc_call would have retried: Q_PEER_UNAUTHENTICATED and Q_BUSY
+ * replies are a status and a short error, under FE_RPC_UNPACK_MIN.
  */
+#define FE_RPC_UNPACK_MIN 4096
 typedef struct fe_rpc_raw fe_rpc_raw; /* a reply frame, not unpacked */
 typedef void (*fe_rpc_done_fn)(void *arg, int rv, Else__QueryReply *rep, fe_rpc_raw *raw,
 			       size_t len);
@@ -94,6 +97,7 @@ int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int t
 
 /* fe_rpc_raw_unpack - raw (freed) into *rep; -EPROTO if it is not a reply.  NULL: a no-op */
 int fe_rpc_raw_unpack(fe_rpc_raw *raw, Else__QueryReply **rep);
+/* fe_rpc_raw_free - free a reply left packed; NULL: a no-op */
 void fe_rpc_raw_free(fe_rpc_raw *raw);
 
 void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out);
