@@ -1,6 +1,9 @@
 /*
- * be_db_qint - helpers shared by be_db_auth.c and be_db_query.c: reading
- * text-format results into reply messages.  Internal to the be_db family.
+ * be_db_qint - what the query service's files share (be_db_auth.c,
+ * be_db_query.c: searches and rejects, be_db_qflow.c: the flow view,
+ * be_db_qstats.c: statistics): the scope parameters, the columns of a row,
+ * reading text-format results into reply messages.  Internal to the be_db
+ * family.
  */
 #ifndef BE_DB_QINT_H
 #define BE_DB_QINT_H
@@ -73,5 +76,54 @@ size_t be_dbq_fill(el_arena *a, const PGresult *r, const ProtobufCMessageDescrip
 
 /* be_dbq_scope_params - the four scope parameters into p[0..3] (role in rolebuf) */
 void be_dbq_scope_params(const be_db_scope *sc, char rolebuf[8], const char **p);
+
+/* The scope parameters $1..$4 of every read (role, hosts, domains, addresses). */
+#define BE_DBQ_SCOPE "$1::integer, $2::integer[], $3::text[], $4::text[]"
+/* An admin sees everything: no call per row (a custom plan folds the test away). */
+#define BE_DBQ_VISIBLE(e) "($1::integer = 1 OR else_visible(" BE_DBQ_SCOPE ", " e "))"
+
+/*
+ * The columns of a MessageRow, for messages m joined with hosts h.  A mailbox
+ * user sees only their own recipients of a message they did not send (no
+ * Bcc leaks to the other recipients), and nrcpt counts only those.
+ */
+#define BE_DBQ_OWN_RCPT                                                                            \
+	"($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) OR lower(r.rcpt) = ANY "          \
+	"($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[]))"
+#define BE_DBQ_ROW_COLS                                                                            \
+	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
+	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \
+	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "                \
+	"(SELECT string_agg(octet_length(x.rcpt) || ':' || x.rcpt, '' ORDER BY x.idx) FROM "       \
+	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "               \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	" ORDER BY r.idx LIMIT 20) x), "                                                           \
+	"CASE WHEN $1::integer = 3 AND NOT coalesce(lower(m.sender) = ANY ($4::text[]), false) "   \
+	"THEN "                                                                                    \
+	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "                    \
+	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
+	")::integer ELSE m.nrcpt END, m.size, m.message_id, m.client_host, m.client_ip, "          \
+	"m.sasl_username"
+#define BE_DBQ_ROW_NCOLS 14
+
+/* The columns of a RejectRow, for rejects j joined with hosts h. */
+#define BE_DBQ_REJ_COLS                                                                            \
+	BE_DBQ_US("j.ts")                                                                          \
+	", h.name, j.event, j.status, j.client_host, j.client_ip, j.helo, "                        \
+	"j.sender, j.rcpt, j.stage, j.reject_code, j.reject_dsn, j.reason, "                       \
+	"lpad(to_hex(j.email_id), 16, '0'), j.reject_id"
+
+/* be_dbq_exec - run a read built per request (custom plan) */
+int be_dbq_exec(be_db *db, const char *what, const char *sql, int n, const char *const *p,
+		PGresult **res);
+/* be_dbq_gen - run a fixed read with a generic plan (be_db_exec_gen) */
+int be_dbq_gen(be_db *db, int slot, const char *what, const char *sql, int n, const char *const *p,
+	       PGresult **res);
+/* be_dbq_row - a MessageRow from columns c..c+BE_DBQ_ROW_NCOLS of row i */
+Else__MessageRow *be_dbq_row(el_arena *a, const PGresult *r, int i, int c);
+/* be_dbq_reject_row - a RejectRow from the BE_DBQ_REJ_COLS of row i */
+Else__RejectRow *be_dbq_reject_row(el_arena *a, const PGresult *r, int i);
+/* be_dbq_range - default time range: [to - def, to), to = now */
+void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int64_t *f, int64_t *t);
 
 #endif

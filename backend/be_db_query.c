@@ -8,7 +8,8 @@
  * search fields are set; every value is a parameter.  Following STACK-NOTES:
  * key lookups go through email_keys (one partition instead of all), time
  * bounds are repeated on both sides of joins, and the newest N are taken from
- * the indexed table before joining.
+ * the indexed table before joining.  The flow view is in be_db_qflow.c,
+ * statistics in be_db_qstats.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,34 +20,6 @@
 
 #include "be_db_qint.h"
 #include "el_log.h"
-
-#define BE_DBQ_SCOPE "$1::integer, $2::integer[], $3::text[], $4::text[]"
-/* An admin sees everything: no call per row (a custom plan folds the test away). */
-#define BE_DBQ_VISIBLE(e) "($1::integer = 1 OR else_visible(" BE_DBQ_SCOPE ", " e "))"
-
-/*
- * The columns of a MessageRow, for messages m joined with hosts h.  A mailbox
- * user sees only their own recipients of a message they did not send (no
- * Bcc leaks to the other recipients), and nrcpt counts only those.
- */
-#define BE_DBQ_OWN_RCPT                                                                            \
-	"($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) OR lower(r.rcpt) = ANY "          \
-	"($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[]))"
-#define BE_DBQ_ROW_COLS                                                                            \
-	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
-	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \
-	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "                \
-	"(SELECT string_agg(octet_length(x.rcpt) || ':' || x.rcpt, '' ORDER BY x.idx) FROM "       \
-	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "               \
-	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
-	" ORDER BY r.idx LIMIT 20) x), "                                                           \
-	"CASE WHEN $1::integer = 3 AND NOT coalesce(lower(m.sender) = ANY ($4::text[]), false) "   \
-	"THEN "                                                                                    \
-	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "                    \
-	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
-	")::integer ELSE m.nrcpt END, m.size, m.message_id, m.client_host, m.client_ip, "          \
-	"m.sasl_username"
-#define BE_DBQ_ROW_NCOLS 14
 
 /* be_dbq_netstrings - see be_db_qint.h */
 size_t be_dbq_netstrings(el_arena *a, const char *s, size_t len, char ***out, size_t max)
@@ -138,8 +111,8 @@ void be_dbq_scope_params(const be_db_scope *sc, char rolebuf[8], const char **p)
 }
 
 /* be_dbq_exec - run a read */
-static int be_dbq_exec(be_db *db, const char *what, const char *sql, int n, const char *const *p,
-		       PGresult **res)
+int be_dbq_exec(be_db *db, const char *what, const char *sql, int n, const char *const *p,
+		PGresult **res)
 {
 	int rc = be_db_ready(db);
 
@@ -147,8 +120,8 @@ static int be_dbq_exec(be_db *db, const char *what, const char *sql, int n, cons
 }
 
 /* be_dbq_gen - run a fixed read with a generic plan (be_db_exec_gen) */
-static int be_dbq_gen(be_db *db, int slot, const char *what, const char *sql, int n,
-		      const char *const *p, PGresult **res)
+int be_dbq_gen(be_db *db, int slot, const char *what, const char *sql, int n, const char *const *p,
+	       PGresult **res)
 {
 	int rc = be_db_ready(db);
 
@@ -156,7 +129,7 @@ static int be_dbq_gen(be_db *db, int slot, const char *what, const char *sql, in
 }
 
 /* be_dbq_row - a MessageRow from columns c..c+BE_DBQ_ROW_NCOLS of row i */
-static Else__MessageRow *be_dbq_row(el_arena *a, const PGresult *r, int i, int c)
+Else__MessageRow *be_dbq_row(el_arena *a, const PGresult *r, int i, int c)
 {
 	Else__MessageRow *m = el_arena_alloc(a, sizeof(*m));
 
@@ -238,56 +211,8 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 	return 0;
 }
 
-/* be_dbq_parse_eid - 16 hex digits into the signed bigint the database stores */
-static int be_dbq_parse_eid(const char *s, int64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; s[i]; i++) {
-		int c = (unsigned char)s[i], d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
-			return -EINVAL;
-		if (i >= 16)
-			return -EINVAL;
-		v = v << 4 | (uint64_t)d;
-	}
-	if (i != 16)
-		return -EINVAL;
-	memcpy(out, &v, sizeof(v));
-	return 0;
-}
-
-/*
- * The raw lines of one transaction ($1 host id, $2 queue ID) between $3 and
- * $4 (microseconds).  convert_from would fail on invalid UTF-8: bytes >=
- * 0x80 show as Latin-1 then (else_raw_text).
- */
-/* clang-format off */
-static const char be_dbq_flow_lines_sql[] =
-	"SELECT (extract(epoch FROM l.ts) * 1000000)::bigint AS time_us, h.name AS host, "
-	"coalesce(l.program, '') AS program, "
-	"coalesce(else_raw_text(substring(l.raw FROM 1 FOR 65536)), '') AS text "
-	"FROM lines l JOIN hosts h ON h.id = l.host_id "
-	"WHERE l.host_id = $1::integer AND l.queue_id = $2 "
-	"AND l.ts >= ('epoch'::timestamptz + $3::bigint * interval '1 microsecond') "
-	"AND l.ts <= ('epoch'::timestamptz + $4::bigint * interval '1 microsecond') "
-	"ORDER BY l.ts, l.ingest_seq LIMIT 1000";
-/* clang-format on */
-
 /* be_dbq_reject_row - a RejectRow from columns c.. of BE_DBQ_REJ_COLS */
-#define BE_DBQ_REJ_COLS                                                                            \
-	BE_DBQ_US("j.ts")                                                                          \
-	", h.name, j.event, j.status, j.client_host, j.client_ip, j.helo, "                        \
-	"j.sender, j.rcpt, j.stage, j.reject_code, j.reject_dsn, j.reason, "                       \
-	"lpad(to_hex(j.email_id), 16, '0'), j.reject_id"
-static Else__RejectRow *be_dbq_reject_row(el_arena *a, const PGresult *r, int i)
+Else__RejectRow *be_dbq_reject_row(el_arena *a, const PGresult *r, int i)
 {
 	Else__RejectRow *j = el_arena_alloc(a, sizeof(*j));
 
@@ -308,259 +233,6 @@ static Else__RejectRow *be_dbq_reject_row(el_arena *a, const PGresult *r, int i)
 	j->email_id = be_dbq_str(a, r, i, 13);
 	return j;
 }
-
-/*
- * The recipients of one transaction ($5 host id, $6 queue ID, $7 first_seen):
- * a mailbox user ($1 = 3) gets their own, unless they sent it.
- */
-/* clang-format off */
-static const char be_dbq_flow_rcpt_sql[] =
-	"SELECT r.rcpt, coalesce(r.orig_rcpt, ''), r.status, coalesce(r.dsn, ''), "
-	"coalesce(r.relay_host, ''), coalesce(r.relay_ip, ''), "
-	"coalesce(r.response, ''), r.attempts, "
-	"coalesce(" BE_DBQ_US("r.last_attempt") ", 0), coalesce(r.delay, 0), "
-	"else_direction(r.status, r.relay_host, r.relay_ip, r.next_host_id), "
-	"coalesce(nh.name, ''), coalesce(r.next_queue_id, '') "
-	"FROM recipients r JOIN messages m ON m.first_seen = r.first_seen "
-	"AND m.host_id = r.host_id AND m.queue_id = r.queue_id "
-	"AND m.first_seen = " BE_DBQ_TS("$7") " "
-	"LEFT JOIN hosts nh ON nh.id = r.next_host_id "
-	"WHERE r.first_seen = " BE_DBQ_TS("$7") " AND r.host_id = $5::integer "
-	"AND r.queue_id = $6 "
-	"AND ($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) "
-	"OR lower(r.rcpt) = ANY ($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[])) "
-	"AND $2::integer[] IS NOT NULL AND $3::text[] IS NOT NULL "
-	"ORDER BY r.idx LIMIT 10000";
-
-/* The rejects of e-mail $5, visible to the caller row by row. */
-static const char be_dbq_flow_rej_sql[] =
-	"SELECT " BE_DBQ_REJ_COLS " FROM rejects j JOIN hosts h ON h.id = "
-	"j.host_id WHERE j.email_id = $5::bigint AND else_reject_visible(" BE_DBQ_SCOPE
-	", j.host_id, j.sender, j.rcpt) ORDER BY j.ts LIMIT 1000";
-/* clang-format on */
-
-/* clang-format off */
-/* The e-mail of host $5's queue ID $6: the lifetime nearest $7 (newest if 0). */
-static const char be_dbq_flow_qid_sql[] =
-	"SELECT m.email_id FROM email_keys k JOIN messages m ON m.email_id = k.email_id "
-	"AND m.queue_id = k.key "
-	"AND m.first_seen >= (k.day::timestamp AT TIME ZONE 'UTC') "
-	"AND m.first_seen < ((k.day + 1)::timestamp AT TIME ZONE 'UTC') "
-	"JOIN hosts h ON h.id = m.host_id AND h.name = $5 "
-	"WHERE k.kind = 2 AND k.key = $6 AND " BE_DBQ_VISIBLE("m.email_id") " "
-	"ORDER BY CASE WHEN $7::bigint = 0 THEN -" BE_DBQ_US("m.first_seen") " "
-	"ELSE abs(" BE_DBQ_US("m.first_seen") " - $7::bigint) END LIMIT 1";
-
-/*
- * Every transaction of e-mail $5, if the caller may see it at all: a
- * MessageRow, then (BE_DBQ_FLOW_*) the hop links, HELO, actions, whether
- * the caller sent it, and the time range of its raw lines.
- */
-static const char be_dbq_flow_sql[] =
-	"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
-	"key = lpad(to_hex($5::bigint), 16, '0') AND email_id = $5::bigint), "
-	"v AS (SELECT " BE_DBQ_VISIBLE("$5::bigint") " AS ok) "
-	"SELECT " BE_DBQ_ROW_COLS ", m.host_id, coalesce(ph.name, ''), "
-	"coalesce(m.prev_queue_id, ''), coalesce(dh.name, ''), "
-	"coalesce(m.dsn_of_queue_id, ''), coalesce(m.helo, ''), "
-	"coalesce(m.actions::text, ''), m.incomplete, "
-	"(m.sender <> '' AND lower(m.sender) = ANY ($4::text[])), "
-	BE_DBQ_US("m.first_seen") " - 60000000, " BE_DBQ_US("m.last_seen") " + 60000000 "
-	"FROM d JOIN messages m ON m.email_id = $5::bigint "
-	"AND m.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
-	"AND m.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') "
-	"JOIN hosts h ON h.id = m.host_id LEFT JOIN hosts ph ON ph.id = m.prev_host_id "
-	"LEFT JOIN hosts dh ON dh.id = m.dsn_of_host_id CROSS JOIN v WHERE v.ok "
-	"ORDER BY m.first_seen, m.host_id, m.queue_id LIMIT 200";
-/* clang-format on */
-
-/* Columns of be_dbq_flow_sql after the MessageRow's. */
-enum {
-	BE_DBQ_FLOW_HOST_ID = BE_DBQ_ROW_NCOLS,
-	BE_DBQ_FLOW_PREV_HOST,
-	BE_DBQ_FLOW_PREV_QID,
-	BE_DBQ_FLOW_DSN_HOST,
-	BE_DBQ_FLOW_DSN_QID,
-	BE_DBQ_FLOW_HELO,
-	BE_DBQ_FLOW_ACTIONS,
-	BE_DBQ_FLOW_INCOMPLETE,
-	BE_DBQ_FLOW_OWN_SENDER,
-	BE_DBQ_FLOW_LINES_FROM,
-	BE_DBQ_FLOW_LINES_TO
-};
-
-/* be_dbq_gen_many - fixed reads in one round trip (be_db_exec_gen_many) */
-static int be_dbq_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
-{
-	int rc = be_db_ready(db);
-
-	return rc ? rc : be_db_exec_gen_many(db, q, nq, out);
-}
-
-/* be_dbq_recipients - the RecipientRows of rr into t */
-static void be_dbq_recipients(el_arena *a, const PGresult *rr, Else__Transaction *t)
-{
-	int nr = PQntuples(rr);
-
-	t->n_recipients = (size_t)nr;
-	t->recipients = el_arena_alloc(a, ((size_t)nr + 1) * sizeof(*t->recipients));
-	for (int j = 0; j < nr; j++) {
-		Else__RecipientRow *x = el_arena_alloc(a, sizeof(*x));
-		else__recipient_row__init(x);
-		x->rcpt = be_dbq_str(a, rr, j, 0);
-		x->orig_rcpt = be_dbq_str(a, rr, j, 1);
-		x->status = be_dbq_str(a, rr, j, 2);
-		x->dsn = be_dbq_str(a, rr, j, 3);
-		x->relay_host = be_dbq_str(a, rr, j, 4);
-		x->relay_ip = be_dbq_str(a, rr, j, 5);
-		x->response = be_dbq_str(a, rr, j, 6);
-		x->attempts = (uint32_t)be_dbq_i64(rr, j, 7);
-		x->last_attempt_us = be_dbq_i64(rr, j, 8);
-		x->delay = be_dbq_f64(rr, j, 9);
-		x->direction = be_dbq_str(a, rr, j, 10);
-		x->next_host = be_dbq_str(a, rr, j, 11);
-		x->next_queue_id = be_dbq_str(a, rr, j, 12);
-		t->recipients[j] = x;
-	}
-}
-
-/* Transactions whose recipients and lines are read in one round trip. */
-#define BE_DBQ_HOPS_AT_ONCE (BE_DB_PIPE_MAX / 2)
-
-/*
- * be_dbq_flow_hops - the recipients and raw lines of transactions [from,
- * to) (rows of r, at most BE_DBQ_HOPS_AT_ONCE) into out->hops, in one round
- * trip.  Raw lines name every recipient: a mailbox user gets them only as
- * the sender.  p: the scope parameters.
- */
-static int be_dbq_flow_hops(be_db *db, el_arena *a, const be_db_scope *sc, const char *const *p,
-			    const PGresult *r, int from, int to, Else__FlowReply *out)
-{
-	be_db_genq q[BE_DB_PIPE_MAX];
-	PGresult *res[BE_DB_PIPE_MAX];
-	const char *rp[BE_DBQ_HOPS_AT_ONCE][7], *lp[BE_DBQ_HOPS_AT_ONCE][4];
-	bool lines[BE_DBQ_HOPS_AT_ONCE];
-	int nq = 0, k = 0, rc;
-
-	for (int i = from; i < to; i++) {
-		const char *hid = PQgetvalue(r, i, BE_DBQ_FLOW_HOST_ID);
-		const char *qid = PQgetvalue(r, i, 2), *first = PQgetvalue(r, i, 3);
-		int h = i - from;
-
-		memcpy(rp[h], (const char *[7]){ p[0], p[1], p[2], p[3], hid, qid, first },
-		       sizeof(rp[h]));
-		q[nq++] = (be_db_genq){ BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql,
-					7, rp[h] };
-		lines[h] = sc->role != ELSE__ROLE__ROLE_MAILBOX ||
-			   be_dbq_bool(r, i, BE_DBQ_FLOW_OWN_SENDER);
-		if (!lines[h])
-			continue;
-		memcpy(lp[h],
-		       (const char *[4]){ hid, qid, PQgetvalue(r, i, BE_DBQ_FLOW_LINES_FROM),
-					  PQgetvalue(r, i, BE_DBQ_FLOW_LINES_TO) },
-		       sizeof(lp[h]));
-		q[nq++] = (be_db_genq){ BE_DBQ_G_LINES, "flow lines", be_dbq_flow_lines_sql, 4,
-					lp[h] };
-	}
-	if ((rc = be_dbq_gen_many(db, q, nq, res)) != 0)
-		return rc;
-	for (int i = from; i < to; i++) {
-		Else__Transaction *t = out->hops[i];
-
-		be_dbq_recipients(a, res[k++], t);
-		if (lines[i - from])
-			t->n_lines = be_dbq_fill(a, res[k++], &else__raw_line__descriptor,
-						 (void ***)&t->lines);
-	}
-	for (k = 0; k < nq; k++)
-		PQclear(res[k]);
-	return 0;
-}
-
-/*
- * be_db_q_flow - see be_db_query.h.  Two round trips: the transactions with
- * the rejects, then every transaction's recipients and lines.
- */
-int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow *f,
-		 Else__FlowReply *out)
-{
-	char role[8], eidb[24], around[24];
-	const char *p[7];
-	PGresult *r = NULL, *res[2];
-	int64_t eid = 0;
-	int rc, n;
-
-	be_dbq_scope_params(sc, role, p);
-	if (f->email_id && f->email_id[0]) {
-		if (be_dbq_parse_eid(f->email_id, &eid) != 0)
-			return -ENOENT;
-	} else {
-		snprintf(around, sizeof(around), "%" PRId64, f->around_us);
-		p[4] = f->host;
-		p[5] = f->queue_id;
-		p[6] = around;
-		rc = be_dbq_gen(db, BE_DBQ_G_FLOW_QID, "flow", be_dbq_flow_qid_sql, 7, p, &r);
-		if (rc)
-			return rc;
-		if (PQntuples(r) != 1) {
-			PQclear(r);
-			return -ENOENT;
-		}
-		eid = be_dbq_i64(r, 0, 0);
-		PQclear(r);
-	}
-	snprintf(eidb, sizeof(eidb), "%" PRId64, eid);
-	p[4] = eidb;
-	rc = be_dbq_gen_many(
-		db,
-		(const be_db_genq[2]){
-			{ BE_DBQ_G_FLOW, "flow", be_dbq_flow_sql, 5, p },
-			/* Rejects of this e-mail, visible to the caller row by row. */
-			{ BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql, 5, p },
-		},
-		2, res);
-	if (rc)
-		return rc;
-	r = res[0];
-	n = PQntuples(r);
-	if (n == 0) {
-		PQclear(r);
-		PQclear(res[1]);
-		return -ENOENT; /* none, or not the caller's: the same answer */
-	}
-	out->email_id = be_dbq_str(a, r, 0, 0);
-	out->n_hops = (size_t)n;
-	out->hops = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->hops));
-	for (int i = 0; i < n; i++) {
-		Else__Transaction *t = el_arena_alloc(a, sizeof(*t));
-
-		else__transaction__init(t);
-		out->hops[i] = t;
-		t->msg = be_dbq_row(a, r, i, 0);
-		t->prev_host = be_dbq_str(a, r, i, BE_DBQ_FLOW_PREV_HOST);
-		t->prev_queue_id = be_dbq_str(a, r, i, BE_DBQ_FLOW_PREV_QID);
-		t->dsn_of_host = be_dbq_str(a, r, i, BE_DBQ_FLOW_DSN_HOST);
-		t->dsn_of_queue_id = be_dbq_str(a, r, i, BE_DBQ_FLOW_DSN_QID);
-		t->helo = be_dbq_str(a, r, i, BE_DBQ_FLOW_HELO);
-		t->actions_json = be_dbq_str(a, r, i, BE_DBQ_FLOW_ACTIONS);
-		t->incomplete = (uint32_t)be_dbq_i64(r, i, BE_DBQ_FLOW_INCOMPLETE);
-	}
-	for (int i = 0; i < n && rc == 0; i += BE_DBQ_HOPS_AT_ONCE)
-		rc = be_dbq_flow_hops(db, a, sc, p, r, i,
-				      n - i < BE_DBQ_HOPS_AT_ONCE ? n : i + BE_DBQ_HOPS_AT_ONCE,
-				      out);
-	PQclear(r);
-	if (rc == 0) {
-		n = PQntuples(res[1]);
-		out->n_rejects = (size_t)n;
-		out->rejects = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->rejects));
-		for (int i = 0; i < n; i++)
-			out->rejects[i] = be_dbq_reject_row(a, res[1], i);
-	}
-	PQclear(res[1]);
-	return rc;
-}
-
 /* be_db_q_servers - see be_db_query.h */
 int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__ServersReply *out)
 {
@@ -586,39 +258,6 @@ int be_db_q_servers(be_db *db, el_arena *a, const be_db_scope *sc, Else__Servers
 	out->n_rows = be_dbq_fill(a, r, &else__server_row__descriptor, (void ***)&out->rows);
 	PQclear(r);
 	return 0;
-}
-
-/* be_db_q_warm - see be_db_query.h */
-int be_db_q_warm(be_db *db)
-{
-	static const be_db_scope admin = { .role = 1 };
-	Else__SearchReply sr = ELSE__SEARCH_REPLY__INIT;
-	Else__FlowReply fr = ELSE__FLOW_REPLY__INIT;
-	Else__Flow f = ELSE__FLOW__INIT;
-	el_arena a;
-	int rc;
-
-	el_arena_init(&a);
-	f.email_id = "0000000000000000";
-	rc = be_db_q_quick(db, &a, &admin, "", 1, &sr);
-	if (rc == 0)
-		rc = be_db_q_flow(db, &a, &admin, &f, &fr);
-	/* What a flow runs per transaction found. */
-	const char *p[7] = { "1", "{}", "{}", "{}", "0", "", "0" }, *l[4] = { "0", "", "0", "0" };
-	PGresult *r[2];
-	if ((rc == 0 || rc == -ENOENT) &&
-	    (rc = be_dbq_gen_many(
-		     db,
-		     (const be_db_genq[2]){
-			     { BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql, 7, p },
-			     { BE_DBQ_G_LINES, "flow lines", be_dbq_flow_lines_sql, 4, l },
-		     },
-		     2, r)) == 0) {
-		PQclear(r[0]);
-		PQclear(r[1]);
-	}
-	el_arena_fini(&a);
-	return rc;
 }
 
 /* be_db_q_day_mark - see be_db_query.h */
@@ -735,7 +374,7 @@ static bool be_dbq_set(const char *s)
 }
 
 /* be_dbq_range - default time range: [to - def, to), to = now */
-static void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int64_t *f, int64_t *t)
+void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int64_t *f, int64_t *t)
 {
 	*t = to ? to : now;
 	*f = from ? from : *t - def;
@@ -1320,237 +959,6 @@ int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__R
 		out->next_cursor = c;
 	} else {
 		out->next_cursor = el_arena_strdup(a, "");
-	}
-	PQclear(r);
-	return 0;
-}
-
-/*
- * be_db_q_stats - see be_db_query.h.  From the rollups of 002_stats.sql and
- * 006_stats_top.sql only (never a scan of messages), in one statement: a row
- * counts for an operator when its host is one of their servers or its domain
- * one of their domains.  Top lists read stats_top_hot, the keys at or above
- * each day's and host's cut (006_stats_top.sql: what a list may miss), except
- * for readers with no domain in their scope: they read the spans of
- * 011_stats_top_span.sql (weeks per host, and weeks and days over every host
- * for a reader who sees every host) for the days spans cover, and
- * stats_top_hot for the others.
- * Parameters: $1..$4 scope, $5 from, $6 to, $7 'hour'/'day', $8 server,
- * $9 domain, $10 top.  Result rows (sec, t, a, b, n): sec 0 messages, 1
- * recipients, 2 rejects (t the bucket, a status or event, b direction), 3
- * per server (a the name), 4 top lists (t the kind 1..7, a the key).
- */
-/*
- * The cardinality test folds away in the plan of a reader without servers
- * (the statement is planned with its values), so that the domain indexes of
- * 013_stats_domain_index.sql can serve the domain condition alone.
- */
-#define BE_DBQ_STATS_SCOPE(dom)                                                                    \
-	"($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "                           \
-	"AND ($9 = '' OR " dom " = lower($9)) AND ($1::integer = 1 OR ($1::integer = 2 AND "       \
-	"((cardinality($2::integer[]) > 0 AND host_id = ANY ($2::integer[])) OR "                  \
-	"(" dom " <> '' AND " dom " = ANY ($3::text[]))))) "
-#define BE_DBQ_STATS_WHERE(dom)                                                                    \
-	"NOT " BE_DBQ_STATS_HOSTONLY " AND hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(     \
-		"$6") " AND " BE_DBQ_STATS_SCOPE(dom)
-/* No domain needed (006_stats_top.sql): the series without the domain do. */
-#define BE_DBQ_STATS_HOSTONLY "($9 = '' AND ($1::integer = 1 OR $3::text[] = '{}'))"
-#define BE_DBQ_STATS_HWHERE                                                                        \
-	BE_DBQ_STATS_HOSTONLY " AND hour >= " BE_DBQ_TS("$5") " AND hour < " BE_DBQ_TS(            \
-		"$6") " AND ($8 = '' OR host_id = (SELECT id FROM hosts WHERE name = $8)) "        \
-		      "AND ($1::integer = 1 OR ($1::integer = 2 AND host_id = ANY "                \
-		      "($2::integer[]))) "
-#define BE_DBQ_BUCKET BE_DBQ_US("date_trunc($7, hour)")
-/* One clause per line: clang-format would split this string a character a line. */
-/* clang-format off */
-static const char be_dbq_stats_sql[] =
-	/* The days of the range, and whether spans may serve (011_stats_top_span.sql). */
-	"WITH rg AS (SELECT ("
-	BE_DBQ_TS("$5")
-	" AT TIME ZONE 'UTC')::date AS f, ("
-	BE_DBQ_TS("$6")
-	" AT TIME ZONE 'UTC')::date AS l, "
-	BE_DBQ_STATS_HOSTONLY
-	" AS ho, "
-	BE_DBQ_STATS_HOSTONLY
-	" AND $8 = '' AND ($1::integer = 1 OR ($1::integer = 2 AND NOT EXISTS "
-	"(SELECT 1 FROM hosts WHERE id <> ALL ($2::integer[])))) AS al), "
-	/* weeks inside the range with no day changed since their span was made */
-	"tw AS (SELECT s.first, s.last FROM stats_top_spans s, rg WHERE rg.ho AND s.days = 7 "
-	"AND s.first >= rg.f AND s.last <= rg.l AND NOT EXISTS (SELECT 1 FROM stats_top_dirty d "
-	"WHERE d.day BETWEEN s.first AND s.last)), "
-	/* then single days over every host, for a reader who sees every host */
-	"td AS (SELECT s.first FROM stats_top_spans s, rg WHERE rg.al AND s.days = 1 "
-	"AND s.first BETWEEN rg.f AND rg.l AND NOT EXISTS (SELECT 1 FROM tw WHERE s.first "
-	"BETWEEN tw.first AND tw.last) AND NOT EXISTS (SELECT 1 FROM stats_top_dirty d "
-	"WHERE d.day = s.first)), "
-	/* and the hot rows of the other days */
-	"hd AS (SELECT g::date AS day FROM rg, generate_series(rg.f, rg.l, interval '1 day') g "
-	"WHERE NOT EXISTS (SELECT 1 FROM tw WHERE g::date BETWEEN tw.first AND tw.last) "
-	"AND NOT EXISTS (SELECT 1 FROM td WHERE td.first = g::date)) "
-	"SELECT sec, t, a, b, n "
-	"FROM (SELECT 0 AS sec, "
-	BE_DBQ_BUCKET
-	" AS t, status AS a, '' AS b, sum(messages)::bigint AS n "
-	"FROM stats_msg_host_hourly "
-	"WHERE "
-	BE_DBQ_STATS_HWHERE
-	"GROUP BY 2, 3 "
-	"UNION ALL SELECT 0, "
-	BE_DBQ_BUCKET
-	", status, '', sum(messages)::bigint "
-	"FROM stats_msg_hourly "
-	"WHERE "
-	BE_DBQ_STATS_WHERE("sender_domain")
-	"GROUP BY 2, 3 "
-	"UNION ALL SELECT 1, "
-	BE_DBQ_BUCKET
-	", status, direction, sum(recipients)::bigint "
-	"FROM stats_rcpt_host_hourly "
-	"WHERE "
-	BE_DBQ_STATS_HWHERE
-	"GROUP BY 2, 3, 4 "
-	"UNION ALL SELECT 1, "
-	BE_DBQ_BUCKET
-	", status, direction, sum(recipients)::bigint "
-	"FROM stats_rcpt_hourly "
-	"WHERE "
-	BE_DBQ_STATS_WHERE("rcpt_domain")
-	"GROUP BY 2, 3, 4 "
-	"UNION ALL SELECT 2, "
-	BE_DBQ_BUCKET
-	", event, '', sum(rejects)::bigint "
-	"FROM stats_reject_host_hourly "
-	"WHERE "
-	BE_DBQ_STATS_HWHERE
-	"GROUP BY 2, 3 "
-	"UNION ALL SELECT 2, "
-	BE_DBQ_BUCKET
-	", event, '', sum(rejects)::bigint "
-	"FROM stats_reject_hourly "
-	"WHERE "
-	BE_DBQ_STATS_WHERE("rcpt_domain")
-	"GROUP BY 2, 3 "
-	"UNION ALL (SELECT 3, 0, h.name, '', sum(messages)::bigint "
-	"FROM stats_msg_host_hourly s JOIN hosts h ON h.id = s.host_id "
-	"WHERE "
-	BE_DBQ_STATS_HWHERE
-	"GROUP BY 3 "
-	"ORDER BY 5 DESC, 3 LIMIT $10::integer) "
-	"UNION ALL (SELECT 3, 0, h.name, '', sum(messages)::bigint "
-	"FROM stats_msg_hourly s JOIN hosts h ON h.id = s.host_id "
-	"WHERE "
-	BE_DBQ_STATS_WHERE("sender_domain")
-	"GROUP BY 3 "
-	"ORDER BY 5 DESC, 3 LIMIT $10::integer) "
-	"UNION ALL SELECT 4, kind, key, '', c "
-	"FROM (SELECT kind, key, sum(count)::bigint AS c, row_number() OVER (PARTITION BY kind "
-	"ORDER BY sum(count) DESC, key) AS rn "
-	"FROM (SELECT p.kind, p.key, p.count FROM stats_top_span p JOIN tw ON p.first = tw.first "
-	"AND p.days = 7, rg WHERE p.kind BETWEEN 1 AND 7 AND CASE WHEN rg.al THEN p.host_id = 0 "
-	"ELSE p.host_id <> 0 AND ($8 = '' OR p.host_id = (SELECT id FROM hosts WHERE name = $8)) "
-	"AND ($1::integer = 1 OR ($1::integer = 2 AND p.host_id = ANY ($2::integer[]))) END "
-	"UNION ALL SELECT p.kind, p.key, p.count FROM stats_top_span p JOIN td ON "
-	"p.first = td.first AND p.days = 1 WHERE p.host_id = 0 AND p.kind BETWEEN 1 AND 7 "
-	/* a day at a time (OFFSET 0 keeps the subquery): the plan probes the index */
-	"UNION ALL SELECT y.kind, y.key, y.count FROM hd, LATERAL (SELECT kind, key, count "
-	"FROM stats_top_hot WHERE day = hd.day AND kind BETWEEN 1 AND 7 AND "
-	BE_DBQ_STATS_SCOPE("domain")
-	"OFFSET 0) y) z GROUP BY kind, key) x "
-	"WHERE rn <= $10::integer AND $4::text[] IS NOT NULL AND $7 <> '') u "
-	"ORDER BY sec, t, CASE WHEN sec >= 3 THEN -n END, a, b";
-/* clang-format on */
-
-int be_db_q_stats(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Stats *s,
-		  int64_t now_us, Else__StatsReply *out)
-{
-	Else__StatsPoint ***pts[3] = { &out->messages, &out->recipients, &out->rejects };
-	size_t *npts[3] = { &out->n_messages, &out->n_recipients, &out->n_rejects };
-	/* Section 3 is per_server, 4 + k the top list of kind k (002_stats.sql). */
-	Else__TopEntry ***tops[12] = { NULL,
-				       NULL,
-				       NULL,
-				       &out->per_server,
-				       NULL,
-				       &out->top_senders,
-				       &out->top_recipients,
-				       &out->top_sender_domains,
-				       &out->top_recipient_domains,
-				       &out->top_client_ips,
-				       &out->top_reject_reasons,
-				       &out->top_defer_reasons };
-	size_t *ntops[12] = { NULL,
-			      NULL,
-			      NULL,
-			      &out->n_per_server,
-			      NULL,
-			      &out->n_top_senders,
-			      &out->n_top_recipients,
-			      &out->n_top_sender_domains,
-			      &out->n_top_recipient_domains,
-			      &out->n_top_client_ips,
-			      &out->n_top_reject_reasons,
-			      &out->n_top_defer_reasons };
-	size_t cnt[12] = { 0 };
-	char role[8], f[24], t[24], top[16];
-	const char *p[10];
-	int64_t from, to;
-	PGresult *r;
-	int rc, n;
-
-	be_dbq_scope_params(sc, role, p);
-	be_dbq_range(s->from_us, s->to_us, now_us, 86400000000LL, &from, &to);
-	snprintf(f, sizeof(f), "%" PRId64, from);
-	snprintf(t, sizeof(t), "%" PRId64, to);
-	snprintf(top, sizeof(top), "%u", s->top ? s->top : 10);
-	p[4] = f;
-	p[5] = t;
-	p[6] = s->daily ? "day" : "hour";
-	p[7] = s->server ? s->server : "";
-	p[8] = s->domain ? s->domain : "";
-	p[9] = top;
-	if ((rc = be_dbq_exec(db, "stats", be_dbq_stats_sql, 10, p, &r)) != 0)
-		return rc;
-	n = PQntuples(r);
-	/* The section of each row: 0..3 as numbered, 4 + kind for the top lists. */
-	for (int pass = 0; pass < 2; pass++) {
-		size_t at[12] = { 0 };
-		for (int i = 0; i < n; i++) {
-			int64_t sec = be_dbq_i64(r, i, 0), tv = be_dbq_i64(r, i, 1);
-			size_t k = sec == 4 && tv >= 1 && tv <= 7 ? (size_t)(4 + tv) : (size_t)sec;
-			if (sec < 0 || sec > 4 || (sec == 4 && k == 4))
-				continue; /* not what the statement makes */
-			if (pass == 0) {
-				cnt[k]++;
-			} else if (k < 3) {
-				Else__StatsPoint *pt = el_arena_alloc(a, sizeof(*pt));
-				else__stats_point__init(pt);
-				pt->time_us = tv;
-				pt->status = be_dbq_str(a, r, i, 2);
-				pt->direction = be_dbq_str(a, r, i, 3);
-				pt->count = be_dbq_i64(r, i, 4);
-				(*pts[k])[at[k]++] = pt;
-			} else {
-				Else__TopEntry *e = el_arena_alloc(a, sizeof(*e));
-				else__top_entry__init(e);
-				e->key = be_dbq_str(a, r, i, 2);
-				e->count = be_dbq_i64(r, i, 4);
-				(*tops[k])[at[k]++] = e;
-			}
-		}
-		if (pass == 0) {
-			for (size_t k = 0; k < 12; k++) {
-				if (k < 3) {
-					*pts[k] =
-						el_arena_alloc(a, (cnt[k] + 1) * sizeof(**pts[k]));
-					*npts[k] = cnt[k];
-				} else if (k != 4) {
-					*tops[k] =
-						el_arena_alloc(a, (cnt[k] + 1) * sizeof(**tops[k]));
-					*ntops[k] = cnt[k];
-				}
-			}
-		}
 	}
 	PQclear(r);
 	return 0;
