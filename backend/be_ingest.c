@@ -13,6 +13,7 @@
 #include "el_log.h"
 #include "el_map.h"
 #include "el_parse.h"
+#include "el_time.h"
 
 #define BE_INGEST_MAX_CTX 4096 /* parser contexts kept (one per stream) */
 #define BE_INGEST_DAYS 64      /* days remembered, days made per batch */
@@ -85,15 +86,6 @@ struct be_ingest {
 	int64_t days_retry_us; /* after a failure, not before this */
 	be_ingest_stats st;
 };
-
-/* be_ingest_now - wall clock, microseconds */
-static int64_t be_ingest_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* be_ingest_flows_tx - the flows buffered on fdb, in one transaction */
 static int be_ingest_flows_tx(be_db *fdb)
@@ -349,7 +341,7 @@ static int be_ingest_recover_once(be_ingest *g);
  */
 static int be_ingest_recover(be_ingest *g)
 {
-	int64_t now = be_ingest_now();
+	int64_t now = el_now_us(CLOCK_REALTIME);
 	int rc;
 
 	if (g->down_since && now - g->last_attempt_us < 500000)
@@ -484,7 +476,7 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 		be_ingest_free(g);
 		return rc;
 	}
-	g->last_checkpoint_us = g->last_activity_us = be_ingest_now();
+	g->last_checkpoint_us = g->last_activity_us = el_now_us(CLOCK_REALTIME);
 	*out = g;
 	return 0;
 }
@@ -637,7 +629,7 @@ static void be_ingest_day_note(be_ingest *g, int64_t ts_us)
  */
 static void be_ingest_days(be_ingest *g)
 {
-	int64_t now = be_ingest_now(), today = now / BE_INGEST_DAY_US;
+	int64_t now = el_now_us(CLOCK_REALTIME), today = now / BE_INGEST_DAY_US;
 	unsigned i;
 
 	if (g->nneed == 0 || now < g->days_retry_us)
@@ -676,7 +668,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 {
 	el_span host = el_span_make(identity, strlen(identity));
 	el_span stream = el_span_make(b->stream_id, strlen(b->stream_id));
-	int64_t t0 = be_ingest_now();
+	int64_t t0 = el_now_us(CLOCK_REALTIME);
 	int32_t host_id, stream_no;
 	uint64_t committed = 0, first = b->first_seq, last = b->first_seq + b->n_lines - 1;
 	uint64_t ckpt_seq = 0;
@@ -804,7 +796,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	}
 	be_ingest_days(g);
 	g->st.lines_committed += b->n_lines - skip;
-	g->st.last_commit_us = be_ingest_now();
+	g->st.last_commit_us = el_now_us(CLOCK_REALTIME);
 	g->st.last_batch_us = (uint64_t)(g->st.last_commit_us - t0);
 	g->last_activity_us = g->st.last_commit_us;
 	*status = ELSE__INGEST_STATUS__STATUS_OK;
@@ -814,7 +806,7 @@ fail:
 	snprintf(err, errcap, "database: %s failed: %s", what, strerror(-rc));
 	be_ingest_fail(g, rc, what);
 	/* A batch that hung on the database is not quiet time either. */
-	g->last_activity_us = be_ingest_now();
+	g->last_activity_us = el_now_us(CLOCK_REALTIME);
 	return 0;
 }
 
@@ -842,7 +834,7 @@ static int be_ingest_write_state(be_ingest *g)
 	g->journal_lo = g->journal_hi = 0;
 	g->dirty = false;
 	g->has_ckpt_next = false; /* this one is newer */
-	g->last_checkpoint_us = be_ingest_now();
+	g->last_checkpoint_us = el_now_us(CLOCK_REALTIME);
 	return 0;
 fail:
 	be_ingest_fail(g, rc, "checkpoint");

@@ -15,6 +15,7 @@
 #include "el_arena.h"
 #include "el_log.h"
 #include "el_ossl.h"
+#include "el_time.h"
 
 #define BE_QUERY_TOKEN_HEX 64
 #define BE_QUERY_MAX_ERROR 256
@@ -72,15 +73,6 @@ void be_query_free(be_query *q)
 		return;
 	be_db_close(q->db);
 	free(q);
-}
-
-/* be_qr_now_us - wall clock */
-static int64_t be_qr_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* be_qr_status - set the reply's status and error text (copied) */
@@ -287,14 +279,15 @@ static int be_qr_session(be_qreq *r, bool needs_csrf)
 		return -EACCES;
 	}
 	/* A state change always reads its session: the cache may be up to its ttl behind. */
-	if (!needs_csrf &&
-	    be_qsess_get(r->q->conf.sessions, r->token_hash, be_qr_now_us(), r->a, &r->s))
+	if (!needs_csrf && be_qsess_get(r->q->conf.sessions, r->token_hash,
+					el_now_us(CLOCK_REALTIME), r->a, &r->s))
 		return 0;
 	uint64_t gen = be_qsess_gen(r->q->conf.sessions);
 	rc = be_db_auth_session(r->q->db, r->token_hash, r->q->conf.session_idle_s,
 				r->q->conf.session_max_s, r->a, &r->s);
 	if (rc == 0)
-		be_qsess_put(r->q->conf.sessions, r->token_hash, be_qr_now_us(), &r->s, gen);
+		be_qsess_put(r->q->conf.sessions, r->token_hash, el_now_us(CLOCK_REALTIME), &r->s,
+			     gen);
 	if (rc == -ENOENT) {
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_UNAUTHENTICATED,
 			     "session unknown or expired: log in again");
@@ -464,7 +457,7 @@ static void be_qr_call(be_qreq *r)
 	const be_db_scope *sc = &r->s.scope;
 	bool admin = r->s.role == ELSE__ROLE__ROLE_ADMIN;
 	bool mailbox = r->s.role == ELSE__ROLE__ROLE_MAILBOX;
-	int64_t now = be_qr_now_us(), id = 0;
+	int64_t now = el_now_us(CLOCK_REALTIME), id = 0;
 	const char *what = "request"; /* the field a -EINVAL of the database is about */
 	int rc = 0;
 

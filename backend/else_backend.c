@@ -38,6 +38,7 @@
 #include "el_conf.h"
 #include "el_log.h"
 #include "el_priv.h"
+#include "el_time.h"
 
 /* Settings (deploy/else-backend.conf documents them). */
 static char *cf_state_dir, *cf_database, *cf_database_ingest, *cf_pg_user, *cf_listen, *cf_ca,
@@ -144,15 +145,6 @@ static void be_on_signal(int sig)
 		be_stop = 1;
 }
 
-/* be_now_us - wall clock */
-static int64_t be_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* be_path - STATE_DIR/name */
 static void be_path(char *out, size_t cap, const char *name)
 {
@@ -169,7 +161,7 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 	be_corr_stats cs;
 	be_db_stats ds;
 	char path[600], tmp[620];
-	int64_t now = be_now_us();
+	int64_t now = el_now_us(CLOCK_REALTIME);
 	FILE *f;
 
 	if (net)
@@ -309,32 +301,32 @@ static void be_maintain(be_db *admin, be_keep k)
 #define BE_TOP_COMPACT_MIN (64LL << 20)
 static void be_top_refresh(be_db *admin, int64_t *next_compact)
 {
-	int64_t t0 = be_now_us();
+	int64_t t0 = el_now_us(CLOCK_REALTIME);
 	int days = 0, rc = be_db_stats_top_refresh(admin, BE_TOP_KEEP, &days);
 
 	if (rc < 0)
 		el_warn("top lists not refreshed: %s (retried in %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
-	else if (be_now_us() - t0 > 10000000)
+	else if (el_now_us(CLOCK_REALTIME) - t0 > 10000000)
 		el_info("top lists: %d days refreshed in %.0f s", days,
-			(double)(be_now_us() - t0) / 1e6);
+			(double)(el_now_us(CLOCK_REALTIME) - t0) / 1e6);
 	/*
 	 * What a large load left of stats_top_hot, given back (sql/012): at
 	 * most one rewrite an hour, since one right after the refresh's deletes
 	 * may keep rows that a transaction still running could see.
 	 */
-	if (be_now_us() < *next_compact)
+	if (el_now_us(CLOCK_REALTIME) < *next_compact)
 		return;
 	int64_t freed = 0;
-	t0 = be_now_us();
+	t0 = el_now_us(CLOCK_REALTIME);
 	rc = be_db_stats_top_compact(admin, BE_TOP_COMPACT_MIN, &freed);
 	if (rc < 0) {
 		el_warn("top lists: compaction failed: %s (retried in %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
 	} else if (freed >= 0) {
 		el_info("top lists: stats_top_hot rewritten in %.1f s, %lld MB given back",
-			(double)(be_now_us() - t0) / 1e6, (long long)(freed >> 20));
-		*next_compact = be_now_us() + 3600 * 1000000LL;
+			(double)(el_now_us(CLOCK_REALTIME) - t0) / 1e6, (long long)(freed >> 20));
+		*next_compact = el_now_us(CLOCK_REALTIME) + 3600 * 1000000LL;
 	}
 }
 
@@ -359,12 +351,12 @@ typedef struct be_maint {
 static void *be_maint_main(void *arg)
 {
 	be_maint *m = arg;
-	int64_t now = be_now_us(), day = now / 86400000000LL;
+	int64_t now = el_now_us(CLOCK_REALTIME), day = now / 86400000000LL;
 	int64_t next_maint = now + 3600 * 1000000LL, next_top = now, next_compact = 0;
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
-		now = be_now_us();
+		now = el_now_us(CLOCK_REALTIME);
 		int64_t next_day = (day + 1) * 86400000000LL;
 		if (now < next_maint && now < next_top && now < next_day) {
 			int64_t until = next_maint < next_top ? next_maint : next_top;
@@ -389,7 +381,7 @@ static void *be_maint_main(void *arg)
 		}
 		if (now >= next_top) {
 			be_top_refresh(m->admin, &next_compact);
-			next_top = be_now_us() + BE_TOP_REFRESH_S * 1000000LL;
+			next_top = el_now_us(CLOCK_REALTIME) + BE_TOP_REFRESH_S * 1000000LL;
 		}
 		pthread_mutex_lock(&m->mu);
 	}
@@ -420,8 +412,7 @@ static bool be_maint_stop(be_maint *m)
 	pthread_mutex_lock(&m->mu);
 	m->stop = true;
 	pthread_cond_broadcast(&m->cv);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 5;
+	ts = el_deadline(CLOCK_REALTIME, 5000);
 	while (!m->done && pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
 		;
 	done = m->done;
@@ -774,7 +765,7 @@ int main(int argc, char **argv)
 	pthread_cond_init(&maint.cv, NULL);
 	if (pthread_create(&maint.thr, NULL, be_maint_main, &maint) != 0)
 		el_fatal("cannot start the maintenance thread");
-	int64_t started = be_now_us(), next_metrics = 0;
+	int64_t started = el_now_us(CLOCK_REALTIME), next_metrics = 0;
 	while (!be_stop) {
 		be_net_req *req = NULL;
 		rc = be_net_next(net, &req, 500);
@@ -788,7 +779,7 @@ int main(int argc, char **argv)
 		} else if (rc == -ESHUTDOWN) {
 			break;
 		}
-		int64_t now = be_now_us();
+		int64_t now = el_now_us(CLOCK_REALTIME);
 		be_ingest_idle(ing, now);
 		if (now >= next_metrics) {
 			be_write_metrics(net, ing, db, qsvc.log, started);

@@ -17,6 +17,7 @@
 #include "el_buf.h"
 #include "el_json.h"
 #include "el_log.h"
+#include "el_time.h"
 
 #define COL_STATUS_STREAMS 64 /* streams listed in the status file */
 
@@ -51,15 +52,6 @@ struct col_daemon {
 	char identity[256];
 };
 
-/* col_daemon_now_us - wall clock */
-static int64_t col_daemon_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* col_daemon_nap - sleep up to ms, in slices, returning early on stop */
 static void col_daemon_nap(col_daemon *d, int ms)
 {
@@ -92,7 +84,7 @@ static void *col_daemon_reader(void *arg)
 			continue;
 		}
 		if (ch.n > 0 || ch.pos_len > 0 || ch.stream_end) {
-			int64_t now = col_daemon_now_us();
+			int64_t now = el_now_us(CLOCK_REALTIME);
 			bool waited = false;
 			while ((rc = col_spool_append(d->spool, &ch, now)) == -ENOSPC ||
 			       rc == -EIO) {
@@ -188,7 +180,7 @@ static void col_daemon_acked(col_daemon *d, const char *stream, uint64_t committ
 {
 	col_spool_ack(d->spool, stream, committed);
 	pthread_mutex_lock(&d->mu);
-	d->last_ack_us = col_daemon_now_us();
+	d->last_ack_us = el_now_us(CLOCK_REALTIME);
 	d->batches++;
 	d->lines_acked += n;
 	col_ship_stats_get(d->ship, &d->ship_st);
@@ -294,7 +286,7 @@ int col_daemon_open(col_daemon **out, const col_daemon_conf *conf)
 		return -ENOMEM;
 	d->c = *conf;
 	pthread_mutex_init(&d->mu, NULL);
-	d->started_us = col_daemon_now_us();
+	d->started_us = el_now_us(CLOCK_REALTIME);
 	if ((rc = col_spool_open(&d->spool, &conf->spool)) < 0) {
 		el_warn("spool %s: %s", conf->spool.dir, strerror(-rc));
 		goto fail;
@@ -374,7 +366,7 @@ void col_daemon_status(col_daemon *d)
 	col_spool_stats sp;
 	col_errs e;
 	col_ship_stats sh;
-	int64_t now = col_daemon_now_us(), last_ack, oldest = 0;
+	int64_t now = el_now_us(CLOCK_REALTIME), last_ack, oldest = 0;
 	uint64_t batches, acked, read = 0, truncated = 0;
 	char tmp[600], num[64];
 	size_t n, i;

@@ -16,6 +16,7 @@
 #include "el_log.h"
 #include "el_nng.h"
 #include "el_ossl.h"
+#include "el_time.h"
 #include "ingest.pb-c.h"
 
 #define COL_SHIP_NONCE_MIN 16
@@ -42,15 +43,6 @@ struct col_ship {
 	char identity[EL_OSSL_MAX_CN + 1];
 	col_ship_stats st;
 };
-
-/* col_ship_now_ms - CLOCK_MONOTONIC in ms */
-static int64_t col_ship_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* col_ship_status - an IngestStatus other than OK/UNAUTHENTICATED as errno */
 static int col_ship_status(Else__IngestStatus st)
@@ -90,7 +82,7 @@ static int col_ship_msg(col_ship *c, const Else__IngestRequest *r, nng_msg **out
  */
 static int col_ship_rt(col_ship *c, nng_msg *m, Else__IngestReply **rep, int64_t deadline)
 {
-	int64_t left = deadline - col_ship_now_ms();
+	int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
 	size_t len = nng_msg_len(m);
 	nng_msg *r;
 	int rv;
@@ -110,7 +102,7 @@ static int col_ship_rt(col_ship *c, nng_msg *m, Else__IngestReply **rep, int64_t
 		goto fail;
 	}
 	c->st.bytes_out += len;
-	left = deadline - col_ship_now_ms();
+	left = deadline - el_now_ms(CLOCK_MONOTONIC);
 	nng_aio_set_timeout(c->aio, (nng_duration)(left > 0 ? left : 1));
 	nng_ctx_recv(c->ctx, c->aio);
 	nng_aio_wait(c->aio);
@@ -224,7 +216,7 @@ static int col_ship_handshake_until(col_ship *c, int64_t deadline)
 			c->st.resets++;
 		else if (rv != -EPERM || ++tries >= COL_SHIP_TRIES)
 			break;
-		if (col_ship_now_ms() >= deadline)
+		if (el_now_ms(CLOCK_MONOTONIC) >= deadline)
 			return -ETIMEDOUT;
 	}
 	return rv == -EPERM ? -ETIMEDOUT : rv;
@@ -233,13 +225,13 @@ static int col_ship_handshake_until(col_ship *c, int64_t deadline)
 /* col_ship_handshake - see col_ship.h */
 int col_ship_handshake(col_ship *c, int timeout_ms)
 {
-	return col_ship_handshake_until(c, col_ship_now_ms() + timeout_ms);
+	return col_ship_handshake_until(c, el_now_ms(CLOCK_MONOTONIC) + timeout_ms);
 }
 
 /* col_ship_send - see col_ship.h */
 int col_ship_send(col_ship *c, const Else__Batch *b, uint64_t *committed_seq, int timeout_ms)
 {
-	int64_t deadline = col_ship_now_ms() + timeout_ms;
+	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
 	Else__IngestRequest req = ELSE__INGEST_REQUEST__INIT;
 	Else__IngestReply *rep = NULL;
 	nng_msg *m0, *m;
@@ -257,7 +249,7 @@ int col_ship_send(col_ship *c, const Else__Batch *b, uint64_t *committed_seq, in
 	 * UNAUTHENTICATED answers by COL_SHIP_TRIES.
 	 */
 	for (;;) {
-		if (col_ship_now_ms() >= deadline) {
+		if (el_now_ms(CLOCK_MONOTONIC) >= deadline) {
 			rv = -ETIMEDOUT;
 			break;
 		}

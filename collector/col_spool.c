@@ -87,15 +87,6 @@ struct col_spool {
 	uint64_t poff;
 };
 
-/* col_spool_mono_ms - CLOCK_MONOTONIC in ms */
-static int64_t col_spool_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* col_spool_grow - make room for one more element of an array */
 static void col_spool_grow(void **p, size_t *cap, size_t n, size_t elsz)
 {
@@ -155,7 +146,7 @@ static int col_spool_seg_write(col_spool *s, col_seg *g, const el_buf *b)
 		}
 		s->s.syncs++;
 	} else if (g->dirty_ms == 0) {
-		g->dirty_ms = col_spool_mono_ms();
+		g->dirty_ms = el_now_ms(CLOCK_MONOTONIC);
 	}
 	return 0;
 }
@@ -388,7 +379,7 @@ int col_spool_append(col_spool *s, const col_src_chunk *c, int64_t recv_us)
 	r.n = n32;
 	r.text = text;
 	r.recv_us = recv_us;
-	r.spooled_ms = col_spool_mono_ms();
+	r.spooled_ms = el_now_ms(CLOCK_MONOTONIC);
 	if ((rc = col_spool_seg_write(s, g, &s->wbuf)) < 0)
 		goto fail;
 	st->next_seq += c->n;
@@ -552,7 +543,7 @@ static int col_spool_read_batch(col_spool *s, col_stream *st, col_spool_batch *b
 int col_spool_peek(col_spool *s, col_spool_batch *b, size_t max_lines, size_t max_bytes,
 		   int min_age_ms, int *wait_ms)
 {
-	int64_t now = col_spool_mono_ms(), wait = min_age_ms > 0 ? min_age_ms : 1;
+	int64_t now = el_now_ms(CLOCK_MONOTONIC), wait = min_age_ms > 0 ? min_age_ms : 1;
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&s->mu);
@@ -625,7 +616,7 @@ out:
  */
 int col_spool_sync(col_spool *s, int force)
 {
-	int64_t now = col_spool_mono_ms();
+	int64_t now = el_now_ms(CLOCK_MONOTONIC);
 	size_t n = 0, failed = 0;
 	int rc = 0;
 

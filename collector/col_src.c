@@ -30,15 +30,6 @@ typedef struct col_stdin {
 	bool done;
 } col_stdin;
 
-/* col_src_now_ms - monotonic milliseconds */
-int64_t col_src_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* col_src_is_stopped - has col_src_stop() been called */
 bool col_src_is_stopped(const col_src *s)
 {
@@ -72,7 +63,6 @@ int col_src_wait(col_src *s, int fd, int ms)
 void col_src_count_lines(col_src *s)
 {
 	uint64_t bytes = 0;
-	struct timespec ts;
 	size_t i;
 
 	if (s->nlines == 0)
@@ -81,9 +71,7 @@ void col_src_count_lines(col_src *s)
 		bytes += s->lines[i].len;
 	COL_STAT_ADD(s, lines, s->nlines);
 	COL_STAT_ADD(s, bytes, bytes);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	__atomic_store_n(&s->st.last_read_us, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(&s->st.last_read_us, el_now_us(CLOCK_REALTIME), __ATOMIC_RELAXED);
 }
 
 /* ---- col_lb: the in-place line splitter ---- */
@@ -229,7 +217,7 @@ static int col_stdin_open(col_src *s)
 static int col_stdin_read(col_src *s, col_src_chunk *out, int timeout_ms)
 {
 	col_stdin *in = s->impl;
-	int64_t deadline = col_src_now_ms() + timeout_ms;
+	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
 
 	if (in->done)
 		return -ENODATA;
@@ -244,7 +232,7 @@ static int col_stdin_read(col_src *s, col_src_chunk *out, int timeout_ms)
 			}
 			break;
 		}
-		int w = timeout_ms < 0 ? -1 : (int)(deadline - col_src_now_ms());
+		int w = timeout_ms < 0 ? -1 : (int)(deadline - el_now_ms(CLOCK_MONOTONIC));
 		if (timeout_ms >= 0 && w < 0)
 			w = 0;
 		int r = col_src_wait(s, STDIN_FILENO, w);

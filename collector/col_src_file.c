@@ -491,10 +491,11 @@ static int col_file_check(col_src *s, col_file *f)
 	 * only once the old file has been quiet for COL_FILE_GRACE_POLLS polls.
 	 */
 	if (f->rot_seen_ms == 0) {
-		f->rot_seen_ms = col_src_now_ms();
+		f->rot_seen_ms = el_now_ms(CLOCK_MONOTONIC);
 		return COL_ROT_NONE;
 	}
-	if (col_src_now_ms() - f->rot_seen_ms < COL_FILE_GRACE_POLLS * (int64_t)s->conf.poll_ms)
+	if (el_now_ms(CLOCK_MONOTONIC) - f->rot_seen_ms <
+	    COL_FILE_GRACE_POLLS * (int64_t)s->conf.poll_ms)
 		return COL_ROT_NONE;
 	return COL_ROT_NEW;
 }
@@ -531,7 +532,7 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 		n = col_fin_fill(&f->cur, &f->lb);
 		if (n > 0) {
 			if (f->rot_seen_ms)
-				f->rot_seen_ms = col_src_now_ms(); /* still written to */
+				f->rot_seen_ms = el_now_ms(CLOCK_MONOTONIC); /* still written to */
 			continue;
 		}
 		if (n < 0 && n != -EAGAIN) {
@@ -587,14 +588,14 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 int col_file_read(col_src *s, col_src_chunk *out, int timeout_ms)
 {
 	col_file *f = s->impl;
-	int64_t deadline = col_src_now_ms() + timeout_ms;
+	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
 
 	for (;;) {
 		if (col_file_step(s, f, out))
 			return 0;
 		int w = s->conf.poll_ms;
 		if (timeout_ms >= 0) {
-			int64_t left = deadline - col_src_now_ms();
+			int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
 			if (left <= 0)
 				return 0;
 			if (left < w)

@@ -22,6 +22,7 @@
 
 #include "col_src.h"
 #include "el_span.h"
+#include "el_time.h"
 
 /* Most lines one chunk carries, whatever their size (bounds the span array). */
 #define COL_SRC_MAX_LINES 32768
@@ -73,8 +74,6 @@ static inline uint64_t col_lb_pos(const col_lb *b)
 /* col_src_wait - sleep up to ms (<0: forever) or until fd readable / stop:
  * 1 fd readable, 0 time out, -ECANCELED stopped */
 int col_src_wait(col_src *s, int fd, int ms);
-/* col_src_now_ms - monotonic milliseconds */
-int64_t col_src_now_ms(void);
 /* col_src_is_stopped - has col_src_stop() been called */
 bool col_src_is_stopped(const col_src *s);
 /* col_src_count_lines - account for the lines of a chunk about to be returned */

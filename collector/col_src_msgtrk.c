@@ -152,7 +152,7 @@ static void col_mt_first_look(col_src *s, col_msgtrk *m, col_mt_file *e)
 	col_fpos p;
 
 	e->state = COL_MT_ACTIVE;
-	e->grown_ms = col_src_now_ms();
+	e->grown_ms = el_now_ms(CLOCK_MONOTONIC);
 	if (!col_mt_stream(s, m, e)) {
 		el_warn("msgtrk %s: file name too long, ignored", s->path);
 		e->state = COL_MT_DONE;
@@ -293,7 +293,7 @@ int col_msgtrk_open(col_src *s, const col_src_resume *resume, size_t nresume)
 		m->f[i].resume = NULL;
 	m->resume = NULL;
 	m->nresume = 0;
-	m->scanned_ms = col_src_now_ms();
+	m->scanned_ms = el_now_ms(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -366,9 +366,9 @@ static int col_mt_try(col_src *s, col_msgtrk *m, col_mt_file *e, col_src_chunk *
 		/* At the end: has it grown lately, is it superseded? */
 		if (fstat(e->fd, &st) == 0 && (uint64_t)st.st_size != e->size_seen) {
 			e->size_seen = (uint64_t)st.st_size;
-			e->grown_ms = col_src_now_ms();
+			e->grown_ms = el_now_ms(CLOCK_MONOTONIC);
 		}
-		if (col_src_now_ms() - e->grown_ms >=
+		if (el_now_ms(CLOCK_MONOTONIC) - e->grown_ms >=
 			    COL_MT_FINISH_POLLS * (int64_t)s->conf.poll_ms &&
 		    col_mt_newer(m, e, true)) {
 			col_lb_rest(s, b);
@@ -394,7 +394,7 @@ static int col_mt_try(col_src *s, col_msgtrk *m, col_mt_file *e, col_src_chunk *
 /* col_mt_step - one chunk from the next file that has one */
 static int col_mt_step(col_src *s, col_msgtrk *m, col_src_chunk *out)
 {
-	int64_t now = col_src_now_ms();
+	int64_t now = el_now_ms(CLOCK_MONOTONIC);
 
 	if (now - m->scanned_ms >= s->conf.poll_ms) {
 		col_mt_scan(s, m, false);
@@ -417,14 +417,14 @@ static int col_mt_step(col_src *s, col_msgtrk *m, col_src_chunk *out)
 int col_msgtrk_read(col_src *s, col_src_chunk *out, int timeout_ms)
 {
 	col_msgtrk *m = s->impl;
-	int64_t deadline = col_src_now_ms() + timeout_ms;
+	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
 
 	for (;;) {
 		if (col_mt_step(s, m, out))
 			return 0;
 		int w = s->conf.poll_ms;
 		if (timeout_ms >= 0) {
-			int64_t left = deadline - col_src_now_ms();
+			int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
 			if (left <= 0)
 				return 0;
 			if (left < w)

@@ -269,7 +269,7 @@ static void col_sys_accept(col_src *s, col_syslog *y)
 			    errno == ENOMEM) {
 				/* The connection stays queued; polling the listener
 				   now would only spin. */
-				y->accept_pause_until = col_src_now_ms() + 100;
+				y->accept_pause_until = el_now_ms(CLOCK_MONOTONIC) + 100;
 				COL_STAT_ADD(s, clients_refused, 1);
 			}
 			return;
@@ -343,7 +343,7 @@ static void col_sys_pending(col_src *s, col_syslog *y)
 int col_syslog_read(col_src *s, col_src_chunk *out, int timeout_ms)
 {
 	col_syslog *y = s->impl;
-	int64_t deadline = col_src_now_ms() + timeout_ms;
+	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
 
 	y->out.len = 0;
 	if (y->have_carry) {
@@ -359,7 +359,7 @@ int col_syslog_read(col_src *s, col_src_chunk *out, int timeout_ms)
 		if (s->nlines > 0)
 			break;
 		if (timeout_ms >= 0) {
-			int64_t left = deadline - col_src_now_ms();
+			int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
 			w = left > 0 ? (int)left : 0;
 		}
 		y->pfd[n].fd = s->stopfd;
@@ -367,7 +367,7 @@ int col_syslog_read(col_src *s, col_src_chunk *out, int timeout_ms)
 		y->pfd[n].fd = y->fd;
 		y->pfd[n++].events = POLLIN;
 		if (y->accept_pause_until) {
-			int64_t left = y->accept_pause_until - col_src_now_ms();
+			int64_t left = y->accept_pause_until - el_now_ms(CLOCK_MONOTONIC);
 			if (left > 0) {
 				y->pfd[1].events = 0;
 				if (w < 0 || w > left)

@@ -32,6 +32,7 @@
 #include "el_lines.h"
 #include "el_log.h"
 #include "el_span.h"
+#include "el_time.h"
 
 typedef struct send_opts {
 	const char *url, *ca, *cert, *stream, *server_name;
@@ -51,24 +52,6 @@ typedef struct send_batch {
 typedef struct send_totals {
 	uint64_t lines, bytes, batches, resends, truncated;
 } send_totals;
-
-/* send_now_us - wall clock in microseconds (Line.recv_time_us) */
-static int64_t send_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* send_mono - CLOCK_MONOTONIC in seconds */
-static double send_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* send_num - parse a bounded decimal option or exit */
 static uint64_t send_num(const char *name, const char *s, uint64_t min, uint64_t max)
@@ -161,7 +144,7 @@ static void send_add(send_batch *sb, const char *p, size_t len, uint64_t seq)
 
 	else__line__init(l);
 	l->seq = seq;
-	l->recv_time_us = send_now_us();
+	l->recv_time_us = el_now_us(CLOCK_REALTIME);
 	l->text.len = len;
 	sb->off[sb->n] = sb->text.len;
 	el_buf_add(&sb->text, p, len);
@@ -324,12 +307,12 @@ int main(int argc, char **argv)
 	sb.b.batch_seq = o.first_batch;
 
 	seq = o.first_seq;
-	t0 = send_mono();
+	t0 = (double)el_now_us(CLOCK_MONOTONIC) / 1e6;
 	for (i = optind; i < argc && rv == 0; i++)
 		rv = send_file(c, argv[i], &sb, &o, &seq, &t);
 	if (rv == 0 && sb.n > 0)
 		rv = send_ship(c, &sb, &o, &t);
-	dt = send_mono() - t0;
+	dt = (double)el_now_us(CLOCK_MONOTONIC) / 1e6 - t0;
 	col_ship_stats_get(c, &cs);
 	if (!o.quiet || rv != 0) {
 		printf("else-send: %s as %s: %llu lines, %llu bytes, %llu batches, %llu resends, "

@@ -21,6 +21,12 @@ static inline int64_t el_now_us(clockid_t clk)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* el_now_ms - clk now, in milliseconds */
+static inline int64_t el_now_ms(clockid_t clk)
+{
+	return el_now_us(clk) / 1000;
+}
+
 /* el_deadline - clk now + ms (ms >= 0) */
 static inline struct timespec el_deadline(clockid_t clk, int64_t ms)
 {

@@ -22,6 +22,7 @@
 #include "el_log.h"
 #include "el_nng.h"
 #include "el_ossl.h"
+#include "el_time.h"
 
 #define FE_RPC_NONCE_MIN 16
 #define FE_RPC_NONCE_MAX 64
@@ -73,15 +74,6 @@ struct fe_rpc {
 	atomic_uint next;
 	atomic_uint_fast64_t calls, failovers, handshakes, reauth, timeouts;
 };
-
-/* fe_rpc_now_ms - CLOCK_MONOTONIC in ms */
-static int64_t fe_rpc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* fe_rpc_abstime - a CLOCK_MONOTONIC deadline as a timespec */
 static struct timespec fe_rpc_abstime(int64_t deadline_ms)
@@ -181,7 +173,7 @@ static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
 		     Else__QueryReply **rep, int64_t deadline, bool *sent)
 {
 	size_t len = else__query_request__get_packed_size(req);
-	int64_t left = deadline - fe_rpc_now_ms();
+	int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
 	nng_msg *m;
 	int rv;
 
@@ -204,7 +196,7 @@ static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
 		return el_nng_err(rv);
 	}
 	*sent = true;
-	left = deadline - fe_rpc_now_ms();
+	left = deadline - el_now_ms(CLOCK_MONOTONIC);
 	nng_aio_set_timeout(s->aio, (nng_duration)(left > 0 ? left : 1));
 	nng_ctx_recv(s->ctx, s->aio);
 	nng_aio_wait(s->aio);
@@ -366,14 +358,14 @@ static fe_rpc_be *fe_rpc_pick(fe_rpc *r, unsigned *start, uint32_t tried)
 int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
 		Else__QueryReply **rep)
 {
-	int64_t deadline = fe_rpc_now_ms() + timeout_ms;
+	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
 	unsigned start = atomic_fetch_add(&r->next, 1);
 	uint32_t tried = 0;
 	int rv = -ETIMEDOUT, reauth = 0;
 
 	*rep = NULL;
 	atomic_fetch_add(&r->calls, 1);
-	while (fe_rpc_now_ms() < deadline) {
+	while (el_now_ms(CLOCK_MONOTONIC) < deadline) {
 		fe_rpc_be *be = fe_rpc_pick(r, &start, tried);
 		fe_rpc_slot *s;
 		bool sent = false;
@@ -450,7 +442,7 @@ static void fe_rpc_slot_cb(void *arg)
 			rv = rv == -ECANCELED ? rv : -EAGAIN;
 			goto out;
 		}
-		int64_t left = s->deadline - fe_rpc_now_ms();
+		int64_t left = s->deadline - el_now_ms(CLOCK_MONOTONIC);
 		s->recv = true;
 		nng_aio_set_timeout(s->cb_aio, (nng_duration)(left > 0 ? left : 1));
 		nng_ctx_recv(s->ctx, s->cb_aio);
@@ -465,7 +457,7 @@ static void fe_rpc_slot_cb(void *arg)
 			atomic_fetch_add(&r->failovers, 1);
 			rv = -EAGAIN;
 		} else {
-			rv = rv == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+			rv = -ECONNRESET; /* a write that may have arrived is not resent */
 		}
 		goto out;
 	}
@@ -534,7 +526,7 @@ int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int t
 	s->be = be;
 	s->recv = false;
 	s->idempotent = idempotent != 0;
-	s->deadline = fe_rpc_now_ms() + timeout_ms;
+	s->deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
 	s->done = done;
 	s->arg = arg;
 	nng_aio_set_timeout(s->cb_aio, (nng_duration)timeout_ms);
