@@ -2003,6 +2003,41 @@ static void tq_rpc_connected(fe_rpc *rpc)
 	cr_assert_fail("fe_rpc did not connect");
 }
 
+/* tq_rpc_open - fe_rpc with rc to this query service (url: its buffer), connected */
+static fe_rpc *tq_rpc_open(fe_rpc_conf *rc, char url[64], int port)
+{
+	fe_rpc *rpc;
+
+	snprintf(url, 64, "tls+tcp://127.0.0.1:%d", port);
+	rc->urls[0] = url;
+	rc->ca_file = tq_path("ca1/ca.crt");
+	rc->cert_key_file = tq_path("ca1/client-frontend1.pem");
+	cr_assert_eq(fe_rpc_open(&rpc, rc), 0);
+	tq_rpc_connected(rpc);
+	return rpc;
+}
+
+/* tq_login_req - rq becomes root's Login (l its body) */
+static void tq_login_req(Else__QueryRequest *rq, Else__Login *l)
+{
+	l->user = "root";
+	l->password = "password-of-test";
+	l->client_ip = "192.0.2.7";
+	rq->call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
+	rq->login = l;
+}
+
+/* tq_rpc_login - send the Login rq through fe_rpc_call; sess gets the session */
+static void tq_rpc_login(fe_rpc *rpc, Else__QueryRequest *rq, char sess[65])
+{
+	Else__QueryReply *rep;
+
+	cr_assert_eq(fe_rpc_call(rpc, rq, 1, 5000, &rep), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK);
+	snprintf(sess, 65, "%s", rep->login->session);
+	else__query_reply__free_unpacked(rep, NULL);
+}
+
 Test(query, the_frontend_client_sends_without_blocking_only_on_a_proven_connection)
 {
 	char url[64], sess[65];
@@ -2016,23 +2051,11 @@ Test(query, the_frontend_client_sends_without_blocking_only_on_a_proven_connecti
 	size_t len = 0;
 	int port = be_qnet_port(tq_net);
 
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
-	rc.urls[0] = url;
-	rc.ca_file = tq_path("ca1/ca.crt");
-	rc.cert_key_file = tq_path("ca1/client-frontend1.pem");
-	cr_assert_eq(fe_rpc_open(&rpc, &rc), 0);
-	tq_rpc_connected(rpc);
+	rpc = tq_rpc_open(&rc, url, port);
 	/* Connected but not proven (no Hello/Auth yet): not sent, fe_rpc_call's job. */
-	l.user = "root";
-	l.password = "password-of-test";
-	l.client_ip = "192.0.2.7";
-	rq.call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
-	rq.login = &l;
+	tq_login_req(&rq, &l);
 	cr_assert_eq(tq_start(rpc, &rq, &rep, &len), 1);
-	cr_assert_eq(fe_rpc_call(rpc, &rq, 1, 5000, &rep), 0);
-	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK);
-	snprintf(sess, sizeof(sess), "%s", rep->login->session);
-	else__query_reply__free_unpacked(rep, NULL);
+	tq_rpc_login(rpc, &rq, sess);
 
 	/* Proven: the call goes without blocking and its reply comes to done. */
 	qs.q = "nothing-like-this@nowhere.test";
@@ -2089,21 +2112,9 @@ Test(query, a_big_reply_to_the_frontend_client_comes_packed)
 	fe_rpc_raw *raw = NULL;
 	size_t len = 0;
 
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", be_qnet_port(tq_net));
-	rc.urls[0] = url;
-	rc.ca_file = tq_path("ca1/ca.crt");
-	rc.cert_key_file = tq_path("ca1/client-frontend1.pem");
-	cr_assert_eq(fe_rpc_open(&rpc, &rc), 0);
-	tq_rpc_connected(rpc);
-	l.user = "root";
-	l.password = "password-of-test";
-	l.client_ip = "192.0.2.7";
-	rq.call_case = ELSE__QUERY_REQUEST__CALL_LOGIN;
-	rq.login = &l;
-	cr_assert_eq(fe_rpc_call(rpc, &rq, 1, 5000, &rep), 0);
-	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK);
-	snprintf(sess, sizeof(sess), "%s", rep->login->session);
-	else__query_reply__free_unpacked(rep, NULL);
+	rpc = tq_rpc_open(&rc, url, be_qnet_port(tq_net));
+	tq_login_req(&rq, &l);
+	tq_rpc_login(rpc, &rq, sess);
 	c.session = sess;
 	rq.caller = &c;
 
