@@ -721,7 +721,8 @@ void be_net_stop(be_net *n)
 		el_warn("ingest: NNG did not close the socket within %d ms (NNG 1.5.2 bug); "
 			"leaving it to process exit",
 			BE_NET_CLOSE_MS);
-		return; /* leaked on purpose: NNG may still call back into n */
+		el_nng_abandon(n); /* NNG may still call back into n */
+		return;
 	}
 	if (n->slots) {
 		for (i = 0; i < n->nctx; i++) {

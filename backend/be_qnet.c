@@ -485,6 +485,7 @@ void be_qnet_stop(be_qnet *q)
 		el_warn("query: NNG did not close the socket within %d ms (NNG 1.5.2 bug); "
 			"leaving it to process exit",
 			BE_QNET_CLOSE_MS);
+		el_nng_abandon(q); /* NNG may still call back into q */
 		return;
 	}
 	if (q->slots)

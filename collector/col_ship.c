@@ -420,7 +420,8 @@ void col_ship_close(col_ship *c)
 	    el_nng_close_bounded(c->sock, COL_SHIP_SETTLE_MS, COL_SHIP_CLOSE_MS) != 0) {
 		el_warn("ship: NNG did not close the socket within %d ms (NNG 1.5.2 bug)",
 			COL_SHIP_CLOSE_MS);
-		c->aio = NULL; /* leave it to NNG and the process exit */
+		el_nng_abandon(c->aio); /* NNG may still use it */
+		c->aio = NULL;
 	}
 	if (c->aio)
 		nng_aio_free(c->aio);

@@ -292,6 +292,23 @@ static void *el_nng_closer_main(void *arg)
 	return NULL;
 }
 
+/* What el_nng_abandon keeps (a few sockets a process at most: the bug is rare). */
+#define EL_NNG_ABANDON_MAX 64
+static void *el_nng_abandoned[EL_NNG_ABANDON_MAX];
+static unsigned el_nng_nabandoned;
+static pthread_mutex_t el_nng_abandon_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* el_nng_abandon - see el_nng.h */
+void el_nng_abandon(void *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&el_nng_abandon_mu);
+	if (el_nng_nabandoned < EL_NNG_ABANDON_MAX)
+		el_nng_abandoned[el_nng_nabandoned++] = p;
+	pthread_mutex_unlock(&el_nng_abandon_mu);
+}
+
 /* el_nng_close_bounded - see el_nng.h */
 int el_nng_close_bounded(nng_socket s, int settle_ms, int max_ms)
 {

@@ -79,10 +79,17 @@ void el_nng_listener_errors(nng_listener l, uint64_t *tls_auth, uint64_t *other)
  * both REP and REQ sockets).  Pausing settle_ms first, after the caller
  * stopped its own aios and dialers, lets pipes go idle and made it vanish
  * in our tests; the bound covers the rest.  0, or -ETIMEDOUT when NNG is
- * still closing: the caller must then leave alone (not free) anything NNG
- * may still use, and the process should exit.
+ * still closing: the caller must then leave alone (not free, but give to
+ * el_nng_abandon) anything NNG may still use, and the process should exit.
  */
 int el_nng_close_bounded(nng_socket s, int settle_ms, int max_ms);
+
+/*
+ * el_nng_abandon - keep p (what a socket that did not close may still use)
+ * until the process exits: held in a list, so a leak checker sees it as
+ * reachable, on purpose, rather than lost.  NULL: a no-op.
+ */
+void el_nng_abandon(void *p);
 
 /*
  * el_nng_url_host - copy the host part of a tcp:// or tls+tcp:// URL into

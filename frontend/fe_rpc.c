@@ -685,8 +685,10 @@ void fe_rpc_close(fe_rpc *r)
 				FE_RPC_CLOSE_MS);
 			leak = true; /* leave it to NNG and the process exit */
 		}
-		if (leak)
+		if (leak) {
+			el_nng_abandon(be->slots); /* NNG may still use their aios */
 			continue;
+		}
 		for (k = 0; be->slots && k < be->nslots; k++) {
 			if (be->slots[k].aio)
 				nng_aio_free(be->slots[k].aio);
