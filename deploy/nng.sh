@@ -15,6 +15,10 @@
 # (docs/backend.md, "NNG's task threads", has the measurements).  Nothing
 # in ELSE blocks in an NNG callback, which one task thread requires.
 #
+# It also applies ELSE's patches to that source, deploy/nng/*.patch, each
+# explained in its header:
+#   tls-gather.patch  one TLS record per small message instead of three.
+#
 # The source comes through apt (the machine's own Debian mirrors, as deb-src,
 # in a private apt directory: the system's apt configuration is not touched),
 # so its signature chain is Debian's.  Idempotent: a stamp in PREFIX records
@@ -32,7 +36,8 @@ if [ -z "$ver" ]; then
 	exit 1
 fi
 stamp="$prefix/else-nng.stamp"
-want="nng $ver taskq_threads=$threads"
+patches=$(cd "$(dirname "$0")/nng" && pwd)
+want="nng $ver taskq_threads=$threads patches=$(cat "$patches"/*.patch | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 	echo "nng.sh: $want already in $prefix"
 	exit 0
@@ -78,6 +83,10 @@ fi
 # check of the .dsc signature needs Debian's keyring and only warns without it.
 (cd "$work/src" && dpkg-source -q -x nng_*.dsc nng) >"$work/dpkg.log" 2>&1 ||
 	{ cat "$work/dpkg.log" >&2; exit 1; }
+for p in "$patches"/*.patch; do
+	patch -d "$work/src/nng" -p1 --forward --quiet <"$p" >"$work/patch.log" 2>&1 ||
+		{ cat "$work/patch.log" >&2; echo "nng.sh: $(basename "$p") does not apply" >&2; exit 1; }
+done
 
 cmake -S "$work/src/nng" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_C_FLAGS="-fstack-protector-strong -D_FORTIFY_SOURCE=2" \

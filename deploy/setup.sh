@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 PKGS=(
 	# build
-	build-essential cmake pkg-config git ca-certificates
+	build-essential patch cmake pkg-config git ca-certificates
 	clang clang-format libclang-rt-14-dev
 	# libraries from the design card
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libssl-dev
