@@ -3,7 +3,7 @@
 #
 #   bench/search.sh [--emails N] [--days D] [--site-emails M] [--state DIR]
 #                   [--reload] [--no-build] [--duration S] [--rounds R]
-#                   [--warmup W]
+#                   [--warmup W] [--capture C]
 #
 # bench/gen_mail writes harness-shaped Postfix logs for 8 hosts (2 relays,
 # 6 mailbox hosts): N e-mails (default 10,000,000) over D days (default 30)
@@ -34,19 +34,24 @@
 # operator who sees one customer domain (user bench-op, made on the first
 # run, group cust1.example of gen_mail's data); then requests/s of a mix of
 # quick searches and flow views with 4 clients.  The reference in the same
-# run: the statements PostgreSQL executed for a sample of those mixed
-# requests (logged, bench/search_replay.py) replayed by pgbench with 4
+# run: the statements PostgreSQL executed for C seconds (default 10) of those
+# mixed requests from one client (logged, bench/search_replay.py: about
+# 3,000 requests) replayed by pgbench with 4
 # clients straight against the database, one request a transaction, each
 # statement prepared once per connection with a generic plan as the backend
 # does.  The two alternate, S seconds each, R rounds (default 3): the ratio
 # printed is the median of the rounds' ratios, each round's two sides run
-# next to each other in time (this machine's speed drifts).
+# next to each other in time (this machine's speed drifts); pgbench, like
+# each wrk run, gets W seconds first that are not counted.  Each round also
+# prints the CPU per request of PostgreSQL on either side, which shows whether
+# the replay asks PostgreSQL for the work the mix does, and that of
+# else-frontend + else-backend.
 set -euo pipefail
 export LC_ALL=C TZ=UTC
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-emails=10000000 days=30 state= reload=0 build=1 dur=20 site_emails=0 rounds=3 warm=3
+emails=10000000 days=30 state= reload=0 build=1 dur=20 site_emails=0 rounds=3 warm=3 capture=10
 while [ $# -gt 0 ]; do
 	case $1 in
 	--emails) emails=$2; shift ;;
@@ -58,6 +63,7 @@ while [ $# -gt 0 ]; do
 	--duration) dur=$2; shift ;;
 	--rounds) rounds=$2; shift ;;
 	--warmup) warm=$2; shift ;;
+	--capture) capture=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "search.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -66,6 +72,7 @@ done
 [[ $emails =~ ^[0-9]+$ && $emails -ge 1000 ]] || { echo "search.sh: --emails >= 1000" >&2; exit 2; }
 [[ $rounds =~ ^[0-9]+$ && $rounds -ge 1 ]] || { echo "search.sh: --rounds >= 1" >&2; exit 2; }
 [[ $warm =~ ^[0-9]+$ && $warm -ge 1 ]] || { echo "search.sh: --warmup >= 1" >&2; exit 2; }
+[[ $capture =~ ^[0-9]+$ && $capture -ge 1 ]] || { echo "search.sh: --capture >= 1" >&2; exit 2; }
 [[ $site_emails =~ ^[0-9]+$ ]] || { echo "search.sh: --site-emails N" >&2; exit 2; }
 [[ $days =~ ^[0-9]+$ && $days -ge 1 && $days -le 90 ]] || { echo "search.sh: --days 1..90" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "search.sh: run as root (embedded PostgreSQL)" >&2; exit 2; }
@@ -307,12 +314,17 @@ for f in quick flow address substring; do
 done
 
 # run_wrk KIND THREADS CONNECTIONS [KEYS [COOKIE]]: prints "p50_ms p99_ms req_per_s errors"
-# Each run follows $warm seconds of the same requests, not counted: the first
-# requests of a kind after a restart read from disk (bench/README.md).
-run_wrk() {
+# Each run follows $warm seconds of the same requests (warm_up), not counted:
+# the first requests of a kind after a restart read from disk (bench/README.md).
+warm_up() {
 	local out=$state/wrk-$1-$3${5:+-op}.txt
+	[ "$warm" -gt 0 ] || return 0
 	wrk -t"$2" -c"$3" -d"${warm}s" -s bench/search_wrk.lua "$fe" -- \
 		"$1" "$k/${4:-$1}" "${5:-$cookie}" "$now_us" >"$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
+}
+run_wrk() {
+	local out=$state/wrk-$1-$3${5:+-op}.txt
+	warm_up "$@"
 	wrk -t"$2" -c"$3" -d"${dur}s" --latency -s bench/search_wrk.lua "$fe" -- \
 		"$1" "$k/${4:-$1}" "${5:-$cookie}" "$now_us" >"$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
 	awk '
@@ -352,12 +364,13 @@ psql_ -c "alter system set log_min_duration_statement = 0" -c "select pg_reload_
 sleep 1
 pglog=$state/backend/pg/postgresql.log
 mark=$(wc -c <"$pglog")
-wrk -t1 -c1 -d3s -s bench/search_wrk.lua "$fe" -- mix "$k/quick" "$cookie" "$now_us" >/dev/null 2>&1
+wrk -t1 -c1 -d"${capture}s" -s bench/search_wrk.lua "$fe" -- mix "$k/quick" "$cookie" "$now_us" >/dev/null 2>&1
 psql_ -c "alter system reset log_min_duration_statement" -c "select pg_reload_conf()" >/dev/null
 tail -c +$((mark + 1)) "$pglog" >"$state/mix-statements.log"
 rm -rf "$state/replay"
 nreq=$(python3 bench/search_replay.py "$state/mix-statements.log" "$state/replay")
 [ "$nreq" -gt 10 ] || die "only $nreq requests captured for the replay"
+PGOPTIONS="-c client_min_messages=warning" psql_ -v ON_ERROR_STOP=1 -f "$state/replay/params.sql" >/dev/null
 # The statements prepared once per connection and run with generic plans, as
 # the backend runs them: one pgbench script per request shape, weighted by
 # its share of the requests (search_replay.py), -M prepared.
@@ -365,18 +378,55 @@ fargs=()
 while read -r f w; do
 	fargs+=(-f "$state/replay/$f@$w")
 done <"$state/replay/replay.list"
-printf '\n%-34s %9s %9s %9s %8s %6s\n' "mix, 4 clients (${dur}s a side)" "frontend" p50_ms p99_ms errors "PG" >&2
+# CPU per request (ms) of each side, from /proc: PostgreSQL (the postmaster,
+# its children, and the children it reaped), else-frontend + else-backend.
+# It shows whether the replay asks PostgreSQL for the same work as the mix.
+ticks() { # a process gone meanwhile counts 0 (mawk stops at a file it cannot open)
+	local p t s=0
+	for p; do
+		t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) && s=$((s + ${t:-0}))
+	done
+	echo "$s"
+}
+pg_ticks() {
+	local pm
+	pm=$(head -1 "$state/backend/pg/data/postmaster.pid")
+	echo $(($(ticks "$pm" $(pgrep -P "$pm")) + $(awk '{ print $16 + $17 }' "/proc/$pm/stat")))
+}
+per_req() { echo "scale=2; $1 * 1000 / $(getconf CLK_TCK) / $2" | bc; }
+printf '\n%-34s %9s %9s %9s %8s %6s %s\n' "mix, 4 clients (${dur}s a side)" "frontend" p50_ms p99_ms errors "PG" \
+	"  CPU ms/request: PG (mix / PG alone), frontend+backend" >&2
 ratios=()
 for round in $(seq 1 "$rounds"); do
-	read -r p50 p99 fe_rps err < <(run_wrk mix 2 4 quick)
+	warm_up mix 2 4 quick
+	pg0=$(pg_ticks) st0=$(ticks "$frontend_pid" "$backend_pid")
+	read -r p50 p99 fe_rps err < <(warm=0 run_wrk mix 2 4 quick)
+	pg1=$(pg_ticks) st1=$(ticks "$frontend_pid" "$backend_pid")
+	pg_kids=$(pgrep -P "$(head -1 "$state/backend/pg/data/postmaster.pid")" | wc -l)
+	# pgbench runs $warm s more, not counted (its fresh connections prepare
+	# their statements, as the warm-up does for the mix): its rate is that of
+	# its progress reports after $warm s, its CPU from then on.
 	PGOPTIONS="-c plan_cache_mode=force_generic_plan" \
-		pgbench -n -M prepared -h "$state/backend/pg/run" -U postgres -c 4 -j 2 -T "$dur" \
-		"${fargs[@]}" else >"$state/pgbench-$round.txt" 2>&1 ||
-		die "pgbench failed: $(tail -3 "$state/pgbench-$round.txt")"
-	pg_tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$state/pgbench-$round.txt")
+		pgbench -n -M prepared -h "$state/backend/pg/run" -U postgres -c 4 -j 2 -P 1 \
+		-T $((warm + dur)) "${fargs[@]}" else >"$state/pgbench-$round.txt" 2>&1 &
+	pgb=$!
+	sleep "$warm"
+	pg1=$(pg_ticks)
+	wait "$pgb" || die "pgbench failed: $(tail -3 "$state/pgbench-$round.txt")"
+	# pgbench's connections count once the postmaster has reaped them.
+	for _ in $(seq 1 50); do
+		[ "$(pgrep -P "$(head -1 "$state/backend/pg/data/postmaster.pid")" | wc -l)" -le "$pg_kids" ] && break
+		sleep 0.1
+	done
+	pg2=$(pg_ticks)
+	read -r pg_tps pg_n < <(awk -v w="$warm" '$1 == "progress:" && $2 + 0 > w { s += $4; n++ }
+		END { printf "%.0f %.0f\n", n ? s / n : 0, s }' "$state/pgbench-$round.txt")
+	[ "$pg_tps" -gt 0 ] || die "no progress reports from pgbench after ${warm}s: $state/pgbench-$round.txt"
+	fe_n=$(awk '/requests in/ { print $1 }' "$state/wrk-mix-4.txt")
 	ratios+=("$(echo "scale=3; $fe_rps / $pg_tps" | bc)")
-	printf '%-34s %9s %9s %9s %8s %6s  ratio %.2f\n' "round $round" "$fe_rps" "$p50" "$p99" \
-		"${err:-0}" "$pg_tps" "${ratios[-1]}" >&2
+	printf '%-34s %9s %9s %9s %8s %6s  ratio %.2f  %s / %s, %s\n' "round $round" "$fe_rps" "$p50" "$p99" \
+		"${err:-0}" "$pg_tps" "${ratios[-1]}" "$(per_req $((pg1 - pg0)) "$fe_n")" \
+		"$(per_req $((pg2 - pg1)) "$pg_n")" "$(per_req $((st1 - st0)) "$fe_n")" >&2
 done
 median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 printf '%-34s %9.2f  target >= 0.80 (PG: %s requests replayed by pgbench -M prepared)\n' \
