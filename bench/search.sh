@@ -388,21 +388,18 @@ ticks() { # a process gone meanwhile counts 0 (mawk stops at a file it cannot op
 	done
 	echo "$s"
 }
-pg_ticks() {
-	local pm
-	pm=$(head -1 "$state/backend/pg/data/postmaster.pid")
-	echo $(($(ticks "$pm" $(pgrep -P "$pm")) + $(awk '{ print $16 + $17 }' "/proc/$pm/stat")))
-}
-per_req() { echo "scale=2; $1 * 1000 / $(getconf CLK_TCK) / $2" | bc; }
+pm=$(head -1 "$state/backend/pg/data/postmaster.pid") clk_tck=$(getconf CLK_TCK)
+pg_ticks() { echo $(($(ticks "$pm" $(pgrep -P "$pm")) + $(awk '{ print $16 + $17 }' "/proc/$pm/stat"))); }
+per_req() { echo "scale=2; $1 * 1000 / $clk_tck / $2" | bc; }
 printf '\n%-34s %9s %9s %9s %8s %6s %s\n' "mix, 4 clients (${dur}s a side)" "frontend" p50_ms p99_ms errors "PG" \
 	"  CPU ms/request: PG (mix / PG alone), frontend+backend" >&2
 ratios=()
 for round in $(seq 1 "$rounds"); do
 	warm_up mix 2 4 quick
-	pg0=$(pg_ticks) st0=$(ticks "$frontend_pid" "$backend_pid")
+	mix0=$(pg_ticks) st0=$(ticks "$frontend_pid" "$backend_pid")
 	read -r p50 p99 fe_rps err < <(warm=0 run_wrk mix 2 4 quick)
-	pg1=$(pg_ticks) st1=$(ticks "$frontend_pid" "$backend_pid")
-	pg_kids=$(pgrep -P "$(head -1 "$state/backend/pg/data/postmaster.pid")" | wc -l)
+	mix1=$(pg_ticks) st1=$(ticks "$frontend_pid" "$backend_pid")
+	pg_kids=$(pgrep -P "$pm" | wc -l)
 	# pgbench runs $warm s more, not counted (its fresh connections prepare
 	# their statements, as the warm-up does for the mix): its rate is that of
 	# its progress reports after $warm s, its CPU from then on.
@@ -411,22 +408,22 @@ for round in $(seq 1 "$rounds"); do
 		-T $((warm + dur)) "${fargs[@]}" else >"$state/pgbench-$round.txt" 2>&1 &
 	pgb=$!
 	sleep "$warm"
-	pg1=$(pg_ticks)
+	rep0=$(pg_ticks)
 	wait "$pgb" || die "pgbench failed: $(tail -3 "$state/pgbench-$round.txt")"
 	# pgbench's connections count once the postmaster has reaped them.
 	for _ in $(seq 1 50); do
-		[ "$(pgrep -P "$(head -1 "$state/backend/pg/data/postmaster.pid")" | wc -l)" -le "$pg_kids" ] && break
+		[ "$(pgrep -P "$pm" | wc -l)" -le "$pg_kids" ] && break
 		sleep 0.1
 	done
-	pg2=$(pg_ticks)
+	rep1=$(pg_ticks)
 	read -r pg_tps pg_n < <(awk -v w="$warm" '$1 == "progress:" && $2 + 0 > w { s += $4; n++ }
 		END { printf "%.0f %.0f\n", n ? s / n : 0, s }' "$state/pgbench-$round.txt")
 	[ "$pg_tps" -gt 0 ] || die "no progress reports from pgbench after ${warm}s: $state/pgbench-$round.txt"
 	fe_n=$(awk '/requests in/ { print $1 }' "$state/wrk-mix-4.txt")
 	ratios+=("$(echo "scale=3; $fe_rps / $pg_tps" | bc)")
 	printf '%-34s %9s %9s %9s %8s %6s  ratio %.2f  %s / %s, %s\n' "round $round" "$fe_rps" "$p50" "$p99" \
-		"${err:-0}" "$pg_tps" "${ratios[-1]}" "$(per_req $((pg1 - pg0)) "$fe_n")" \
-		"$(per_req $((pg2 - pg1)) "$pg_n")" "$(per_req $((st1 - st0)) "$fe_n")" >&2
+		"${err:-0}" "$pg_tps" "${ratios[-1]}" "$(per_req $((mix1 - mix0)) "$fe_n")" \
+		"$(per_req $((rep1 - rep0)) "$pg_n")" "$(per_req $((st1 - st0)) "$fe_n")" >&2
 done
 median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 printf '%-34s %9.2f  target >= 0.80 (PG: %s requests replayed by pgbench -M prepared)\n' \
