@@ -303,30 +303,31 @@ static void be_top_refresh(be_db *admin, int64_t *next_compact)
 {
 	int64_t t0 = el_now_us(CLOCK_REALTIME);
 	int days = 0, rc = be_db_stats_top_refresh(admin, BE_TOP_KEEP, &days);
+	int64_t now = el_now_us(CLOCK_REALTIME);
 
 	if (rc < 0)
 		el_warn("top lists not refreshed: %s (retried in %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
-	else if (el_now_us(CLOCK_REALTIME) - t0 > 10000000)
-		el_info("top lists: %d days refreshed in %.0f s", days,
-			(double)(el_now_us(CLOCK_REALTIME) - t0) / 1e6);
+	else if (now - t0 > 10000000)
+		el_info("top lists: %d days refreshed in %.0f s", days, (double)(now - t0) / 1e6);
 	/*
 	 * What a large load left of stats_top_hot, given back (sql/012): at
 	 * most one rewrite an hour, since one right after the refresh's deletes
 	 * may keep rows that a transaction still running could see.
 	 */
-	if (el_now_us(CLOCK_REALTIME) < *next_compact)
+	if (now < *next_compact)
 		return;
 	int64_t freed = 0;
-	t0 = el_now_us(CLOCK_REALTIME);
+	t0 = now;
 	rc = be_db_stats_top_compact(admin, BE_TOP_COMPACT_MIN, &freed);
 	if (rc < 0) {
 		el_warn("top lists: compaction failed: %s (retried in %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
 	} else if (freed >= 0) {
+		now = el_now_us(CLOCK_REALTIME);
 		el_info("top lists: stats_top_hot rewritten in %.1f s, %lld MB given back",
-			(double)(el_now_us(CLOCK_REALTIME) - t0) / 1e6, (long long)(freed >> 20));
-		*next_compact = el_now_us(CLOCK_REALTIME) + 3600 * 1000000LL;
+			(double)(now - t0) / 1e6, (long long)(freed >> 20));
+		*next_compact = now + 3600 * 1000000LL;
 	}
 }
 

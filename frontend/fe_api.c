@@ -329,7 +329,7 @@ fe_api_call *fe_api_begin(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
 	c->a = a;
 	c->req = req;
 	c->write = write;
-	c->deadline_ms = el_now_us(CLOCK_MONOTONIC) / 1000 + a->conf.timeout_ms;
+	c->deadline_ms = el_now_ms(CLOCK_MONOTONIC) + a->conf.timeout_ms;
 	return c;
 fail:
 	if (m)
@@ -378,8 +378,6 @@ size_t fe_api_reply_len(const fe_api_call *c)
 /* fe_api_wait - see fe_api.h */
 void fe_api_wait(fe_api_call *c)
 {
-	int64_t left = c->deadline_ms - el_now_us(CLOCK_MONOTONIC) / 1000;
-
 	if (c->ready) {
 		if (c->raw) { /* a big reply fe_rpc_start left packed */
 			c->rv = fe_rpc_raw_unpack(c->raw, &c->rep);
@@ -387,6 +385,7 @@ void fe_api_wait(fe_api_call *c)
 		}
 		return;
 	}
+	int64_t left = c->deadline_ms - el_now_ms(CLOCK_MONOTONIC);
 	/* Past the deadline (a long queue): nothing is sent, a write least of all. */
 	c->rv = left > 0 ? fe_rpc_call(c->a->rpc, c->req, !c->write, (int)left, &c->rep)
 			 : -ETIMEDOUT;
