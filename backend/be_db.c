@@ -214,21 +214,38 @@ static int be_db_pipe_collect(be_db *db, const be_db_genq *q, const char *kinds,
 	return rc;
 }
 
-/* be_db_exec_gen_many - see be_db_int.h */
-int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
+/*
+ * be_db_pipe_run - q in one round trip: be_db_exec_gen's prepared statements
+ * (gen) or unnamed ones with their own parameter and result formats.
+ */
+static int be_db_pipe_run(be_db *db, const be_db_genq *q, int nq, PGresult **out, bool gen)
 {
 	char name[16], kinds[2 * BE_DB_PIPE_MAX];
 	uint32_t sent_prep = db->gen_prepared;
 	int rc, nsent = 0, i;
 
 	if (nq < 1 || nq > BE_DB_PIPE_MAX)
-		el_panic("be_db_exec_gen_many: %d statements", nq);
-	memset(out, 0, (size_t)nq * sizeof(*out));
-	if ((rc = be_db_gen_mode(db, q[0].what)) != 0)
+		el_panic("be_db_pipe_run: %d statements", nq);
+	if (nq > 0)
+		memset(out, 0, (size_t)nq * sizeof(*out));
+	/* An unnamed statement is planned per plan_cache_mode too (be_db_exec). */
+	rc = gen           ? be_db_gen_mode(db, q[0].what)
+	     : db->generic ? be_db_simple(db, q[0].what, "SET plan_cache_mode = auto")
+			   : 0;
+	if (rc)
 		return rc;
+	if (!gen)
+		db->generic = false;
 	if (PQenterPipelineMode(db->conn) != 1)
 		return be_db_fail(db, NULL, q[0].what);
 	for (i = 0; i < nq; i++) {
+		if (!gen) {
+			if (PQsendQueryParams(db->conn, q[i].sql, q[i].n, NULL, q[i].vals,
+					      q[i].lens, q[i].fmts, q[i].rfmt) != 1)
+				break;
+			kinds[nsent++] = BE_DB_PIPE_QUERY;
+			continue;
+		}
 		be_db_gen_name(name, q[i].slot);
 		if (!(sent_prep & (1u << q[i].slot))) {
 			if (PQsendPrepare(db->conn, name, q[i].sql, q[i].n, NULL) != 1)
@@ -255,6 +272,18 @@ int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
 		}
 	}
 	return rc;
+}
+
+/* be_db_exec_gen_many - see be_db_int.h */
+int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
+{
+	return be_db_pipe_run(db, q, nq, out, true);
+}
+
+/* be_db_exec_many - see be_db_int.h */
+int be_db_exec_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
+{
+	return be_db_pipe_run(db, q, nq, out, false);
 }
 
 /* be_db_simple - a fixed statement (or several) without parameters */
@@ -487,6 +516,18 @@ int be_db_ready(be_db *db)
 	return 0;
 }
 
+/* be_db_tx_open - local state of a transaction just begun */
+static void be_db_tx_open(be_db *db)
+{
+	db->in_tx = true;
+	db->tx_failed = false;
+	db->cache_dirty = false;
+	db->flows_mark = be_db_flow_rows(db);
+}
+
+/* be_db_end_tx - local state once the transaction is over, either way */
+static void be_db_end_tx(be_db *db, bool committed);
+
 /* be_db_begin - see be_db.h */
 int be_db_begin(be_db *db)
 {
@@ -506,10 +547,39 @@ int be_db_begin(be_db *db)
 	}
 	if (rc)
 		return rc;
-	db->in_tx = true;
-	db->tx_failed = false;
-	db->cache_dirty = false;
-	db->flows_mark = be_db_flow_rows(db);
+	be_db_tx_open(db);
+	return 0;
+}
+
+/* be_db_begin_many - see be_db_int.h */
+int be_db_begin_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
+{
+	be_db_genq all[BE_DB_PIPE_MAX];
+	PGresult *res[BE_DB_PIPE_MAX];
+	int rc;
+
+	if (db == NULL || db->in_tx || nq < 0 || nq >= BE_DB_PIPE_MAX)
+		return -EINVAL;
+	if (nq > 0)
+		memset(out, 0, (size_t)nq * sizeof(*out));
+	all[0] = (be_db_genq){ 0, "begin", "BEGIN", 0, NULL, NULL, NULL, 0 };
+	memcpy(all + 1, q, (size_t)nq * sizeof(*q));
+	for (int attempt = 0;; attempt++) {
+		if ((rc = be_db_ready(db)) != 0)
+			return rc;
+		be_db_tx_open(db); /* a failure in q leaves it open and failed */
+		rc = be_db_exec_many(db, all, nq + 1, res);
+		if (rc == 0)
+			break;
+		if (rc != -ECONNRESET)
+			return rc;
+		be_db_end_tx(db, false);
+		/* An idle connection the server dropped (restart): one more try. */
+		if (attempt > 0 || (rc = be_db_reconnect(db)) != 0)
+			return rc;
+	}
+	PQclear(res[0]);
+	memcpy(out, res + 1, (size_t)nq * sizeof(*out));
 	return 0;
 }
 
@@ -599,6 +669,49 @@ int be_db_commit_lines(be_db *db)
 		return rc;
 	}
 	return be_db_commit_keep(db);
+}
+
+/* be_db_commit_many - see be_db_int.h */
+int be_db_commit_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
+{
+	be_db_genq all[BE_DB_PIPE_MAX];
+	PGresult *res[BE_DB_PIPE_MAX];
+	int rc;
+
+	if (db == NULL || !db->in_tx || nq < 0 || nq >= BE_DB_PIPE_MAX)
+		return -EINVAL;
+	if (nq > 0)
+		memset(out, 0, (size_t)nq * sizeof(*out));
+	if (db->lost) {
+		be_db_end_tx(db, false);
+		return -ENOTCONN;
+	}
+	rc = db->tx_failed ? -EIO : be_db_lines_flush(db);
+	if (rc) {
+		be_db_rollback(db);
+		return rc;
+	}
+	memcpy(all, q, (size_t)nq * sizeof(*q));
+	all[nq] = (be_db_genq){ 0, "commit", "COMMIT", 0, NULL, NULL, NULL, 0 };
+	rc = be_db_exec_many(db, all, nq + 1, res);
+	if (rc) {
+		/* A statement failed (COMMIT was skipped: roll back), or the connection. */
+		be_db_rollback(db);
+		return rc;
+	}
+	/* COMMIT of an aborted transaction succeeds with the tag ROLLBACK. */
+	if (strcmp(PQcmdStatus(res[nq]), "COMMIT") != 0) {
+		for (int i = 0; i <= nq; i++)
+			PQclear(res[i]);
+		be_db_end_tx(db, false);
+		db->st.rollbacks++;
+		return -EIO;
+	}
+	PQclear(res[nq]);
+	memcpy(out, res, (size_t)nq * sizeof(*out));
+	be_db_end_tx(db, true);
+	db->st.commits++;
+	return 0;
 }
 
 /* be_db_rollback - see be_db.h; a no-op outside a transaction */

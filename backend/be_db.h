@@ -26,6 +26,12 @@
  * be_db_commit_lines() instead (flows stay buffered), and hands the flows to
  * the writer's own handle with be_db_flows_take(), which flushes them there
  * and deletes their journal rows (be_db_journal_done) in one transaction.
+ * It makes those calls in three round trips and the COPY:
+ *
+ *     be_db_stream_begin(db, host, stream, &no, &committed);  // BEGIN + lookup
+ *     ... lines and flows buffered ...
+ *     be_db_journal_lines_flush(db, &journal_id);  // journal + ingest_seq, COPY
+ *     be_db_stream_commit(db, host, stream, last_seq);  // stream update + COMMIT
  *
  * be_db_lines_flush() takes the ingest_counter row lock, held until commit:
  * from there on, batch transactions commit one after another, so ingest_seq
@@ -229,6 +235,17 @@ int be_db_host_id(be_db *db, el_span name, int32_t *id);
 int be_db_stream_get(be_db *db, int32_t host_id, el_span stream, int32_t *stream_no,
 		     uint64_t *committed_seq);
 int be_db_stream_set(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq);
+/*
+ * The same in fewer round trips, as the ingest worker runs a batch:
+ * be_db_stream_begin is be_db_begin + be_db_stream_get in one (outside a
+ * transaction; a failure after BEGIN leaves the transaction open: roll it
+ * back); be_db_stream_commit is be_db_stream_set + be_db_commit_lines in
+ * one, after be_db_stream_get or _begin of the same stream in this
+ * transaction (on failure the transaction is rolled back).
+ */
+int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, int32_t *stream_no,
+		       uint64_t *committed_seq);
+int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq);
 
 /*
  * Lines: be_db_line_add buffers one line as binary COPY data (flushing by
@@ -294,6 +311,8 @@ void be_db_flows_drop(be_db *db);
  * passed over; any other failure stops and is returned (call it again).
  */
 int be_db_journal_add(be_db *db, int64_t *id);
+/* be_db_journal_lines_flush - be_db_journal_add, then be_db_lines_flush: two round trips, not three */
+int be_db_journal_lines_flush(be_db *db, int64_t *id);
 int be_db_journal_done(be_db *db, int64_t lo, int64_t hi);
 int be_db_journal_apply(be_db *db, uint64_t *applied, uint64_t *bad);
 

@@ -318,23 +318,27 @@ size_t be_db_lines_pending(const be_db *db)
 }
 
 /*
- * be_db_lines_flush - reserve an ingest_seq range and COPY the buffered
- * lines.  The counter row stays locked until the transaction ends (see
- * be_db.h): that is what makes ingest_seq order commit order.
+ * be_db_lines_flush_with - pre (if any) and the reservation of an ingest_seq
+ * range in one round trip, then the COPY of the buffered lines.  The counter
+ * row stays locked until the transaction ends (see be_db.h): that is what
+ * makes ingest_seq order commit order.  *pre_out gets pre's result when all
+ * succeeded.
  */
-int be_db_lines_flush(be_db *db)
+int be_db_lines_flush_with(be_db *db, const be_db_genq *pre, PGresult **pre_out)
 {
 	char nb[24];
-	PGresult *res = NULL;
+	PGresult *res[2] = { NULL, NULL };
 	uint64_t last, base;
 	size_t n, i;
 	bool opened;
-	int rc;
+	int rc, nq = 0;
 
-	if (db == NULL)
+	if (db == NULL || (pre && pre_out == NULL))
 		return -EINVAL;
+	if (pre)
+		*pre_out = NULL;
 	n = db->lines.rows;
-	if (n == 0)
+	if (n == 0 && pre == NULL)
 		return 0;
 	rc = be_db_tx_wrap_begin(db, &opened);
 	if (rc) {
@@ -343,20 +347,34 @@ int be_db_lines_flush(be_db *db)
 	}
 	snprintf(nb, sizeof(nb), "%zu", n);
 	const char *p[1] = { nb };
-	rc = be_db_exec(db, "reserve ingest_seq",
-			"UPDATE ingest_counter SET last_seq = last_seq + $1 RETURNING last_seq", 1,
-			p, NULL, NULL, 1, &res);
-	if (rc == 0 && (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8))
-		rc = -EIO;
-	if (rc)
+	be_db_genq q[2];
+	if (pre)
+		q[nq++] = *pre;
+	if (n)
+		q[nq++] = (be_db_genq){ 0,
+					"reserve ingest_seq",
+					"UPDATE ingest_counter SET last_seq = last_seq + $1 "
+					"RETURNING last_seq",
+					1,
+					p,
+					NULL,
+					NULL,
+					1 };
+	rc = be_db_exec_many(db, q, nq, res);
+	if (rc || n == 0)
 		goto out;
-	last = be_db_get_be64(PQgetvalue(res, 0, 0));
+	PGresult *r = res[nq - 1];
+	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8) {
+		rc = -EIO;
+		goto out;
+	}
+	last = be_db_get_be64(PQgetvalue(r, 0, 0));
 	base = last - n + 1;
 	for (i = 0; i < n; i++) {
 		uint64_t v = base + i;
-		char *q = db->lines.b.p + db->line_seq_off[i];
+		char *d = db->lines.b.p + db->line_seq_off[i];
 		for (int k = 7; k >= 0; k--) {
-			q[k] = (char)(v & 0xff);
+			d[k] = (char)(v & 0xff);
 			v >>= 8;
 		}
 	}
@@ -369,7 +387,18 @@ int be_db_lines_flush(be_db *db)
 		db->st.flushes++;
 	}
 out:
-	PQclear(res);
+	if (rc == 0 && pre) {
+		*pre_out = res[0];
+		res[0] = NULL;
+	}
+	PQclear(res[0]);
+	PQclear(res[1]);
 	be_db_copy_reset(&db->lines);
 	return be_db_tx_wrap_end(db, opened, rc);
+}
+
+/* be_db_lines_flush - see be_db.h */
+int be_db_lines_flush(be_db *db)
+{
+	return be_db_lines_flush_with(db, NULL, NULL);
 }

@@ -766,44 +766,58 @@ void be_db_journal_forget(be_db *db)
 	memset(db->jrows, 0, sizeof(db->jrows));
 }
 
-/* be_db_journal_add - see be_db.h */
-int be_db_journal_add(be_db *db, int64_t *id)
-{
-	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
+/* be_db_jrow - the flow_journal row of the flows buffered since the last one */
+typedef struct be_db_jrow {
 	const char *vals[8];
 	int lens[8], fmts[8];
 	char nb[4][24];
-	size_t from[4], rows = 0;
-	PGresult *res = NULL;
-	int rc;
+	size_t rows; /* 0: nothing new to journal */
+	be_db_genq q;
+} be_db_jrow;
 
-	if (id == NULL)
-		return -EINVAL;
-	*id = 0;
-	if (!db->in_tx)
-		return -EINVAL;
+/* be_db_jrow_make - j's statement (valid while the buffers do not change) */
+static int be_db_jrow_make(be_db *db, be_db_jrow *j)
+{
+	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
+
+	j->rows = 0;
 	for (int i = 0; i < 4; i++) {
-		from[i] = db->jmark[i] ? db->jmark[i] : cb[i]->b.len ? BE_DB_COPY_HEADER : 0;
-		rows += cb[i]->rows - db->jrows[i];
-		snprintf(nb[i], sizeof(nb[i]), "%zu", cb[i]->rows - db->jrows[i]);
-		vals[2 * i] = cb[i]->b.len > from[i] ? cb[i]->b.p + from[i] : "";
-		lens[2 * i] = (int)(cb[i]->b.len - from[i]);
-		fmts[2 * i] = 1;
-		vals[2 * i + 1] = nb[i];
-		lens[2 * i + 1] = 0;
-		fmts[2 * i + 1] = 0;
+		size_t from = db->jmark[i] ? db->jmark[i] : cb[i]->b.len ? BE_DB_COPY_HEADER : 0;
+
+		j->rows += cb[i]->rows - db->jrows[i];
+		snprintf(j->nb[i], sizeof(j->nb[i]), "%zu", cb[i]->rows - db->jrows[i]);
+		j->vals[2 * i] = cb[i]->b.len > from ? cb[i]->b.p + from : "";
+		j->lens[2 * i] = (int)(cb[i]->b.len - from);
+		j->fmts[2 * i] = 1;
+		j->vals[2 * i + 1] = j->nb[i];
+		j->lens[2 * i + 1] = 0;
+		j->fmts[2 * i + 1] = 0;
 		/* A slice over 1 GiB cannot be one value: the caller flushes earlier. */
-		if (cb[i]->b.len - from[i] > ((size_t)1 << 30) - 1)
+		if (cb[i]->b.len - from > ((size_t)1 << 30) - 1)
 			return -EMSGSIZE;
 	}
-	if (rows == 0)
-		return 0;
-	rc = be_db_exec(db, "flow journal",
-			"INSERT INTO flow_journal (messages, nmessages, recipients, nrecipients, "
-			"rejects, nrejects, keys, nkeys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-			"RETURNING id",
-			8, vals, lens, fmts, 1, &res);
-	if (rc == 0 && (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8))
+	j->q = (be_db_genq){
+		0,
+		"flow journal",
+		"INSERT INTO flow_journal (messages, nmessages, recipients, nrecipients, "
+		"rejects, nrejects, keys, nkeys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+		"RETURNING id",
+		8,
+		j->vals,
+		j->lens,
+		j->fmts,
+		1
+	};
+	return 0;
+}
+
+/* be_db_jrow_done - the row's id from its insert (res freed); the buffers marked journaled */
+static int be_db_jrow_done(be_db *db, PGresult *res, int64_t *id)
+{
+	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
+	int rc = 0;
+
+	if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8)
 		rc = -EIO;
 	if (rc == 0) {
 		*id = (int64_t)be_db_get_be64(PQgetvalue(res, 0, 0));
@@ -814,6 +828,40 @@ int be_db_journal_add(be_db *db, int64_t *id)
 	}
 	PQclear(res);
 	return rc;
+}
+
+/* be_db_journal_write - the journal row; with_lines: then the lines, its round trip shared */
+static int be_db_journal_write(be_db *db, int64_t *id, bool with_lines)
+{
+	PGresult *res = NULL;
+	be_db_jrow j;
+	int rc;
+
+	if (id == NULL)
+		return -EINVAL;
+	*id = 0;
+	if (!db->in_tx)
+		return -EINVAL;
+	if ((rc = be_db_jrow_make(db, &j)) != 0)
+		return rc;
+	if (j.rows == 0)
+		return with_lines ? be_db_lines_flush(db) : 0;
+	rc = with_lines ? be_db_lines_flush_with(db, &j.q, &res)
+			: be_db_exec(db, j.q.what, j.q.sql, j.q.n, j.q.vals, j.q.lens, j.q.fmts,
+				     j.q.rfmt, &res);
+	return rc ? rc : be_db_jrow_done(db, res, id);
+}
+
+/* be_db_journal_add - see be_db.h */
+int be_db_journal_add(be_db *db, int64_t *id)
+{
+	return be_db_journal_write(db, id, false);
+}
+
+/* be_db_journal_lines_flush - see be_db.h */
+int be_db_journal_lines_flush(be_db *db, int64_t *id)
+{
+	return be_db_journal_write(db, id, true);
 }
 
 /* be_db_journal_done - see be_db.h */

@@ -86,12 +86,15 @@ int be_db_simple(be_db *db, const char *what, const char *sql);
 int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n,
 		   const char *const *vals, const int *lens, const int *fmts, PGresult **out);
 
-/* be_db_genq - one statement of be_db_exec_gen_many */
+/* be_db_genq - one statement of be_db_exec_gen_many or be_db_exec_many */
 typedef struct be_db_genq {
-	int slot; /* be_db_exec_gen's slot: the statement's name */
+	int slot; /* be_db_exec_gen's slot: the statement's name (be_db_exec_gen_many) */
 	const char *what, *sql;
 	int n;
-	const char *const *vals; /* text parameters, read during the call only */
+	const char *const *vals; /* parameters, read during the call only */
+	/* be_db_exec_many only: as PQexecParams takes them (NULL, 0: text) */
+	const int *lens, *fmts;
+	int rfmt;
 } be_db_genq;
 
 /* The most statements be_db_exec_gen_many sends at once. */
@@ -106,6 +109,25 @@ typedef struct be_db_genq {
  * lost (-ECONNRESET).
  */
 int be_db_exec_gen_many(be_db *db, const be_db_genq *q, int nq, PGresult **out);
+/*
+ * be_db_exec_many - unnamed statements (as be_db_exec runs them) in one
+ * round trip, the same way; slot is not used.  A statement that fails
+ * aborts the ones after it, and the transaction if one is open.
+ */
+int be_db_exec_many(be_db *db, const be_db_genq *q, int nq, PGresult **out);
+/*
+ * be_db_begin_many - be_db_begin, then q, in one round trip (out as
+ * be_db_exec_many).  When q fails the transaction stays open, failed: roll
+ * it back.
+ * be_db_commit_many - flush the lines (flows stay buffered, as
+ * be_db_commit_lines), then q and COMMIT in one round trip.  On failure the
+ * transaction is rolled back (flows dropped) and out is all NULL; q's
+ * results are only worth reading once the COMMIT succeeded.
+ */
+int be_db_begin_many(be_db *db, const be_db_genq *q, int nq, PGresult **out);
+int be_db_commit_many(be_db *db, const be_db_genq *q, int nq, PGresult **out);
+/* be_db_lines_flush_with - be_db_lines_flush with pre sent in its first round trip */
+int be_db_lines_flush_with(be_db *db, const be_db_genq *pre, PGresult **pre_out);
 int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb);
 int be_db_events_load(be_db *db);
 int be_db_commit_keep(be_db *db);

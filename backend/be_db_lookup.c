@@ -74,52 +74,148 @@ out:
 	return rc;
 }
 
+/*
+ * A batch's stream row: committed_seq (never backwards), the batch counted,
+ * the host's last_seen touched once a minute.  $1 host id, $2 stream, $3 seq;
+ * s returns the row updated.
+ */
+#define BE_DB_STREAM_UPDATE                                                                        \
+	"WITH s AS (UPDATE streams SET committed_seq = greatest(committed_seq, $3::bigint), "      \
+	"batches = batches + 1, updated_at = now() WHERE host_id = $1 AND stream_id = $2 "         \
+	"RETURNING host_id), h AS (UPDATE hosts SET last_seen = now() WHERE id = $1 "              \
+	"AND last_seen < now() - interval '1 minute' AND EXISTS (SELECT FROM s)) "
+
+static const char be_db_stream_sel_sql[] = "SELECT no, committed_seq FROM streams "
+					   "WHERE host_id = $1 AND stream_id = $2 FOR UPDATE";
+
+/*
+ * be_db_stream_lookup - the stream's row, locked; res is the lookup's
+ * result when already made (it is freed here), NULL to make it.  A new
+ * stream is inserted, then locked: a concurrent first batch of the same
+ * stream waits on our insert and then sees our row.
+ */
+static int be_db_stream_lookup(be_db *db, const char *const p[2], PGresult *res, int32_t *stream_no,
+			       uint64_t *committed_seq)
+{
+	int rc = 0;
+
+	if (res == NULL)
+		rc = be_db_exec(db, "stream lookup", be_db_stream_sel_sql, 2, p, NULL, NULL, 0,
+				&res);
+	if (rc == 0 && PQntuples(res) == 0) {
+		PQclear(res);
+		res = NULL;
+		rc = be_db_exec(db, "stream insert",
+				"INSERT INTO streams (host_id, stream_id) VALUES ($1, $2) "
+				"ON CONFLICT DO NOTHING",
+				2, p, NULL, NULL, 0, NULL);
+		if (rc == 0)
+			rc = be_db_exec(db, "stream lookup", be_db_stream_sel_sql, 2, p, NULL, NULL,
+					0, &res);
+	}
+	if (rc == 0 && PQntuples(res) != 1)
+		rc = -EIO;
+	if (rc == 0) {
+		if (stream_no)
+			*stream_no = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		*committed_seq = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* be_db_stream_params - $1, $2 (and $3 if qb) of the stream statements; -EINVAL on a bad name */
+static int be_db_stream_params(el_buf *sb, char hb[16], int32_t host_id, el_span stream,
+			       char qb[24], uint64_t seq)
+{
+	snprintf(hb, 16, "%" PRId32, host_id);
+	if (qb)
+		snprintf(qb, 24, "%" PRIu64, seq);
+	return be_db_param_text(sb, stream, 255);
+}
+
 /* be_db_stream_get - see be_db.h */
 int be_db_stream_get(be_db *db, int32_t host_id, el_span stream, int32_t *stream_no,
 		     uint64_t *committed_seq)
 {
-	static const char sel[] = "SELECT no, committed_seq FROM streams "
-				  "WHERE host_id = $1 AND stream_id = $2 FOR UPDATE";
 	char hb[16];
-	PGresult *res = NULL;
 	el_buf sb;
 	int rc;
 
 	if (db == NULL || committed_seq == NULL || host_id <= 0 || !db->in_tx)
 		return -EINVAL;
 	el_buf_init(&sb);
-	rc = be_db_param_text(&sb, stream, 255);
+	rc = be_db_stream_params(&sb, hb, host_id, stream, NULL, 0);
 	if (rc == 0)
 		rc = be_db_ready(db);
-	if (rc)
-		goto out;
-	snprintf(hb, sizeof(hb), "%" PRId32, host_id);
-	const char *p[2] = { hb, sb.p };
-	rc = be_db_exec(db, "stream lookup", sel, 2, p, NULL, NULL, 0, &res);
-	if (rc == 0 && PQntuples(res) == 0) {
-		/*
-		 * A new stream: insert it, then lock it.  A concurrent first batch
-		 * of the same stream waits on our insert and then sees our row.
-		 */
-		PQclear(res);
-		rc = be_db_exec(db, "stream insert",
-				"INSERT INTO streams (host_id, stream_id) VALUES ($1, $2) "
-				"ON CONFLICT DO NOTHING",
-				2, p, NULL, NULL, 0, NULL);
+	if (rc == 0) {
+		const char *p[2] = { hb, sb.p };
+		rc = be_db_stream_lookup(db, p, NULL, stream_no, committed_seq);
+	}
+	el_buf_fini(&sb);
+	return rc;
+}
+
+/* be_db_stream_begin - see be_db.h */
+int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, int32_t *stream_no,
+		       uint64_t *committed_seq)
+{
+	PGresult *res = NULL;
+	char hb[16];
+	el_buf sb;
+	int rc;
+
+	if (db == NULL || committed_seq == NULL || host_id <= 0 || db->in_tx)
+		return -EINVAL;
+	el_buf_init(&sb);
+	rc = be_db_stream_params(&sb, hb, host_id, stream, NULL, 0);
+	if (rc == 0) {
+		const char *p[2] = { hb, sb.p };
+		const be_db_genq q = {
+			0, "stream lookup", be_db_stream_sel_sql, 2, p, NULL, NULL, 0
+		};
+		rc = be_db_begin_many(db, &q, 1, &res);
 		if (rc == 0)
-			rc = be_db_exec(db, "stream lookup", sel, 2, p, NULL, NULL, 0, &res);
+			rc = be_db_stream_lookup(db, p, res, stream_no, committed_seq);
 	}
-	if (rc)
-		goto out;
-	if (PQntuples(res) != 1) {
-		rc = -EIO;
+	el_buf_fini(&sb);
+	return rc;
+}
+
+/* be_db_stream_commit - see be_db.h */
+int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq)
+{
+	char hb[16], qb[24];
+	PGresult *res = NULL;
+	el_buf sb;
+	int rc;
+
+	if (db == NULL || host_id <= 0 || committed_seq > INT64_MAX || !db->in_tx)
+		return -EINVAL;
+	el_buf_init(&sb);
+	rc = be_db_stream_params(&sb, hb, host_id, stream, qb, committed_seq);
+	if (rc) {
+		be_db_rollback(db);
 		goto out;
 	}
-	if (stream_no)
-		*stream_no = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	*committed_seq = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-out:
+	const char *p[3] = { hb, sb.p, qb };
+	/*
+	 * The row was locked by the lookup in this transaction, so it is there;
+	 * were it not, the cast fails and the COMMIT after it does not run.
+	 */
+	const be_db_genq q = { 0,
+			       "stream update",
+			       BE_DB_STREAM_UPDATE
+			       "SELECT CASE WHEN count(*) = 1 THEN 1 "
+			       "ELSE ('stream row missing: ' || count(*))::int END FROM s",
+			       3,
+			       p,
+			       NULL,
+			       NULL,
+			       0 };
+	rc = be_db_commit_many(db, &q, 1, &res);
 	PQclear(res);
+out:
 	el_buf_fini(&sb);
 	return rc;
 }
@@ -135,26 +231,18 @@ int be_db_stream_set(be_db *db, int32_t host_id, el_span stream, uint64_t commit
 	if (db == NULL || host_id <= 0 || committed_seq > INT64_MAX)
 		return -EINVAL;
 	el_buf_init(&sb);
-	rc = be_db_param_text(&sb, stream, 255);
+	rc = be_db_stream_params(&sb, hb, host_id, stream, qb, committed_seq);
 	if (rc == 0)
 		rc = be_db_ready(db);
 	if (rc)
 		goto out;
-	snprintf(hb, sizeof(hb), "%" PRId32, host_id);
-	snprintf(qb, sizeof(qb), "%" PRIu64, committed_seq);
 	const char *p[3] = { hb, sb.p, qb };
 	/*
 	 * UPDATE first: an INSERT ... ON CONFLICT would draw a value from the
 	 * identity sequence of streams.no on every batch.
 	 */
-	rc = be_db_exec(db, "stream update",
-			"WITH s AS (UPDATE streams SET committed_seq = greatest(committed_seq, "
-			"$3::bigint), batches = batches + 1, updated_at = now() "
-			"WHERE host_id = $1 AND stream_id = $2 RETURNING host_id), "
-			"h AS (UPDATE hosts SET last_seen = now() WHERE id = $1 "
-			"AND last_seen < now() - interval '1 minute' AND EXISTS (SELECT FROM s)) "
-			"SELECT count(*) FROM s",
-			3, p, NULL, NULL, 0, &res);
+	rc = be_db_exec(db, "stream update", BE_DB_STREAM_UPDATE "SELECT count(*) FROM s", 3, p,
+			NULL, NULL, 0, &res);
 	if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "0") == 0)
 		rc = be_db_exec(db, "stream insert",
 				"INSERT INTO streams (host_id, stream_id, committed_seq, batches) "

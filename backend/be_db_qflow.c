@@ -196,8 +196,11 @@ static int be_dbq_flow_hops(be_db *db, el_arena *a, const be_db_scope *sc, const
 
 		memcpy(rp[h], (const char *[7]){ p[0], p[1], p[2], p[3], hid, qid, first },
 		       sizeof(rp[h]));
-		q[nq++] = (be_db_genq){ BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql,
-					7, rp[h] };
+		q[nq++] = (be_db_genq){ .slot = BE_DBQ_G_FLOW_RCPT,
+					.what = "flow recipients",
+					.sql = be_dbq_flow_rcpt_sql,
+					.n = 7,
+					.vals = rp[h] };
 		lines[h] = sc->role != ELSE__ROLE__ROLE_MAILBOX ||
 			   be_dbq_bool(r, i, BE_DBQ_FLOW_OWN_SENDER);
 		if (!lines[h])
@@ -206,8 +209,11 @@ static int be_dbq_flow_hops(be_db *db, el_arena *a, const be_db_scope *sc, const
 		       (const char *[4]){ hid, qid, PQgetvalue(r, i, BE_DBQ_FLOW_LINES_FROM),
 					  PQgetvalue(r, i, BE_DBQ_FLOW_LINES_TO) },
 		       sizeof(lp[h]));
-		q[nq++] = (be_db_genq){ BE_DBQ_G_LINES, "flow lines", be_dbq_flow_lines_sql, 4,
-					lp[h] };
+		q[nq++] = (be_db_genq){ .slot = BE_DBQ_G_LINES,
+					.what = "flow lines",
+					.sql = be_dbq_flow_lines_sql,
+					.n = 4,
+					.vals = lp[h] };
 	}
 	if ((rc = be_dbq_gen_many(db, q, nq, res)) != 0)
 		return rc;
@@ -258,14 +264,21 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 	}
 	snprintf(eidb, sizeof(eidb), "%" PRId64, eid);
 	p[4] = eidb;
-	rc = be_dbq_gen_many(
-		db,
-		(const be_db_genq[2]){
-			{ BE_DBQ_G_FLOW, "flow", be_dbq_flow_sql, 5, p },
-			/* Rejects of this e-mail, visible to the caller row by row. */
-			{ BE_DBQ_G_FLOW_REJ, "flow rejects", be_dbq_flow_rej_sql, 5, p },
-		},
-		2, res);
+	rc = be_dbq_gen_many(db,
+			     (const be_db_genq[2]){
+				     { .slot = BE_DBQ_G_FLOW,
+				       .what = "flow",
+				       .sql = be_dbq_flow_sql,
+				       .n = 5,
+				       .vals = p },
+				     /* Rejects of this e-mail, visible to the caller row by row. */
+				     { .slot = BE_DBQ_G_FLOW_REJ,
+				       .what = "flow rejects",
+				       .sql = be_dbq_flow_rej_sql,
+				       .n = 5,
+				       .vals = p },
+			     },
+			     2, res);
 	if (rc)
 		return rc;
 	r = res[0];
@@ -327,13 +340,20 @@ int be_db_q_warm(be_db *db)
 	const char *p[7] = { "1", "{}", "{}", "{}", "0", "", "0" }, *l[4] = { "0", "", "0", "0" };
 	PGresult *r[2];
 	if ((rc == 0 || rc == -ENOENT) &&
-	    (rc = be_dbq_gen_many(
-		     db,
-		     (const be_db_genq[2]){
-			     { BE_DBQ_G_FLOW_RCPT, "flow recipients", be_dbq_flow_rcpt_sql, 7, p },
-			     { BE_DBQ_G_LINES, "flow lines", be_dbq_flow_lines_sql, 4, l },
-		     },
-		     2, r)) == 0) {
+	    (rc = be_dbq_gen_many(db,
+				  (const be_db_genq[2]){
+					  { .slot = BE_DBQ_G_FLOW_RCPT,
+					    .what = "flow recipients",
+					    .sql = be_dbq_flow_rcpt_sql,
+					    .n = 7,
+					    .vals = p },
+					  { .slot = BE_DBQ_G_LINES,
+					    .what = "flow lines",
+					    .sql = be_dbq_flow_lines_sql,
+					    .n = 4,
+					    .vals = l },
+				  },
+				  2, r)) == 0) {
 		PQclear(r[0]);
 		PQclear(r[1]);
 	}

@@ -693,13 +693,11 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		g->st.host_mismatch++;
 	g->flow_err = 0;
 	g->last_day = -2;
-	if ((rc = be_db_begin(g->db)) < 0)
-		goto fail;
 	what = "host";
 	if ((rc = be_db_host_id(g->db, host, &host_id)) < 0)
 		goto fail;
-	what = "stream";
-	if ((rc = be_db_stream_get(g->db, host_id, stream, &stream_no, &committed)) < 0)
+	what = "begin";
+	if ((rc = be_db_stream_begin(g->db, host_id, stream, &stream_no, &committed)) < 0)
 		goto fail;
 	if (last <= committed) {
 		/* All of it is stored already: a resend after a lost ack. */
@@ -756,34 +754,36 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	if ((rc = g->flow_err) < 0)
 		goto fail;
 	int64_t jid = 0;
-	what = "flow journal";
-	if (g->pipe.running && (rc = be_db_journal_add(g->db, &jid)) < 0)
-		goto fail;
-	what = "lines";
-	if ((rc = be_db_lines_flush(g->db)) < 0)
-		goto fail;
-	what = "flows";
-	if (!g->pipe.running && (rc = be_db_flows_flush(g->db)) < 0)
-		goto fail;
-	what = "stream";
-	if ((rc = be_db_stream_set(g->db, host_id, stream, last)) < 0)
-		goto fail;
-	g->dirty = true;
 	bool ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
-	what = "checkpoint";
 	if (g->pipe.running) {
-		/* Lines only: the flows and the checkpoint go to the writer. */
+		/* Lines and their flows' journal row: the flows and the checkpoint go to the writer. */
+		what = "flow journal";
+		if ((rc = be_db_journal_lines_flush(g->db, &jid)) < 0)
+			goto fail;
+		what = "checkpoint";
 		if (ckpt && (rc = be_db_last_ingest_seq(g->db, &ckpt_seq)) < 0)
 			goto fail;
 		what = "commit";
-		if ((rc = be_db_commit_lines(g->db)) < 0)
+		if ((rc = be_db_stream_commit(g->db, host_id, stream, last)) < 0)
 			goto fail;
+		g->dirty = true;
 		if (jid && g->journal_lo == 0)
 			g->journal_lo = jid;
 		if (jid)
 			g->journal_hi = jid;
 		be_ingest_pipe_hand(g, ckpt, ckpt_seq);
 	} else {
+		what = "lines";
+		if ((rc = be_db_lines_flush(g->db)) < 0)
+			goto fail;
+		what = "flows";
+		if ((rc = be_db_flows_flush(g->db)) < 0)
+			goto fail;
+		what = "stream";
+		if ((rc = be_db_stream_set(g->db, host_id, stream, last)) < 0)
+			goto fail;
+		g->dirty = true;
+		what = "checkpoint";
 		if (ckpt && (rc = be_ingest_save_checkpoint(g)) < 0)
 			goto fail;
 		what = "commit";

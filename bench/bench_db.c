@@ -8,9 +8,10 @@
  * writes --lines lines (the files repeated) into a fresh migrated database,
  * --batch lines per transaction, three ways, one after the other:
  *
- *   be_db   what the ingest path does: be_db_begin, be_db_stream_get (row
- *           lock), be_db_line_add per line (binary COPY buffer), be_db_commit
- *           (ingest_seq reservation, COPY, stream_set, COMMIT with fsync).
+ *   be_db   what the ingest path does with the lines: be_db_stream_begin
+ *           (BEGIN and the stream's row lock), be_db_line_add per line
+ *           (binary COPY buffer), be_db_stream_commit (ingest_seq
+ *           reservation, COPY, stream update and COMMIT with fsync).
  *   binary  plain binary COPY of the same rows, one COPY + COMMIT per batch,
  *           no bookkeeping: the ceiling for the adapter.
  *   text    plain text COPY of the same rows (what psql \copy would send):
@@ -174,7 +175,7 @@ static double bench_run_be_db(const char *ci, size_t n, size_t batch, int64_t no
 		el_fatal("be_db_open");
 	t0 = bench_now();
 	for (size_t i = 0; i < n;) {
-		if (be_db_begin(db) || be_db_stream_get(db, h, EL_SPAN_LIT("s"), &sno, &committed))
+		if (be_db_stream_begin(db, h, EL_SPAN_LIT("s"), &sno, &committed))
 			el_fatal("begin");
 		size_t end = i + batch < n ? i + batch : n;
 		for (; i < end; i++) {
@@ -182,7 +183,7 @@ static double bench_run_be_db(const char *ci, size_t n, size_t batch, int64_t no
 			if (be_db_line_add(db, &l))
 				el_fatal("line_add");
 		}
-		if (be_db_stream_set(db, h, EL_SPAN_LIT("s"), end) || be_db_commit(db))
+		if (be_db_stream_commit(db, h, EL_SPAN_LIT("s"), end))
 			el_fatal("commit");
 	}
 	t0 = bench_now() - t0;

@@ -469,6 +469,55 @@ Test(db_stream, get_set_and_rollback)
 	be_db_close(db);
 }
 
+Test(db_stream, begin_and_commit_each_in_one_round_trip)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int32_t h, no1 = 0, no2 = 0;
+	uint64_t seq = 99;
+	be_db_line l;
+
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 1), -EINVAL, "outside tx");
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), &no1, &seq), 0);
+	cr_assert_eq(seq, 0, "a new stream");
+	cr_assert_gt(no1, 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), NULL, &seq), -EINVAL, "in tx");
+	l = td_line(h, no1, 1, (int64_t)time(NULL) * 1000000, EL_SPAN_LIT("one"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 42), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 1, "the commit flushed the line");
+
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), &no2, &seq), 0);
+	cr_assert_eq(seq, 42);
+	cr_assert_eq(no2, no1);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 10), 0); /* never backwards */
+	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's1'"), 42);
+	cr_assert_eq(td_i64(c, "SELECT batches FROM streams WHERE stream_id = 's1'"), 2);
+
+	/* A failed statement in the transaction: no COMMIT, the transaction is gone. */
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_exec(db, "test", "SELECT 1 / 0", 0, NULL, NULL, NULL, 0, NULL), -EIO);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 50), -EIO);
+	/* The stream row gone under the transaction: the update says so, nothing commits. */
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	cr_assert_eq(seq, 42);
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_exec(db, "test", "DELETE FROM streams WHERE stream_id = 's1'", 0, NULL,
+				NULL, NULL, 0, NULL),
+		     0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 50), -EIO);
+	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's1'"), 42);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 1, "neither batch committed");
+	/* The handle goes on. */
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s2"), NULL, &seq), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s2"), 7), 0);
+	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's2'"), 7);
+	PQfinish(c);
+	be_db_close(db);
+}
+
 Test(db_stream, row_lock_serialises_two_ingests)
 {
 	be_db *db = td_open();
@@ -1384,6 +1433,47 @@ static int64_t td_journal_batch(be_db *db, td_flows *f)
 	return id;
 }
 
+Test(db_flows, journal_row_and_lines_in_two_round_trips, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	td_flows f = { .db = db, .pass = 1 };
+	int32_t h, no;
+	uint64_t seq;
+	int64_t id = -1;
+
+	cr_assert_eq(be_db_partitions(db, 1795000000, 30), 0);
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	cr_assert_eq(be_db_journal_lines_flush(db, &id), -EINVAL, "outside tx");
+	/* Lines without new flows: no journal row. */
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), &no, &seq), 0);
+	be_db_line l = td_line(h, no, 1, 1795000000LL * 1000000, EL_SPAN_LIT("x"));
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_journal_lines_flush(db, &id), 0);
+	cr_assert_eq(id, 0);
+	cr_assert_eq(be_db_lines_pending(db), 0);
+	/* Flows and lines: one row, the lines after it. */
+	td_feed(&f);
+	cr_assert_eq(f.err, 0);
+	l.seq = 2;
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_journal_lines_flush(db, &id), 0);
+	cr_assert_gt(id, 0);
+	cr_assert_eq(be_db_lines_pending(db), 0);
+	int64_t again;
+	cr_assert_eq(be_db_journal_add(db, &again), 0);
+	cr_assert_eq(again, 0, "the rows are in the journal once");
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 2), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 2);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 1);
+	cr_assert_eq(td_i64(c, "SELECT max(id) FROM flow_journal"), id);
+	cr_assert_eq(td_i64(c, "SELECT nmessages FROM flow_journal"), (long long)f.ntx);
+	cr_assert_eq(td_i64(c, "SELECT count(DISTINCT ingest_seq) FROM lines"), 2);
+	PQfinish(c);
+	be_db_flows_drop(db);
+	be_db_close(db);
+}
+
 /* td_writer_job - the writer's way: take, upsert and delete row id in one transaction */
 static void td_writer_job(be_db *w, be_db *db, int64_t id)
 {
@@ -1843,6 +1933,12 @@ Test(db_conn, lost_connection_is_reported_and_reconnect_works, .timeout = 180)
 	cr_assert_eq(seq, 1);
 	cr_assert_eq(be_db_flows_flush(db), 0);
 	cr_assert_eq(be_db_commit(db), 0);
+	/* ... and so does the begin sent with the stream lookup. */
+	cr_assert_eq(be_pg_stop(dir), 0);
+	cr_assert_eq(be_pg_start(dir, NULL, ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), NULL, &seq), 0);
+	cr_assert_eq(seq, 1);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 1), 0);
 
 	/* Server down: a call outside a transaction says so. */
 	cr_assert_eq(be_pg_stop(dir), 0);
@@ -1866,7 +1962,11 @@ static int td_gen_many(be_db *db, int nq, const int *slot, const char *const *sq
 	be_db_genq q[8];
 
 	for (int i = 0; i < nq; i++)
-		q[i] = (be_db_genq){ slot[i], "pipeline test", sql[i], 1, &val[i] };
+		q[i] = (be_db_genq){ .slot = slot[i],
+				     .what = "pipeline test",
+				     .sql = sql[i],
+				     .n = 1,
+				     .vals = &val[i] };
 	return be_db_exec_gen_many(db, q, nq, out);
 }
 
