@@ -226,8 +226,7 @@ static int be_db_pipe_run(be_db *db, const be_db_genq *q, int nq, PGresult **out
 
 	if (nq < 1 || nq > BE_DB_PIPE_MAX)
 		el_panic("be_db_pipe_run: %d statements", nq);
-	if (nq > 0)
-		memset(out, 0, (size_t)nq * sizeof(*out));
+	memset(out, 0, (size_t)nq * sizeof(*out));
 	/* An unnamed statement is planned per plan_cache_mode too (be_db_exec). */
 	rc = gen           ? be_db_gen_mode(db, q[0].what)
 	     : db->generic ? be_db_simple(db, q[0].what, "SET plan_cache_mode = auto")
@@ -516,6 +515,20 @@ int be_db_ready(be_db *db)
 	return 0;
 }
 
+/* be_db_end_tx - local state once the transaction is over, either way */
+static void be_db_end_tx(be_db *db, bool committed)
+{
+	if (!committed) {
+		be_db_discard_tx(db);
+		if (db->cache_dirty)
+			be_db_cache_drop(db);
+		/* Staging tables made in this transaction are gone: make sure. */
+		db->stage_ready = false;
+	}
+	db->in_tx = db->own_tx = db->tx_failed = false;
+	db->cache_dirty = false;
+}
+
 /* be_db_tx_open - local state of a transaction just begun */
 static void be_db_tx_open(be_db *db)
 {
@@ -524,9 +537,6 @@ static void be_db_tx_open(be_db *db)
 	db->cache_dirty = false;
 	db->flows_mark = be_db_flow_rows(db);
 }
-
-/* be_db_end_tx - local state once the transaction is over, either way */
-static void be_db_end_tx(be_db *db, bool committed);
 
 /* be_db_begin - see be_db.h */
 int be_db_begin(be_db *db)
@@ -563,7 +573,8 @@ int be_db_begin_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
 	if (nq > 0)
 		memset(out, 0, (size_t)nq * sizeof(*out));
 	all[0] = (be_db_genq){ 0, "begin", "BEGIN", 0, NULL, NULL, NULL, 0 };
-	memcpy(all + 1, q, (size_t)nq * sizeof(*q));
+	if (nq > 0)
+		memcpy(all + 1, q, (size_t)nq * sizeof(*q));
 	for (int attempt = 0;; attempt++) {
 		if ((rc = be_db_ready(db)) != 0)
 			return rc;
@@ -579,22 +590,9 @@ int be_db_begin_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
 			return rc;
 	}
 	PQclear(res[0]);
-	memcpy(out, res + 1, (size_t)nq * sizeof(*out));
+	if (nq > 0)
+		memcpy(out, res + 1, (size_t)nq * sizeof(*out));
 	return 0;
-}
-
-/* be_db_end_tx - local state once the transaction is over, either way */
-static void be_db_end_tx(be_db *db, bool committed)
-{
-	if (!committed) {
-		be_db_discard_tx(db);
-		if (db->cache_dirty)
-			be_db_cache_drop(db);
-		/* Staging tables made in this transaction are gone: make sure. */
-		db->stage_ready = false;
-	}
-	db->in_tx = db->own_tx = db->tx_failed = false;
-	db->cache_dirty = false;
 }
 
 /* be_db_commit - flush what is buffered, then COMMIT */
@@ -659,16 +657,7 @@ int be_db_commit_keep(be_db *db)
 /* be_db_commit_lines - see be_db.h */
 int be_db_commit_lines(be_db *db)
 {
-	int rc;
-
-	if (db == NULL || !db->in_tx)
-		return -EINVAL;
-	rc = be_db_lines_flush(db);
-	if (rc) {
-		be_db_rollback(db);
-		return rc;
-	}
-	return be_db_commit_keep(db);
+	return be_db_commit_many(db, NULL, 0, NULL);
 }
 
 /* be_db_commit_many - see be_db_int.h */
@@ -691,7 +680,8 @@ int be_db_commit_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
 		be_db_rollback(db);
 		return rc;
 	}
-	memcpy(all, q, (size_t)nq * sizeof(*q));
+	if (nq > 0)
+		memcpy(all, q, (size_t)nq * sizeof(*q));
 	all[nq] = (be_db_genq){ 0, "commit", "COMMIT", 0, NULL, NULL, NULL, 0 };
 	rc = be_db_exec_many(db, all, nq + 1, res);
 	if (rc) {
@@ -708,7 +698,8 @@ int be_db_commit_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
 		return -EIO;
 	}
 	PQclear(res[nq]);
-	memcpy(out, res, (size_t)nq * sizeof(*out));
+	if (nq > 0)
+		memcpy(out, res, (size_t)nq * sizeof(*out));
 	be_db_end_tx(db, true);
 	db->st.commits++;
 	return 0;
