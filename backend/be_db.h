@@ -210,6 +210,13 @@ int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *dele
 int be_db_stats_top_refresh(be_db *db, int keep, int *days);
 
 /*
+ * be_db_stats_top_due - *due: a day changed since the last refresh has a
+ * (kind, host) group of more than 2 x keep hot keys, as after a large load
+ * (sql/015_stats_top_due.sql): refresh now rather than at the next round.
+ */
+int be_db_stats_top_due(be_db *db, int keep, bool *due);
+
+/*
  * be_db_stats_top_compact - rewrite stats_top_hot when a large load left it
  * more than min_bytes and mostly empty (sql/012_stats_top_compact.sql);
  * *freed gets the bytes given back, -1 when it was left alone.  Waits at

@@ -267,26 +267,43 @@ int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *dele
 			   keep_days, before, deleted);
 }
 
-/* be_db_stats_top_refresh - see be_db.h */
-int be_db_stats_top_refresh(be_db *db, int keep, int *days)
+/* be_db_top_keep - sql with $1 = keep (1..100000), its one row in *res */
+static int be_db_top_keep(be_db *db, int keep, const char *sql, PGresult **res)
 {
-	PGresult *res = NULL;
 	char k[16];
 	const char *p[1] = { k };
 	int rc;
 
-	if (days)
-		*days = 0;
 	if (db == NULL || keep < 1 || keep > 100000)
 		return -EINVAL;
-	rc = be_db_ready(db);
-	if (rc)
+	if ((rc = be_db_ready(db)) != 0)
 		return rc;
 	snprintf(k, sizeof(k), "%d", keep);
-	rc = be_db_ddl(db, "top lists", "10s", "SELECT else_stats_top_refresh($1::integer)", 1, p,
-		       &res);
+	return be_db_ddl(db, "top lists", "10s", sql, 1, p, res);
+}
+
+/* be_db_stats_top_refresh - see be_db.h */
+int be_db_stats_top_refresh(be_db *db, int keep, int *days)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	if (days)
+		*days = 0;
+	rc = be_db_top_keep(db, keep, "SELECT else_stats_top_refresh($1::integer)", &res);
 	if (rc == 0 && days)
 		*days = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return rc;
+}
+
+/* be_db_stats_top_due - see be_db.h */
+int be_db_stats_top_due(be_db *db, int keep, bool *due)
+{
+	PGresult *res = NULL;
+	int rc = be_db_top_keep(db, keep, "SELECT else_stats_top_due($1::integer)", &res);
+
+	*due = rc == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return rc;
 }

@@ -293,11 +293,18 @@ static void be_maintain(be_db *admin, be_keep k)
 /*
  * be_top_refresh - the top lists' cuts (sql/006_stats_top.sql) for the days
  * ingest changed.  Every BE_TOP_REFRESH_S and at start: between refreshes
- * the hot rows only grow by keys that cross the old cut.  Then the
- * compaction of stats_top_hot, not before *next_compact.
+ * the hot rows only grow by keys that cross the old cut, unless a load wrote
+ * days never refreshed, which be_maint_main checks every BE_TOP_POLL_S.
+ * Then the compaction of stats_top_hot, not before *next_compact.
  */
 #define BE_TOP_REFRESH_S 300
 #define BE_TOP_KEEP 100
+/*
+ * Between refreshes, every BE_TOP_POLL_S from BE_TOP_EARLY_S after the last
+ * one: a refresh at once when a load left a day mostly hot (sql/015).
+ */
+#define BE_TOP_POLL_S 30
+#define BE_TOP_EARLY_S 60
 #define BE_TOP_COMPACT_MIN (64LL << 20)
 static void be_top_refresh(be_db *admin, int64_t *next_compact)
 {
@@ -306,7 +313,7 @@ static void be_top_refresh(be_db *admin, int64_t *next_compact)
 	int64_t now = el_now_us(CLOCK_REALTIME);
 
 	if (rc < 0)
-		el_warn("top lists not refreshed: %s (retried in %d s)", strerror(-rc),
+		el_warn("top lists not refreshed: %s (retried within %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
 	else if (now - t0 > 10000000)
 		el_info("top lists: %d days refreshed in %.0f s", days, (double)(now - t0) / 1e6);
@@ -321,7 +328,7 @@ static void be_top_refresh(be_db *admin, int64_t *next_compact)
 	t0 = now;
 	rc = be_db_stats_top_compact(admin, BE_TOP_COMPACT_MIN, &freed);
 	if (rc < 0) {
-		el_warn("top lists: compaction failed: %s (retried in %d s)", strerror(-rc),
+		el_warn("top lists: compaction failed: %s (retried within %d s)", strerror(-rc),
 			BE_TOP_REFRESH_S);
 	} else if (freed >= 0) {
 		now = el_now_us(CLOCK_REALTIME);
@@ -354,14 +361,16 @@ static void *be_maint_main(void *arg)
 	be_maint *m = arg;
 	int64_t now = el_now_us(CLOCK_REALTIME), day = now / 86400000000LL;
 	int64_t next_maint = now + 3600 * 1000000LL, next_top = now, next_compact = 0;
+	int64_t next_poll = INT64_MAX;
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
 		now = el_now_us(CLOCK_REALTIME);
 		int64_t next_day = (day + 1) * 86400000000LL;
-		if (now < next_maint && now < next_top && now < next_day) {
+		if (now < next_maint && now < next_top && now < next_day && now < next_poll) {
 			int64_t until = next_maint < next_top ? next_maint : next_top;
 			until = until < next_day ? until : next_day;
+			until = until < next_poll ? until : next_poll;
 			struct timespec ts = { (time_t)(until / 1000000),
 					       (long)(until % 1000000) * 1000 };
 			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
@@ -380,9 +389,17 @@ static void *be_maint_main(void *arg)
 			be_maintain(m->admin, k);
 			next_maint = now + 3600 * 1000000LL;
 		}
+		if (now >= next_poll && now < next_top) {
+			bool due = false;
+			if (be_db_stats_top_due(m->admin, BE_TOP_KEEP, &due) == 0 && due)
+				next_top = now;
+			next_poll = now + BE_TOP_POLL_S * 1000000LL;
+		}
 		if (now >= next_top) {
 			be_top_refresh(m->admin, &next_compact);
-			next_top = el_now_us(CLOCK_REALTIME) + BE_TOP_REFRESH_S * 1000000LL;
+			now = el_now_us(CLOCK_REALTIME);
+			next_top = now + BE_TOP_REFRESH_S * 1000000LL;
+			next_poll = now + BE_TOP_EARLY_S * 1000000LL;
 		}
 		pthread_mutex_lock(&m->mu);
 	}

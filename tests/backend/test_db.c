@@ -1019,6 +1019,13 @@ Test(db_stats, top_hot_follows_ingest_and_refresh, .timeout = 120)
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM stats_top_hot"), 9);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM stats_top_dirty WHERE day = '2026-11-10'"), 1);
 	cr_assert_eq(td_stats_diff(c), 0, "after the first write");
+	/* Due early: mx1's 6 senders are more than 2 x 2 hot keys, not more than 2 x 3. */
+	bool due = false;
+	cr_assert_eq(be_db_stats_top_due(db, 2, &due), 0);
+	cr_assert(due);
+	cr_assert_eq(be_db_stats_top_due(db, 3, &due), 0);
+	cr_assert_not(due);
+	cr_assert_eq(be_db_stats_top_due(db, 0, &due), -EINVAL);
 
 	/* Refresh: counts 5 4 3 2 2 1, the 4th key has 2, so the cut is 3. */
 	cr_assert_eq(be_db_stats_top_refresh(db, 3, &days), 0);
@@ -1043,6 +1050,9 @@ Test(db_stats, top_hot_follows_ingest_and_refresh, .timeout = 120)
 			      "7:mx1:a.test:17,7:mx2:s1@a.test:1,7:mx2:a.test:1");
 	cr_assert_eq(be_db_stats_top_refresh(db, 3, &days), 0);
 	cr_assert_eq(days, 0, "nothing changed since");
+	/* A day not changed since its refresh is never due, whatever its hot keys. */
+	cr_assert_eq(be_db_stats_top_due(db, 1, &due), 0);
+	cr_assert_not(due);
 
 	/* New flows: s4 reaches the cut (2 -> 3), hot s1 grows (5 -> 6). */
 	td_top_msg(ing, corr, mx1, 4, 3, 4);
@@ -1053,6 +1063,11 @@ Test(db_stats, top_hot_follows_ingest_and_refresh, .timeout = 120)
 			      "mx1:1:s4@a.test:3,mx1:3:a.test:19,mx2:1:s1@a.test:1,"
 			      "mx2:3:a.test:1");
 	cr_assert_eq(td_stats_diff(c), 0, "after new flows");
+	/* Changed again: 4 hot senders on mx1, due at keep 1, not at keep 2. */
+	cr_assert_eq(be_db_stats_top_due(db, 1, &due), 0);
+	cr_assert(due);
+	cr_assert_eq(be_db_stats_top_due(db, 2, &due), 0);
+	cr_assert_not(due);
 	/* Rewrites: a flow of s2 and one of s3 now come from s6: hot s2 4 -> 3,
 	 * hot s3 3 -> 2 (under the cut, still listed with its exact count), s6
 	 * 1 -> 3 (reaches the cut). */
