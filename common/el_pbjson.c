@@ -151,8 +151,8 @@ static int el_pbjson_scalar(el_pbjson_st *s, const ProtobufCFieldDescriptor *f, 
 			    unsigned depth, void *dst)
 {
 	const el_jtok *t = &s->d->t[ti];
-	int64_t i;
-	uint64_t u;
+	int64_t i = 0; /* set whenever rv is 0: gcc -O2 cannot see that el_pbjson_fail is < 0 */
+	uint64_t u = 0;
 	double dv;
 	int rv;
 
