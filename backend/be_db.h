@@ -210,9 +210,11 @@ int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *dele
 int be_db_stats_top_refresh(be_db *db, int keep, int *days);
 
 /*
- * be_db_stats_top_due - *due: a day changed since the last refresh has a
- * (kind, host) group of more than 2 x keep hot keys, as after a large load
- * (sql/015_stats_top_due.sql): refresh now rather than at the next round.
+ * be_db_stats_top_due - *due (not NULL): a day changed since the last
+ * refresh has a (kind, host) group of more than 2 x keep hot keys, as after
+ * a large load or early in a busy day (sql/015_stats_top_due.sql): refresh
+ * now rather than at the next round.  *due is false on error: -EINVAL for
+ * keep outside 1..100000, the be_db errors of the statement.
  */
 int be_db_stats_top_due(be_db *db, int keep, bool *due);
 

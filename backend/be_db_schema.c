@@ -267,8 +267,8 @@ int be_db_stats_retention(be_db *db, int64_t now_s, int keep_days, int64_t *dele
 			   keep_days, before, deleted);
 }
 
-/* be_db_top_keep - sql with $1 = keep (1..100000), its one row in *res */
-static int be_db_top_keep(be_db *db, int keep, const char *sql, PGresult **res)
+/* be_db_top_keep - sql with $1 = keep (1..100000), named what in errors; its row in *res */
+static int be_db_top_keep(be_db *db, const char *what, int keep, const char *sql, PGresult **res)
 {
 	char k[16];
 	const char *p[1] = { k };
@@ -279,7 +279,7 @@ static int be_db_top_keep(be_db *db, int keep, const char *sql, PGresult **res)
 	if ((rc = be_db_ready(db)) != 0)
 		return rc;
 	snprintf(k, sizeof(k), "%d", keep);
-	return be_db_ddl(db, "top lists", "10s", sql, 1, p, res);
+	return be_db_ddl(db, what, "10s", sql, 1, p, res);
 }
 
 /* be_db_stats_top_refresh - see be_db.h */
@@ -290,7 +290,8 @@ int be_db_stats_top_refresh(be_db *db, int keep, int *days)
 
 	if (days)
 		*days = 0;
-	rc = be_db_top_keep(db, keep, "SELECT else_stats_top_refresh($1::integer)", &res);
+	rc = be_db_top_keep(db, "top lists", keep, "SELECT else_stats_top_refresh($1::integer)",
+			    &res);
 	if (rc == 0 && days)
 		*days = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -301,7 +302,8 @@ int be_db_stats_top_refresh(be_db *db, int keep, int *days)
 int be_db_stats_top_due(be_db *db, int keep, bool *due)
 {
 	PGresult *res = NULL;
-	int rc = be_db_top_keep(db, keep, "SELECT else_stats_top_due($1::integer)", &res);
+	int rc = be_db_top_keep(db, "top lists check", keep,
+				"SELECT else_stats_top_due($1::integer)", &res);
 
 	*due = rc == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);

@@ -293,8 +293,10 @@ static void be_maintain(be_db *admin, be_keep k)
 /*
  * be_top_refresh - the top lists' cuts (sql/006_stats_top.sql) for the days
  * ingest changed.  Every BE_TOP_REFRESH_S and at start: between refreshes
- * the hot rows only grow by keys that cross the old cut, unless a load wrote
- * days never refreshed, which be_maint_main checks every BE_TOP_POLL_S.
+ * the hot rows only grow by keys that cross the old cut.  Sooner when a
+ * group has many more hot keys than a refresh keeps (after a load, or just
+ * after midnight on a busy platform, when today's cuts are still low), which
+ * be_maint_main checks every BE_TOP_POLL_S.
  * Then the compaction of stats_top_hot, not before *next_compact.
  */
 #define BE_TOP_REFRESH_S 300
