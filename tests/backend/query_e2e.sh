@@ -5,7 +5,9 @@
 # harness logs go in through else-send, and query_client, a frontend with a
 # certificate of the ELSE CA, logs in and finds them with a quick search over
 # mutual TLS.  Refusals on the way: a short password, a wrong one, a
-# collector's certificate in place of a frontend's.
+# collector's certificate in place of a frontend's.  Then a load with many
+# senders on one host: the top lists are refreshed within about a minute
+# (sql/015), which takes this test a minute.
 #
 # usage: query_e2e.sh BINDIR DATADIR    (BINDIR: build/bin; DATADIR: tests/data/postfix)
 # Needs root (the embedded PostgreSQL runs as user postgres).  Ports: two free
@@ -48,7 +50,7 @@ echo "query_e2e: ports: ingest $port, query $qport"
 
 bash "$root/deploy/else-ca.sh" init "$work/ca" >/dev/null
 bash "$root/deploy/else-ca.sh" server "$work/ca" backend >/dev/null
-for h in mx1 mx2 mx3 frontend1; do bash "$root/deploy/else-ca.sh" client "$work/ca" $h >/dev/null; done
+for h in mx1 mx2 mx3 relay1 frontend1; do bash "$root/deploy/else-ca.sh" client "$work/ca" $h >/dev/null; done
 chmod 755 "$work/ca"
 chmod 644 "$work/ca/ca.crt"
 cat >"$work/else-backend.conf" <<CONF
@@ -123,6 +125,32 @@ if out=$(client root 'another password' "$work/ca/client-mx1.pem" x@y.test); the
 	fail "collector certificate served: $out"
 fi
 grep -q "^auth Q_PEER_UNAUTHENTICATED" <<<"$out" || fail "collector certificate: $out"
+
+# A load of a day with far more senders on one host than the top lists keep
+# (100): the day is all hot until its refresh, and a dashboard sums every
+# key.  The backend refreshes within about a minute (sql/015), not at its
+# next 5-minute round: the cut of relay1's senders shows, and its hot keys
+# come down to 100.  The backend started well under a minute ago.
+psql_() { psql -h "$work/state/pg/run" -U postgres -d else -At -v ON_ERROR_STOP=1 "$@"; }
+"$bin/gen_mail" --host relay1 --emails 4000 --days 1 --end "$(date +%s)" >"$work/relay1.log"
+sent=$(date +%s)
+"$bin/else-send" --backend "$url" --ca "$work/ca/ca.crt" --cert "$work/ca/client-relay1.pem" \
+	--server-name backend --stream file:/var/log/mail.log --batch-lines 2000 \
+	--timeout 5000 --quiet "$work/relay1.log" >/dev/null 2>>"$work/send.log" ||
+	fail "else-send relay1"
+top_sql="FROM stats_top_%s t JOIN hosts h ON h.id = t.host_id WHERE h.name = 'relay1' AND t.kind = 1"
+cuts=0
+for _ in $(seq 1 150); do
+	cuts=$(psql_ -c "SELECT count(*) $(printf "$top_sql" cut)") || fail "psql"
+	[ "$cuts" -gt 0 ] && break
+	sleep 1
+done
+[ "$cuts" -gt 0 ] || fail "relay1's senders not refreshed $(($(date +%s) - sent)) s after the load"
+keys=$(psql_ -c "SELECT max(n) FROM (SELECT count(*) AS n $(printf "$top_sql" daily) GROUP BY day) x")
+hot=$(psql_ -c "SELECT max(n) FROM (SELECT count(*) AS n $(printf "$top_sql" hot) GROUP BY day) x")
+[ "$keys" -gt 200 ] || fail "relay1 has $keys senders a day: too few to show the early refresh"
+[ "$hot" -le 100 ] || fail "relay1 has $hot hot senders a day after the refresh"
+echo "query_e2e: top lists refreshed $(($(date +%s) - sent)) s after a load of $keys senders a day (hot now $hot)"
 
 kill -TERM "$bpid"
 wait "$bpid" || fail "else-backend exited with $? on TERM"
