@@ -368,11 +368,14 @@ static void *be_maint_main(void *arg)
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
 		now = el_now_us(CLOCK_REALTIME);
-		int64_t next_day = (day + 1) * 86400000000LL;
-		if (now < next_maint && now < next_top && now < next_day && now < next_poll) {
-			int64_t until = next_maint < next_top ? next_maint : next_top;
-			until = until < next_day ? until : next_day;
-			until = until < next_poll ? until : next_poll;
+		int64_t next_day = (day + 1) * 86400000000LL, until = next_maint;
+		if (next_top < until)
+			until = next_top;
+		if (next_day < until)
+			until = next_day;
+		if (next_poll < until)
+			until = next_poll;
+		if (now < until) {
 			struct timespec ts = { (time_t)(until / 1000000),
 					       (long)(until % 1000000) * 1000 };
 			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
