@@ -357,18 +357,21 @@ typedef struct be_maint {
 	be_keep keep; /* under mu: set by the main thread at a reload */
 } be_maint;
 
+/* BE_NEXT_DAY - the start of the UTC day after the one of t (microseconds) */
+#define BE_NEXT_DAY(t) (((t) / 86400000000LL + 1) * 86400000000LL)
+
 /* be_maint_main - the maintenance thread */
 static void *be_maint_main(void *arg)
 {
 	be_maint *m = arg;
-	int64_t now = el_now_us(CLOCK_REALTIME), day = now / 86400000000LL;
+	int64_t now = el_now_us(CLOCK_REALTIME);
 	int64_t next_maint = now + 3600 * 1000000LL, next_top = now, next_compact = 0;
-	int64_t next_poll = INT64_MAX;
+	int64_t next_poll = INT64_MAX, next_day = BE_NEXT_DAY(now);
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
 		now = el_now_us(CLOCK_REALTIME);
-		int64_t next_day = (day + 1) * 86400000000LL, until = next_maint;
+		int64_t until = next_maint;
 		if (next_top < until)
 			until = next_top;
 		if (next_day < until)
@@ -386,9 +389,9 @@ static void *be_maint_main(void *arg)
 		if (now >= next_day) {
 			/* A new UTC day: lines_today counts from here (004_lines_today.sql). */
 			if (be_db_q_day_mark(m->admin) == 0)
-				day = now / 86400000000LL;
+				next_day = BE_NEXT_DAY(now);
 			else
-				next_day = now + 60 * 1000000LL;
+				next_day = now + 60 * 1000000LL; /* the database is away */
 		}
 		if (now >= next_maint) {
 			be_maintain(m->admin, k);
