@@ -879,11 +879,14 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 	return 0;
 }
 
-/* be_ingest_set_intervals - see be_ingest.h */
-void be_ingest_set_intervals(be_ingest *g, int64_t checkpoint_us, int64_t idle_us)
+/* be_ingest_reconf - see be_ingest.h */
+void be_ingest_reconf(be_ingest *g, int64_t checkpoint_us, int64_t idle_us, int retention_days,
+		      int ahead_days)
 {
 	g->conf.checkpoint_us = checkpoint_us;
 	g->conf.idle_us = idle_us;
+	g->conf.retention_days = retention_days;
+	g->conf.ahead_days = ahead_days;
 }
 
 /* be_ingest_checkpoint - see be_ingest.h */

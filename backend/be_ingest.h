@@ -94,8 +94,9 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 /* be_ingest_idle - periodic work when batches are rare: flows, checkpoint */
 int be_ingest_idle(be_ingest *g, int64_t now_us);
 
-/* be_ingest_set_intervals - new checkpoint and idle intervals (reload) */
-void be_ingest_set_intervals(be_ingest *g, int64_t checkpoint_us, int64_t idle_us);
+/* be_ingest_reconf - new intervals, retention and days ahead (a reload) */
+void be_ingest_reconf(be_ingest *g, int64_t checkpoint_us, int64_t idle_us, int retention_days,
+		      int ahead_days);
 
 /* be_ingest_checkpoint - write a checkpoint now (clean shutdown) */
 int be_ingest_checkpoint(be_ingest *g);

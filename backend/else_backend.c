@@ -4,13 +4,15 @@
  *
  * usage: else-backend [-c CONFIG] [-o key=value]... [--print-config]
  *                     [--check-config] [--status]
+ *                     [--create-admin NAME | --set-password NAME] (password on stdin)
  *
  * With no `database` configured, the backend runs its own PostgreSQL under
  * state_dir (docs/storage.md) and stops it on exit.  SIGTERM/SIGINT stop
  * cleanly (the batch in hand is finished and acknowledged, a checkpoint is
  * written); SIGHUP re-reads the settings that are safe to change while
- * running (retention, checkpoint and idle intervals).  Every metrics_interval
- * the counters go to STATE_DIR/metrics.json; --status prints them.
+ * running (retention, days ahead, intervals), and only if the whole file
+ * loads.  Every metrics_interval the counters go to
+ * STATE_DIR/run/metrics.json; --status prints them.
  * docs/backend.md describes operation.
  */
 #include <errno.h>
@@ -102,7 +104,7 @@ static const el_conf_item be_conf[] = {
 	{ "max_open", EL_CONF_INT, "1000000", &cf_max_open, 1000, 100000000,
 	  "open messages kept in memory (about 1.5 KB each)" },
 	{ "metrics_interval", EL_CONF_DURATION, "5s", &cf_metrics, 1, 3600,
-	  "how often STATE_DIR/metrics.json is rewritten" },
+	  "how often STATE_DIR/run/metrics.json is rewritten" },
 	{ "query_listen", EL_CONF_STR, "tls+tcp://0.0.0.0:7702", &cf_query_listen, 0, 200,
 	  "where frontends connect (tls+tcp://HOST:PORT; certificates with CN frontend*); "
 	  "empty: no query service" },
@@ -136,6 +138,7 @@ static const el_conf_item be_conf[] = {
 #define BE_NCONF (sizeof(be_conf) / sizeof(be_conf[0]))
 
 static volatile sig_atomic_t be_stop, be_reload;
+static uint64_t be_reloads, be_reload_errors; /* main thread */
 
 static void be_on_signal(int sig)
 {
@@ -188,8 +191,9 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 		"\"queue_depth\":%u,\"in_worker\":%u,\"max_queue_depth\":%u,\"connections\":%u,"
 		"\"flows\":%llu,\"rejects\":%llu,\"open_messages\":%llu,\"checkpoints\":%llu,"
 		"\"recoveries\":%llu,\"replayed_lines\":%llu,\"host_mismatch\":%llu,"
-		"\"partition_days\":%llu,\"flow_journal_applied\":%llu,"
-		"\"errors\":{\"partitions\":%llu,\"flow_writer\":%llu,\"flow_journal\":%llu,"
+		"\"partition_days\":%llu,\"flow_journal_applied\":%llu,\"reloads\":%llu,"
+		"\"errors\":{\"reload\":%llu,\"partitions\":%llu,\"flow_writer\":%llu,"
+		"\"flow_journal\":%llu,"
 		"\"tls\":%llu,\"frame\":%llu,\"unpack\":%llu,"
 		"\"invalid\":%llu,"
 		"\"unauthenticated\":%llu,\"auth\":%llu,\"connections_refused\":%llu,\"send\":%llu,"
@@ -209,7 +213,8 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 		(unsigned long long)cs.open, (unsigned long long)is.checkpoints,
 		(unsigned long long)is.recoveries, (unsigned long long)is.replayed,
 		(unsigned long long)is.host_mismatch, (unsigned long long)is.partition_days,
-		(unsigned long long)is.journal_applied, (unsigned long long)is.partition_errors,
+		(unsigned long long)is.journal_applied, (unsigned long long)be_reloads,
+		(unsigned long long)be_reload_errors, (unsigned long long)is.partition_errors,
 		(unsigned long long)is.flow_jobs_failed, (unsigned long long)is.journal_bad,
 		(unsigned long long)ns.err_tls, (unsigned long long)ns.err_frame,
 		(unsigned long long)ns.err_unpack, (unsigned long long)ns.err_invalid,
@@ -556,6 +561,7 @@ static int be_user_command(be_db *admin, int mode, const char *name)
 typedef struct be_qsvc {
 	be_qnet *net;
 	be_query **workers;
+	int nworkers; /* of workers[] */
 	be_qlog *log;
 	be_qsess *sessions;
 } be_qsvc;
@@ -591,7 +597,8 @@ static void be_query_start(const char *conninfo, be_qsvc *qs)
 	qs->workers = calloc((size_t)cf_query_pool, sizeof(*qs->workers));
 	if (qs->workers == NULL)
 		el_fatal("out of memory");
-	for (int i = 0; i < cf_query_pool; i++)
+	qs->nworkers = (int)cf_query_pool;
+	for (int i = 0; i < qs->nworkers; i++)
 		if ((rc = be_query_new(&qs->workers[i], ci, &qc)) < 0)
 			el_fatal("database: query service cannot connect as else_query: %s",
 				 strerror(-rc));
@@ -600,25 +607,73 @@ static void be_query_start(const char *conninfo, be_qsvc *qs)
 	nc.cert_key_file = cf_cert;
 	nc.max_frame = (size_t)cf_query_max_frame;
 	nc.nctx = (int)cf_query_contexts;
-	nc.nworkers = (int)cf_query_pool;
+	nc.nworkers = qs->nworkers;
 	nc.worker_args = (void **)qs->workers;
 	nc.handle = be_query_handle;
 	if ((rc = be_qnet_start(&qs->net, &nc)) < 0)
 		el_fatal("query_listen %s: %s", cf_query_listen, strerror(-rc));
-	el_info("query service on %s (port %d), %lld workers", cf_query_listen,
-		be_qnet_port(qs->net), (long long)cf_query_pool);
+	el_info("query service on %s (port %d), %d workers", cf_query_listen, be_qnet_port(qs->net),
+		qs->nworkers);
 }
 
 /* be_query_stop - workers first, then the log writer (it writes what is queued) */
 static void be_query_stop(be_qsvc *qs)
 {
 	be_qnet_stop(qs->net);
-	for (int i = 0; qs->workers && i < cf_query_pool; i++)
+	for (int i = 0; qs->workers && i < qs->nworkers; i++)
 		be_query_free(qs->workers[i]);
 	free(qs->workers);
 	be_qlog_free(qs->log);
 	be_qsess_free(qs->sessions);
 	memset(qs, 0, sizeof(*qs));
+}
+
+/*
+ * The settings a reload changes in the running backend: the intervals, the
+ * retention and the days made ahead.  They are numbers read by this thread
+ * or copied under the maintenance thread's lock; every other setting sizes
+ * something or is held by a thread started with it, and needs a restart.
+ */
+static const char *const be_live_conf[] = {
+	"retention",           /* be_maintain, be_ingest_days */
+	"stats_retention",     /* be_maintain */
+	"partitions_ahead",    /* be_maintain, be_ingest_days */
+	"checkpoint_interval", /* be_ingest */
+	"idle_flush",          /* be_ingest */
+	"metrics_interval",    /* the main loop */
+};
+
+/*
+ * be_reconfigure - SIGHUP: the file and the -o settings again.  A file that
+ * does not load (a typo, a value out of range) changes nothing: a running
+ * backend never falls back to the defaults, which could shorten its
+ * retention and drop days of data at the next maintenance.
+ */
+static void be_reconfigure(const char *config, bool missing_ok, const char *const *sets,
+			   size_t nsets, be_ingest *ing, be_maint *maint)
+{
+	el_conf_src src = { config, missing_ok, sets, nsets };
+	char err[512], restart[512];
+	int rc;
+
+	rc = el_conf_reload(be_conf, BE_NCONF, &src, be_live_conf,
+			    sizeof(be_live_conf) / sizeof(be_live_conf[0]), err, sizeof(err),
+			    restart, sizeof(restart));
+	if (rc < 0) {
+		be_reload_errors++;
+		el_warn("reload of %s refused, the running settings stay: %s", config, err);
+		return;
+	}
+	be_reloads++;
+	be_ingest_reconf(ing, cf_checkpoint * 1000000, cf_idle * 1000000,
+			 (int)(cf_retention / 86400), (int)cf_ahead);
+	be_maint_set(maint, be_keep_now());
+	el_info("reloaded %s: retention %lldd, stats_retention %lldd, partitions_ahead %lld, "
+		"checkpoint_interval %llds, idle_flush %llds, metrics_interval %llds%s%s",
+		config, (long long)(cf_retention / 86400), (long long)(cf_stats_retention / 86400),
+		(long long)cf_ahead, (long long)cf_checkpoint, (long long)cf_idle,
+		(long long)cf_metrics, restart[0] ? "; changed, taking effect at a restart: " : "",
+		restart);
 }
 
 /* be_usage - print usage and exit */
@@ -813,16 +868,8 @@ int main(int argc, char **argv)
 		}
 		if (be_reload) {
 			be_reload = 0;
-			rc = el_conf_load(be_conf, BE_NCONF, config, err, sizeof(err));
-			if (rc < 0 && !(rc == -ENOENT && !config_given))
-				el_warn("reload: %s", err);
-			for (int i = 0; i < nsets; i++)
-				el_conf_set(be_conf, BE_NCONF, sets[i], err, sizeof(err));
-			be_ingest_set_intervals(ing, cf_checkpoint * 1000000, cf_idle * 1000000);
-			be_maint_set(&maint, be_keep_now());
-			el_info("reloaded %s (retention, intervals; listen, certificates and the "
-				"database need a restart)",
-				config);
+			be_reconfigure(config, !config_given, (const char *const *)sets,
+				       (size_t)nsets, ing, &maint);
 		}
 	}
 	el_info("stopping: writing a checkpoint");

@@ -247,6 +247,116 @@ void el_conf_free(const el_conf_item *items, size_t n)
 		}
 }
 
+/* A value of any type: the scratch copy of an item in el_conf_reload. */
+typedef union el_conf_val {
+	int64_t i;
+	bool b;
+	char *s;
+	el_conf_list l;
+} el_conf_val;
+
+/* el_conf_same - does the running value of it equal v */
+static bool el_conf_same(const el_conf_item *it, const el_conf_val *v)
+{
+	switch (it->type) {
+	case EL_CONF_BOOL:
+		return *(bool *)it->var == v->b;
+	case EL_CONF_STR: {
+		const char *a = *(char **)it->var;
+		return strcmp(a ? a : "", v->s ? v->s : "") == 0;
+	}
+	case EL_CONF_LIST: {
+		const el_conf_list *l = it->var;
+		if (l->n != v->l.n)
+			return false;
+		for (size_t k = 0; k < l->n; k++)
+			if (strcmp(l->v[k], v->l.v[k]) != 0)
+				return false;
+		return true;
+	}
+	default:
+		return *(int64_t *)it->var == v->i;
+	}
+}
+
+/* el_conf_take - move v into the running value of it (v is left empty) */
+static void el_conf_take(const el_conf_item *it, el_conf_val *v)
+{
+	switch (it->type) {
+	case EL_CONF_BOOL:
+		*(bool *)it->var = v->b;
+		return;
+	case EL_CONF_STR:
+		free(*(char **)it->var);
+		*(char **)it->var = v->s;
+		v->s = NULL;
+		return;
+	case EL_CONF_LIST:
+		el_conf_free(it, 1);
+		*(el_conf_list *)it->var = v->l;
+		v->l.v = NULL;
+		v->l.n = 0;
+		return;
+	default:
+		*(int64_t *)it->var = v->i;
+	}
+}
+
+/* el_conf_reload - see el_conf.h */
+int el_conf_reload(const el_conf_item *items, size_t n, const el_conf_src *src,
+		   const char *const *live, size_t nlive, char *err, size_t errcap, char *restart,
+		   size_t restartcap)
+{
+	el_conf_item *tmp = calloc(n ? n : 1, sizeof(*tmp));
+	el_conf_val *val = calloc(n ? n : 1, sizeof(*val));
+	size_t used = 0;
+	int rc = -ENOMEM;
+
+	err[0] = '\0';
+	if (restartcap)
+		restart[0] = '\0';
+	if (tmp == NULL || val == NULL) {
+		snprintf(err, errcap, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		tmp[i] = items[i];
+		tmp[i].var = &val[i];
+	}
+	rc = el_conf_load(tmp, n, src->path, err, errcap);
+	if (rc == -ENOENT && src->missing_ok)
+		rc = 0;
+	for (size_t k = 0; rc == 0 && k < src->nsets; k++)
+		if ((rc = el_conf_set(tmp, n, src->sets[k], err, errcap)) < 0) {
+			char why[400];
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errcap, "-o %s: %s", src->sets[k], why);
+		}
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		bool is_live = false;
+		for (size_t k = 0; k < nlive && !is_live; k++)
+			is_live = strcmp(items[i].name, live[k]) == 0;
+		if (is_live) {
+			el_conf_take(&items[i], &val[i]);
+		} else if (!el_conf_same(&items[i], &val[i]) && used + 1 < restartcap) {
+			/* ", name", cut at restartcap: a full buffer stays full. */
+			int w = snprintf(restart + used, restartcap - used, "%s%s",
+					 used ? ", " : "", items[i].name);
+			used += w > 0 ? (size_t)w : 0;
+			if (used >= restartcap)
+				used = restartcap - 1;
+		}
+	}
+out:
+	if (tmp)
+		el_conf_free(tmp, n);
+	free(tmp);
+	free(val);
+	return rc;
+}
+
 /* el_conf_print - the table as an example file */
 void el_conf_print(const el_conf_item *items, size_t n, int fd)
 {

@@ -15,7 +15,7 @@
  * OWNERSHIP: string values are heap copies owned by the caller's variables;
  * el_conf_free() frees them.  ERRORS: el_conf_load() returns 0, -ENOENT if
  * the file does not exist (defaults stay applied), -EINVAL with a message in
- * err.  THREADS: call at start, before threads.
+ * err.  THREADS: call at start, before threads (el_conf_reload: later).
  * SECURITY: the file is trusted to the extent of being written by an admin,
  * but is still parsed with bounds: lines longer than 4 KiB are errors.
  */
@@ -56,6 +56,30 @@ int el_conf_load(const el_conf_item *items, size_t n, const char *path, char *er
 /* el_conf_set - apply one "key=value" (command-line overrides) */
 int el_conf_set(const el_conf_item *items, size_t n, const char *kv, char *err, size_t errcap);
 void el_conf_free(const el_conf_item *items, size_t n);
+
+/* Where a reload reads the settings from: the file, then the overrides. */
+typedef struct el_conf_src {
+	const char *path;        /* NULL: no file */
+	bool missing_ok;         /* an absent file reads as an empty one */
+	const char *const *sets; /* "key=value" overrides (-o), applied after the file */
+	size_t nsets;
+} el_conf_src;
+
+/*
+ * el_conf_reload - re-read the settings while running (SIGHUP).  The file and
+ * the overrides are read into a scratch copy of the table; only if all of it
+ * is valid do the items named in live[] take their new values, so a typo in
+ * the file never puts a running program back on defaults.  The other items
+ * keep their running values (their readers may hold pointers into them); the
+ * names of those whose new value differs go, comma-separated, into restart
+ * (they take effect at the next start; truncated to restartcap).  Returns 0,
+ * or < 0 with the message in err and nothing changed.  THREADS: the live
+ * items are written here, so their readers must run on the calling thread or
+ * take copies under the caller's own lock.
+ */
+int el_conf_reload(const el_conf_item *items, size_t n, const el_conf_src *src,
+		   const char *const *live, size_t nlive, char *err, size_t errcap, char *restart,
+		   size_t restartcap);
 /* el_conf_print - write the table as a commented example config */
 void el_conf_print(const el_conf_item *items, size_t n, int fd);
 

@@ -273,3 +273,123 @@ Test(conf, list_printed_with_its_default)
 	cr_assert(strstr(buf, "# what to read\n#source = file:/var/log/mail.log\n") != NULL, "%s",
 		  buf);
 }
+
+/* tc_reload - el_conf_reload of text with the live items "retention", "verbose" */
+static int tc_reload(const char *text, const char *const *sets, size_t nsets, char *err, size_t cap,
+		     char *restart, size_t rcap)
+{
+	static const char *const live[] = { "retention", "verbose" };
+	const char *p = text ? tc_file(text) : "/nonexistent/else.conf";
+	el_conf_src src = { p, text == NULL, sets, nsets };
+	int rc = el_conf_reload(tc_items, TC_N, &src, live, 2, err, cap, restart, rcap);
+
+	if (text)
+		unlink(p);
+	return rc;
+}
+
+Test(conf, reload_changes_only_live_items_and_names_the_others)
+{
+	char err[256], restart[256];
+	const char *url;
+
+	cr_assert_eq(tc_load("retention = 400d\nport = 25\n", err, sizeof(err)), 0, "%s", err);
+	url = tc_url; /* a thread started with it may hold this pointer */
+	cr_assert_eq(tc_reload("retention = 30d\nport = 587\nverbose = yes\n"
+			       "listen = tls+tcp://10.0.0.1:1\n",
+			       NULL, 0, err, sizeof(err), restart, sizeof(restart)),
+		     0, "%s", err);
+	cr_assert_eq(tc_keep, 30 * 86400);
+	cr_assert(tc_flag);
+	cr_assert_eq(tc_port, 25, "port needs a restart");
+	cr_assert_eq(tc_url, url, "the running string is not replaced");
+	cr_assert_str_eq(tc_url, "tls+tcp://127.0.0.1:7701");
+	cr_assert_str_eq(restart, "port, listen");
+	/* A short buffer: the names are cut, never overrun. */
+	memset(restart, 'x', sizeof(restart));
+	cr_assert_eq(tc_reload("port = 587\nlisten = tls+tcp://10.0.0.1:1\n", NULL, 0, err,
+			       sizeof(err), restart, 6),
+		     0, "%s", err);
+	cr_assert_str_eq(restart, "port,");
+	cr_assert_eq(restart[6], 'x');
+	el_conf_free(tc_items, TC_N);
+}
+
+Test(conf, reload_of_a_bad_file_changes_nothing)
+{
+	char err[256], restart[256];
+
+	cr_assert_eq(tc_load("retention = 400d\nverbose = yes\n", err, sizeof(err)), 0, "%s", err);
+	/* The typo is on the last line: the lines before it must not apply
+	 * either, and the keys after a bad line must not fall back to defaults. */
+	cr_assert_eq(tc_reload("verbose = no\nretention = 30d\nretention = 2y\n", NULL, 0, err,
+			       sizeof(err), restart, sizeof(restart)),
+		     -EINVAL);
+	cr_assert(strstr(err, ":3: retention: '2y' is not a valid duration") != NULL, "%s", err);
+	cr_assert_eq(tc_keep, 400 * 86400);
+	cr_assert(tc_flag);
+	cr_assert_eq(tc_reload("bogus = 1\n", NULL, 0, err, sizeof(err), restart, sizeof(restart)),
+		     -EINVAL);
+	cr_assert(strstr(err, "unknown setting 'bogus'") != NULL, "%s", err);
+	cr_assert_eq(tc_keep, 400 * 86400);
+	el_conf_free(tc_items, TC_N);
+}
+
+Test(conf, reload_applies_the_overrides_after_the_file)
+{
+	const char *sets[] = { "retention=7d" }, *bad[] = { "retention=1s" };
+	char err[256], restart[256];
+
+	cr_assert_eq(tc_load("retention = 400d\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(
+		tc_reload("retention = 30d\n", sets, 1, err, sizeof(err), restart, sizeof(restart)),
+		0, "%s", err);
+	cr_assert_eq(tc_keep, 7 * 86400, "-o wins over the file, as at start");
+	cr_assert_str_eq(restart, "");
+	cr_assert_eq(
+		tc_reload("retention = 30d\n", bad, 1, err, sizeof(err), restart, sizeof(restart)),
+		-EINVAL);
+	cr_assert(strstr(err, "-o retention=1s: retention: 1 is out of range") != NULL, "%s", err);
+	cr_assert_eq(tc_keep, 7 * 86400);
+	el_conf_free(tc_items, TC_N);
+}
+
+Test(conf, reload_of_a_missing_file)
+{
+	char err[256], restart[256];
+
+	cr_assert_eq(tc_load("retention = 400d\n", err, sizeof(err)), 0, "%s", err);
+	/* Allowed to be missing (the default path): the defaults, as at start. */
+	cr_assert_eq(tc_reload(NULL, NULL, 0, err, sizeof(err), restart, sizeof(restart)), 0, "%s",
+		     err);
+	cr_assert_eq(tc_keep, 90 * 86400);
+	/* A file named with -c that is gone: refused. */
+	el_conf_src src = { "/nonexistent/else.conf", false, NULL, 0 };
+	static const char *const live[] = { "retention" };
+	cr_assert_eq(tc_load("retention = 400d\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(el_conf_reload(tc_items, TC_N, &src, live, 1, err, sizeof(err), restart,
+				    sizeof(restart)),
+		     -ENOENT);
+	cr_assert(strstr(err, "/nonexistent/else.conf") != NULL, "%s", err);
+	cr_assert_eq(tc_keep, 400 * 86400);
+	el_conf_free(tc_items, TC_N);
+}
+
+Test(conf, reload_of_a_list)
+{
+	static const char *const live[] = { "source" };
+	char err[256], restart[256];
+	const char *p;
+
+	cr_assert_eq(tl_load("source = a\nsource = b\n", err, sizeof(err)), 0, "%s", err);
+	p = tc_file("source = c\nport = 1\n");
+	el_conf_src src = { p, false, NULL, 0 };
+	cr_assert_eq(el_conf_reload(tl_items, TL_N, &src, live, 1, err, sizeof(err), restart,
+				    sizeof(restart)),
+		     0, "%s", err);
+	unlink(p);
+	cr_assert_eq(tl_src.n, 1);
+	cr_assert_str_eq(tl_src.v[0], "c");
+	cr_assert_str_eq(restart, "port");
+	el_conf_free(tl_items, TL_N);
+}

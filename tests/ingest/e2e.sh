@@ -56,7 +56,7 @@ start_backend() {
 	"$bin/else-backend" -o state_dir="$work/state" -o listen="$url" -o query_listen= \
 		-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/server-backend.pem" \
 		-o linger=3600s -o idle_flush=3600s -o checkpoint_interval=1s -o metrics_interval=1s \
-		>>"$work/backend.log" 2>&1 &
+		${conf:+-c "$conf"} >>"$work/backend.log" 2>&1 &
 	bpid=$!
 	for _ in $(seq 1 200); do
 		[ "$(grep -c "listening on" "$work/backend.log" 2>/dev/null || true)" -gt "${before:-0}" ] && return 0
@@ -249,3 +249,41 @@ echo "e2e: full replay rewrote $rewritten messages; rollups unchanged and still 
 kill -TERM "$bpid"
 wait "$bpid" || fail "else-backend did not exit cleanly on SIGTERM"
 bpid=
+
+# SIGHUP.  A file that does not load changes nothing: a running backend
+# never falls back to the defaults (which could shorten its retention and
+# drop days at the next maintenance).  One that loads applies the live
+# settings and names those that need a restart.
+conf=$work/backend.conf
+printf 'retention = 200d\n' >"$conf"
+start_backend
+wait_log() { # TEXT WHAT
+	for _ in $(seq 1 100); do
+		grep -qF -- "$1" "$work/backend.log" && return 0
+		sleep 0.1
+	done
+	fail "$2: no '$1' in the log"
+}
+printf 'retention = 30d\nretention = 2y\n' >"$conf"
+kill -HUP "$bpid"
+wait_log "reload of $conf refused, the running settings stay: $conf:2: retention: '2y'" \
+	"a bad file at SIGHUP"
+for _ in $(seq 1 30); do
+	[ "$(metric errors.reload)" = 1 ] && break
+	sleep 0.1
+done
+[ "$(metric errors.reload)" = 1 ] && [ "$(metric reloads)" = 0 ] ||
+	fail "metrics after a refused reload: errors.reload $(metric errors.reload), reloads $(metric reloads)"
+printf 'retention = 120d\nquery_pool = 8\n' >"$conf"
+kill -HUP "$bpid"
+wait_log "reloaded $conf: retention 120d, stats_retention 400d, partitions_ahead 7" "a good file at SIGHUP"
+wait_log "; changed, taking effect at a restart: query_pool" "a restart-only setting at SIGHUP"
+for _ in $(seq 1 30); do
+	[ "$(metric reloads)" = 1 ] && break
+	sleep 0.1
+done
+[ "$(metric reloads)" = 1 ] || fail "metrics after a reload: reloads $(metric reloads)"
+kill -TERM "$bpid"
+wait "$bpid" || fail "else-backend did not exit cleanly on SIGTERM after the reloads"
+bpid=
+echo "e2e: SIGHUP: a bad file refused with the running settings kept, a good one applied"
