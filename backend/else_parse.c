@@ -233,7 +233,7 @@ static void ep_usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: else-parse [--year YYYY] [FILE...]\n"
-		"       else-parse --flows [--year YYYY] [--state FILE] [FILE...]\n"
+		"       else-parse --flows [--year YYYY] [--state FILE] [--linger S] [FILE...]\n"
 		"Parse mail logs: one JSON object per input line, or with --flows one per\n"
 		"e-mail transaction and reject (see docs/parse.md, docs/flows.md).\n");
 	exit(code);

@@ -407,6 +407,13 @@ void col_daemon_status(col_daemon *d)
 		col_daemon_json_u(&b, "truncations", r->st.truncations);
 		col_daemon_json_u(&b, "reopen_errors", r->st.reopen_errors);
 		col_daemon_json_u(&b, "read_errors", r->read_errors);
+		col_daemon_json_u(&b, "symlinks_refused", r->st.symlinks_refused);
+		col_daemon_json_u(&b, "files_opened", r->st.files_opened);
+		col_daemon_json_u(&b, "datagrams", r->st.datagrams);
+		col_daemon_json_u(&b, "connections", r->st.connections);
+		col_daemon_json_u(&b, "framing_errors", r->st.framing_errors);
+		col_daemon_json_u(&b, "clients_refused", r->st.clients_refused);
+		col_daemon_json_u(&b, "last_read", (uint64_t)(r->st.last_read_us / 1000000));
 		col_daemon_json_u(&b, "finished", (uint64_t)atomic_load(&r->finished));
 		col_daemon_json_end(&b, '}');
 		el_buf_addc(&b, ',');

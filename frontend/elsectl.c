@@ -296,11 +296,11 @@ static void ctl_flow(const Else__FlowReply *f)
 		       f->rejects[i]->rcpt, f->rejects[i]->reason);
 }
 
-/* ctl_password - from ELSECTL_PASSWORD or the first line of stdin */
-static char *ctl_password(const char *prompt)
+/* ctl_password - from the environment variable env or the next line of stdin */
+static char *ctl_password(const char *env, const char *prompt)
 {
 	static char buf[1024];
-	const char *e = getenv("ELSECTL_PASSWORD");
+	const char *e = getenv(env);
 	size_t n;
 
 	if (e) {
@@ -357,13 +357,14 @@ static void ctl_usage(int rc)
 		"  search key=value...    fields of Search (docs/api.md), e.g. sender=a@b "
 		"status=bounced\n"
 		"  flow EMAIL_ID | flow host=H queue_id=Q\n"
-		"  rejects key=value...   stats key=value...   servers   tail   history\n"
+		"  rejects key=value...   stats key=value...   audit key=value...\n"
+		"  servers   tail   history\n"
 		"  users | user-put key=value... | user-delete ID\n"
 		"  groups | group-put key=value... | group-delete ID\n"
 		"  call NAME [JSON]       any call of docs/api.md, JSON body as is\n"
 		"  calls                  the calls of the API; fields NAME: a call's fields\n"
 		"  check NAME JSON        decode a request body offline and print it in full\n"
-		"URL: -u or ELSECTL_URL (default http://127.0.0.1:8080)\n");
+		"URL: -u or ELSECTL_URL (default http://127.0.0.1:8080, the demo's web UI)\n");
 	exit(rc);
 }
 
@@ -443,7 +444,7 @@ int main(int argc, char **argv)
 		el_buf_addlit(&b, "{\"user\":");
 		el_json_str(&b, el_span_make(argv[0], strlen(argv[0])));
 		el_buf_addlit(&b, ",\"password\":");
-		const char *pw = ctl_password("password");
+		const char *pw = ctl_password("ELSECTL_PASSWORD", "password");
 		el_json_str(&b, el_span_make(pw, strlen(pw)));
 		el_buf_addc(&b, '}');
 		ctl_session[0] = ctl_csrf[0] = '\0';
@@ -469,10 +470,9 @@ int main(int argc, char **argv)
 		ctl_print_json(&raw);
 	} else if (strcmp(cmd, "passwd") == 0) {
 		char old[1024];
-		snprintf(old, sizeof(old), "%s", ctl_password("old password"));
-		const char *nw = getenv("ELSECTL_NEW_PASSWORD");
-		if (nw == NULL)
-			nw = ctl_password("new password");
+		snprintf(old, sizeof(old), "%s", ctl_password("ELSECTL_PASSWORD", "old password"));
+		/* Never ELSECTL_PASSWORD again: the new password would be the old one. */
+		const char *nw = ctl_password("ELSECTL_NEW_PASSWORD", "new password");
 		el_buf_addlit(&b, "{\"old_password\":");
 		el_json_str(&b, el_span_make(old, strlen(old)));
 		el_buf_addlit(&b, ",\"new_password\":");
@@ -563,7 +563,7 @@ int main(int argc, char **argv)
 				rest[n++] = argv[i];
 		}
 		if (user && pw && strcmp(pw, "-") == 0)
-			pw = ctl_password("password");
+			pw = ctl_password("ELSECTL_PASSWORD", "password");
 		ctl_args_json(&inner,
 			      user ? &else__user_info__descriptor : &else__group_info__descriptor,
 			      n, rest);

@@ -142,7 +142,11 @@ psql_ -c "select encode(string_agg(raw || '\\x0a'::bytea, ''::bytea order by seq
 	base64 -d | cmp -s - "$work/mx1.all" || fail "mx1: the stored lines differ from the three files"
 d=$(psql_ -c "select count(*) - count(distinct seq) from lines l join hosts h on h.id = l.host_id where h.name = 'mx1'")
 [ "$d" = 0 ] || fail "mx1: $d lines stored twice"
-grep -q '"rotations":[1-9]' <(status a) || fail "mx1: the status shows no rotation"
+status a >"$work/status-a.json" || fail "--status of collector a failed"
+# A rename and a copytruncate: the file source opened the log more than once.
+jq -e '.sources[0] | .rotations >= 1 and .files_opened >= 2 and .symlinks_refused == 0
+	and .last_read > 0' "$work/status-a.json" >/dev/null ||
+	fail "mx1: the status of the source: $(jq -c '.sources[0]' "$work/status-a.json")"
 say "(a) every Postfix line once, byte for byte, in order, through a rename and a copytruncate ($want lines)"
 kill -TERM "$cpid_a"
 wait "$cpid_a" || fail "else-collector did not stop cleanly on SIGTERM"

@@ -288,11 +288,20 @@ ELSECTL_PASSWORD='op password 1234' "$bin/elsectl" user-put name=op1 role=ROLE_O
 	fail "elsectl user-put"
 opid=$(awk '/^id /{print $2}' "$work/ctl.txt")
 "$bin/elsectl" users | grep -q 'op1' || fail "elsectl users"
+# passwd in op1's own session: the old password in ELSECTL_PASSWORD, the new
+# one on stdin (never ELSECTL_PASSWORD again).
+export ELSECTL_SESSION=$work/ctl-op1
+ELSECTL_PASSWORD='op password 1234' "$bin/elsectl" login op1 >/dev/null || fail "elsectl login op1"
+printf 'op password 5678\n' | ELSECTL_PASSWORD='op password 1234' "$bin/elsectl" passwd |
+	grep -q "password changed" || fail "elsectl passwd"
+ELSECTL_PASSWORD='op password 5678' "$bin/elsectl" login op1 >/dev/null ||
+	fail "elsectl passwd: the new password from stdin does not log in"
+export ELSECTL_SESSION=$work/ctl-session
 "$bin/elsectl" user-delete "$opid" | grep -q deleted || fail "elsectl user-delete"
 if "$bin/elsectl" search sendr=x 2>/dev/null; then fail "elsectl accepted an unknown field"; fi
 "$bin/elsectl" logout
 if "$bin/elsectl" whoami 2>/dev/null; then fail "elsectl session after logout"; fi
-say "elsectl: login, quick, flow, search, user-put/users/user-delete, logout"
+say "elsectl: login, quick, flow, search, user-put/users/passwd/user-delete, logout"
 
 # --- security -------------------------------------------------------------------------
 nojar() { # CALL BODY [curl args]: without our cookie jar
