@@ -173,6 +173,17 @@ out:
 	return rv;
 }
 
+/* el_ossl_has_crl - does the store hold a revocation list */
+static bool el_ossl_has_crl(X509_STORE *store)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_CRL)
+			return true;
+	return false;
+}
+
 /* el_ossl_ca_get - the cached store for ca_file, (re)loaded as needed, held */
 static int el_ossl_ca_get(const char *ca_file, X509_STORE **out)
 {
@@ -211,6 +222,13 @@ static int el_ossl_ca_get(const char *ca_file, X509_STORE **out)
 			rv = -ENOMEM;
 		} else if (X509_STORE_load_file(store, ca_file) != 1) {
 			rv = -EIO;
+		} else if (el_ossl_has_crl(store)) {
+			/*
+			 * A CRL after the CA certificate (deploy/else-ca.sh
+			 * revoke): check it, as NNG's TLS does for the same
+			 * file.  Without one, a CRL check would refuse all.
+			 */
+			X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 		}
 		if (rv != 0) {
 			X509_STORE_free(store);

@@ -24,8 +24,9 @@
  * SECURITY: cert_pem and sig come from the network: both are length-bounded
  * before parsing (EL_OSSL_MAX_CERT, EL_OSSL_MAX_SIG); the CN is copied only
  * if it is 1..253 bytes of [A-Za-z0-9._-] (the same rule as
- * deploy/else-ca.sh) and there is exactly one.  Revocation (CRLs) is not
- * checked yet: to retire a host, reissue the CA.
+ * deploy/else-ca.sh) and there is exactly one.  Revocation: a CRL in
+ * ca_file (after the CA certificate, as `else-ca.sh revoke` writes it) is
+ * checked, and one past its end date refuses every certificate.
  */
 #ifndef EL_OSSL_H
 #define EL_OSSL_H
@@ -69,8 +70,8 @@ int el_ossl_sign_nonce(const char *key_file, const uint8_t *nonce, size_t n, el_
 
 /*
  * el_ossl_verify_peer - the backend's check of an Auth message: cert_pem must
- * be one certificate that chains to ca_file with purpose "SSL client" and is
- * valid now; sig must verify over the nonce as above with its public key.  On
+ * be one certificate that chains to ca_file with purpose "SSL client", is
+ * valid now and not revoked by a CRL in ca_file; sig must verify over the nonce as above with its public key.  On
  * success the CN is copied NUL-terminated to cn_out (cn_cap >= 2).
  */
 int el_ossl_verify_peer(const char *ca_file, el_span cert_pem, const uint8_t *nonce, size_t n,

@@ -5,6 +5,8 @@
 #   else-ca.sh init   DIR                 CA key and certificate
 #   else-ca.sh server DIR NAME [SAN...]   server certificate (backend, frontend)
 #   else-ca.sh client DIR HOSTNAME        collector certificate, CN=HOSTNAME
+#   else-ca.sh revoke DIR NAME            revoke client-NAME (or server-NAME)
+#   else-ca.sh crl    DIR                 renew the revocation list in ca.crt
 #
 # Keys are EC P-256.  In DIR:
 #   ca.key ca.crt               the CA (keep ca.key offline once hosts are issued)
@@ -12,6 +14,15 @@
 #   client-HOSTNAME.{key,crt,pem}  file (.pem: what NNG's
 #                               nng_tls_config_cert_key_file and else-send --cert want)
 # Keys and .pem files are mode 0600, certificates 0644.
+#
+# Revocation: `revoke` records the certificate in DIR/index.txt, moves its
+# files to DIR/revoked/ (so the name can be issued again) and writes the
+# certificate revocation list, signed by the CA, after the CA certificate in
+# ca.crt.  Every ELSE program reads a CRL in its ca_file: copy the new ca.crt
+# where ca_file points and restart the backend (its TLS listeners load it at
+# start; the query service's own check of a frontend reads it again when the
+# file changes).  A CRL has an end date (ELSE_CRL_DAYS, default 3650) after
+# which TLS refuses every peer: `crl` renews it.
 #
 # The CN of a client certificate is the host identity ELSE records for every
 # line that collector ships, so HOSTNAME is restricted to hostname characters
@@ -31,7 +42,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '4,6p' "$0" | sed 's/^# *//' >&2
+	sed -n '4,8p' "$0" | sed 's/^# *//' >&2
 	exit 2
 }
 
@@ -45,6 +56,8 @@ ca_days=${ELSE_CA_DAYS:-3650}
 cert_days=${ELSE_CERT_DAYS:-825}
 [[ $ca_days =~ ^[0-9]+$ && $ca_days -ge 1 ]] || die "ELSE_CA_DAYS must be a positive number"
 [[ $cert_days =~ ^[0-9]+$ && $cert_days -ge 1 ]] || die "ELSE_CERT_DAYS must be a positive number"
+crl_days=${ELSE_CRL_DAYS:-3650}
+[[ $crl_days =~ ^[0-9]+$ && $crl_days -ge 1 ]] || die "ELSE_CRL_DAYS must be a positive number"
 
 # valid_name NAME - hostname characters only, 1..253 bytes, no leading dot/dash
 valid_name() {
@@ -64,11 +77,45 @@ need_ca() {
 
 # cert_ok BASE - does BASE.crt exist, match BASE.key and verify against the CA
 cert_ok() {
-	local n=$1
+	local n=$1 crl=()
 	[ -f "$dir/$n.key" ] && [ -f "$dir/$n.crt" ] && [ -f "$dir/$n.pem" ] || return 1
-	openssl verify -CAfile "$dir/ca.crt" "$dir/$n.crt" >/dev/null 2>&1 || return 1
+	# ca.crt carries a CRL once a certificate was revoked: check it too.
+	grep -q -- "-----BEGIN X509 CRL-----" "$dir/ca.crt" && crl=(-crl_check)
+	openssl verify -CAfile "$dir/ca.crt" "${crl[@]}" "$dir/$n.crt" >/dev/null 2>&1 || return 1
 	[ "$(openssl pkey -in "$dir/$n.key" -pubout 2>/dev/null)" = \
 		"$(openssl x509 -in "$dir/$n.crt" -noout -pubkey 2>/dev/null)" ]
+}
+
+
+# ca_conf FILE - the configuration of `openssl ca` for the revocation database
+ca_conf() {
+	cat >"$1" <<-EOF
+		[ca]
+		default_ca = else
+		[else]
+		database = $dir/index.txt
+		crlnumber = $dir/crlnumber
+		certificate = $dir/.ca-cert.pem
+		private_key = $dir/ca.key
+		default_md = sha256
+		default_crl_days = $crl_days
+	EOF
+}
+
+# write_crl - sign a CRL of DIR/index.txt and put it after the CA certificate in ca.crt
+write_crl() {
+	local conf
+	conf=$(mktemp "$dir/.ca.XXXXXX")
+	ca_conf "$conf"
+	[ -f "$dir/index.txt" ] || : >"$dir/index.txt"
+	[ -f "$dir/crlnumber" ] || echo 1000 >"$dir/crlnumber"
+	openssl x509 -in "$dir/ca.crt" -out "$dir/.ca-cert.pem" 2>/dev/null || die "cannot read $dir/ca.crt"
+	openssl ca -config "$conf" -gencrl -out "$dir/crl.pem" 2>"$dir/.ca.log" ||
+		die "cannot sign the CRL: $(tail -2 "$dir/.ca.log")"
+	cat "$dir/.ca-cert.pem" "$dir/crl.pem" >"$dir/ca.crt.tmp"
+	chmod 0644 "$dir/ca.crt.tmp" "$dir/crl.pem"
+	mv -f "$dir/ca.crt.tmp" "$dir/ca.crt"
+	rm -f "$conf" "$dir/.ca-cert.pem" "$dir/.ca.log"
 }
 
 # issue BASE CN EXTFILE - sign a certificate for BASE.key with the CA
@@ -170,6 +217,39 @@ client)
 	issue "client-$name" "$name" "$ext"
 	rm -f "$ext"
 	echo "$prog: client certificate $dir/client-$name.pem (CN=$name)"
+	;;
+revoke)
+	[ $# -eq 1 ] || usage
+	name=$1
+	valid_name "$name" || die "bad name '$name'"
+	need_ca
+	n=
+	for b in "client-$name" "server-$name"; do
+		[ -f "$dir/$b.crt" ] && n=$b && break
+	done
+	[ -n "$n" ] || die "no certificate client-$name.crt or server-$name.crt in $dir"
+	serial=$(openssl x509 -in "$dir/$n.crt" -noout -serial | sed 's/^serial=//')
+	conf=$(mktemp "$dir/.ca.XXXXXX")
+	ca_conf "$conf"
+	[ -f "$dir/index.txt" ] || : >"$dir/index.txt"
+	openssl x509 -in "$dir/ca.crt" -out "$dir/.ca-cert.pem" 2>/dev/null || die "cannot read $dir/ca.crt"
+	openssl ca -config "$conf" -revoke "$dir/$n.crt" 2>"$dir/.ca.log" ||
+		grep -q "already revoked" "$dir/.ca.log" ||
+		die "cannot revoke $n: $(tail -2 "$dir/.ca.log")"
+	rm -f "$conf"
+	write_crl
+	mkdir -p "$dir/revoked"
+	chmod 0700 "$dir/revoked"
+	for ext in crt key pem; do
+		[ -f "$dir/$n.$ext" ] && mv -f "$dir/$n.$ext" "$dir/revoked/$n.$serial.$ext"
+	done
+	echo "$prog: $n (serial $serial) revoked; install $dir/ca.crt as every ca_file and restart the backend"
+	;;
+crl)
+	[ $# -eq 0 ] || usage
+	need_ca
+	write_crl
+	echo "$prog: CRL renewed in $dir/ca.crt ($crl_days days)"
 	;;
 *)
 	usage

@@ -3,11 +3,13 @@
 # deploy/else-ca.sh (the tool under test) plus openssl for the bad ones
 # else-ca.sh refuses to make:
 #   DIR/ca1/    the ELSE CA: server-localhost, client-mx1.example.org,
-#               client-mx2.example.org, client-frontend1 (query service)
+#               client-mx2.example.org, client-frontend1 (query service);
+#               its ca.crt carries a CRL revoking bad/revoked.pem
 #   DIR/ca2/    another CA: client-mx1.example.org (same name, wrong CA)
 #   DIR/bad/    certificates of ca1 that must be refused: expired.pem,
 #               badcn.pem (CN with a space and '!'), twocn.pem (two CNs),
-#               noclient.pem (serverAuth only)
+#               noclient.pem (serverAuth only), revoked.pem (CN
+#               mx9.example.org, revoked by else-ca.sh)
 set -euo pipefail
 d=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +20,11 @@ bash "$ca" server "$d/ca1" localhost >/dev/null
 bash "$ca" client "$d/ca1" mx1.example.org >/dev/null
 bash "$ca" client "$d/ca1" mx2.example.org >/dev/null
 bash "$ca" client "$d/ca1" frontend1 >/dev/null
+# A collector retired: its certificate revoked, so ca1/ca.crt carries a CRL
+# that every test using ca1 goes through.
+bash "$ca" client "$d/ca1" mx9.example.org >/dev/null
+cp "$d/ca1/client-mx9.example.org.pem" "$d/bad/revoked.pem"
+bash "$ca" revoke "$d/ca1" mx9.example.org >/dev/null
 bash "$ca" init "$d/ca2" >/dev/null
 bash "$ca" client "$d/ca2" mx1.example.org >/dev/null
 

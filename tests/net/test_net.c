@@ -487,27 +487,53 @@ Test(net, auth_errors_counted)
 	tn_stop(&s);
 }
 
-Test(net, foreign_ca_client_refused_at_tls)
+/* tn_refused_at_tls - a client with cert_rel never gets a batch through s's TLS */
+static void tn_refused_at_tls(tn_server *s, const char *cert_rel)
 {
-	tn_server s;
 	tn_batch b;
 	col_ship *c;
 	uint64_t committed;
 	int64_t t0;
 
-	tn_start(&s, 2);
-	c = tn_client(s.port, "ca1/ca.crt", "ca2/client-mx1.example.org.pem");
+	c = tn_client(s->port, "ca1/ca.crt", cert_rel);
 	tn_batch_make(&b, "s1", 1, 1, 1);
 	t0 = tn_ms();
 	cr_assert_eq(col_ship_send(c, &b.b, &committed, 1500), -ETIMEDOUT);
 	cr_assert(tn_ms() - t0 >= 1400);
 	col_ship_close(c);
 
-	be_net_stats st = tn_stats(&s);
+	be_net_stats st = tn_stats(s);
 	cr_assert_eq(st.requests, 0, "a request got through TLS");
 	cr_assert_eq(st.pipes_total, 0);
 	cr_assert(st.err_tls >= 1, "NNG counted %llu TLS refusals", (unsigned long long)st.err_tls);
-	cr_assert_eq(s.batches, 0);
+	cr_assert_eq(s->batches, 0);
+}
+
+Test(net, foreign_ca_client_refused_at_tls)
+{
+	tn_server s;
+
+	tn_start(&s, 2);
+	tn_refused_at_tls(&s, "ca2/client-mx1.example.org.pem");
+	tn_stop(&s);
+}
+
+Test(net, revoked_client_refused_at_tls)
+{
+	tn_server s;
+	tn_batch b;
+	col_ship *c;
+	uint64_t committed;
+
+	tn_start(&s, 2);
+	/* ca1/ca.crt carries a CRL that names this certificate (tests/net/certs.sh). */
+	tn_refused_at_tls(&s, "bad/revoked.pem");
+	/* Another certificate of the same CA still gets in. */
+	c = tn_client(s.port, "ca1/ca.crt", "ca1/client-mx2.example.org.pem");
+	tn_batch_make(&b, "s1", 1, 1, 1);
+	cr_assert_eq(col_ship_send(c, &b.b, &committed, 5000), 0);
+	col_ship_close(c);
+	cr_assert_eq(s.batches, 1);
 	tn_stop(&s);
 }
 

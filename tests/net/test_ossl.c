@@ -171,6 +171,36 @@ Test(ossl, expired_cert_refused)
 		     -EACCES);
 }
 
+Test(ossl, revoked_cert_refused)
+{
+	char cn[256];
+	el_buf ca;
+	char *crl;
+	FILE *f;
+
+	cr_assert_eq(to_verify("ca1/ca.crt", "bad/revoked.pem", "bad/revoked.pem", cn, sizeof(cn)),
+		     -EACCES);
+	cr_assert_str_eq(cn, "");
+	cr_assert_eq(to_verify("ca1/ca.crt", "ca1/client-mx1.example.org.pem",
+			       "ca1/client-mx1.example.org.pem", cn, sizeof(cn)),
+		     0, "a certificate the CRL does not name still verifies");
+	/* The same CA without its CRL: the revoked certificate is otherwise fine. */
+	el_buf_init(&ca);
+	cr_assert_eq(el_ossl_read_file(to_path("ca1/ca.crt"), &ca), 0);
+	el_buf_addc(&ca, '\0');
+	crl = strstr(ca.p, "-----BEGIN X509 CRL-----");
+	cr_assert(crl != NULL, "ca1/ca.crt carries no CRL");
+	f = fopen(to_path("ca1/ca-nocrl.crt"), "w");
+	cr_assert(f != NULL);
+	cr_assert_eq(fwrite(ca.p, 1, (size_t)(crl - ca.p), f), (size_t)(crl - ca.p));
+	cr_assert_eq(fclose(f), 0);
+	el_buf_fini(&ca);
+	cr_assert_eq(
+		to_verify("ca1/ca-nocrl.crt", "bad/revoked.pem", "bad/revoked.pem", cn, sizeof(cn)),
+		0);
+	cr_assert_str_eq(cn, "mx9.example.org");
+}
+
 Test(ossl, cn_with_bad_chars_refused)
 {
 	char cn[256];
