@@ -7,7 +7,8 @@
  *
  * Several frontends can run behind a load balancer with no shared state:
  * sessions live in the backend, the cookie carries only the token.
- * SIGTERM/SIGINT stop cleanly (API calls in progress are answered first).
+ * SIGTERM/SIGINT stop cleanly (API calls in progress are answered first);
+ * SIGHUP is logged and ignored.
  * docs/frontend.md describes installation and operation.
  */
 #include <errno.h>
@@ -78,14 +79,6 @@ static const el_conf_item fe_conf[] = {
 };
 #define FE_NCONF (sizeof(fe_conf) / sizeof(fe_conf[0]))
 
-static volatile sig_atomic_t fe_stop;
-
-static void fe_on_signal(int sig)
-{
-	(void)sig;
-	fe_stop = 1;
-}
-
 /* fe_usage - print usage and exit */
 static void fe_usage(int rc)
 {
@@ -124,7 +117,8 @@ int main(int argc, char **argv)
 	fe_rpc *rpc = NULL;
 	fe_api *api = NULL;
 	fe_http *http = NULL;
-	struct sigaction sa;
+	sigset_t sigs;
+	int sig;
 
 	el_log_set_prog("else-frontend");
 	while ((opt = getopt_long(argc, argv, "c:o:h", lo, NULL)) != -1) {
@@ -174,6 +168,16 @@ int main(int argc, char **argv)
 		printf("else-frontend: %s is valid\n", conf_path);
 		return 0;
 	}
+	/*
+	 * Signals are taken by the main thread only (sigwait below): blocked
+	 * before NNG's and libmicrohttpd's threads start, which inherit it.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	rc.ca_file = cf_ca;
 	rc.cert_key_file = cf_cert;
 	rc.server_name = cf_server_name[0] ? cf_server_name : NULL;
@@ -204,13 +208,9 @@ int main(int argc, char **argv)
 	el_info("serving %s on %s, backend %s", cf_https_cert[0] ? "HTTPS" : "HTTP", cf_listen,
 		cf_backend);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = fe_on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	while (!fe_stop)
-		pause();
+	/* A reload by habit must not stop the frontend: it has nothing to re-read. */
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+		el_info("SIGHUP ignored: settings take effect at a restart (no state is lost)");
 	el_info("stopping");
 	fe_http_stop(http);
 	fe_api_free(api);

@@ -396,10 +396,18 @@ for _ in $(seq 1 50); do
 	[ "$c" != 000 ] && break
 	sleep 0.1
 done
+# SIGHUP (a reload by habit) is logged and ignored; SIGTERM stops it cleanly.
+kill -HUP $f3pid
+for _ in $(seq 1 50); do
+	grep -q "SIGHUP ignored" "$work/fe3.log" && break
+	sleep 0.1
+done
+grep -q "SIGHUP ignored" "$work/fe3.log" || fail "the frontend did not log the SIGHUP"
+kill -0 $f3pid 2>/dev/null || fail "the frontend died on SIGHUP"
 kill -TERM $f3pid
-wait $f3pid 2>/dev/null || true
+wait $f3pid || fail "the frontend did not exit cleanly on SIGTERM"
 [ "$c" = 502 ] || fail "a frontend with CN notafrontend: HTTP $c $(cat "$work/out.json")"
-say "a client certificate that is not a frontend's: refused by the backend (502)"
+say "a client certificate that is not a frontend's: refused by the backend (502); SIGHUP ignored, SIGTERM clean"
 
 # --- headless Chromium ------------------------------------------------------------------
 # Our API session must outlive the browser's run (session_idle is 60 s here,
