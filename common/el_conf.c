@@ -319,6 +319,13 @@ int el_conf_reload(const el_conf_item *items, size_t n, const el_conf_src *src,
 		snprintf(err, errcap, "out of memory");
 		goto out;
 	}
+	for (size_t k = 0; k < nlive; k++)
+		if (el_conf_find(items, n, live[k]) == NULL) {
+			/* A caller's typo would silently make a setting need a restart. */
+			snprintf(err, errcap, "live setting '%s' is not in the table", live[k]);
+			rc = -EINVAL;
+			goto out;
+		}
 	for (size_t i = 0; i < n; i++) {
 		tmp[i] = items[i];
 		tmp[i].var = &val[i];

@@ -73,7 +73,8 @@ typedef struct el_conf_src {
  * keep their running values (their readers may hold pointers into them); the
  * names of those whose new value differs go, comma-separated, into restart
  * (they take effect at the next start; truncated to restartcap).  Returns 0,
- * or < 0 with the message in err and nothing changed.  THREADS: the live
+ * or < 0 with the message in err and nothing changed (-EINVAL also when a
+ * name in live[] is not in the table).  THREADS: the live
  * items are written here, so their readers must run on the calling thread or
  * take copies under the caller's own lock.
  */

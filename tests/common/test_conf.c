@@ -346,6 +346,13 @@ Test(conf, reload_applies_the_overrides_after_the_file)
 		0, "%s", err);
 	cr_assert_eq(tc_keep, 7 * 86400, "-o wins over the file, as at start");
 	cr_assert_str_eq(restart, "");
+	static const char *const typo[] = { "retension" };
+	el_conf_src src = { NULL, false, NULL, 0 };
+	cr_assert_eq(el_conf_reload(tc_items, TC_N, &src, typo, 1, err, sizeof(err), restart,
+				    sizeof(restart)),
+		     -EINVAL);
+	cr_assert(strstr(err, "'retension' is not in the table") != NULL, "%s", err);
+	cr_assert_eq(tc_keep, 7 * 86400);
 	cr_assert_eq(
 		tc_reload("retention = 30d\n", bad, 1, err, sizeof(err), restart, sizeof(restart)),
 		-EINVAL);
