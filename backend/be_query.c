@@ -13,6 +13,7 @@
 
 #include "be_db_query.h"
 #include "el_arena.h"
+#include "el_json.h"
 #include "el_log.h"
 #include "el_ossl.h"
 #include "el_time.h"
@@ -122,8 +123,9 @@ static void be_qr_audit_json(el_buf *b, const ProtobufCMessage *detail_msg, cons
 		be_query_json(detail_msg, b);
 	else if (detail)
 		el_buf_add(b, detail, strlen(detail));
-	if (b->len > 4000)
-		b->len = 4000; /* bounded: the request's strings are at most 1 KiB each anyway */
+	/* Bounded: the request's strings are at most 1 KiB each anyway.  Cut on
+	 * a character boundary, or PostgreSQL refuses the record (22021). */
+	b->len = el_utf8_cut(b->p, b->len, 4000);
 	el_buf_addc(b, '\0');
 }
 
@@ -200,7 +202,8 @@ static void be_qr_login(be_qreq *r, const Else__Login *l)
 	int role = 0, rc;
 
 	r->ip = l->client_ip && l->client_ip[0] ? l->client_ip : r->ip;
-	snprintf(r->s.name, sizeof(r->s.name), "%.64s", user);
+	snprintf(r->s.name, sizeof(r->s.name), "%.*s", (int)el_utf8_cut(user, strlen(user), 64),
+		 user);
 	if (user[0] == '\0' || !l->password || l->password[0] == '\0') {
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST,
 			     "login: user and password needed");

@@ -22,6 +22,24 @@
 
 void el_json_str(el_buf *b, el_span s);
 
+/*
+ * el_utf8_cut - the length of the longest prefix of p[0..len), at most max
+ * bytes, that does not end inside a UTF-8 sequence: text that was valid
+ * UTF-8 (el_json_str's output, say) stays valid when cut there, as
+ * PostgreSQL's text columns require.
+ */
+static inline size_t el_utf8_cut(const char *p, size_t len, size_t max)
+{
+	size_t n = len <= max ? len : max;
+
+	if (n == len)
+		return n;
+	/* p[n] starts the part cut off: back up while it continues a sequence. */
+	while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
 /* el_json_key - append "key": (key is trusted ASCII) */
 static inline void el_json_key(el_buf *b, const char *key, size_t klen)
 {

@@ -1467,6 +1467,51 @@ Test(query_short, per_ip_login_throttle_and_its_recovery)
 		     "the throttle recovers after login_window");
 }
 
+Test(query_short, audit_records_cut_on_a_character_boundary)
+{
+	char name[80], host[1024];
+	tq_sess ad;
+	size_t n;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	/* A user name cut at 64 bytes: 63 ASCII bytes then a 2-byte character. */
+	memset(name, 'a', 63);
+	strcpy(name + 63, "\xc3\xa9");
+	cr_assert_eq(tq_login_ip(name, "wrong-password!", "203.0.113.77", NULL),
+		     ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM audit_log WHERE action = 'login_failed' AND "
+				"client_ip = '203.0.113.77' AND user_name = repeat('a', 63)"),
+		     1, "the failed login's audit record");
+	/* A request's JSON cut at 4000 bytes: 640 control bytes (\u0001 each)
+	 * then 2-byte characters, once with one more byte in front, so that
+	 * one of the two cuts falls inside a character. */
+	cr_assert_eq(tq_login("root", "password-of-test", &ad), 0);
+	for (int shift = 0; shift < 2; shift++) {
+		Else__Flow f = ELSE__FLOW__INIT;
+		memcpy(host, "MARKER", 6); /* the JSON is cut before queue_id */
+		n = 6;
+		if (shift)
+			host[n++] = 'x';
+		memset(host + n, 1, 640);
+		n += 640;
+		for (int k = 0; k < 140; k++, n += 2)
+			memcpy(host + n, "\xc3\xa9", 2);
+		host[n] = '\0';
+		f.host = host;
+		f.queue_id = "ABC123";
+		Else__QueryReply *r = tq_do(&ad, false, ELSE__QUERY_REQUEST__CALL_FLOW, &f);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_NOT_FOUND, "%d %s", r->status,
+			     r->error);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	/* Not durable (a read of mail data): written without waiting for the WAL. */
+	const char *q = "SELECT count(*) FROM audit_log WHERE action = 'flow_not_found' AND "
+			"detail LIKE '%MARKER%'";
+	for (int i = 0; i < 50 && tq_sql_i64(q) < 2; i++)
+		tq_sleep_ms(100);
+	cr_assert_eq(tq_sql_i64(q), 2, "both requests' audit records");
+}
+
 /* tq_file_lines - lines in the harness log of a host (what tq_load ingested) */
 static uint64_t tq_file_lines(const char *host)
 {
