@@ -421,8 +421,9 @@ int be_db_auth_audit_list(be_db *db, el_arena *a, uint32_t limit, const char *cu
 	int rc, n;
 
 	if (p[0]) {
+		/* At most 18 digits: 19 may pass bigint, a server error, not the caller's. */
 		for (const char *c = p[0]; *c; c++)
-			if (*c < '0' || *c > '9' || c - p[0] > 18)
+			if (*c < '0' || *c > '9' || c - p[0] > 17)
 				return -EINVAL;
 	}
 	rc = be_dba_exec(db, "audit",

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "be_db_qint.h"
+#include "el_json.h"
 #include "el_log.h"
 
 /* be_dbq_netstrings - see be_db_qint.h */
@@ -380,9 +381,23 @@ void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int64_t *f
 	*f = from ? from : *t - def;
 }
 
+/* The last microsecond of year 9999: no cursor's time is later. */
+#define BE_DBQ_MAX_US 253402300799999999LL
+
+/* be_dbq_is_count - 1 to 18 decimal digits (a size: PostgreSQL's bigint) */
+static bool be_dbq_is_count(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	return n >= 1 && n <= 18 && s[n] == '\0';
+}
+
 /*
  * be_dbq_cursor - "FIRST_US.HOST_ID.QID_HEX.SORT_HEX" of the last row: the
- * keyset of the next page.  Parsed strictly; -EINVAL otherwise.
+ * keyset of the next page.  Parsed strictly; -EINVAL otherwise: a time past
+ * year 9999 (the time windows add to it), a queue ID or sort value that is
+ * not UTF-8 text (PostgreSQL would refuse it: a server error, not the
+ * caller's).
  */
 static int be_dbq_cursor_parse(el_arena *a, const char *c, int64_t *us, int64_t *host, char **qid,
 			       char **sortv)
@@ -391,8 +406,9 @@ static int be_dbq_cursor_parse(el_arena *a, const char *c, int64_t *us, int64_t 
 	char *end;
 	char *parts[2];
 
+	errno = 0;
 	*us = strtoll(p, &end, 10);
-	if (end == p || *end != '.' || *us < 0)
+	if (end == p || *end != '.' || *us < 0 || errno == ERANGE || *us > BE_DBQ_MAX_US)
 		return -EINVAL;
 	p = end + 1;
 	*host = strtoll(p, &end, 10);
@@ -421,6 +437,9 @@ static int be_dbq_cursor_parse(el_arena *a, const char *c, int64_t *us, int64_t 
 				return -EINVAL;
 			parts[k][i / 2] = (char)v;
 		}
+		parts[k][n / 2] = '\0';
+		if (!el_utf8_valid(parts[k], n / 2))
+			return -EINVAL;
 		p += n + (e ? 1 : 0);
 	}
 	*qid = parts[0];
@@ -774,7 +793,8 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	size_t at_cur = st.sql.len, at_cur_end = st.sql.len;
 	int pc = 0, ph = 0, pq = 0;
 	if (s->cursor && s->cursor[0]) {
-		if (be_dbq_cursor_parse(a, s->cursor, &cus, &chost, &cqid, &csort) != 0) {
+		if (be_dbq_cursor_parse(a, s->cursor, &cus, &chost, &cqid, &csort) != 0 ||
+		    (sort == ELSE__SORT_KEY__SORT_SIZE && !be_dbq_is_count(csort))) {
 			el_buf_fini(&st.sql);
 			return -EINVAL;
 		}

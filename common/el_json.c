@@ -11,13 +11,15 @@ static const uint8_t el_json_class[256] = {
 	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 0, [0x80 ... 0xff] = 2,
 };
 
-/* el_json_utf8_len - length of a valid UTF-8 sequence at p, or 0 */
-static size_t el_json_utf8_len(const unsigned char *p, size_t avail)
+/* el_utf8_len - see el_json.h */
+size_t el_utf8_len(const unsigned char *p, size_t avail)
 {
 	unsigned c = p[0];
 	size_t n, i;
 	uint32_t cp;
 
+	if (c < 0x80)
+		return 1;
 	if (c >= 0xc2 && c <= 0xdf) {
 		n = 2;
 		cp = c & 0x1f;
@@ -44,6 +46,15 @@ static size_t el_json_utf8_len(const unsigned char *p, size_t avail)
 	return n;
 }
 
+/* el_utf8_valid - see el_json.h */
+bool el_utf8_valid(const char *p, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n)
+		if ((n = el_utf8_len((const unsigned char *)p + i, len - i)) == 0)
+			return false;
+	return true;
+}
+
 /* el_json_str - append s as a quoted JSON string */
 void el_json_str(el_buf *b, el_span s)
 {
@@ -67,7 +78,7 @@ void el_json_str(el_buf *b, el_span s)
 		}
 		unsigned char c = p[i];
 		if (el_json_class[c] == 2) {
-			size_t n = el_json_utf8_len(p + i, s.len - i);
+			size_t n = el_utf8_len(p + i, s.len - i);
 			if (n) {
 				memcpy(b->p + b->len, p + i, n);
 				b->len += n;

@@ -15,12 +15,24 @@
 #ifndef EL_JSON_H
 #define EL_JSON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "el_buf.h"
 #include "el_span.h"
 
 void el_json_str(el_buf *b, el_span s);
+
+/*
+ * el_utf8_len - the length of the valid UTF-8 character at p (avail >= 1
+ * bytes): 1 for ASCII, 2-4, or 0 when invalid (a bad lead or continuation
+ * byte, a sequence cut by avail, an overlong form, a surrogate, past
+ * U+10FFFF).
+ */
+size_t el_utf8_len(const unsigned char *p, size_t avail);
+
+/* el_utf8_valid - is p[0..len) valid UTF-8 (as PostgreSQL's text requires) */
+bool el_utf8_valid(const char *p, size_t len);
 
 /*
  * el_utf8_cut - the length of the longest prefix of p[0..len), at most max

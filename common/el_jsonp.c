@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "el_json.h"
+
 #define EL_JSONP_DEPTH_CAP 256
 
 typedef struct el_jsonp_st {
@@ -94,40 +96,6 @@ static int32_t el_jsonp_hex4(const unsigned char *p)
 	return v;
 }
 
-/* el_jsonp_utf8 - length of the valid UTF-8 sequence at p (avail bytes), or 0 */
-static size_t el_jsonp_utf8(const unsigned char *p, size_t avail)
-{
-	unsigned c = p[0];
-	size_t n, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (avail < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* el_jsonp_string - a string at s->pos (on the quote) */
 static int el_jsonp_string(el_jsonp_st *s)
 {
@@ -172,7 +140,7 @@ static int el_jsonp_string(el_jsonp_st *s)
 			s->pos += 2;
 			continue;
 		}
-		size_t n = el_jsonp_utf8(s->p + s->pos, s->len - s->pos);
+		size_t n = el_utf8_len(s->p + s->pos, s->len - s->pos);
 		if (n == 0)
 			return el_jsonp_fail(s, -EINVAL, "invalid UTF-8 in string");
 		s->pos += n;

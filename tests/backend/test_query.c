@@ -379,6 +379,36 @@ Test(query, admin_sees_quick_flow_search_and_history)
 	cr_assert_eq(r->search->n_rows, 3);
 	cr_assert_str_neq(r->search->rows[0]->queue_id, last, "the page moves on");
 	else__query_reply__free_unpacked(r, NULL);
+	/* Forged cursors are the caller's error, never the server's (or UB). */
+	static const struct {
+		const char *cursor;
+		Else__SortKey sort;
+	} bad[] = {
+		{ "9223372036854775807.0.61.", ELSE__SORT_KEY__SORT_TIME },  /* past year 9999 */
+		{ "99999999999999999999.0.61.", ELSE__SORT_KEY__SORT_TIME }, /* past int64 */
+		{ "1.0.ff.", ELSE__SORT_KEY__SORT_TIME },     /* queue ID not UTF-8 */
+		{ "1.0.61.c3", ELSE__SORT_KEY__SORT_SENDER }, /* cut character */
+		{ "1.0.61.78", ELSE__SORT_KEY__SORT_SIZE },   /* size "x" */
+		{ "1.0.61.3939393939393939393939393939393939393939", ELSE__SORT_KEY__SORT_SIZE },
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		se.cursor = (char *)bad[k].cursor;
+		se.sort = bad[k].sort;
+		r = tq_search(&s, &se);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST, "cursor %s: %d %s",
+			     bad[k].cursor, r->status, r->error);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	se.sort = ELSE__SORT_KEY__SORT_TIME;
+	Else__QueryRequest aq = ELSE__QUERY_REQUEST__INIT;
+	Else__Audit au = ELSE__AUDIT__INIT;
+	au.cursor = "9999999999999999999";
+	aq.call_case = ELSE__QUERY_REQUEST__CALL_AUDIT;
+	aq.audit = &au;
+	r = tq_req(&s, false, &aq);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST, "audit cursor: %d %s", r->status,
+		     r->error);
+	else__query_reply__free_unpacked(r, NULL);
 	/* History has them. */
 	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
 	Else__History h = ELSE__HISTORY__INIT;
