@@ -302,7 +302,16 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 		t->dsn_of_host = be_dbq_str(a, r, i, BE_DBQ_FLOW_DSN_HOST);
 		t->dsn_of_queue_id = be_dbq_str(a, r, i, BE_DBQ_FLOW_DSN_QID);
 		t->helo = be_dbq_str(a, r, i, BE_DBQ_FLOW_HELO);
-		t->actions_json = be_dbq_str(a, r, i, BE_DBQ_FLOW_ACTIONS);
+		/*
+		 * The actions' texts quote recipients (a RCPT-stage HOLD or
+		 * reject names its address, a header check its To: or Cc:): a
+		 * mailbox user who did not send the message sees none of them,
+		 * as they see no raw line of it.
+		 */
+		t->actions_json = sc->role != ELSE__ROLE__ROLE_MAILBOX ||
+						  be_dbq_bool(r, i, BE_DBQ_FLOW_OWN_SENDER)
+					  ? be_dbq_str(a, r, i, BE_DBQ_FLOW_ACTIONS)
+					  : el_arena_strdup(a, "");
 		t->incomplete = (uint32_t)be_dbq_i64(r, i, BE_DBQ_FLOW_INCOMPLETE);
 	}
 	for (int i = 0; i < n && rc == 0; i += BE_DBQ_HOPS_AT_ONCE)

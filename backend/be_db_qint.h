@@ -90,6 +90,15 @@ void be_dbq_scope_params(const be_db_scope *sc, char rolebuf[8], const char **p)
 #define BE_DBQ_OWN_RCPT                                                                            \
 	"($1::integer <> 3 OR lower(m.sender) = ANY ($4::text[]) OR lower(r.rcpt) = ANY "          \
 	"($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[]))"
+/*
+ * A recipient row r a mailbox user may match a search on: one of their
+ * own, or one of a message they sent (they wrote its recipients).
+ */
+#define BE_DBQ_OWN_R                                                                               \
+	"(lower(r.rcpt) = ANY ($4::text[]) OR lower(r.orig_rcpt) = ANY ($4::text[]) OR EXISTS "    \
+	"(SELECT 1 FROM messages o WHERE o.first_seen = r.first_seen AND o.host_id = r.host_id "   \
+	"AND o.queue_id = r.queue_id AND o.sender <> '' AND lower(o.sender) = ANY "                \
+	"($4::text[])))"
 #define BE_DBQ_ROW_COLS                                                                            \
 	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
 	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \

@@ -652,7 +652,13 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		   "WHERE m.first_seen >= " BE_DBQ_TS("@"),
 		   pf);
 	be_dbq_add(&st, " AND m.first_seen < " BE_DBQ_TS("@"), pt);
-	/* Recipient conditions: (first_seen, host, queue ID) of matching recipients, same days. */
+	/*
+	 * Recipient conditions: (first_seen, host, queue ID) of matching
+	 * recipients, same days.  A mailbox user matches only recipients they
+	 * may see (BE_DBQ_OWN_R), or recipient=x would tell them whether x got
+	 * a message they got: a Bcc, spelt out letter by letter with a prefix.
+	 */
+	const char *own_r = sc->role == ELSE__ROLE__ROLE_MAILBOX ? " AND " BE_DBQ_OWN_R : "";
 #define RCPT_IN(cond)                                                                              \
 	do {                                                                                       \
 		be_dbq_add(&st,                                                                    \
@@ -662,6 +668,7 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 			   pf);                                                                    \
 		be_dbq_add(&st, " AND r.first_seen < " BE_DBQ_TS("@") " AND ", pt);                \
 		cond;                                                                              \
+		el_buf_add(&st.sql, own_r, strlen(own_r));                                         \
 		el_buf_addc(&st.sql, ')');                                                         \
 	} while (0)
 	/*
@@ -714,6 +721,7 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 			be_dbq_add(&st, BE_DBQ_TS("@"), pf);
 			be_dbq_add(&st, " AND r.first_seen < " BE_DBQ_TS("@") " AND ", pt);
 			be_dbq_match(&st, names[k].r, n, mode);
+			el_buf_add(&st.sql, own_r, strlen(own_r));
 			el_buf_addc(&st.sql, ')');
 			continue;
 		}

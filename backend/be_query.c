@@ -116,6 +116,24 @@ static void be_qr_dberr(be_qreq *r, int rc, const char *what)
 	}
 }
 
+/*
+ * be_qr_names_ok - each of v[0..n) a name of a scope: an address
+ * (local@domain, both parts non-empty) if addr, else a host or domain name
+ * (no '@'); never empty, no blank or control character.
+ */
+static bool be_qr_names_ok(char *const *v, size_t n, bool addr)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *s = v[i], *at = strrchr(s, '@');
+		if (s[0] == '\0' || (addr ? at == NULL || at == s || at[1] == '\0' : at != NULL))
+			return false;
+		for (; *s; s++)
+			if ((unsigned char)*s <= ' ' || *s == 0x7f)
+				return false;
+	}
+	return true;
+}
+
 /* be_qr_audit_json - the audit detail of a request, bounded (NUL-terminated in b) */
 static void be_qr_audit_json(el_buf *b, const ProtobufCMessage *detail_msg, const char *detail)
 {
@@ -406,6 +424,12 @@ static void be_qr_user_put(be_qreq *r, const Else__UserPut *up)
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST, "user_put.user.role: required");
 		return;
 	}
+	/* An empty address would match every bounce's sender (<>). */
+	if (!be_qr_names_ok(u->addresses, u->n_addresses, true)) {
+		be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST,
+			     "user_put.user.addresses: each a local@domain address, no blanks");
+		return;
+	}
 	if (up->password && up->password[0]) {
 		if (strlen(up->password) < BE_QUERY_MIN_PASSWORD) {
 			be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST,
@@ -658,6 +682,13 @@ static void be_qr_call(be_qreq *r)
 			if (g == NULL || !g->name || g->name[0] == '\0' || strlen(g->name) > 128) {
 				be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST,
 					     "group_put.group.name: 1..128 bytes");
+				return;
+			}
+			if (!be_qr_names_ok(g->domains, g->n_domains, false) ||
+			    !be_qr_names_ok(g->servers, g->n_servers, false)) {
+				be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST,
+					     "group_put.group: servers and domains are names: "
+					     "not empty, no '@', no blanks");
 				return;
 			}
 			if ((rc = be_db_auth_group_put(db, g, &id)) == 0) {

@@ -1656,6 +1656,37 @@ Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 	Else__UserPut up = ELSE__USER_PUT__INIT;
 	up.user = &u;
 	up.password = "password-of-mb2";
+	/* An empty address would see every bounce (sender <>): refused, as are
+	 * names that are not addresses, and blank names of a group. */
+	static char *bad_addr[] = { "", "mb2", "@x.test", "mb2@", "a b@x.test" };
+	for (size_t k = 0; k < sizeof(bad_addr) / sizeof(bad_addr[0]); k++) {
+		u.addresses = &bad_addr[k];
+		r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &up);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST, "address '%s': %d",
+			     bad_addr[k], r->status);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	static char *bad_name[] = { "", "a@b.test", "two words" };
+	for (size_t k = 0; k < sizeof(bad_name) / sizeof(bad_name[0]); k++) {
+		Else__GroupInfo g = ELSE__GROUP_INFO__INIT;
+		Else__GroupPut gp = ELSE__GROUP_PUT__INIT;
+		g.name = "g-bad";
+		g.domains = &bad_name[k];
+		g.n_domains = 1;
+		gp.group = &g;
+		r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_GROUP_PUT, &gp);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST, "domain '%s': %d",
+			     bad_name[k], r->status);
+		else__query_reply__free_unpacked(r, NULL);
+		g.n_domains = 0;
+		g.servers = &bad_name[k];
+		g.n_servers = 1;
+		r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_GROUP_PUT, &gp);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_BAD_REQUEST, "server '%s': %d",
+			     bad_name[k], r->status);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	u.addresses = addrs;
 	r = tq_do(&ad, true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &up);
 	cr_assert_eq(r->status, 0, "%s", r->error);
 	else__query_reply__free_unpacked(r, NULL);
@@ -1678,6 +1709,61 @@ Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 				  m->recipients[k]);
 	}
 	cr_assert(seen, "the mailbox user's own message %s %s", eid, qid);
+	else__query_reply__free_unpacked(r, NULL);
+	/*
+	 * Another recipient of that message (a Bcc, for all mb2 knows): no
+	 * search tells mb2 whether it got the message, by recipient, address,
+	 * prefix or quick search; and the flow shows mb2 no action text (they
+	 * quote recipients).
+	 */
+	snprintf(sql, sizeof(sql),
+		 "SELECT min(lower(r.rcpt)) FROM recipients r JOIN messages m ON r.first_seen = "
+		 "m.first_seen AND r.host_id = m.host_id AND r.queue_id = m.queue_id WHERE "
+		 "lpad(to_hex(m.email_id), 16, '0') = '%s' AND lower(r.rcpt) <> '%s' AND "
+		 "lower(r.rcpt) <> lower(m.sender)",
+		 eid, addr);
+	PGconn *pc2 = PQconnectdb(tq_ci);
+	x = PQexec(pc2, sql);
+	char other[256];
+	snprintf(other, sizeof(other), "%s", PQgetvalue(x, 0, 0));
+	PQclear(x);
+	PQfinish(pc2);
+	cr_assert(other[0], "another recipient of %s", eid);
+	/* The shortest prefix of other that mb2's own address does not share. */
+	char prefix[256];
+	size_t np = 0;
+	while (other[np] && other[np] == addr[np])
+		np++;
+	snprintf(prefix, sizeof(prefix), "%.*s", (int)np + 1, other);
+	for (int k = 0; k < 3; k++) {
+		Else__Search p = ELSE__SEARCH__INIT;
+		p.from_us = 1;
+		p.to_us = 253402300799999999LL;
+		if (k == 0) {
+			p.recipient = other;
+		} else if (k == 1) {
+			p.address = other;
+		} else {
+			p.recipient = prefix;
+			p.match = ELSE__MATCH__MATCH_PREFIX;
+		}
+		r = tq_search(&mb, &p);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		for (size_t i = 0; i < r->search->n_rows; i++)
+			cr_assert_str_neq(r->search->rows[i]->email_id, eid,
+					  "search %d tells mb2 that %s got %s", k, other, eid);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	qs.q = other;
+	r = tq_do(&mb, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	for (size_t i = 0; i < r->search->n_rows; i++)
+		cr_assert_str_neq(r->search->rows[i]->email_id, eid, "quick search of %s", other);
+	else__query_reply__free_unpacked(r, NULL);
+	r = tq_flow(&mb, eid);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	for (size_t h = 0; h < r->flow->n_hops; h++)
+		cr_assert_str_eq(r->flow->hops[h]->actions_json, "", "hop %zu's actions", h);
 	else__query_reply__free_unpacked(r, NULL);
 }
 
