@@ -208,13 +208,44 @@ static int be_qr_token_hash(const char *tok, uint8_t out[32])
 	return el_ossl_sha256(tok, n, out);
 }
 
+/*
+ * be_qr_throttled - too many failed logins (or old passwords) for this user
+ * name or client IP within login_window: answered Q_THROTTLED (or the
+ * database's error) and true.
+ */
+static bool be_qr_throttled(be_qreq *r, const char *user, const char *what)
+{
+	be_query *q = r->q;
+	int64_t fu = 0, fi = 0, ru = 0, ri = 0;
+	int rc;
+
+	rc = be_db_auth_throttle(q->db, user, r->ip, q->conf.login_window_s, &fu, &fi, &ru, &ri);
+	if (rc) {
+		be_qr_dberr(r, rc, what);
+		return true;
+	}
+	if (fu >= q->conf.login_max_user || fi >= q->conf.login_max_ip) {
+		char why[96];
+		int64_t after = fu >= q->conf.login_max_user ? ru : 0;
+		if (fi >= q->conf.login_max_ip && ri > after)
+			after = ri;
+		snprintf(why, sizeof(why), "too many failed logins: retry_after_s=%" PRId64,
+			 after > 0 ? after : 1);
+		be_qr_audit(r, "login_throttled", NULL,
+			    fu >= q->conf.login_max_user ? "user" : "ip");
+		be_qr_status(r, ELSE__QUERY_STATUS__Q_THROTTLED, why);
+		return true;
+	}
+	return false;
+}
+
 /* be_qr_login - Login: throttle, verify, new session */
 static void be_qr_login(be_qreq *r, const Else__Login *l)
 {
 	be_query *q = r->q;
 	char kdf[EL_OSSL_KDF_STRLEN + 8], token[BE_QUERY_TOKEN_HEX + 1],
 		csrf[BE_QUERY_TOKEN_HEX + 1];
-	int64_t fu = 0, fi = 0, ru = 0, ri = 0, uid = 0;
+	int64_t uid = 0;
 	const char *user = l->user ? l->user : "";
 	bool disabled = false, ok;
 	int role = 0, rc;
@@ -227,23 +258,8 @@ static void be_qr_login(be_qreq *r, const Else__Login *l)
 			     "login: user and password needed");
 		return;
 	}
-	rc = be_db_auth_throttle(q->db, user, r->ip, q->conf.login_window_s, &fu, &fi, &ru, &ri);
-	if (rc) {
-		be_qr_dberr(r, rc, "login");
+	if (be_qr_throttled(r, user, "login"))
 		return;
-	}
-	if (fu >= q->conf.login_max_user || fi >= q->conf.login_max_ip) {
-		char why[96];
-		int64_t after = fu >= q->conf.login_max_user ? ru : 0;
-		if (fi >= q->conf.login_max_ip && ri > after)
-			after = ri;
-		snprintf(why, sizeof(why), "too many failed logins: retry_after_s=%" PRId64,
-			 after > 0 ? after : 1);
-		be_qr_audit(r, "login_throttled", NULL,
-			    fu >= q->conf.login_max_user ? "user" : "ip");
-		be_qr_status(r, ELSE__QUERY_STATUS__Q_THROTTLED, why);
-		return;
-	}
 	rc = be_db_auth_user_pw(q->db, user, &uid, &role, &disabled, kdf, sizeof(kdf));
 	if (rc && rc != -ENOENT) {
 		be_qr_dberr(r, rc, "login");
@@ -373,6 +389,9 @@ static void be_qr_password(be_qreq *r, const Else__PasswordChange *pc)
 			     "password_change.new_password: at least 10 characters");
 		return;
 	}
+	/* The old password is guessed no faster than at a login: the same budget. */
+	if (be_qr_throttled(r, r->s.name, "password change"))
+		return;
 	rc = be_db_auth_user_pw(r->q->db, r->s.name, &uid, &role, &disabled, kdf, sizeof(kdf));
 	if (rc || uid != r->s.user_id) {
 		be_qr_dberr(r, rc ? rc : -ENOENT, "password change");
@@ -381,6 +400,8 @@ static void be_qr_password(be_qreq *r, const Else__PasswordChange *pc)
 	if (el_ossl_kdf_verify(el_span_make(pc->old_password ? pc->old_password : "",
 					    pc->old_password ? strlen(pc->old_password) : 0),
 			       kdf) != 0) {
+		if ((rc = be_db_auth_failed(r->q->db, r->s.name, r->ip)) != 0)
+			el_warn("query: password change: failure not recorded: %s", strerror(-rc));
 		be_qr_audit(r, "password_change_failed", NULL, "");
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_FORBIDDEN,
 			     "password_change.old_password: wrong");

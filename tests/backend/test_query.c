@@ -634,6 +634,21 @@ Test(query, password_change_ends_other_sessions)
 	cr_assert_eq(tq_login("mbx", "password-of-test", NULL),
 		     ELSE__QUERY_STATUS__Q_UNAUTHENTICATED);
 	cr_assert_eq(tq_login("mbx", "a-new-password-1", NULL), 0);
+	/* Guessing the old password spends the login budget (login_max_user 3):
+	 * then even the right one, and a login, wait for the window. */
+	pc.old_password = "a-wrong-guess";
+	pc.new_password = "another-password-2";
+	for (int i = 0; i < 3; i++) {
+		r = tq_req(&a, true, &rq);
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_FORBIDDEN, "guess %d: %d", i,
+			     r->status);
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	pc.old_password = "a-new-password-1";
+	r = tq_req(&a, true, &rq);
+	cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_THROTTLED, "%d %s", r->status, r->error);
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_login("mbx", "a-new-password-1", NULL), ELSE__QUERY_STATUS__Q_THROTTLED);
 }
 
 Test(query, rogue_peers_are_refused)
