@@ -330,11 +330,12 @@ static void *be_qnet_worker_main(void *arg)
 		pthread_mutex_unlock(&q->mu);
 
 		out.len = 0;
-		q->handle(warg, s->peer, s->msg, &out);
+		Else__QueryStatus st = q->handle(warg, s->peer, s->msg, &out);
 		else__query_request__free_unpacked(s->msg, NULL);
 		s->msg = NULL;
 		pthread_mutex_lock(&q->mu);
 		q->st.busy--;
+		q->st.status[(unsigned)st < BE_QNET_NSTATUS ? (unsigned)st : BE_QNET_NSTATUS - 1]++;
 		pthread_mutex_unlock(&q->mu);
 		be_qnet_send_bytes(s, out.p, out.len);
 		if (out.cap > (1u << 22)) {

@@ -41,9 +41,15 @@
 
 #define BE_QNET_MAX_WORKERS 64
 
-/* be_qnet_handler - answer rq from peer (its CN) into out (a packed QueryReply) */
-typedef void (*be_qnet_handler)(void *worker_arg, const char *peer, const Else__QueryRequest *rq,
-				el_buf *out);
+/*
+ * be_qnet_handler - answer rq from peer (its CN) into out (a packed
+ * QueryReply); returns the reply's status, which be_qnet counts.
+ */
+typedef Else__QueryStatus (*be_qnet_handler)(void *worker_arg, const char *peer,
+					     const Else__QueryRequest *rq, el_buf *out);
+
+/* Statuses counted apart in be_qnet_stats.status (the last counts any later one). */
+#define BE_QNET_NSTATUS 10
 
 typedef struct be_qnet_conf {
 	const char *url;           /* tls+tcp://HOST:PORT; port 0 picks one */
@@ -67,6 +73,7 @@ typedef struct be_qnet_stats {
 	uint64_t err_frame;    /* connections NNG dropped (oversized frames among them) */
 	be_peer_stats peers;   /* Hello/Auth, connections */
 	uint32_t queued, busy; /* requests waiting, with a worker now */
+	uint64_t status[BE_QNET_NSTATUS]; /* calls answered, by QueryStatus */
 } be_qnet_stats;
 
 typedef struct be_qnet be_qnet;

@@ -759,7 +759,8 @@ static bool be_qr_state_changing(Else__QueryRequest__CallCase c)
 }
 
 /* be_query_handle - see be_query.h */
-void be_query_handle(void *arg, const char *peer, const Else__QueryRequest *rq, el_buf *out)
+Else__QueryStatus be_query_handle(void *arg, const char *peer, const Else__QueryRequest *rq,
+				  el_buf *out)
 {
 	be_query *q = arg;
 	Else__QueryReply rep;
@@ -800,4 +801,5 @@ void be_query_handle(void *arg, const char *peer, const Else__QueryRequest *rq, 
 	else__query_reply__pack(&rep, (uint8_t *)out->p + out->len);
 	out->len += n;
 	el_arena_fini(&a);
+	return rep.status;
 }

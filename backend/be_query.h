@@ -54,8 +54,12 @@ typedef struct be_query be_query;
 int be_query_new(be_query **out, const char *conninfo, const be_query_conf *conf);
 void be_query_free(be_query *q);
 
-/* be_query_handle - answer rq (be_qnet_handler); appends the packed QueryReply to out */
-void be_query_handle(void *q, const char *peer, const Else__QueryRequest *rq, el_buf *out);
+/*
+ * be_query_handle - answer rq (be_qnet_handler); appends the packed
+ * QueryReply to out and returns its status
+ */
+Else__QueryStatus be_query_handle(void *q, const char *peer, const Else__QueryRequest *rq,
+				  el_buf *out);
 
 /*
  * be_query_check - the bounds of the proto header on any message: strings

@@ -155,7 +155,42 @@ static void be_path(char *out, size_t cap, const char *name)
 }
 
 /* be_write_metrics - the counters as JSON, replaced atomically */
-static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql,
+/* be_metrics_query - the query service's counters as "query":{...}, (nothing if off) */
+static void be_metrics_query(FILE *f, be_qnet *qn)
+{
+	static const char *const st_name[BE_QNET_NSTATUS] = {
+		"ok",        "bad_request", "unauthenticated",
+		"forbidden", "not_found",   "throttled",
+		"busy",      "internal",    "peer_unauthenticated",
+		"conflict",
+	};
+	be_qnet_stats s;
+
+	if (qn == NULL)
+		return;
+	be_qnet_stats_get(qn, &s);
+	fprintf(f,
+		"\"query\":{\"requests\":%llu,\"replies\":%llu,\"bytes_in\":%llu,"
+		"\"bytes_out\":%llu,\"queued\":%u,\"busy\":%u,\"connections\":%u,"
+		"\"authenticated\":%llu,\"status\":{",
+		(unsigned long long)s.requests, (unsigned long long)s.replies,
+		(unsigned long long)s.bytes_in, (unsigned long long)s.bytes_out, s.queued, s.busy,
+		s.peers.pipes, (unsigned long long)s.peers.auths);
+	for (int i = 0; i < BE_QNET_NSTATUS; i++)
+		fprintf(f, "%s\"%s\":%llu", i ? "," : "", st_name[i],
+			(unsigned long long)s.status[i]);
+	fprintf(f,
+		"},\"errors\":{\"unpack\":%llu,\"peer\":%llu,\"send\":%llu,\"tls\":%llu,"
+		"\"frame\":%llu,\"auth\":%llu,\"unauthenticated\":%llu,"
+		"\"connections_refused\":%llu}},",
+		(unsigned long long)s.err_unpack, (unsigned long long)s.err_peer,
+		(unsigned long long)s.err_send, (unsigned long long)s.err_tls,
+		(unsigned long long)s.err_frame, (unsigned long long)s.peers.err_auth,
+		(unsigned long long)s.peers.err_unauth,
+		(unsigned long long)s.peers.err_pipes_refused);
+}
+
+static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql, be_qnet *qn,
 			     int64_t started_us)
 {
 	be_qlog_stats qs = { 0 };
@@ -198,9 +233,7 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 		"\"invalid\":%llu,"
 		"\"unauthenticated\":%llu,\"auth\":%llu,\"connections_refused\":%llu,\"send\":%llu,"
 		"\"db_server\":%llu,\"db_connection\":%llu},"
-		"\"db\":{\"commits\":%llu,\"rollbacks\":%llu,\"reconnects\":%llu,\"rows\":%llu},"
-		"\"search_log\":{\"written\":%llu,\"queued\":%u,\"dropped\":%llu,"
-		"\"failed_batches\":%llu}}\n",
+		"\"db\":{\"commits\":%llu,\"rollbacks\":%llu,\"reconnects\":%llu,\"rows\":%llu},",
 		(long long)(now / 1000000), (long long)((now - started_us) / 1000000),
 		(int)getpid(), (unsigned long long)is.lines_in,
 		(unsigned long long)is.lines_committed, (unsigned long long)is.lines_dup,
@@ -222,7 +255,11 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 		(unsigned long long)ns.err_pipes_refused, (unsigned long long)ns.err_send,
 		(unsigned long long)ds.err_server, (unsigned long long)ds.err_conn,
 		(unsigned long long)ds.commits, (unsigned long long)ds.rollbacks,
-		(unsigned long long)ds.reconnects, (unsigned long long)ds.lines_copied,
+		(unsigned long long)ds.reconnects, (unsigned long long)ds.lines_copied);
+	be_metrics_query(f, qn);
+	fprintf(f,
+		"\"search_log\":{\"written\":%llu,\"queued\":%u,\"dropped\":%llu,"
+		"\"failed_batches\":%llu}}\n",
 		(unsigned long long)qs.written, qs.queued, (unsigned long long)qs.dropped,
 		(unsigned long long)qs.failed_batches);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
@@ -863,7 +900,7 @@ int main(int argc, char **argv)
 		int64_t now = el_now_us(CLOCK_REALTIME);
 		be_ingest_idle(ing, now);
 		if (now >= next_metrics) {
-			be_write_metrics(net, ing, db, qsvc.log, started);
+			be_write_metrics(net, ing, db, qsvc.log, qsvc.net, started);
 			next_metrics = now + cf_metrics * 1000000;
 		}
 		if (be_reload) {
@@ -880,7 +917,7 @@ int main(int argc, char **argv)
 	be_net_stop(net);
 	if (be_ingest_checkpoint(ing) < 0)
 		el_warn("final checkpoint failed: the next start replays from the previous one");
-	be_write_metrics(NULL, ing, db, NULL, started);
+	be_write_metrics(NULL, ing, db, NULL, NULL, started);
 	be_ingest_free(ing);
 	be_db_close(db);
 	be_db_close(admin);

@@ -125,6 +125,15 @@ if out=$(client root 'another password' "$work/ca/client-mx1.pem" x@y.test); the
 	fail "collector certificate served: $out"
 fi
 grep -q "^auth Q_PEER_UNAUTHENTICATED" <<<"$out" || fail "collector certificate: $out"
+# The query service's counters in metrics.json (rewritten every second).
+q_ok='.query.status.ok >= 4 and .query.status.unauthenticated >= 1 and .query.errors.auth >= 1
+	and .query.requests > .query.status.ok and .query.replies >= .query.requests'
+for _ in $(seq 1 30); do
+	jq -e "$q_ok" "$work/state/run/metrics.json" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+jq -e "$q_ok" "$work/state/run/metrics.json" >/dev/null ||
+	fail "metrics.json's query counters: $(jq -c .query "$work/state/run/metrics.json")"
 
 # A load of a day with far more senders on one host than the top lists keep
 # (100): the day is all hot until its refresh, and a dashboard sums every
