@@ -101,7 +101,10 @@ static const char be_dbq_flow_qid_sql[] =
 /*
  * Every transaction of e-mail $5, if the caller may see it at all: a
  * MessageRow, then (BE_DBQ_FLOW_*) the hop links, HELO, actions, whether
- * the caller sent it, and the time range of its raw lines.
+ * the caller sent it, and the time range of its raw lines: exactly first_seen
+ * to last_seen, the times of the first and last lines the correlator gave
+ * it.  A line with the same queue ID outside them is another transaction's
+ * (Postfix reuses queue IDs; instances on one host share a host id).
  */
 static const char be_dbq_flow_sql[] =
 	"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
@@ -112,7 +115,7 @@ static const char be_dbq_flow_sql[] =
 	"coalesce(m.dsn_of_queue_id, ''), coalesce(m.helo, ''), "
 	"coalesce(m.actions::text, ''), m.incomplete, "
 	"(m.sender <> '' AND lower(m.sender) = ANY ($4::text[])), "
-	BE_DBQ_US("m.first_seen") " - 60000000, " BE_DBQ_US("m.last_seen") " + 60000000 "
+	BE_DBQ_US("m.first_seen") ", " BE_DBQ_US("m.last_seen") " "
 	"FROM d JOIN messages m ON m.email_id = $5::bigint "
 	"AND m.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
 	"AND m.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') "

@@ -1557,6 +1557,41 @@ Test(query_short, audit_records_cut_on_a_character_boundary)
 	cr_assert_eq(tq_sql_i64(q), 2, "both requests' audit records");
 }
 
+Test(query, a_flow_shows_no_line_of_another_lifetime_of_its_queue_id)
+{
+	tq_sess s;
+	char eid[17], sql[1024];
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &s), 0);
+	tq_eid_hex(eid);
+	Else__QueryReply *r = tq_flow(&s, eid);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	size_t n0 = r->flow->hops[0]->n_lines;
+	char qid[64];
+	snprintf(qid, sizeof(qid), "%s", r->flow->hops[0]->msg->queue_id);
+	else__query_reply__free_unpacked(r, NULL);
+	/* Postfix reuses queue IDs: the same ID on the same host 30 s before
+	 * and after this transaction is another message's. */
+	snprintf(sql, sizeof(sql),
+		 "WITH i AS (INSERT INTO lines (ts, seq, ingest_seq, host_id, stream_no, event, "
+		 "program, queue_id, raw) SELECT t, 1, 1, m.host_id, 0, 0, 'postfix/qmgr', "
+		 "m.queue_id, convert_to(m.queue_id || ': another lifetime', 'UTF8') FROM messages "
+		 "m, LATERAL (VALUES (m.first_seen - interval '30 seconds'), (m.last_seen + "
+		 "interval '30 seconds')) v(t) WHERE lpad(to_hex(m.email_id), 16, '0') = '%s' AND "
+		 "m.queue_id = '%s' RETURNING 1) SELECT count(*) FROM i",
+		 eid, qid);
+	cr_assert_eq(tq_sql_i64(sql), 2);
+	r = tq_flow(&s, eid);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->flow->hops[0]->n_lines, n0, "lines of hop 0: %zu, were %zu",
+		     r->flow->hops[0]->n_lines, n0);
+	for (size_t k = 0; k < r->flow->hops[0]->n_lines; k++)
+		cr_assert(strstr(r->flow->hops[0]->lines[k]->text, "another lifetime") == NULL,
+			  "a line of another lifetime of %s", qid);
+	else__query_reply__free_unpacked(r, NULL);
+}
+
 /* tq_file_lines - lines in the harness log of a host (what tq_load ingested) */
 static uint64_t tq_file_lines(const char *host)
 {
