@@ -71,7 +71,12 @@ static const char be_db_stage_sql[] =
  * partition when it was new and empty (no statistics yet): a merge join over
  * a sequential scan of the whole partition in every flows statement (in
  * bench/ingest.sh, half of the recipients statement's time once the
- * partition held 60,000 rows).
+ * partition held 60,000 rows).  The probe is ordered by the unique key too:
+ * its plan, made for a partition while it looked empty (DEFAULT, while a
+ * backlog's day waits for its partition), could otherwise pick any index
+ * with first_seen in it, (status, first_seen) say, and scan all of it for
+ * each probe: a 10M-e-mail load stalled for minutes in one statement (bench
+ * README, session 12).  With the order, only the key index needs no sort.
  *
  * The two statements share rows of the top lists (client IPs of messages and
  * of rejects, the days in stats_top_dirty): each locks them in the same
@@ -103,7 +108,8 @@ static const char be_db_upsert_msg_sql[] =
 	" FROM pg_temp.else_stage_messages ORDER BY " BE_DB_KEY_M ", n DESC), "
 	"om AS (SELECT o.* FROM sm CROSS JOIN LATERAL (SELECT o.first_seen, o.host_id, o.status, "
 	"o.sender, o.size, o.client_ip FROM messages o WHERE o.first_seen = sm.first_seen AND "
-	"o.host_id = sm.host_id AND o.queue_id = sm.queue_id LIMIT 1) o), "
+	"o.host_id = sm.host_id AND o.queue_id = sm.queue_id "
+	"ORDER BY o.first_seen, o.host_id, o.queue_id LIMIT 1) o), "
 	"m AS (INSERT INTO messages (" BE_DB_MSG_COLS ") SELECT " BE_DB_MSG_COLS " FROM sm "
 	"ON CONFLICT (" BE_DB_KEY_M ") DO UPDATE SET "
 	"last_seen = EXCLUDED.last_seen, email_id = EXCLUDED.email_id, size = EXCLUDED.size, "
@@ -151,7 +157,8 @@ static const char be_db_upsert_rcpt_sql[] =
 	" FROM pg_temp.else_stage_recipients ORDER BY " BE_DB_KEY_R ", n DESC), "
 	"orr AS (SELECT o.* FROM sr CROSS JOIN LATERAL (SELECT o.first_seen, o.host_id, o.rcpt, "
 	"o.status, o.direction, o.response FROM recipients o WHERE o.first_seen = sr.first_seen "
-	"AND o.host_id = sr.host_id AND o.queue_id = sr.queue_id AND o.idx = sr.idx LIMIT 1) o), "
+	"AND o.host_id = sr.host_id AND o.queue_id = sr.queue_id AND o.idx = sr.idx "
+	"ORDER BY o.first_seen, o.host_id, o.queue_id, o.idx LIMIT 1) o), "
 	"r AS (INSERT INTO recipients (" BE_DB_RCPT_COLS ") SELECT " BE_DB_RCPT_COLS " FROM sr "
 	"ON CONFLICT (" BE_DB_KEY_R ") DO UPDATE SET "
 	"last_attempt = EXCLUDED.last_attempt, email_id = EXCLUDED.email_id, "
@@ -704,6 +711,7 @@ int be_db_flows_flush(be_db *db)
 	/* Rows of an earlier flush in this transaction were moved already. */
 	rc = be_db_simple(
 		db, "staging tables",
+		"SELECT pg_advisory_xact_lock_shared(" BE_DB_LOCK_TOP "); "
 		"DELETE FROM pg_temp.else_stage_messages; "
 		"DELETE FROM pg_temp.else_stage_recipients; "
 		"DELETE FROM pg_temp.else_stage_rejects; DELETE FROM pg_temp.else_stage_keys");

@@ -290,7 +290,10 @@ int be_db_stats_top_refresh(be_db *db, int keep, int *days)
 
 	if (days)
 		*days = 0;
-	rc = be_db_top_keep(db, "top lists", keep, "SELECT else_stats_top_refresh($1::integer)",
+	/* The lock first (OFFSET 0 keeps the subquery apart): see BE_DB_LOCK_TOP. */
+	rc = be_db_top_keep(db, "top lists", keep,
+			    "SELECT else_stats_top_refresh($1::integer) FROM (SELECT "
+			    "pg_advisory_xact_lock(" BE_DB_LOCK_TOP ") OFFSET 0) l",
 			    &res);
 	if (rc == 0 && days)
 		*days = atoi(PQgetvalue(res, 0, 0));
