@@ -328,12 +328,7 @@ int main(int argc, char **argv)
 
 	/* Signals are taken by the main thread only (sigtimedwait below). */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	el_priv_signals(&sigs);
 
 	if (cf_host[0])
 		snprintf(host, sizeof(host), "%s", cf_host);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,4 +41,15 @@ int el_priv_drop(const el_priv *p)
 	if (setuid(0) == 0)
 		return -EPERM;
 	return 0;
+}
+
+/* el_priv_signals - see el_priv.h */
+void el_priv_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }

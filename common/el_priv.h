@@ -1,5 +1,6 @@
 /*
- * el_priv - a daemon started as root becomes its service user.
+ * el_priv - a daemon started as root becomes its service user; the signals
+ * its main thread waits for.
  *
  * Every ELSE program binds or opens what needs root first, then drops to a
  * user: its primary group plus at most one named supplementary group (the
@@ -16,6 +17,7 @@
 #ifndef EL_PRIV_H
 #define EL_PRIV_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -32,5 +34,14 @@ int el_priv_lookup(el_priv *p, const char *user, const char *group);
 
 /* el_priv_drop - become p's user with its groups; see ERRORS */
 int el_priv_drop(const el_priv *p);
+
+/*
+ * el_priv_signals - SIGTERM, SIGINT and SIGHUP into *set, blocked in the
+ * calling thread and so in every thread it starts afterwards: the main
+ * thread takes them with sigwait/sigtimedwait(set), and no signal is lost
+ * to another thread or to a race with pause().  SIGPIPE is ignored.  Call
+ * before starting threads.
+ */
+void el_priv_signals(sigset_t *set);
 
 #endif

@@ -168,16 +168,8 @@ int main(int argc, char **argv)
 		printf("else-frontend: %s is valid\n", conf_path);
 		return 0;
 	}
-	/*
-	 * Signals are taken by the main thread only (sigwait below): blocked
-	 * before NNG's and libmicrohttpd's threads start, which inherit it.
-	 */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	/* Signals for the main thread only (sigwait below), before NNG's and MHD's threads. */
+	el_priv_signals(&sigs);
 	rc.ca_file = cf_ca;
 	rc.cert_key_file = cf_cert;
 	rc.server_name = cf_server_name[0] ? cf_server_name : NULL;
