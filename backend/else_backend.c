@@ -15,6 +15,7 @@
  * STATE_DIR/run/metrics.json; --status prints them.
  * docs/backend.md describes operation.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -39,6 +40,7 @@
 #include "el_ossl.h"
 #include "el_conf.h"
 #include "el_log.h"
+#include "el_pbjson.h"
 #include "el_priv.h"
 #include "el_time.h"
 
@@ -154,16 +156,9 @@ static void be_path(char *out, size_t cap, const char *name)
 	snprintf(out, cap, "%s/%s", cf_state_dir, name);
 }
 
-/* be_write_metrics - the counters as JSON, replaced atomically */
 /* be_metrics_query - the query service's counters as "query":{...}, (nothing if off) */
 static void be_metrics_query(FILE *f, be_qnet *qn)
 {
-	static const char *const st_name[BE_QNET_NSTATUS] = {
-		"ok",        "bad_request", "unauthenticated",
-		"forbidden", "not_found",   "throttled",
-		"busy",      "internal",    "peer_unauthenticated",
-		"conflict",
-	};
 	be_qnet_stats s;
 
 	if (qn == NULL)
@@ -176,9 +171,14 @@ static void be_metrics_query(FILE *f, be_qnet *qn)
 		(unsigned long long)s.requests, (unsigned long long)s.replies,
 		(unsigned long long)s.bytes_in, (unsigned long long)s.bytes_out, s.queued, s.busy,
 		s.peers.pipes, (unsigned long long)s.peers.auths);
-	for (int i = 0; i < BE_QNET_NSTATUS; i++)
-		fprintf(f, "%s\"%s\":%llu", i ? "," : "", st_name[i],
-			(unsigned long long)s.status[i]);
+	for (int i = 0; i < BE_QNET_NSTATUS; i++) {
+		/* The names of query.proto: Q_BAD_REQUEST counts as "bad_request". */
+		const char *nm = el_pbjson_enum_name(&else__query_status__descriptor, i);
+		fprintf(f, "%s\"", i ? "," : "");
+		for (const char *c = nm && nm[0] == 'Q' && nm[1] == '_' ? nm + 2 : "other"; *c; c++)
+			fputc(tolower((unsigned char)*c), f);
+		fprintf(f, "\":%llu", (unsigned long long)s.status[i]);
+	}
 	fprintf(f,
 		"},\"errors\":{\"unpack\":%llu,\"peer\":%llu,\"send\":%llu,\"tls\":%llu,"
 		"\"frame\":%llu,\"auth\":%llu,\"unauthenticated\":%llu,"
@@ -190,6 +190,7 @@ static void be_metrics_query(FILE *f, be_qnet *qn)
 		(unsigned long long)s.peers.err_pipes_refused);
 }
 
+/* be_write_metrics - the counters as JSON, replaced atomically */
 static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql, be_qnet *qn,
 			     int64_t started_us)
 {
