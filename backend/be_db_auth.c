@@ -420,12 +420,8 @@ int be_db_auth_audit_list(be_db *db, el_arena *a, uint32_t limit, const char *cu
 	PGresult *r;
 	int rc, n;
 
-	if (p[0]) {
-		/* At most 18 digits: 19 may pass bigint, a server error, not the caller's. */
-		for (const char *c = p[0]; *c; c++)
-			if (*c < '0' || *c > '9' || c - p[0] > 17)
-				return -EINVAL;
-	}
+	if (p[0] && !be_dbq_is_count(p[0]))
+		return -EINVAL;
 	rc = be_dba_exec(db, "audit",
 			 "SELECT id, (extract(epoch FROM ts) * 1000000)::bigint AS time_us, "
 			 "user_name AS user, client_ip, action, detail FROM audit_log "

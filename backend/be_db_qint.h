@@ -77,6 +77,13 @@ size_t be_dbq_fill(el_arena *a, const PGresult *r, const ProtobufCMessageDescrip
 /* be_dbq_scope_params - the four scope parameters into p[0..3] (role in rolebuf) */
 void be_dbq_scope_params(const be_db_scope *sc, char rolebuf[8], const char **p);
 
+/*
+ * be_dbq_is_count - 1 to 18 decimal digits: a number a caller sent (a cursor's
+ * size or id) that PostgreSQL's bigint takes, so a bad one is the caller's
+ * error (-EINVAL), never the server's.
+ */
+bool be_dbq_is_count(const char *s);
+
 /* The scope parameters $1..$4 of every read (role, hosts, domains, addresses). */
 #define BE_DBQ_SCOPE "$1::integer, $2::integer[], $3::text[], $4::text[]"
 /* An admin sees everything: no call per row (a custom plan folds the test away). */

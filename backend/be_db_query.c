@@ -384,8 +384,8 @@ void be_dbq_range(int64_t from, int64_t to, int64_t now, int64_t def, int64_t *f
 /* The last microsecond of year 9999: no cursor's time is later. */
 #define BE_DBQ_MAX_US 253402300799999999LL
 
-/* be_dbq_is_count - 1 to 18 decimal digits (a size: PostgreSQL's bigint) */
-static bool be_dbq_is_count(const char *s)
+/* be_dbq_is_count - see be_db_qint.h */
+bool be_dbq_is_count(const char *s)
 {
 	size_t n = strspn(s, "0123456789");
 
