@@ -86,10 +86,14 @@ cert_ok() {
 		"$(openssl x509 -in "$dir/$n.crt" -noout -pubkey 2>/dev/null)" ]
 }
 
-
-# ca_conf FILE - the configuration of `openssl ca` for the revocation database
-ca_conf() {
-	cat >"$1" <<-EOF
+# ca_run WHAT ARGS... - `openssl ca ARGS` on the revocation database
+# (DIR/index.txt, DIR/crlnumber), signing with the CA; dies with its message
+# unless it is only "already revoked".
+ca_run() {
+	local what=$1 conf
+	shift
+	conf=$(mktemp "$dir/.ca.XXXXXX")
+	cat >"$conf" <<-EOF
 		[ca]
 		default_ca = else
 		[else]
@@ -100,22 +104,22 @@ ca_conf() {
 		default_md = sha256
 		default_crl_days = $crl_days
 	EOF
+	[ -f "$dir/index.txt" ] || : >"$dir/index.txt"
+	[ -f "$dir/crlnumber" ] || echo 1000 >"$dir/crlnumber"
+	openssl x509 -in "$dir/ca.crt" -out "$dir/.ca-cert.pem" 2>/dev/null || die "cannot read $dir/ca.crt"
+	if ! openssl ca -config "$conf" "$@" 2>"$dir/.ca.log" && ! grep -q "already revoked" "$dir/.ca.log"; then
+		die "cannot $what: $(tail -2 "$dir/.ca.log")"
+	fi
+	rm -f "$conf" "$dir/.ca-cert.pem" "$dir/.ca.log"
 }
 
 # write_crl - sign a CRL of DIR/index.txt and put it after the CA certificate in ca.crt
 write_crl() {
-	local conf
-	conf=$(mktemp "$dir/.ca.XXXXXX")
-	ca_conf "$conf"
-	[ -f "$dir/index.txt" ] || : >"$dir/index.txt"
-	[ -f "$dir/crlnumber" ] || echo 1000 >"$dir/crlnumber"
-	openssl x509 -in "$dir/ca.crt" -out "$dir/.ca-cert.pem" 2>/dev/null || die "cannot read $dir/ca.crt"
-	openssl ca -config "$conf" -gencrl -out "$dir/crl.pem" 2>"$dir/.ca.log" ||
-		die "cannot sign the CRL: $(tail -2 "$dir/.ca.log")"
-	cat "$dir/.ca-cert.pem" "$dir/crl.pem" >"$dir/ca.crt.tmp"
+	ca_run "sign the CRL" -gencrl -out "$dir/crl.pem"
+	{ openssl x509 -in "$dir/ca.crt" && cat "$dir/crl.pem"; } >"$dir/ca.crt.tmp" ||
+		die "cannot write $dir/ca.crt"
 	chmod 0644 "$dir/ca.crt.tmp" "$dir/crl.pem"
 	mv -f "$dir/ca.crt.tmp" "$dir/ca.crt"
-	rm -f "$conf" "$dir/.ca-cert.pem" "$dir/.ca.log"
 }
 
 # issue BASE CN EXTFILE - sign a certificate for BASE.key with the CA
@@ -229,14 +233,7 @@ revoke)
 	done
 	[ -n "$n" ] || die "no certificate client-$name.crt or server-$name.crt in $dir"
 	serial=$(openssl x509 -in "$dir/$n.crt" -noout -serial | sed 's/^serial=//')
-	conf=$(mktemp "$dir/.ca.XXXXXX")
-	ca_conf "$conf"
-	[ -f "$dir/index.txt" ] || : >"$dir/index.txt"
-	openssl x509 -in "$dir/ca.crt" -out "$dir/.ca-cert.pem" 2>/dev/null || die "cannot read $dir/ca.crt"
-	openssl ca -config "$conf" -revoke "$dir/$n.crt" 2>"$dir/.ca.log" ||
-		grep -q "already revoked" "$dir/.ca.log" ||
-		die "cannot revoke $n: $(tail -2 "$dir/.ca.log")"
-	rm -f "$conf"
+	ca_run "revoke $n" -revoke "$dir/$n.crt"
 	write_crl
 	mkdir -p "$dir/revoked"
 	chmod 0700 "$dir/revoked"
