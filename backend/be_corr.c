@@ -404,6 +404,20 @@ bool be_msgid_conflict(const be_tx *a, const be_tx *b)
 }
 
 /*
+ * be_hop_proven - may a hop from host up with Message-ID mid reach b?
+ * Within one host any hop may (a content filter's reinjection).  Across
+ * hosts both must name the same Message-ID: the hop merges two servers'
+ * stories into one e-mail, which a user who follows either server then
+ * sees whole, and a "queued as" line is all a forger on the upstream host
+ * controls.  A queue ID is short and often guessable; the Message-ID of a
+ * stranger's e-mail is not.  Mail without a Message-ID stays two e-mails.
+ */
+static bool be_hop_proven(uint16_t up, const char *mid, const be_tx *b)
+{
+	return up == b->host || (mid && b->message_id && mid[0] && strcmp(mid, b->message_id) == 0);
+}
+
+/*
  * be_link_hop - join upstream a (recipient ri, or UINT32_MAX) to downstream b.
  * Refused when it would loop, when b already has another upstream, or when
  * the Message-IDs disagree (a forged "queued as" cannot merge two e-mails).
@@ -411,7 +425,7 @@ bool be_msgid_conflict(const be_tx *a, const be_tx *b)
 bool be_link_hop(be_corr *c, be_tx *a, uint32_t ri, be_tx *b)
 {
 	if (a == b || be_is_ancestor(c, b, a) || be_msgid_conflict(a, b) ||
-	    (b->prev_tx && b->prev_tx != a->id)) {
+	    !be_hop_proven(a->host, a->message_id, b) || (b->prev_tx && b->prev_tx != a->id)) {
 		c->st.links_refused++;
 		return false;
 	}
@@ -455,6 +469,7 @@ void be_resolve_hop(be_corr *c, be_tx *a, uint32_t ri, int64_t t_us)
 	for (i = 0; v && i < v->n; i++) {
 		be_tx *b = v->v[i];
 		if (b == a || !be_hop_ok(c, b, t_us) || be_msgid_conflict(a, b) ||
+		    !be_hop_proven(a->host, a->message_id, b) ||
 		    (b->prev_tx && b->prev_tx != a->id))
 			continue;
 		/* Prefer the candidate whose Message-ID agrees. */
@@ -462,6 +477,7 @@ void be_resolve_hop(be_corr *c, be_tx *a, uint32_t ri, int64_t t_us)
 		    (b->message_id && a->message_id && strcmp(b->message_id, a->message_id) == 0))
 			best = b;
 	}
+	/* None yet: b's lines or its Message-ID may still be on their way. */
 	if (best) {
 		be_link_hop(c, a, ri, best);
 		return;
@@ -478,6 +494,7 @@ void be_resolve_hop(be_corr *c, be_tx *a, uint32_t ri, int64_t t_us)
 	p->message_id = a->message_id
 				? be_strdup(el_span_make(a->message_id, strlen(a->message_id)))
 				: NULL;
+	c->npending++;
 	v = el_map_get(&c->pending, q);
 	if (v == NULL) {
 		v = calloc(1, sizeof(*v));
@@ -504,6 +521,8 @@ void be_claim_pending(be_corr *c, be_tx *b)
 		if (!be_hop_ok(c, b, p->time_us) || (b->prev_tx && b->prev_tx != p->tx) ||
 		    (!b->prev_tx && b->prev.qid[0])) {
 			/* Too far apart in time, or b already has another upstream. */
+		} else if (!be_hop_proven(p->ref.host, a ? a->message_id : p->message_id, b)) {
+			/* Not yet: b's Message-ID comes with its cleanup line. */
 		} else if (a) {
 			linked = a != b && p->rcpt < a->nrcpts && be_link_hop(c, a, p->rcpt, b);
 		} else if (!(p->message_id && b->message_id &&
@@ -514,9 +533,10 @@ void be_claim_pending(be_corr *c, be_tx *b)
 			c->st.links_hop++;
 			linked = true;
 		}
-		if (linked || p->time_us + (int64_t)c->conf.hop_window_s * 1000000 < c->clock_us) {
+		if (linked) {
 			free(p->message_id);
 			free(p);
+			c->npending--;
 			/* Keep going: several recipients may wait for the same hop. */
 			v->v[i] = v->v[--v->n];
 			continue;
@@ -527,6 +547,46 @@ void be_claim_pending(be_corr *c, be_tx *b)
 		el_map_del(&c->pending, q);
 		free(v->v);
 		free(v);
+	}
+}
+
+/*
+ * be_sweep_pending - forget hops whose other side can no longer come.
+ * Most never come: a delivery to a server outside ELSE ends "queued as X"
+ * too.  floor_us is the clock of the slowest host still sending (see
+ * be_corr_tick), so a collector catching up keeps its hops.  Runs once per
+ * hop window of log time; the map holds about one window's deliveries.
+ */
+void be_sweep_pending(be_corr *c, int64_t floor_us)
+{
+	int64_t w = (int64_t)c->conf.hop_window_s * 1000000;
+
+	if (floor_us < c->pending_swept_us + w)
+		return;
+	c->pending_swept_us = floor_us;
+	for (size_t i = 0; i < c->pending.cap; i++) {
+		el_map_ent *e = &c->pending.ents[i];
+		if (e->hash < 2)
+			continue;
+		be_vec *v = e->val;
+		for (uint32_t k = 0; k < v->n;) {
+			be_pending_hop *p = v->v[k];
+			if (p->time_us + w >= floor_us) {
+				k++;
+				continue;
+			}
+			free(p->message_id);
+			free(p);
+			c->npending--;
+			c->st.hops_unclaimed++;
+			v->v[k] = v->v[--v->n];
+		}
+		if (v->n == 0) {
+			/* A tombstone: the scan goes on over the same slots. */
+			el_map_del(&c->pending, el_span_make(e->key, e->klen));
+			free(v->v);
+			free(v);
+		}
 	}
 }
 

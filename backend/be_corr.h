@@ -223,7 +223,9 @@ el_span be_corr_host_name(const be_corr *c, uint16_t host);
 
 typedef struct be_corr_stats {
 	uint64_t lines, lines_attached, tx_created, tx_emitted, rejects, links_hop, links_filter,
-		links_dsn, links_refused, evicted, reused_qid, open;
+		links_dsn, links_refused, evicted, reused_qid, open,
+		pending_hops,   /* "queued as" waiting for the other side */
+		hops_unclaimed; /* ... given up after the hop window */
 } be_corr_stats;
 
 void be_corr_get_stats(const be_corr *c, be_corr_stats *s);

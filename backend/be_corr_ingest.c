@@ -456,6 +456,8 @@ static uint64_t be_msgtrk(be_corr *c, uint16_t host, const el_rec *r, int64_t t_
 	if (t_us > t->last_us)
 		t->last_us = t_us;
 	be_setf(&t->message_id, r, EL_F_MESSAGE_ID);
+	if (t->message_id)
+		be_claim_pending(c, t);
 	be_setf(&t->from, r, EL_F_FROM);
 	if (el_span_eq_lit(ev, "RECEIVE")) {
 		be_setf(&t->client_ip, r, EL_F_CLIENT_IP);
@@ -693,6 +695,8 @@ static void be_queued(be_corr *c, be_tx *t, const el_rec *r, int64_t t_us)
 						    t->start_us ? t->start_us : t->first_us),
 				     0);
 		}
+		/* A hop from another host waited for this Message-ID. */
+		be_claim_pending(c, t);
 		break;
 	}
 	case EL_EV_QUEUE_ACTIVE:
@@ -843,8 +847,6 @@ void be_corr_tick(be_corr *c, int64_t now_us)
 		c->st.evicted++;
 		be_tx_complete(c, c->lru_head);
 	}
-	if (c->done_head == NULL || c->done_head->complete_us + linger >= c->clock_us)
-		return;
 	/*
 	 * A completed message waits for the slowest host still sending (a
 	 * collector catching up after an outage), so that its late "queued as"
@@ -856,6 +858,7 @@ void be_corr_tick(be_corr *c, int64_t now_us)
 		if (c->host_clock[h] && c->host_clock[h] < floor &&
 		    c->host_clock[h] >= c->clock_us - catchup)
 			floor = c->host_clock[h];
+	be_sweep_pending(c, floor);
 	while (c->done_head && c->done_head->complete_us + linger < floor) {
 		be_tx *t = c->done_head;
 		c->done_head = t->done_next;
@@ -896,4 +899,5 @@ void be_corr_get_stats(const be_corr *c, be_corr_stats *s)
 {
 	*s = c->st;
 	s->open = c->nopen;
+	s->pending_hops = c->npending;
 }

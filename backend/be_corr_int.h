@@ -58,6 +58,8 @@ struct be_corr {
 	be_tx *lru_head, *lru_tail;   /* open transactions, least recently active first */
 	be_tx *done_head, *done_tail; /* completed, lingering */
 	uint32_t nopen;
+	uint64_t npending;        /* be_pending_hop entries in pending */
+	int64_t pending_swept_us; /* floor at the last be_sweep_pending */
 	int64_t clock_us;
 	uint64_t line_key; /* be_corr_line_key() */
 	uint64_t next_id;
@@ -81,6 +83,7 @@ bool be_link_hop(be_corr *c, be_tx *a, uint32_t ri, be_tx *b);
 bool be_msgid_conflict(const be_tx *a, const be_tx *b);
 void be_resolve_hop(be_corr *c, be_tx *a, uint32_t ri, int64_t t_us);
 void be_claim_pending(be_corr *c, be_tx *b);
+void be_sweep_pending(be_corr *c, int64_t floor_us);
 be_rcpt *be_rcpt_get(be_tx *t, el_span to, el_span orig_to, uint32_t *idx);
 void be_add_action(be_tx *t, const el_rec *rec, int64_t t_us);
 void be_set_email(be_corr *c, be_tx *t, uint64_t e, int depth);

@@ -518,6 +518,7 @@ static int be_st_line(be_corr *c, char **fld, bool *null, int nf, be_tx **tp)
 			el_map_put(&c->pending, q, vec);
 		}
 		be_vec_push(vec, p);
+		c->npending++;
 		return 0;
 	}
 	default:

@@ -225,7 +225,8 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 		"\"batches\":%llu,\"batches_duplicate\":%llu,\"batches_failed\":%llu,"
 		"\"lag_s\":%.3f,\"last_batch_ms\":%.3f,"
 		"\"queue_depth\":%u,\"in_worker\":%u,\"max_queue_depth\":%u,\"connections\":%u,"
-		"\"flows\":%llu,\"rejects\":%llu,\"open_messages\":%llu,\"checkpoints\":%llu,"
+		"\"flows\":%llu,\"rejects\":%llu,\"open_messages\":%llu,"
+		"\"pending_hops\":%llu,\"hops_unclaimed\":%llu,\"checkpoints\":%llu,"
 		"\"recoveries\":%llu,\"replayed_lines\":%llu,\"host_mismatch\":%llu,"
 		"\"partition_days\":%llu,\"flow_journal_applied\":%llu,\"reloads\":%llu,"
 		"\"errors\":{\"reload\":%llu,\"partitions\":%llu,\"flow_writer\":%llu,"
@@ -244,7 +245,8 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 		is.newest_line_us ? (double)(now - is.newest_line_us) / 1e6 : 0.0,
 		(double)is.last_batch_us / 1e3, ns.queued, ns.in_worker, ns.max_queued, ns.pipes,
 		(unsigned long long)is.flows, (unsigned long long)is.rejects,
-		(unsigned long long)cs.open, (unsigned long long)is.checkpoints,
+		(unsigned long long)cs.open, (unsigned long long)cs.pending_hops,
+		(unsigned long long)cs.hops_unclaimed, (unsigned long long)is.checkpoints,
 		(unsigned long long)is.recoveries, (unsigned long long)is.replayed,
 		(unsigned long long)is.host_mismatch, (unsigned long long)is.partition_days,
 		(unsigned long long)is.journal_applied, (unsigned long long)be_reloads,

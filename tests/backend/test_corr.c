@@ -210,6 +210,68 @@ Test(corr, forged_hop_undone_when_message_id_arrives)
 	HASNT(tc_find("mx2", "BBB222"), "prev_hop");
 }
 
+Test(corr, hop_without_message_id_is_not_linked_across_hosts)
+{
+	/*
+	 * mx1's operator logs a delivery naming mx2's queue ID and no Message-ID.
+	 * Linked, mx2's e-mail would show whole to whoever follows mx1.  Both
+	 * orders: mx2's lines first (found at once), and last (a pending hop).
+	 */
+	static const char *const victim_first[] = {
+		"Nov 22 10:00:00 mx2 postfix/smtpd[20]: BBB222: client=c[192.0.2.9]",
+		"Nov 22 10:00:00 mx2 postfix/cleanup[21]: BBB222: message-id=<victim@y>",
+		"Nov 22 10:00:00 mx1 postfix/smtpd[10]: AAA111: client=c[192.0.2.1]",
+		"Nov 22 10:00:01 mx1 postfix/smtp[13]: AAA111: to=<b@y>, relay=mx2[192.0.2.3]:25, "
+		"delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BBB222)",
+		"Nov 22 10:00:01 mx1 postfix/qmgr[12]: AAA111: removed",
+		"Nov 22 10:00:01 mx2 postfix/qmgr[22]: BBB222: removed",
+		NULL,
+	};
+	static const char *const victim_last[] = {
+		"Nov 22 10:00:00 mx1 postfix/smtpd[10]: AAA111: client=c[192.0.2.1]",
+		"Nov 22 10:00:01 mx1 postfix/smtp[13]: AAA111: to=<b@y>, relay=mx2[192.0.2.3]:25, "
+		"delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BBB222)",
+		"Nov 22 10:00:01 mx1 postfix/qmgr[12]: AAA111: removed",
+		"Nov 22 10:00:01 mx2 postfix/smtpd[20]: BBB222: client=c[192.0.2.9]",
+		"Nov 22 10:00:01 mx2 postfix/cleanup[21]: BBB222: message-id=<victim@y>",
+		"Nov 22 10:00:02 mx2 postfix/qmgr[22]: BBB222: removed",
+		NULL,
+	};
+	const char *const *runs[] = { victim_first, victim_last };
+	char e1[17], e2[17];
+
+	for (size_t i = 0; i < 2; i++) {
+		tc_run(runs[i]);
+		const char *a = tc_find("mx1", "AAA111"), *b = tc_find("mx2", "BBB222");
+		cr_assert_not_null(a);
+		cr_assert_not_null(b);
+		HASNT(a, "next_hop");
+		HASNT(b, "prev_hop");
+		tc_email(a, e1);
+		tc_email(b, e2);
+		cr_assert_str_neq(e1, e2, "run %zu merged two e-mails", i);
+	}
+}
+
+Test(corr, filter_hop_on_one_host_needs_no_message_id)
+{
+	/* A content filter reinjects on the same host: the hop is the host's own. */
+	static const char *const filter[] = {
+		"Nov 22 10:00:00 mx1 postfix/smtpd[10]: AAA111: client=c[192.0.2.1]",
+		"Nov 22 10:00:01 mx1 postfix/smtp[13]: AAA111: to=<b@y>, "
+		"relay=127.0.0.1[127.0.0.1]:10025, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+		"(250 2.0.0 Ok: queued as BBB222)",
+		"Nov 22 10:00:01 mx1 postfix/smtpd[30]: BBB222: client=localhost[127.0.0.1]",
+		"Nov 22 10:00:01 mx1 postfix/qmgr[12]: AAA111: removed",
+		"Nov 22 10:00:02 mx1 postfix/qmgr[22]: BBB222: removed",
+		NULL,
+	};
+
+	tc_run(filter);
+	HAS(tc_find("mx1", "AAA111"), "\"next_hop\":{\"host\":\"mx1\",\"queue_id\":\"BBB222\"}");
+	HAS(tc_find("mx1", "BBB222"), "\"prev_hop\":{\"host\":\"mx1\",\"queue_id\":\"AAA111\"}");
+}
+
 Test(corr, hop_outside_time_window_is_refused)
 {
 	static const char *const far[] = {
@@ -428,6 +490,45 @@ Test(corr, memory_is_bounded_by_max_open)
 	be_corr_get_stats(c, &st);
 	cr_assert_leq(st.open, 100);
 	cr_assert_geq(st.evicted, 4900);
+	be_corr_free(c);
+	el_parse_ctx_fini(&ctx);
+}
+
+Test(corr, hops_to_servers_outside_else_are_forgotten)
+{
+	/*
+	 * Every delivery to a Postfix server on the Internet ends "queued as X",
+	 * and X never shows up here.  A day of them must not pile up in memory
+	 * and in every checkpoint: each is given up one hop window later.
+	 */
+	be_corr_conf conf = BE_CORR_CONF_DEFAULT;
+	be_corr_out out = { NULL, NULL, NULL };
+	be_corr *c = be_corr_new(&conf, &out);
+	el_parse_ctx ctx;
+	el_rec r;
+	be_corr_stats st;
+	char line[320];
+	int n;
+
+	el_parse_ctx_init(&ctx);
+	ctx.force_year = 2026;
+	for (int i = 0; i < 3600; i++) {
+		int m = i / 60, s = i % 60;
+		n = snprintf(line, sizeof(line),
+			     "Nov 22 10:%02d:%02d mx1 postfix/smtp[13]: %08X: to=<u@ext.example>, "
+			     "relay=mx.ext.example[198.51.100.7]:25, delay=1, delays=0/0/0/1, "
+			     "dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4X%08X)",
+			     m, s, 0x10000000 + i, i);
+		el_parse_line(&ctx, line, (size_t)n, &r);
+		be_corr_line(c, el_rec_get(&r, EL_F_HOST), &r);
+		be_corr_tick(c, 0);
+	}
+	be_corr_get_stats(c, &st);
+	/* At most two windows' worth wait: the sweep runs once per window. */
+	cr_assert_gt(st.pending_hops, 0);
+	cr_assert_leq(st.pending_hops, 2 * conf.hop_window_s + 1, "%llu still pending",
+		      (unsigned long long)st.pending_hops);
+	cr_assert_eq(st.pending_hops + st.hops_unclaimed, 3600);
 	be_corr_free(c);
 	el_parse_ctx_fini(&ctx);
 }
