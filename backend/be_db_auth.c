@@ -502,6 +502,48 @@ static char *be_dba_i64_array(el_arena *a, const int64_t *v, size_t n)
 	return out;
 }
 
+/* be_dba_admins - how many enabled admins there are */
+static int be_dba_admins(be_db *db, int64_t *n)
+{
+	return be_dba_count(db, "admins",
+			    "SELECT count(*) FROM users WHERE role = 1 AND NOT disabled", 0, NULL,
+			    n);
+}
+
+/* be_dba_admin_begin - a transaction holding BE_DB_LOCK_ADMIN; *admins: enabled ones now */
+static int be_dba_admin_begin(be_db *db, int64_t *admins)
+{
+	int rc = be_db_begin(db);
+
+	if (rc)
+		return rc;
+	rc = be_dba_exec(db, "admin lock", "SELECT pg_advisory_xact_lock(" BE_DB_LOCK_ADMIN ")", 0,
+			 NULL, NULL);
+	if (rc == 0)
+		rc = be_dba_admins(db, admins);
+	if (rc)
+		be_db_rollback(db);
+	return rc;
+}
+
+/*
+ * be_dba_admin_end - commit when rc is 0 and the change left an enabled
+ * admin (if there was one before: the first is made by else-backend
+ * --create-admin); otherwise roll back.  -EPERM: it would have left none.
+ */
+static int be_dba_admin_end(be_db *db, int rc, int64_t before)
+{
+	int64_t after = 0;
+
+	if (rc == 0 && before > 0 && (rc = be_dba_admins(db, &after)) == 0 && after == 0)
+		rc = -EPERM;
+	if (rc) {
+		be_db_rollback(db);
+		return rc;
+	}
+	return be_db_commit(db);
+}
+
 /* be_db_auth_user_put - see be_db_query.h */
 int be_db_auth_user_put(be_db *db, const Else__UserInfo *u, const char *kdf, int64_t *id)
 {
@@ -510,6 +552,11 @@ int be_db_auth_user_put(be_db *db, const Else__UserInfo *u, const char *kdf, int
 	int64_t taken = 0;
 	int rc;
 
+	int64_t admins = 0;
+
+	rc = be_dba_admin_begin(db, &admins);
+	if (rc)
+		return rc;
 	el_arena_init(&a);
 	const char *p[7] = { u->id ? be_dbq_i64s(ib, u->id) : NULL,
 			     u->name,
@@ -573,7 +620,7 @@ int be_db_auth_user_put(be_db *db, const Else__UserInfo *u, const char *kdf, int
 				 1, g, NULL);
 out:
 	el_arena_fini(&a);
-	return rc;
+	return be_dba_admin_end(db, rc, admins);
 }
 
 /* be_db_auth_user_delete - see be_db_query.h */
@@ -581,9 +628,14 @@ int be_db_auth_user_delete(be_db *db, int64_t id)
 {
 	char ib[24];
 	const char *p[1] = { be_dbq_i64s(ib, id) };
+	int64_t admins = 0;
+	int rc = be_dba_admin_begin(db, &admins);
 
-	return be_dba_id(db, "user delete", "DELETE FROM users WHERE id = $1::bigint RETURNING id",
-			 1, p, NULL);
+	if (rc)
+		return rc;
+	rc = be_dba_id(db, "user delete", "DELETE FROM users WHERE id = $1::bigint RETURNING id", 1,
+		       p, NULL);
+	return be_dba_admin_end(db, rc, admins);
 }
 
 /* be_db_auth_group_list - see be_db_query.h */
@@ -631,6 +683,11 @@ int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id)
 	int64_t taken = 0;
 	int rc;
 
+	int64_t admins = 0;
+
+	rc = be_dba_admin_begin(db, &admins);
+	if (rc)
+		return rc;
 	el_arena_init(&a);
 	const char *p[4] = { g->id ? be_dbq_i64s(ib, g->id) : NULL, g->name,
 			     be_dba_text_array(&a, g->servers, g->n_servers, 0),
@@ -665,7 +722,7 @@ int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id)
 			 4, p, NULL);
 out:
 	el_arena_fini(&a);
-	return rc;
+	return be_dba_admin_end(db, rc, admins);
 }
 
 /* be_db_auth_group_delete - see be_db_query.h */
@@ -676,12 +733,4 @@ int be_db_auth_group_delete(be_db *db, int64_t id)
 
 	return be_dba_id(db, "group delete",
 			 "DELETE FROM groups WHERE id = $1::bigint RETURNING id", 1, p, NULL);
-}
-
-/* be_db_auth_admins - see be_db_query.h */
-int be_db_auth_admins(be_db *db, int64_t *n)
-{
-	return be_dba_count(db, "admins",
-			    "SELECT count(*) FROM users WHERE role = 1 AND NOT disabled", 0, NULL,
-			    n);
 }

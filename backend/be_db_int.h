@@ -28,6 +28,14 @@
  */
 #define BE_DB_LOCK_TOP "4542001"
 
+/*
+ * Users' and groups' changes (be_db_auth.c) hold this advisory lock, taken
+ * first in their transaction, one at a time: "an enabled admin remains" is
+ * then checked against what the others committed.  Otherwise two admins
+ * demoting each other at once both passed the check and left none.
+ */
+#define BE_DB_LOCK_ADMIN "4542002"
+
 /* Output bounds (bytes) for text columns: indexed ones must fit a btree entry. */
 #define BE_DB_TEXT_KEY 1024
 #define BE_DB_TEXT_LONG 8192

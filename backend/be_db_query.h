@@ -121,7 +121,11 @@ int be_db_auth_history(be_db *db, el_arena *a, int64_t user_id, uint32_t limit,
 int be_db_auth_audit_list(be_db *db, el_arena *a, uint32_t limit, const char *cursor,
 			  Else__AuditReply *out);
 
-/* Administration (the caller checked ROLE_ADMIN). */
+/*
+ * Administration (the caller checked ROLE_ADMIN).  Each put or delete of a
+ * user or group is one transaction, one at a time (BE_DB_LOCK_ADMIN), and
+ * fails with -EPERM when it would leave no enabled admin.
+ */
 int be_db_auth_user_list(be_db *db, el_arena *a, Else__UserListReply *out);
 /* be_db_auth_user_put - create (u->id 0; kdf required) or update (kdf NULL: unchanged) */
 int be_db_auth_user_put(be_db *db, const Else__UserInfo *u, const char *kdf, int64_t *id);
@@ -129,9 +133,6 @@ int be_db_auth_user_delete(be_db *db, int64_t id);
 int be_db_auth_group_list(be_db *db, el_arena *a, Else__GroupListReply *out);
 int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id);
 int be_db_auth_group_delete(be_db *db, int64_t id);
-
-/* be_db_auth_admins - how many enabled admins there are (the last one is not removed) */
-int be_db_auth_admins(be_db *db, int64_t *n);
 
 /* ---- be_db_query.c ---- */
 

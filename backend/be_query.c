@@ -98,6 +98,10 @@ static void be_qr_dberr(be_qreq *r, int rc, const char *what)
 	case -EEXIST:
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_CONFLICT, "name already taken");
 		return;
+	case -EPERM:
+		be_qr_status(r, ELSE__QUERY_STATUS__Q_CONFLICT,
+			     "an enabled admin must remain: this change would leave none");
+		return;
 	case -EINVAL:
 		snprintf(why, sizeof(why), "%s: bad value", what);
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST, why);
@@ -433,7 +437,7 @@ static void be_qr_user_put(be_qreq *r, const Else__UserPut *up)
 {
 	char kdf[EL_OSSL_KDF_STRLEN + 8];
 	const Else__UserInfo *u = up->user;
-	int64_t id = 0, admins = 0;
+	int64_t id = 0;
 	int rc;
 
 	if (u == NULL || !u->name || u->name[0] == '\0' || strlen(u->name) > 64) {
@@ -465,12 +469,6 @@ static void be_qr_user_put(be_qreq *r, const Else__UserPut *up)
 	} else if (u->id == 0) {
 		be_qr_status(r, ELSE__QUERY_STATUS__Q_BAD_REQUEST,
 			     "user_put.password: required for a new user");
-		return;
-	}
-	/* The last enabled admin may not demote or disable themself. */
-	if (u->id == r->s.user_id && (u->role != ELSE__ROLE__ROLE_ADMIN || u->disabled) &&
-	    be_db_auth_admins(r->q->db, &admins) == 0 && admins <= 1) {
-		be_qr_status(r, ELSE__QUERY_STATUS__Q_CONFLICT, "the last admin stays an admin");
 		return;
 	}
 	rc = be_db_auth_user_put(r->q->db, u, up->password && up->password[0] ? kdf : NULL, &id);
@@ -675,20 +673,12 @@ static void be_qr_call(be_qreq *r)
 		case ELSE__QUERY_REQUEST__CALL_USER_PUT:
 			be_qr_user_put(r, rq->user_put);
 			return;
-		case ELSE__QUERY_REQUEST__CALL_USER_DELETE: {
-			int64_t admins = 0;
-			if (rq->user_delete->id == r->s.user_id &&
-			    be_db_auth_admins(db, &admins) == 0 && admins <= 1) {
-				be_qr_status(r, ELSE__QUERY_STATUS__Q_CONFLICT,
-					     "the last admin stays");
-				return;
-			}
+		case ELSE__QUERY_REQUEST__CALL_USER_DELETE:
 			if ((rc = be_db_auth_user_delete(db, rq->user_delete->id)) == 0) {
 				be_qr_audit(r, "user_delete", &rq->user_delete->base, NULL);
 				be_qr_put_reply(r, rq->user_delete->id);
 			}
 			break;
-		}
 		case ELSE__QUERY_REQUEST__CALL_GROUP_LIST: {
 			Else__GroupListReply *gl = el_arena_alloc(r->a, sizeof(*gl));
 			else__group_list_reply__init(gl);

@@ -2034,6 +2034,117 @@ Test(query, search_log_outlives_a_refusing_and_a_lost_database)
 	cr_assert_eq(st.dropped, 5, "nothing more lost");
 }
 
+/* A user_put sent on a connection of its own, for two at once. */
+typedef struct tq_put_job {
+	nng_socket sock;
+	const tq_sess *s;
+	Else__UserPut *up;
+	Else__QueryReply *r;
+} tq_put_job;
+
+static void *tq_put_thread(void *arg)
+{
+	tq_put_job *j = arg;
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__Caller c = ELSE__CALLER__INIT;
+
+	c.session = (char *)j->s->session;
+	c.csrf = (char *)j->s->csrf;
+	rq.caller = &c;
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_USER_PUT;
+	rq.user_put = j->up;
+	j->r = tq_peer_call(j->sock, &rq);
+	return NULL;
+}
+
+Test(query, an_enabled_admin_always_remains)
+{
+	tq_sess root, ad2;
+	Else__UserInfo u = ELSE__USER_INFO__INIT;
+	Else__UserPut up = ELSE__USER_PUT__INIT;
+	Else__UserDelete ud = ELSE__USER_DELETE__INIT;
+	Else__QueryReply *r;
+	const char *enabled = "SELECT count(*) FROM users WHERE role = 1 AND NOT disabled";
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &root), 0);
+	int64_t root_id = tq_sql_i64("SELECT id FROM users WHERE name = 'root'");
+	/* Alone, root may not demote, disable or delete themself. */
+	u.id = root_id;
+	u.name = "root";
+	up.user = &u;
+	for (int k = 0; k < 3; k++) {
+		u.role = k == 0 ? ELSE__ROLE__ROLE_OPERATOR : ELSE__ROLE__ROLE_ADMIN;
+		u.disabled = k == 1;
+		if (k < 2) {
+			r = tq_do(&root, true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &up);
+		} else {
+			ud.id = root_id;
+			r = tq_do(&root, true, ELSE__QUERY_REQUEST__CALL_USER_DELETE, &ud);
+		}
+		cr_assert_eq(r->status, ELSE__QUERY_STATUS__Q_CONFLICT, "case %d: %d %s", k,
+			     r->status, r->error);
+		else__query_reply__free_unpacked(r, NULL);
+		cr_assert_eq(tq_sql_i64(enabled), 1, "case %d", k);
+	}
+	/* A second admin, then each demotes the other at the same moment. */
+	Else__UserInfo nu = ELSE__USER_INFO__INIT;
+	Else__UserPut np = ELSE__USER_PUT__INIT;
+	nu.name = "ad2";
+	nu.role = ELSE__ROLE__ROLE_ADMIN;
+	np.user = &nu;
+	np.password = "password-of-ad2";
+	r = tq_do(&root, true, ELSE__QUERY_REQUEST__CALL_USER_PUT, &np);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	int64_t ad2_id = r->put->id;
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_login("ad2", "password-of-ad2", &ad2), 0);
+	nng_socket first = tq_sock;
+	cr_assert_eq(tq_connect(NULL), 0);
+	/*
+	 * Hold the administration lock (BE_DB_LOCK_ADMIN) so that both requests
+	 * are in flight before either runs; without the lock they would not wait.
+	 */
+	PGconn *hold = PQconnectdb(tq_ci);
+	cr_assert_eq(PQstatus(hold), CONNECTION_OK);
+	PQclear(PQexec(hold, "SELECT pg_advisory_lock(4542002)"));
+	Else__UserInfo ua = u, ub = ELSE__USER_INFO__INIT;
+	Else__UserPut pa = ELSE__USER_PUT__INIT, pb = ELSE__USER_PUT__INIT;
+	ua.role = ELSE__ROLE__ROLE_OPERATOR; /* ad2 demotes root */
+	ua.disabled = false;
+	ub.id = ad2_id; /* root demotes ad2 */
+	ub.name = "ad2";
+	ub.role = ELSE__ROLE__ROLE_OPERATOR;
+	pa.user = &ua;
+	pb.user = &ub;
+	tq_put_job ja = { first, &ad2, &pa, NULL }, jb = { tq_sock, &root, &pb, NULL };
+	pthread_t ta, tb;
+	cr_assert_eq(pthread_create(&ta, NULL, tq_put_thread, &ja), 0);
+	cr_assert_eq(pthread_create(&tb, NULL, tq_put_thread, &jb), 0);
+	/* Until both wait for the lock (or, without it, have both finished). */
+	for (int i = 0; i < 1000; i++) {
+		if (tq_sql_i64("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+			       "AND objid = 4542002 AND NOT granted") == 2)
+			break;
+		tq_sleep_ms(10);
+	}
+	PQclear(PQexec(hold, "SELECT pg_advisory_unlock(4542002)"));
+	PQfinish(hold);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	cr_assert_not_null(ja.r, "no reply to ad2");
+	cr_assert_not_null(jb.r, "no reply to root");
+	int ok = (ja.r->status == 0) + (jb.r->status == 0);
+	int conflict = (ja.r->status == ELSE__QUERY_STATUS__Q_CONFLICT) +
+		       (jb.r->status == ELSE__QUERY_STATUS__Q_CONFLICT);
+	cr_assert(ok == 1 && conflict == 1, "ad2: %d %s; root: %d %s", ja.r->status, ja.r->error,
+		  jb.r->status, jb.r->error);
+	else__query_reply__free_unpacked(ja.r, NULL);
+	else__query_reply__free_unpacked(jb.r, NULL);
+	cr_assert_eq(tq_sql_i64(enabled), 1);
+	el_nng_close_bounded(first, 100, 5000);
+}
+
 Test(query, session_changes_through_this_backend_apply_at_once)
 {
 	tq_sess s, root;
