@@ -317,8 +317,10 @@ static bool col_sys_conn(col_src *s, col_syslog *y, col_conn *c, bool readable)
 		if (!readable || col_sys_full(s, y))
 			return true;
 		ssize_t n = recv(c->fd, c->rbuf, COL_SYS_RBUF, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return true;
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+			n = 0; /* a reset ends the stream as a close does: keep its last message */
 		if (n == 0)
 			c->eof = true;
 		c->end = (size_t)n;

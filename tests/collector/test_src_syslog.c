@@ -109,9 +109,18 @@ Test(col_src_syslog, tcp_newline_framing)
 	cr_assert_eq(memcmp(g.line[3], big, 100), 0);
 	cr_assert_str_eq(g.line[4], "<13>d four");
 	cr_assert_str_eq(g.line[5], "<13>e no newline");
+	/* A client that resets its connection: its last message is kept too. */
+	fd = ts_tcp(ts_port(2));
+	ts_send(fd, "<13>f whole\n<13>g reset", 23);
+	struct linger lg = { 1, 0 };
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(fd); /* RST */
+	cr_assert_eq(ts_read_until(s, &g, 8, 2000), 8);
+	cr_assert_str_eq(g.line[6], "<13>f whole");
+	cr_assert_str_eq(g.line[7], "<13>g reset");
 	col_src_stats st = ts_stats(s);
 	cr_assert_eq(st.truncated, 1);
-	cr_assert_eq(st.connections, 1);
+	cr_assert_eq(st.connections, 2);
 	cr_assert_eq(st.framing_errors, 0);
 	col_src_close(s);
 	ts_got_free(&g);
