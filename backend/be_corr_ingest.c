@@ -429,6 +429,21 @@ static void be_session_close(be_corr *c, uint16_t host, const el_rec *r)
 	be_session_end(c, host, r, false);
 }
 
+/*
+ * be_tx_seen - one more line of t, at t_us.  Lines come out of order: two
+ * Postfix processes, or Exchange's event files (MSGTRK, MSGTRKMD, ...) read
+ * side by side; the flow's raw lines are those from first_us to last_us.
+ */
+static void be_tx_seen(be_corr *c, be_tx *t, int64_t t_us)
+{
+	t->nlines++;
+	if (t_us > t->last_us)
+		t->last_us = t_us;
+	if (t_us && t_us < t->first_us)
+		t->first_us = t_us;
+	be_lru_touch(c, t);
+}
+
 /* be_msgtrk - an Exchange message tracking row */
 static uint64_t be_msgtrk(be_corr *c, uint16_t host, const el_rec *r, int64_t t_us)
 {
@@ -452,9 +467,7 @@ static uint64_t be_msgtrk(be_corr *c, uint16_t host, const el_rec *r, int64_t t_
 	t = be_tx_for(c, host, iid, r, t_us);
 	if (t == NULL)
 		return 0;
-	t->nlines++;
-	if (t_us > t->last_us)
-		t->last_us = t_us;
+	be_tx_seen(c, t, t_us);
 	be_setf(&t->message_id, r, EL_F_MESSAGE_ID);
 	if (t->message_id)
 		be_claim_pending(c, t);
@@ -823,12 +836,7 @@ uint64_t be_corr_line(be_corr *c, el_span hostname, const el_rec *r)
 	}
 	if (t == NULL)
 		return 0;
-	t->nlines++;
-	if (t_us > t->last_us)
-		t->last_us = t_us;
-	if (t_us && t_us < t->first_us)
-		t->first_us = t_us;
-	be_lru_touch(c, t);
+	be_tx_seen(c, t, t_us);
 	be_queued(c, t, r, t_us);
 	c->st.lines_attached++;
 	return t->id;

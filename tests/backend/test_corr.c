@@ -701,6 +701,34 @@ Test(corr, exchange_rows_group_by_network_message_id_and_link_to_postfix)
 	cr_assert_str_eq(e1, e3);
 }
 
+Test(corr, exchange_rows_out_of_order_keep_the_earliest_time)
+{
+	/* Exchange writes its events to several files; a collector reads them side by side. */
+	static const char *const ex[] = {
+		"#Fields: "
+		"date-time,client-ip,client-hostname,server-ip,server-hostname,source-context,"
+		"connector-id,source,event-id,internal-message-id,message-id,network-message-id,"
+		"recipient-address,recipient-status,total-bytes,recipient-count,related-recipient-"
+		"address,reference,message-subject,sender-address,return-path,message-info,"
+		"directionality,tenant-id,original-client-ip,original-server-ip,custom-data,"
+		"transport-traffic-type,log-id,schema-version",
+		"2026-11-22T10:00:05.300Z,10.0.0.7,EX2,,EX2,,,STOREDRIVER,DELIVER,2002,<e1@corp."
+		"test>,net-aaa,c@corp.test,,4100,1,,,hi,a@corp.test,a@corp.test,,Originating,,,,,"
+		"Email,,15.02",
+		"2026-11-22T10:00:00.200Z,10.0.0.6,EX1,10.0.0.7,EX2,,,SMTP,RECEIVE,2002,<e1@corp."
+		"test>,net-aaa,c@corp.test,,4100,1,,,hi,a@corp.test,a@corp.test,,Originating,,,,,"
+		"Email,,15.02",
+		NULL,
+	};
+
+	tc_run(ex);
+	const char *x = tc_find("EX2", "2002");
+	cr_assert_not_null(x);
+	HAS(x, "\"first_seen\":\"2026-11-22T10:00:00");
+	HAS(x, "\"last_seen\":\"2026-11-22T10:00:05");
+	HAS(x, "\"lines\":2");
+}
+
 Test(corr, dsn_told_before_the_bounce_line)
 {
 	/* Seen in the harness: the whole DSN is logged before bounce announces it. */
