@@ -370,7 +370,7 @@ static const char be_dba_search_log_sql[] =
 	"c integer, n text, ip text, a text, d text, k text, q text)), "
 	"h AS (INSERT INTO search_history (user_id, ts, kind, query_json, results) "
 	"SELECT r.u, " BE_DBA_LOG_TS ", r.k, r.q, r.c FROM r "
-	"WHERE EXISTS (SELECT 1 FROM users x WHERE x.id = r.u) ORDER BY r.t), "
+	"WHERE r.k <> '' AND EXISTS (SELECT 1 FROM users x WHERE x.id = r.u) ORDER BY r.t), "
 	"a AS (INSERT INTO audit_log (ts, user_id, user_name, client_ip, action, detail) "
 	"SELECT " BE_DBA_LOG_TS ", r.u, r.n, r.ip, r.a, r.d FROM r ORDER BY r.t), "
 	"c AS MATERIALIZED (SELECT w.u, (SELECT x.id FROM search_history x WHERE x.user_id = w.u "

@@ -173,9 +173,9 @@ static void be_qr_audit(be_qreq *r, const char *action, const ProtobufCMessage *
 }
 
 /*
- * be_qr_search_log - a read of mail data into the caller's history and the
- * audit log (action "search" or "flow", not durable), by the search log
- * writer (be_qlog)
+ * be_qr_search_log - a read of mail data into the caller's history (of
+ * kind; NULL: none) and the audit log (action "search", "flow" or "tail",
+ * not durable), by the search log writer (be_qlog)
  */
 static void be_qr_search_log(be_qreq *r, const char *action, const char *kind,
 			     const ProtobufCMessage *m, uint32_t results)
@@ -185,7 +185,8 @@ static void be_qr_search_log(be_qreq *r, const char *action, const char *kind,
 	el_buf_init(&b);
 	el_buf_init(&h);
 	be_qr_audit_json(&b, m, NULL);
-	be_query_json(m, &h);
+	if (kind)
+		be_query_json(m, &h);
 	el_buf_addc(&h, '\0');
 	be_qlog_put(r->q->conf.log, &(be_qlog_rec){ .user_id = r->s.user_id,
 						    .user = r->s.name,
@@ -630,6 +631,17 @@ static void be_qr_call(be_qreq *r)
 		t.limit = be_qr_limit(t.limit, 50);
 		what = "tail.cursor";
 		rc = be_db_q_tail(db, r->a, sc, &t, tr);
+		/*
+		 * Audited when a live view opens (no cursor), and when a cursor
+		 * older than BE_QUERY_TAIL_LIVE_S brings rows: those are a read
+		 * of the past (a view back from sleep, or paging through the last
+		 * two days with made-up cursors), not live.  The polls between
+		 * show only what just arrived.  Not in the user's history.
+		 */
+		bool opened = !(t.cursor && t.cursor[0]);
+		int64_t live_us = now - BE_QUERY_TAIL_LIVE_S * 1000000LL;
+		if (rc == 0 && (opened || (tr->n_rows && strtoll(t.cursor, NULL, 10) < live_us)))
+			be_qr_search_log(r, "tail", NULL, &rq->tail->base, (uint32_t)tr->n_rows);
 		if (rc == 0) {
 			r->rep->result_case = ELSE__QUERY_REPLY__RESULT_TAIL;
 			r->rep->tail = tr;

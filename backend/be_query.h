@@ -35,6 +35,7 @@
 #define BE_QUERY_MAX_UA 256    /* bytes of Caller.user_agent */
 #define BE_QUERY_MAX_LIST 1000 /* entries of a repeated field, and limit */
 #define BE_QUERY_MIN_PASSWORD 10
+#define BE_QUERY_TAIL_LIVE_S 600 /* a Tail cursor older than this reads the past: audited */
 
 typedef struct be_query_conf {
 	int64_t session_idle_s; /* a session unused this long ends */

@@ -1995,6 +1995,50 @@ Test(query, search_log_is_written_in_batches_to_history_and_audit)
 	cr_assert_eq(st.dropped, 0);
 }
 
+/* tq_tail - a Tail call of s with cursor; its rows, the cursor it returns into next */
+static size_t tq_tail(const tq_sess *s, const char *cursor, char *next, size_t cap)
+{
+	Else__Tail t = ELSE__TAIL__INIT;
+	t.cursor = (char *)cursor;
+	t.limit = 1000;
+	Else__QueryReply *r = tq_do(s, false, ELSE__QUERY_REQUEST__CALL_TAIL, &t);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	size_t n = r->tail->n_rows;
+	snprintf(next, cap, "%s", r->tail->cursor);
+	else__query_reply__free_unpacked(r, NULL);
+	return n;
+}
+
+Test(query, the_live_tail_is_audited_when_it_opens_or_reads_the_past)
+{
+	tq_sess s;
+	char cur[32], next[32], old[32];
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("op1", "password-of-test", &s), 0);
+	/* Opened: audited. */
+	size_t n = tq_tail(&s, "", cur, sizeof(cur));
+	cr_assert_gt(n, 0);
+	/* Live polls: nothing new, then the newest flow again (a cursor just before it). */
+	cr_assert_eq(tq_tail(&s, cur, next, sizeof(next)), 0);
+	snprintf(old, sizeof(old), "%lld", strtoll(cur, NULL, 10) - 1);
+	cr_assert_geq(tq_tail(&s, old, next, sizeof(next)), 1);
+	/* A made-up cursor from long ago reads the past: audited. */
+	cr_assert_eq(tq_tail(&s, "1", next, sizeof(next)), n);
+	Else__QueryReply *r = tq_history(&s); /* waits for the search log */
+	cr_assert_eq(r->history->n_entries, 0, "a tail in the history: %s",
+		     r->history->n_entries ? r->history->entries[0]->query_json : "");
+	else__query_reply__free_unpacked(r, NULL);
+	cr_assert_eq(tq_sql_i64("SELECT count(*) FROM audit_log WHERE action = 'tail' AND "
+				"user_name = 'op1'"),
+		     2);
+	char sql[160];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM audit_log WHERE action = 'tail' AND detail LIKE "
+		 "'%%\"cursor\":\"1\"%%' AND user_name = 'op1'");
+	cr_assert_eq(tq_sql_i64(sql), 1, "the past read's cursor in its record");
+}
+
 Test(query, search_log_outlives_a_refusing_and_a_lost_database)
 {
 	tq_sess s;
