@@ -46,13 +46,12 @@ static int be_dbq_parse_eid(const char *s, int64_t *out)
  */
 /* clang-format off */
 static const char be_dbq_flow_lines_sql[] =
-	"SELECT (extract(epoch FROM l.ts) * 1000000)::bigint AS time_us, h.name AS host, "
+	"SELECT " BE_DBQ_US("l.ts") " AS time_us, h.name AS host, "
 	"coalesce(l.program, '') AS program, "
 	"coalesce(else_raw_text(substring(l.raw FROM 1 FOR 65536)), '') AS text "
 	"FROM lines l JOIN hosts h ON h.id = l.host_id "
 	"WHERE l.host_id = $1::integer AND l.queue_id = $2 "
-	"AND l.ts >= ('epoch'::timestamptz + $3::bigint * interval '1 microsecond') "
-	"AND l.ts <= ('epoch'::timestamptz + $4::bigint * interval '1 microsecond') "
+	"AND l.ts >= " BE_DBQ_TS("$3") " AND l.ts <= " BE_DBQ_TS("$4") " "
 	"ORDER BY l.ts, l.ingest_seq LIMIT 1000";
 /* clang-format on */
 

@@ -14,9 +14,17 @@
 #include "be_db_int.h"
 #include "be_db_query.h"
 
-/* SQL pieces: a time as microseconds since 1970, and back from a bigint parameter. */
+/*
+ * SQL pieces: a time as microseconds since 1970, and back from a bigint
+ * parameter.  BE_DBQ_TS is immutable (timestamp + interval, then AT TIME
+ * ZONE 'UTC'), so a custom plan folds it into a constant and prunes the
+ * partitions when it plans.  'epoch'::timestamptz + interval is only stable:
+ * PostgreSQL then planned every day's partition of each table of a search
+ * and pruned them at run time (planning 17-20 ms of a 0.1 ms search at 10M
+ * e-mails).
+ */
 #define BE_DBQ_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
-#define BE_DBQ_TS(p) "('epoch'::timestamptz + (" p ")::bigint * interval '1 microsecond')"
+#define BE_DBQ_TS(p) "((timestamp 'epoch' + (" p ")::bigint * interval '1 us') AT TIME ZONE 'UTC')"
 
 /* Slots of be_db_exec_gen (fixed statements with generic plans). */
 enum {
@@ -106,20 +114,28 @@ bool be_dbq_is_count(const char *s);
 	"(SELECT 1 FROM messages o WHERE o.first_seen = r.first_seen AND o.host_id = r.host_id "   \
 	"AND o.queue_id = r.queue_id AND o.sender <> '' AND lower(o.sender) = ANY "                \
 	"($4::text[])))"
-#define BE_DBQ_ROW_COLS                                                                            \
+/*
+ * In three parts: a statement that bounds m.first_seen puts the same bounds
+ * on r.first_seen between them (be_dbq_row_cols), so that the recipients'
+ * subqueries plan on the range's partitions, not on every day's.
+ */
+#define BE_DBQ_ROW_COLS_A                                                                          \
 	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
 	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \
 	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "                \
 	"(SELECT string_agg(octet_length(x.rcpt) || ':' || x.rcpt, '' ORDER BY x.idx) FROM "       \
-	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "               \
+	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "
+#define BE_DBQ_ROW_COLS_B                                                                          \
 	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
 	" ORDER BY r.idx LIMIT 20) x), "                                                           \
 	"CASE WHEN $1::integer = 3 AND NOT coalesce(lower(m.sender) = ANY ($4::text[]), false) "   \
 	"THEN "                                                                                    \
-	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "                    \
+	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "
+#define BE_DBQ_ROW_COLS_C                                                                          \
 	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
 	")::integer ELSE m.nrcpt END, m.size, m.message_id, m.client_host, m.client_ip, "          \
 	"m.sasl_username"
+#define BE_DBQ_ROW_COLS BE_DBQ_ROW_COLS_A BE_DBQ_ROW_COLS_B BE_DBQ_ROW_COLS_C
 #define BE_DBQ_ROW_NCOLS 14
 
 /* The columns of a RejectRow, for rejects j joined with hosts h. */

@@ -21,6 +21,7 @@
 #include "be_db_qint.h"
 #include "el_json.h"
 #include "el_log.h"
+#include "el_time.h"
 
 /* be_dbq_netstrings - see be_db_qint.h */
 size_t be_dbq_netstrings(el_arena *a, const char *s, size_t len, char ***out, size_t max)
@@ -275,8 +276,8 @@ int be_db_q_day_mark(be_db *owner)
 int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail *t,
 		 Else__TailReply *out)
 {
-	char role[8], lim[16];
-	const char *p[6];
+	char role[8], lim[16], since[24];
+	const char *p[7];
 	PGresult *r;
 	int rc, n;
 
@@ -289,25 +290,24 @@ int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail
 	}
 	snprintf(lim, sizeof(lim), "%u", t->limit);
 	p[5] = lim;
-	rc = be_dbq_exec(
-		db, "tail",
-		"SELECT * FROM (SELECT " BE_DBQ_ROW_COLS ", " BE_DBQ_US(
-			"m.updated_at") " AS u "
-					"FROM messages m JOIN hosts h ON h.id = m.host_id "
-					"WHERE m.first_seen > now() - interval '2 days' "
-					"AND ($5::bigint IS NULL OR m.updated_at > " BE_DBQ_TS(
-						"$5") ") "
-						      "AND " BE_DBQ_VISIBLE(
-							      "m.email_id") " "
-									    "ORDER BY CASE WHEN "
-									    "$5::bigint IS NULL "
-									    "THEN m.updated_at END "
-									    "DESC, "
-									    "m.updated_at, "
-									    "m.host_id, m.queue_id "
-									    "LIMIT $6::integer) x "
-									    "ORDER BY u",
-		6, p, &r);
+	/* The last two days, a constant for the planner (see BE_DBQ_TS). */
+	snprintf(since, sizeof(since), "%" PRId64,
+		 el_now_us(CLOCK_REALTIME) - 2 * 86400 * INT64_C(1000000));
+	p[6] = since;
+/* clang-format off */
+#define BE_DBQ_SINCE "AND r.first_seen > " BE_DBQ_TS("$7") " "
+	static const char sql[] =
+		"SELECT * FROM (SELECT " BE_DBQ_ROW_COLS_A BE_DBQ_SINCE BE_DBQ_ROW_COLS_B
+		BE_DBQ_SINCE BE_DBQ_ROW_COLS_C ", " BE_DBQ_US("m.updated_at") " AS u "
+		"FROM messages m JOIN hosts h ON h.id = m.host_id "
+		"WHERE m.first_seen > " BE_DBQ_TS("$7") " "
+		"AND ($5::bigint IS NULL OR m.updated_at > " BE_DBQ_TS("$5") ") "
+		"AND " BE_DBQ_VISIBLE("m.email_id") " "
+		"ORDER BY CASE WHEN $5::bigint IS NULL THEN m.updated_at END DESC, "
+		"m.updated_at, m.host_id, m.queue_id LIMIT $6::integer) x ORDER BY u";
+/* clang-format on */
+#undef BE_DBQ_SINCE
+	rc = be_dbq_exec(db, "tail", sql, 7, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
@@ -354,6 +354,29 @@ static void be_dbq_add(be_dbq_stmt *st, const char *frag, int n)
 			el_buf_addc(&st->sql, *c);
 		}
 	}
+}
+
+/*
+ * be_dbq_row_cols - BE_DBQ_ROW_COLS for rows whose m.first_seen is within
+ * [$pf, $pt) (0: no upper bound): the recipients' subqueries get the range
+ * too, and plan on its partitions (4 ms instead of 19 for 7 days of 30).
+ */
+static void be_dbq_row_cols(be_dbq_stmt *st, int pf, int pt)
+{
+	char w[256];
+
+	if (pt)
+		snprintf(w, sizeof(w),
+			 "AND r.first_seen >= " BE_DBQ_TS("$%d") " AND r.first_seen < " BE_DBQ_TS(
+				 "$%d") " ",
+			 pf, pt);
+	else
+		snprintf(w, sizeof(w), "AND r.first_seen >= " BE_DBQ_TS("$%d") " ", pf);
+	el_buf_addlit(&st->sql, BE_DBQ_ROW_COLS_A);
+	el_buf_add(&st->sql, w, strlen(w));
+	el_buf_addlit(&st->sql, BE_DBQ_ROW_COLS_B);
+	el_buf_add(&st->sql, w, strlen(w));
+	el_buf_addlit(&st->sql, BE_DBQ_ROW_COLS_C);
 }
 
 /* be_dbq_match - "expr = $n" / LIKE prefix / LIKE substring, on lower-cased text */
@@ -643,7 +666,9 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	be_dbq_range(s->from_us, s->to_us, now_us, 7 * 86400000000LL, &from, &to);
 	pf = be_dbq_num(&st, from);
 	pt = be_dbq_num(&st, to);
-	be_dbq_add(&st, "SELECT " BE_DBQ_ROW_COLS ", ", 0);
+	el_buf_addlit(&st.sql, "SELECT ");
+	be_dbq_row_cols(&st, pf, pt);
+	el_buf_addlit(&st.sql, ", ");
 	el_buf_add(&st.sql, sortexpr[sort], strlen(sortexpr[sort]));
 	el_buf_addlit(&st.sql, "::text, m.host_id FROM ");
 	size_t at_from = st.sql.len;
