@@ -296,18 +296,20 @@ int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail
 	p[6] = since;
 /* clang-format off */
 #define BE_DBQ_SINCE "AND r.first_seen > " BE_DBQ_TS("$7") " "
-	static const char sql[] =
-		"SELECT * FROM (SELECT " BE_DBQ_ROW_COLS_A BE_DBQ_SINCE BE_DBQ_ROW_COLS_B
-		BE_DBQ_SINCE BE_DBQ_ROW_COLS_C ", " BE_DBQ_US("m.updated_at") " AS u "
-		"FROM messages m JOIN hosts h ON h.id = m.host_id "
-		"WHERE m.first_seen > " BE_DBQ_TS("$7") " "
-		"AND ($5::bigint IS NULL OR m.updated_at > " BE_DBQ_TS("$5") ") "
-		"AND " BE_DBQ_VISIBLE("m.email_id") " "
-		"ORDER BY CASE WHEN $5::bigint IS NULL THEN m.updated_at END DESC, "
-		"m.updated_at, m.host_id, m.queue_id LIMIT $6::integer) x ORDER BY u";
+#define BE_DBQ_TAIL(order)                                                                         \
+	"SELECT * FROM (SELECT " BE_DBQ_ROW_COLS_A BE_DBQ_SINCE BE_DBQ_ROW_COLS_B                  \
+	BE_DBQ_SINCE BE_DBQ_ROW_COLS_C ", " BE_DBQ_US("m.updated_at") " AS u "                     \
+	"FROM messages m JOIN hosts h ON h.id = m.host_id "                                        \
+	"WHERE m.first_seen > " BE_DBQ_TS("$7") " "                                                \
+	"AND ($5::bigint IS NULL OR m.updated_at > " BE_DBQ_TS("$5") ") "                          \
+	"AND " BE_DBQ_VISIBLE("m.email_id") " ORDER BY " order " LIMIT $6::integer) x ORDER BY u"
+	/* Both orders read the index messages_updated (sql/016), one backward. */
+	static const char newest[] = BE_DBQ_TAIL("m.updated_at DESC, m.host_id DESC, m.queue_id DESC");
+	static const char after[] = BE_DBQ_TAIL("m.updated_at, m.host_id, m.queue_id");
 /* clang-format on */
+#undef BE_DBQ_TAIL
 #undef BE_DBQ_SINCE
-	rc = be_dbq_exec(db, "tail", sql, 7, p, &r);
+	rc = be_dbq_exec(db, "tail", p[4] ? after : newest, 7, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
