@@ -32,7 +32,7 @@
 static char *cf_listen, *cf_backend, *cf_server_name, *cf_ca, *cf_cert, *cf_https_cert,
 	*cf_https_key, *cf_proxy, *cf_user;
 static int64_t cf_max_conn, cf_per_ip, cf_timeout, cf_memory, cf_threads, cf_workers, cf_body,
-	cf_rpc_timeout, cf_inflight, cf_max_frame, cf_queue, cf_max_str;
+	cf_rpc_timeout, cf_inflight, cf_max_frame, cf_queue, cf_max_str, cf_max_json;
 
 static const el_conf_item fe_conf[] = {
 	{ "listen", EL_CONF_STR, "0.0.0.0:8443", &cf_listen, 1, 200,
@@ -76,6 +76,13 @@ static const el_conf_item fe_conf[] = {
 	  "requests in flight per backend (NNG contexts)" },
 	{ "max_frame", EL_CONF_SIZE, "16M", &cf_max_frame, 64 << 10, 256 << 20,
 	  "largest reply accepted from a backend" },
+	/*
+	 * A reply's JSON can be many times its frame (field names, zero values,
+	 * escaping); 256 MiB keeps the buffer, with the one value the encoder
+	 * may add past it, below el_buf's 2 GiB (el_pbjson_encode_max).
+	 */
+	{ "max_json", EL_CONF_SIZE, "64M", &cf_max_json, 64 << 10, 256 << 20,
+	  "largest JSON answer made of a backend's reply; past it: 502" },
 };
 #define FE_NCONF (sizeof(fe_conf) / sizeof(fe_conf[0]))
 
@@ -180,6 +187,7 @@ int main(int argc, char **argv)
 		el_fatal("cannot set up the backend client: %s", strerror(-rv));
 	ac.timeout_ms = (int)cf_rpc_timeout * 1000;
 	ac.max_str = (size_t)cf_max_str;
+	ac.max_json = (size_t)cf_max_json;
 	if ((rv = fe_api_new(&api, rpc, &ac)) != 0)
 		el_fatal("out of memory");
 	hc.listen = cf_listen;

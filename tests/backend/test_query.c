@@ -2348,7 +2348,7 @@ Test(query, a_big_reply_to_the_frontend_client_comes_packed)
 	cr_assert_null(rep);
 	cr_assert_not_null(raw);
 	cr_assert_gt(len, FE_RPC_UNPACK_MIN);
-	cr_assert_eq(fe_rpc_raw_unpack(raw, &rep), 0);
+	cr_assert_eq(fe_rpc_raw_unpack(rpc, raw, &rep), 0);
 	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
 	cr_assert_gt(rep->search->n_rows, 10);
 	cr_assert_eq(len, else__query_reply__get_packed_size(rep));
