@@ -182,12 +182,12 @@ static void be_metrics_query(FILE *f, be_qnet *qn)
 	}
 	fprintf(f,
 		"},\"errors\":{\"unpack\":%llu,\"peer\":%llu,\"send\":%llu,\"tls\":%llu,"
-		"\"frame\":%llu,\"auth\":%llu,\"unauthenticated\":%llu,"
+		"\"frame\":%llu,\"too_large\":%llu,\"auth\":%llu,\"unauthenticated\":%llu,"
 		"\"connections_refused\":%llu}},",
 		(unsigned long long)s.err_unpack, (unsigned long long)s.err_peer,
 		(unsigned long long)s.err_send, (unsigned long long)s.err_tls,
-		(unsigned long long)s.err_frame, (unsigned long long)s.peers.err_auth,
-		(unsigned long long)s.peers.err_unauth,
+		(unsigned long long)s.err_frame, (unsigned long long)s.err_too_large,
+		(unsigned long long)s.peers.err_auth, (unsigned long long)s.peers.err_unauth,
 		(unsigned long long)s.peers.err_pipes_refused);
 }
 

@@ -291,6 +291,7 @@ static int fe_rpc_hello_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
 	else__query_request__init(&req);
 	hello.version = 1;
 	hello.collector = r->software;
+	hello.max_reply = r->max_frame; /* the backend answers a bigger result Q_INTERNAL */
 	req.call_case = ELSE__QUERY_REQUEST__CALL_HELLO;
 	req.hello = &hello;
 	if ((rv = fe_rpc_rt(r, s, &req, &rep, deadline, &sent)) != 0)

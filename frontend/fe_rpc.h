@@ -32,8 +32,10 @@
  * SECURITY: the backends' certificates must chain to conf.ca_file and carry
  * server_name; replies are bounded by NNG_OPT_RECVMAXSZ (max_frame) before
  * unpacking (NNG drops the connection of a bigger one: the call fails as
- * with a lost connection), the memory their unpacking takes to 8 times
- * their size, and their status is checked to be a known QueryStatus.
+ * with a lost connection; Hello tells each backend max_frame, as max_reply,
+ * so it answers a bigger result Q_INTERNAL instead), the memory their
+ * unpacking takes to 8 times their size, and their status is checked to be
+ * a known QueryStatus.
  */
 #ifndef FE_RPC_H
 #define FE_RPC_H
