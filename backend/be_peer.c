@@ -21,6 +21,7 @@ typedef struct be_peer {
 	bool authed;
 	bool refused; /* over max_pipes: closed at ADD_POST */
 	char cn[EL_OSSL_MAX_CN + 1];
+	uint64_t max_reply; /* what the peer accepts; 0: not said */
 } be_peer;
 
 struct be_peer_tab {
@@ -208,6 +209,30 @@ bool be_peer_identity(be_peer_tab *t, uint32_t pipe, char *cn, size_t cap)
 	}
 	pthread_mutex_unlock(&t->mu);
 	return ok;
+}
+
+/* be_peer_set_max_reply - see be_peer.h */
+void be_peer_set_max_reply(be_peer_tab *t, uint32_t pipe, uint64_t max_reply)
+{
+	be_peer *peer;
+
+	pthread_mutex_lock(&t->mu);
+	if ((peer = el_map_get(&t->peers, be_peer_key(&pipe))) != NULL)
+		peer->max_reply = max_reply;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* be_peer_max_reply - see be_peer.h */
+uint64_t be_peer_max_reply(be_peer_tab *t, uint32_t pipe)
+{
+	be_peer *peer;
+	uint64_t v = 0;
+
+	pthread_mutex_lock(&t->mu);
+	if ((peer = el_map_get(&t->peers, be_peer_key(&pipe))) != NULL)
+		v = peer->max_reply;
+	pthread_mutex_unlock(&t->mu);
+	return v;
 }
 
 /* be_peer_stats_get - see be_peer.h */

@@ -12,6 +12,9 @@
  * serves certificates whose CN starts with "frontend", so a collector's
  * certificate, valid as it is, is refused there.
  *
+ * With the identity, a pipe keeps what its peer said it accepts (the query
+ * service's Hello.max_reply), for the replies sent on it.
+ *
  * The caller owns the NNG socket and forwards its pipe events here
  * (be_peer_pipe_event); this module includes no NNG header.
  *
@@ -82,6 +85,15 @@ int be_peer_auth(be_peer_tab *t, uint32_t pipe, el_span cert_pem, el_span sig, c
 
 /* be_peer_identity - the pipe's CN into cn (cap > EL_OSSL_MAX_CN); false if not authenticated */
 bool be_peer_identity(be_peer_tab *t, uint32_t pipe, char *cn, size_t cap);
+
+/*
+ * be_peer_set_max_reply - the largest reply the pipe's peer accepts (its
+ * Hello.max_reply; 0: not said); a no-op when the pipe is gone
+ */
+void be_peer_set_max_reply(be_peer_tab *t, uint32_t pipe, uint64_t max_reply);
+
+/* be_peer_max_reply - what be_peer_set_max_reply recorded for the pipe, 0 if nothing */
+uint64_t be_peer_max_reply(be_peer_tab *t, uint32_t pipe);
 
 /* be_peer_stats_get - a snapshot of the counters */
 void be_peer_stats_get(be_peer_tab *t, be_peer_stats *out);

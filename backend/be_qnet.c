@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,8 @@ enum be_qnet_state { BE_QNET_IDLE, BE_QNET_RECV, BE_QNET_QUEUED, BE_QNET_SEND };
 
 #define BE_QNET_SETTLE_MS 200
 #define BE_QNET_CLOSE_MS 5000
+/* A frontend that did not say what it accepts (Hello.max_reply): its default max_frame. */
+#define BE_QNET_MAX_REPLY_DEFAULT (16u << 20)
 
 typedef struct be_qnet_slot {
 	struct be_qnet *q;
@@ -35,6 +38,7 @@ typedef struct be_qnet_slot {
 	enum be_qnet_state state;
 	Else__QueryRequest *msg; /* while QUEUED / with a worker */
 	char peer[EL_OSSL_MAX_CN + 1];
+	uint64_t max_reply; /* the largest reply the request's frontend accepts */
 } be_qnet_slot;
 
 struct be_qnet {
@@ -161,6 +165,7 @@ static void be_qnet_hello(be_qnet_slot *s, uint32_t pipe, const Else__Hello *h)
 			       rv == -EBUSY ? "too many connections" : "connection closing");
 		return;
 	}
+	be_peer_set_max_reply(s->q->peers, pipe, h->max_reply);
 	r.status = ELSE__QUERY_STATUS__Q_OK;
 	r.result_case = ELSE__QUERY_REPLY__RESULT_NONCE;
 	r.nonce.data = nonce;
@@ -239,6 +244,9 @@ static void be_qnet_request(be_qnet_slot *s, nng_msg *msg)
 			       "this connection did not authenticate (Hello, Auth)");
 		return;
 	}
+	s->max_reply = be_peer_max_reply(q->peers, pipe);
+	if (s->max_reply == 0)
+		s->max_reply = BE_QNET_MAX_REPLY_DEFAULT;
 	pthread_mutex_lock(&q->mu);
 	if (q->closing) {
 		s->state = BE_QNET_IDLE;
@@ -297,6 +305,27 @@ static void be_qnet_slot_cb(void *arg)
 	}
 }
 
+/*
+ * be_qnet_too_large - answer a reply over what its frontend accepts with
+ * Q_INTERNAL and why.  NNG would not deliver it: the frontend's receive
+ * bound (NNG_OPT_RECVMAXSZ) drops the connection, with every call on it,
+ * and the frontend's call would fail only when its time is up, retried
+ * meanwhile.  The frontend says its bound in Hello (max_reply).
+ */
+static void be_qnet_too_large(be_qnet_slot *s, size_t len)
+{
+	char why[200];
+
+	el_warn("query: %s: a reply of %zu bytes, over the %llu this frontend accepts "
+		"(its max_frame): answered Q_INTERNAL",
+		s->peer, len, (unsigned long long)s->max_reply);
+	snprintf(why, sizeof(why),
+		 "the result is too large: %zu bytes, this frontend accepts %llu (max_frame); "
+		 "narrow the request",
+		 len, (unsigned long long)s->max_reply);
+	be_qnet_refuse(s, ELSE__QUERY_STATUS__Q_INTERNAL, why);
+}
+
 typedef struct be_qnet_worker {
 	be_qnet *q;
 	int i;
@@ -333,11 +362,18 @@ static void *be_qnet_worker_main(void *arg)
 		Else__QueryStatus st = q->handle(warg, s->peer, s->msg, &out);
 		else__query_request__free_unpacked(s->msg, NULL);
 		s->msg = NULL;
+		bool too_large = out.len > s->max_reply;
+		if (too_large)
+			st = ELSE__QUERY_STATUS__Q_INTERNAL;
 		pthread_mutex_lock(&q->mu);
 		q->st.busy--;
 		q->st.status[(unsigned)st < BE_QNET_NSTATUS ? (unsigned)st : BE_QNET_NSTATUS - 1]++;
+		q->st.err_too_large += too_large;
 		pthread_mutex_unlock(&q->mu);
-		be_qnet_send_bytes(s, out.p, out.len);
+		if (too_large)
+			be_qnet_too_large(s, out.len);
+		else
+			be_qnet_send_bytes(s, out.p, out.len);
 		if (out.cap > (1u << 22)) {
 			/* Do not keep a huge buffer for the next small reply. */
 			el_buf_fini(&out);

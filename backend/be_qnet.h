@@ -14,6 +14,12 @@
  * with its own worker argument (the query handler with its own database
  * connection).
  *
+ * REPLY BOUND: a frontend says in Hello (max_reply) how large a reply it
+ * accepts (its NNG receive bound); a reply over it would be dropped by NNG
+ * on the frontend with the whole connection, and the call would only time
+ * out there.  It is answered Q_INTERNAL with the sizes instead, counted
+ * (err_too_large) and logged.  A frontend that does not say: 16 MiB.
+ *
  * FLOW CONTROL: a context whose request is queued or with a worker receives
  * nothing more until it replied, so at most nctx requests wait; past that
  * NNG stops reading and the frontends' requests wait in TCP (and time out
@@ -66,13 +72,14 @@ typedef struct be_qnet_conf {
 
 typedef struct be_qnet_stats {
 	uint64_t requests, bytes_in, replies, bytes_out;
-	uint64_t err_unpack;   /* not a QueryRequest */
-	uint64_t err_peer;     /* calls from a pipe that did not authenticate */
-	uint64_t err_send;     /* replies NNG could not send */
-	uint64_t err_tls;      /* TLS handshakes refused: NNG's count */
-	uint64_t err_frame;    /* connections NNG dropped (oversized frames among them) */
-	be_peer_stats peers;   /* Hello/Auth, connections */
-	uint32_t queued, busy; /* requests waiting, with a worker now */
+	uint64_t err_unpack;    /* not a QueryRequest */
+	uint64_t err_peer;      /* calls from a pipe that did not authenticate */
+	uint64_t err_send;      /* replies NNG could not send */
+	uint64_t err_tls;       /* TLS handshakes refused: NNG's count */
+	uint64_t err_frame;     /* connections NNG dropped (oversized frames among them) */
+	uint64_t err_too_large; /* replies over what their frontend accepts: Q_INTERNAL */
+	be_peer_stats peers;    /* Hello/Auth, connections */
+	uint32_t queued, busy;  /* requests waiting, with a worker now */
 	uint64_t status[BE_QNET_NSTATUS]; /* calls answered, by QueryStatus */
 } be_qnet_stats;
 

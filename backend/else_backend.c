@@ -42,6 +42,7 @@
 #include "el_log.h"
 #include "el_pbjson.h"
 #include "el_priv.h"
+#include "el_status.h"
 #include "el_time.h"
 
 /* Settings (deploy/else-backend.conf documents them). */
@@ -181,12 +182,12 @@ static void be_metrics_query(FILE *f, be_qnet *qn)
 	}
 	fprintf(f,
 		"},\"errors\":{\"unpack\":%llu,\"peer\":%llu,\"send\":%llu,\"tls\":%llu,"
-		"\"frame\":%llu,\"auth\":%llu,\"unauthenticated\":%llu,"
+		"\"frame\":%llu,\"too_large\":%llu,\"auth\":%llu,\"unauthenticated\":%llu,"
 		"\"connections_refused\":%llu}},",
 		(unsigned long long)s.err_unpack, (unsigned long long)s.err_peer,
 		(unsigned long long)s.err_send, (unsigned long long)s.err_tls,
-		(unsigned long long)s.err_frame, (unsigned long long)s.peers.err_auth,
-		(unsigned long long)s.peers.err_unauth,
+		(unsigned long long)s.err_frame, (unsigned long long)s.err_too_large,
+		(unsigned long long)s.peers.err_auth, (unsigned long long)s.peers.err_unauth,
 		(unsigned long long)s.peers.err_pipes_refused);
 }
 
@@ -272,31 +273,10 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 /* be_status - print the metrics of a running backend */
 static int be_status(void)
 {
-	char path[600], buf[8192];
-	struct stat st;
-	ssize_t n;
-	int fd;
+	char path[600];
 
 	be_path(path, sizeof(path), "run/metrics.json");
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		fprintf(stderr, "else-backend: no metrics at %s: is the backend running?\n", path);
-		return 1;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	fstat(fd, &st);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	fputs(buf, stdout);
-	if (time(NULL) - st.st_mtime > 3 * cf_metrics + 5) {
-		fprintf(stderr,
-			"else-backend: metrics are %lld s old: the backend is not running\n",
-			(long long)(time(NULL) - st.st_mtime));
-		return 1;
-	}
-	return 0;
+	return el_status_print("else-backend", path, 3 * cf_metrics + 5);
 }
 
 /* be_keep - what maintenance reads of the configuration (a reload changes it) */

@@ -17,6 +17,7 @@
 #include "el_buf.h"
 #include "el_json.h"
 #include "el_log.h"
+#include "el_status.h"
 #include "el_time.h"
 
 #define COL_STATUS_STREAMS 64 /* streams listed in the status file */
@@ -368,10 +369,10 @@ void col_daemon_status(col_daemon *d)
 	col_ship_stats sh;
 	int64_t now = el_now_us(CLOCK_REALTIME), last_ack, oldest = 0;
 	uint64_t batches, acked, read = 0, truncated = 0;
-	char tmp[600], num[64];
+	char num[64];
 	size_t n, i;
 	el_buf b;
-	int fd;
+	int rv;
 
 	if (d->c.status_file == NULL || d->c.status_file[0] == '\0')
 		return;
@@ -485,11 +486,8 @@ void col_daemon_status(col_daemon *d)
 	}
 	col_daemon_json_end(&b, ']');
 	el_buf_addlit(&b, "}\n");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->c.status_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, b.p, b.len) != (ssize_t)b.len || close(fd) != 0 ||
-	    rename(tmp, d->c.status_file) != 0)
-		el_warn("status %s: %s", d->c.status_file, strerror(errno));
+	if ((rv = el_status_write(d->c.status_file, b.p, b.len)) != 0)
+		el_warn("status %s: %s", d->c.status_file, strerror(-rv));
 	el_buf_fini(&b);
 }
 

@@ -31,6 +31,7 @@
 #include "el_conf.h"
 #include "el_log.h"
 #include "el_priv.h"
+#include "el_status.h"
 
 #define COL_MAX_SOURCES 64
 
@@ -122,33 +123,6 @@ static int col_parse_source(const char *spec, col_src_conf *c)
 	/* Stream ids ("file:" + path) go to the backend, which takes 256 bytes. */
 	if (strlen(spec) > 200)
 		return -EINVAL;
-	return 0;
-}
-
-/* col_status_print - --status: the running collector's status file */
-static int col_status_print(const char *path)
-{
-	char buf[65536];
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		fprintf(stderr, "else-collector: no status at %s: is it running?\n", path);
-		return 1;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	fstat(fd, &st);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	fputs(buf, stdout);
-	if (time(NULL) - st.st_mtime > 3 * cf_status_ms / 1000 + 5) {
-		fprintf(stderr, "else-collector: status is %lld s old: not running\n",
-			(long long)(time(NULL) - st.st_mtime));
-		return 1;
-	}
 	return 0;
 }
 
@@ -277,7 +251,7 @@ int main(int argc, char **argv)
 	else
 		snprintf(status, sizeof(status), "%s/status.json", cf_state_dir);
 	if (mode == 's')
-		return col_status_print(status);
+		return el_status_print("else-collector", status, 3 * cf_status_ms / 1000 + 5);
 
 	/* Check everything before touching anything. */
 	if (cf_sources.n == 0 &&

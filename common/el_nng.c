@@ -219,20 +219,40 @@ fail:
 	return el_nng_err(rv);
 }
 
+/* el_nng_ep_errors - the "auth" and "other" error counters of a listener's or dialer's stats */
+static void el_nng_ep_errors(nng_stat *ep, uint64_t *tls_auth, uint64_t *other)
+{
+	nng_stat *st;
+
+	if (ep == NULL)
+		return;
+	if ((st = nng_stat_find(ep, "auth")) != NULL)
+		*tls_auth = nng_stat_value(st);
+	if ((st = nng_stat_find(ep, "other")) != NULL)
+		*other = nng_stat_value(st);
+}
+
 /* el_nng_listener_errors - see el_nng.h */
 void el_nng_listener_errors(nng_listener l, uint64_t *tls_auth, uint64_t *other)
 {
-	nng_stat *all = NULL, *ls, *st;
+	nng_stat *all = NULL;
 
 	*tls_auth = *other = 0;
 	if (nng_stats_get(&all) != 0)
 		return;
-	if ((ls = nng_stat_find_listener(all, l)) != NULL) {
-		if ((st = nng_stat_find(ls, "auth")) != NULL)
-			*tls_auth = nng_stat_value(st);
-		if ((st = nng_stat_find(ls, "other")) != NULL)
-			*other = nng_stat_value(st);
-	}
+	el_nng_ep_errors(nng_stat_find_listener(all, l), tls_auth, other);
+	nng_stats_free(all);
+}
+
+/* el_nng_dialer_errors - see el_nng.h */
+void el_nng_dialer_errors(nng_dialer d, uint64_t *tls_auth, uint64_t *other)
+{
+	nng_stat *all = NULL;
+
+	*tls_auth = *other = 0;
+	if (nng_stats_get(&all) != 0)
+		return;
+	el_nng_ep_errors(nng_stat_find_dialer(all, d), tls_auth, other);
 	nng_stats_free(all);
 }
 

@@ -72,6 +72,13 @@ int el_nng_dial(nng_socket s, const char *url, nng_tls_config *tls, size_t max_f
 void el_nng_listener_errors(nng_listener l, uint64_t *tls_auth, uint64_t *other);
 
 /*
+ * el_nng_dialer_errors - the same counters of a dialer: "other" counts the
+ * connections NNG closed on an error of its own, a reply over max_frame
+ * among them (the caller's receive then fails with -ECONNRESET).
+ */
+void el_nng_dialer_errors(nng_dialer d, uint64_t *tls_auth, uint64_t *other);
+
+/*
  * el_nng_close_bounded - nng_close(s), but give up after max_ms.  NNG 1.5.2
  * now and then never returns from nng_close when a TLS pipe is closed in
  * the middle of I/O or of being set up (its reaper waits on an aio that

@@ -456,11 +456,17 @@ int el_pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, s
 	return rv;
 }
 
-/* el_pbjson_value - append one value of field f stored at slot */
-static void el_pbjson_value(el_buf *b, const ProtobufCFieldDescriptor *f, const void *slot)
+static int el_pbjson_enc(el_buf *b, const ProtobufCMessage *m, size_t lim);
+
+/*
+ * el_pbjson_value - append one value of field f stored at slot; -E2BIG once
+ * b is longer than lim (checked after the value: see el_pbjson_encode_max)
+ */
+static int el_pbjson_value(el_buf *b, const ProtobufCFieldDescriptor *f, const void *slot,
+			   size_t lim)
 {
 	char num[40];
-	int n;
+	int n, rv;
 
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
@@ -523,19 +529,22 @@ static void el_pbjson_value(el_buf *b, const ProtobufCFieldDescriptor *f, const 
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)slot;
-		if (sub)
-			el_pbjson_encode(b, sub);
-		else
+		if (sub == NULL)
 			el_buf_addlit(b, "null");
+		else if ((rv = el_pbjson_enc(b, sub, lim)) != 0)
+			return rv;
 		break;
 	}
 	}
+	return b->len > lim ? -E2BIG : 0;
 }
 
-/* el_pbjson_encode_field - see el_pbjson.h */
-void el_pbjson_encode_field(el_buf *b, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+/* el_pbjson_enc_field - append the value of field f of m, bounded as el_pbjson_value */
+static int el_pbjson_enc_field(el_buf *b, const ProtobufCMessage *m,
+			       const ProtobufCFieldDescriptor *f, size_t lim)
 {
 	const char *slot = (const char *)m + f->offset;
+	int rv;
 
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t n = EL_PB_MEMBER(size_t, m, f->quantifier_offset), k;
@@ -545,20 +554,21 @@ void el_pbjson_encode_field(el_buf *b, const ProtobufCMessage *m, const Protobuf
 		for (k = 0; k < n; k++) {
 			if (k)
 				el_buf_addc(b, ',');
-			el_pbjson_value(b, f, arr + k * esz);
+			if ((rv = el_pbjson_value(b, f, arr + k * esz, lim)) != 0)
+				return rv;
 		}
 		el_buf_addc(b, ']');
-		return;
+		return 0;
 	}
-	el_pbjson_value(b, f, slot);
+	return el_pbjson_value(b, f, slot, lim);
 }
 
-/* el_pbjson_encode - see el_pbjson.h */
-void el_pbjson_encode(el_buf *b, const ProtobufCMessage *m)
+/* el_pbjson_enc - append m as a JSON object, bounded as el_pbjson_value */
+static int el_pbjson_enc(el_buf *b, const ProtobufCMessage *m, size_t lim)
 {
 	const ProtobufCMessageDescriptor *desc = m->descriptor;
 	unsigned i;
-	int first = 1;
+	int first = 1, rv;
 
 	el_buf_addc(b, '{');
 	for (i = 0; i < desc->n_fields; i++) {
@@ -570,9 +580,56 @@ void el_pbjson_encode(el_buf *b, const ProtobufCMessage *m)
 			el_buf_addc(b, ',');
 		first = 0;
 		el_json_key(b, f->name, strlen(f->name));
-		el_pbjson_encode_field(b, m, f);
+		if ((rv = el_pbjson_enc_field(b, m, f, lim)) != 0)
+			return rv;
 	}
 	el_buf_addc(b, '}');
+	return 0;
+}
+
+/* el_pbjson_limit - the length b may reach with max more bytes (saturating) */
+static size_t el_pbjson_limit(const el_buf *b, size_t max)
+{
+	return max > SIZE_MAX - b->len ? SIZE_MAX : b->len + max;
+}
+
+/* el_pbjson_encode_field_max - see el_pbjson.h */
+int el_pbjson_encode_field_max(el_buf *b, const ProtobufCMessage *m,
+			       const ProtobufCFieldDescriptor *f, size_t max)
+{
+	size_t start = b->len;
+	int rv = el_pbjson_enc_field(b, m, f, el_pbjson_limit(b, max));
+
+	if (rv == 0 && b->len - start > max)
+		rv = -E2BIG; /* the closing bracket of a list */
+	if (rv != 0)
+		b->len = start;
+	return rv;
+}
+
+/* el_pbjson_encode_max - see el_pbjson.h */
+int el_pbjson_encode_max(el_buf *b, const ProtobufCMessage *m, size_t max)
+{
+	size_t start = b->len;
+	int rv = el_pbjson_enc(b, m, el_pbjson_limit(b, max));
+
+	if (rv == 0 && b->len - start > max)
+		rv = -E2BIG; /* the closing brace */
+	if (rv != 0)
+		b->len = start;
+	return rv;
+}
+
+/* el_pbjson_encode_field - see el_pbjson.h */
+void el_pbjson_encode_field(el_buf *b, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	(void)el_pbjson_enc_field(b, m, f, SIZE_MAX);
+}
+
+/* el_pbjson_encode - see el_pbjson.h */
+void el_pbjson_encode(el_buf *b, const ProtobufCMessage *m)
+{
+	(void)el_pbjson_enc(b, m, SIZE_MAX);
 }
 
 static const char el_pbjson_b64chars[] =

@@ -17,16 +17,18 @@
  * whose parts the caller frees with protobuf_c_message_free_unpacked(m,
  * NULL) (the system allocator), exactly like an unpacked message.  The
  * encoder appends to the caller's buffer.
- * ERRORS: 0; -EINVAL for malformed JSON, an unknown field, a duplicate
+ * ERRORS: decoding: 0; -EINVAL for malformed JSON, an unknown field, a duplicate
  * field, a wrong type, a value out of range, two members of one oneof,
  * an unknown enum name; -E2BIG for a limit (depth, list length, string
  * length, input size).  err names the field by its path ("search.limit:
- * expected an unsigned 32-bit integer").
+ * expected an unsigned 32-bit integer").  Encoding: the _max variants
+ * -E2BIG past their bound.
  * THREADS: reentrant.
  * SECURITY: the JSON is untrusted: parsed by el_jsonp within the limits,
  * every value type-checked against the descriptor, nesting bounded by
  * max_depth (proto/query.proto has no recursive messages, but the limit
  * holds regardless), strings must be valid UTF-8 without NUL (C strings).
+ * A message unpacked from a peer is encoded with a bound: the _max variants.
  */
 #ifndef EL_PBJSON_H
 #define EL_PBJSON_H
@@ -57,6 +59,22 @@ void el_pbjson_encode(el_buf *b, const ProtobufCMessage *m);
 /* el_pbjson_encode_field - append the value of field f of m (as in the object) */
 void el_pbjson_encode_field(el_buf *b, const ProtobufCMessage *m,
 			    const ProtobufCFieldDescriptor *f);
+
+/*
+ * el_pbjson_encode_max, el_pbjson_encode_field_max - the same, for a
+ * message from a peer: 0, or -E2BIG when the JSON would be longer than max
+ * bytes, and b is then as it was.  JSON can be far longer than the wire
+ * format (every field with its name, zero values included, strings escaped
+ * up to 6 bytes a byte): an unpacked message bounds nothing.  The length is
+ * checked after each value, so b may pass max by the JSON of one value
+ * before the encoder stops: the longest string or bytes field of m, at most
+ * 6 times its length (el_json_str reserves that much), never more.  A
+ * caller that bounds both max and the frame m came from keeps b, and its
+ * allocation, below EL_BUF_MAX.
+ */
+int el_pbjson_encode_max(el_buf *b, const ProtobufCMessage *m, size_t max);
+int el_pbjson_encode_field_max(el_buf *b, const ProtobufCMessage *m,
+			       const ProtobufCFieldDescriptor *f, size_t max);
 
 /* el_pbjson_enum_name - the name of value v of enum e, or NULL */
 const char *el_pbjson_enum_name(const ProtobufCEnumDescriptor *e, int v);

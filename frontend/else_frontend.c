@@ -3,12 +3,13 @@
  * that answers every request by calling the backend's query service.
  *
  * usage: else-frontend [-c CONFIG] [-o key=value]... [--print-config]
- *                      [--check-config]
+ *                      [--check-config] [--status]
  *
  * Several frontends can run behind a load balancer with no shared state:
  * sessions live in the backend, the cookie carries only the token.
  * SIGTERM/SIGINT stop cleanly (API calls in progress are answered first);
- * SIGHUP is logged and ignored.
+ * SIGHUP is logged and ignored.  Every status_interval the counters go to
+ * status_file (bad replies of the backends among them); --status prints it.
  * docs/frontend.md describes installation and operation.
  */
 #include <errno.h>
@@ -19,20 +20,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "el_buf.h"
 #include "el_conf.h"
+#include "el_json.h"
 #include "el_log.h"
 #include "el_priv.h"
+#include "el_status.h"
+#include "el_time.h"
 #include "fe_api.h"
 #include "fe_http.h"
 #include "fe_rpc.h"
 
 /* Settings (deploy/else-frontend.conf documents them). */
 static char *cf_listen, *cf_backend, *cf_server_name, *cf_ca, *cf_cert, *cf_https_cert,
-	*cf_https_key, *cf_proxy, *cf_user;
+	*cf_https_key, *cf_proxy, *cf_user, *cf_status_file;
 static int64_t cf_max_conn, cf_per_ip, cf_timeout, cf_memory, cf_threads, cf_workers, cf_body,
-	cf_rpc_timeout, cf_inflight, cf_max_frame, cf_queue, cf_max_str;
+	cf_rpc_timeout, cf_inflight, cf_max_frame, cf_queue, cf_max_str, cf_max_json, cf_status_s;
 
 static const el_conf_item fe_conf[] = {
 	{ "listen", EL_CONF_STR, "0.0.0.0:8443", &cf_listen, 1, 200,
@@ -76,6 +82,18 @@ static const el_conf_item fe_conf[] = {
 	  "requests in flight per backend (NNG contexts)" },
 	{ "max_frame", EL_CONF_SIZE, "16M", &cf_max_frame, 64 << 10, 256 << 20,
 	  "largest reply accepted from a backend" },
+	/*
+	 * A reply's JSON can be many times its frame (field names, zero values,
+	 * escaping); 256 MiB keeps the buffer, with the one value the encoder
+	 * may add past it, below el_buf's 2 GiB (el_pbjson_encode_max).
+	 */
+	{ "max_json", EL_CONF_SIZE, "64M", &cf_max_json, 64 << 10, 256 << 20,
+	  "largest JSON answer made of a backend's reply; past it: 502" },
+	{ "status_file", EL_CONF_STR, "/run/else-frontend/status.json", &cf_status_file, 0, 300,
+	  "the counters (JSON), for --status; the directory must be writable by user; empty: "
+	  "none" },
+	{ "status_interval", EL_CONF_DURATION, "5s", &cf_status_s, 1, 3600,
+	  "how often status_file is rewritten" },
 };
 #define FE_NCONF (sizeof(fe_conf) / sizeof(fe_conf[0]))
 
@@ -84,8 +102,91 @@ static void fe_usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: else-frontend [-c CONFIG] [-o key=value]... [--print-config] "
-		"[--check-config]\n");
+		"[--check-config] [--status]\n");
 	exit(rc);
+}
+
+/* A counter of the status file. */
+typedef struct fe_kv {
+	const char *k;
+	uint64_t v;
+} fe_kv;
+
+#define FE_NKV(a) (sizeof(a) / sizeof((a)[0]))
+
+/* fe_status_members - append "k":v, for each of kv[0..n) */
+static void fe_status_members(el_buf *b, const fe_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		el_json_key(b, kv[i].k, strlen(kv[i].k));
+		el_buf_add_u64(b, kv[i].v);
+		el_buf_addc(b, ',');
+	}
+}
+
+/* fe_status_obj - append "name":{kv[0..n)}, (n > 0) */
+static void fe_status_obj(el_buf *b, const char *name, const fe_kv *kv, size_t n)
+{
+	el_json_key(b, name, strlen(name));
+	el_buf_addc(b, '{');
+	fe_status_members(b, kv, n);
+	b->p[b->len - 1] = '}'; /* the last member's comma */
+	el_buf_addc(b, ',');
+}
+
+/*
+ * fe_status_write - the counters into status_file (docs/frontend.md lists
+ * them).  A failure is logged once, until a write succeeds again: the
+ * directory may be missing when the frontend runs outside its unit.
+ */
+static void fe_status_write(fe_rpc *rpc, fe_api *api, fe_http *http, int64_t started_us,
+			    size_t nbackends)
+{
+	static int failing;
+	int64_t now = el_now_us(CLOCK_REALTIME);
+	fe_rpc_stats rs;
+	fe_api_stats as;
+	fe_http_stats hs;
+	el_buf b;
+	int rv;
+
+	if (cf_status_file[0] == '\0')
+		return;
+	fe_rpc_stats_get(rpc, &rs);
+	fe_api_stats_get(api, &as);
+	fe_http_stats_get(http, &hs);
+	const fe_kv top[] = { { "time", (uint64_t)(now / 1000000) },
+			      { "uptime_s", (uint64_t)((now - started_us) / 1000000) },
+			      { "pid", (uint64_t)getpid() } };
+	const fe_kv web[] = {
+		{ "requests", hs.requests },         { "api_calls", hs.api_calls },
+		{ "too_large", hs.too_large },       { "refused_origin", hs.refused_origin },
+		{ "refused_type", hs.refused_type }, { "busy", hs.busy }
+	};
+	const fe_kv backend[] = { { "backends", nbackends },       { "connected", rs.connected },
+				  { "calls", rs.calls },           { "failovers", rs.failovers },
+				  { "handshakes", rs.handshakes }, { "reauth", rs.reauth } };
+	/* What the backends answered that the frontend refused, or did not answer. */
+	const fe_kv errors[] = {
+		{ "timeouts", rs.timeouts },         { "undecodable", rs.undecodable },
+		{ "unknown_status", rs.bad_status }, { "bad_handshake", rs.bad_handshake },
+		{ "wrong_result", as.bad_result },   { "too_large_unpacked", rs.too_large },
+		{ "too_large_json", as.too_large },  { "dropped_connections", rs.dropped }
+	};
+	el_buf_init(&b);
+	el_buf_addc(&b, '{');
+	fe_status_members(&b, top, FE_NKV(top));
+	fe_status_obj(&b, "http", web, FE_NKV(web));
+	fe_status_obj(&b, "backend", backend, FE_NKV(backend));
+	fe_status_obj(&b, "backend_errors", errors, FE_NKV(errors));
+	b.p[b.len - 1] = '}';
+	el_buf_addc(&b, '\n');
+	rv = el_status_write(cf_status_file, b.p, b.len);
+	if (rv != 0 && !failing)
+		el_warn("status_file %s: %s (logged once until it works)", cf_status_file,
+			strerror(-rv));
+	failing = rv != 0;
+	el_buf_fini(&b);
 }
 
 /* fe_drop_privileges - become cf_user */
@@ -106,17 +207,19 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = { { "print-config", no_argument, 0, 'P' },
 					    { "check-config", no_argument, 0, 'C' },
+					    { "status", no_argument, 0, 'S' },
 					    { "help", no_argument, 0, 'h' },
 					    { 0, 0, 0, 0 } };
 	const char *conf_path = "/etc/else/else-frontend.conf";
 	char *overrides[64], err[512], *urls, *save = NULL, *u;
-	int nover = 0, opt, rv, check = 0;
+	int nover = 0, opt, rv, check = 0, status = 0;
 	fe_rpc_conf rc = { 0 };
 	fe_http_conf hc = { 0 };
 	fe_api_conf ac = { 0 };
 	fe_rpc *rpc = NULL;
 	fe_api *api = NULL;
 	fe_http *http = NULL;
+	int64_t started = el_now_us(CLOCK_REALTIME);
 	sigset_t sigs;
 	int sig;
 
@@ -137,6 +240,9 @@ int main(int argc, char **argv)
 		case 'C':
 			check = 1;
 			break;
+		case 'S':
+			status = 1;
+			break;
 		case 'h':
 			fe_usage(0);
 			break;
@@ -152,6 +258,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nover; i++)
 		if (el_conf_set(fe_conf, FE_NCONF, overrides[i], err, sizeof(err)) != 0)
 			el_fatal("-o %s: %s", overrides[i], err);
+	if (status) {
+		if (cf_status_file[0] == '\0')
+			el_fatal("status_file is empty: this frontend keeps no status");
+		return el_status_print("else-frontend", cf_status_file, 3 * cf_status_s + 5);
+	}
 	if ((cf_https_cert[0] != '\0') != (cf_https_key[0] != '\0'))
 		el_fatal("https_cert and https_key go together");
 	urls = strdup(cf_backend);
@@ -180,6 +291,7 @@ int main(int argc, char **argv)
 		el_fatal("cannot set up the backend client: %s", strerror(-rv));
 	ac.timeout_ms = (int)cf_rpc_timeout * 1000;
 	ac.max_str = (size_t)cf_max_str;
+	ac.max_json = (size_t)cf_max_json;
 	if ((rv = fe_api_new(&api, rpc, &ac)) != 0)
 		el_fatal("out of memory");
 	hc.listen = cf_listen;
@@ -200,9 +312,20 @@ int main(int argc, char **argv)
 	el_info("serving %s on %s, backend %s", cf_https_cert[0] ? "HTTPS" : "HTTP", cf_listen,
 		cf_backend);
 
-	/* A reload by habit must not stop the frontend: it has nothing to re-read. */
-	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
-		el_info("SIGHUP ignored: settings take effect at a restart (no state is lost)");
+	/*
+	 * The main thread waits for signals and writes the status between them.
+	 * A reload by habit must not stop the frontend: it has nothing to re-read.
+	 */
+	struct timespec every = { (time_t)cf_status_s, 0 };
+	for (;;) {
+		fe_status_write(rpc, api, http, started, rc.nurls);
+		sig = sigtimedwait(&sigs, NULL, &every);
+		if (sig == SIGHUP)
+			el_info("SIGHUP ignored: settings take effect at a restart (no state is "
+				"lost)");
+		else if (sig >= 0 || (errno != EAGAIN && errno != EINTR))
+			break; /* SIGTERM, SIGINT */
+	}
 	el_info("stopping");
 	fe_http_stop(http);
 	fe_api_free(api);

@@ -4,6 +4,7 @@
 #include "fe_api.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,86 @@
 
 #define FE_API_CALL_MAX 32
 #define FE_API_UA_MAX 256
+#define FE_API_ERROR_MAX 1024 /* of a backend's error text (its own bound is 256) */
 
 struct fe_api {
 	fe_rpc *rpc;
 	fe_api_conf conf;
+	atomic_uint_fast64_t bad_result, too_large;
 };
+
+/*
+ * What a Q_OK reply to each call holds: its QueryReply result member, ""
+ * for none.  fe_api_new checks it against query.proto's calls, so a call
+ * added there without its line here stops the frontend (and every test)
+ * at once rather than answering 502 forever.
+ */
+static const struct fe_api_result {
+	const char *call, *result;
+} fe_api_results[] = {
+	{ "login", "login" },
+	{ "logout", "" },
+	{ "session_check", "session" },
+	{ "password_change", "session" },
+	{ "quick", "search" },
+	{ "search", "search" },
+	{ "flow", "flow" },
+	{ "rejects", "rejects" },
+	{ "stats", "stats" },
+	{ "servers", "servers" },
+	{ "tail", "tail" },
+	{ "user_list", "users" },
+	{ "user_put", "put" },
+	{ "user_delete", "put" },
+	{ "group_list", "groups" },
+	{ "group_put", "put" },
+	{ "group_delete", "put" },
+	{ "history", "history" },
+	{ "audit", "audit" },
+};
+
+/* fe_api_result - the QueryReply member a Q_OK reply to call holds (NULL: none) */
+static const ProtobufCFieldDescriptor *fe_api_result(const char *call, bool *known)
+{
+	size_t i;
+
+	*known = false;
+	for (i = 0; i < sizeof(fe_api_results) / sizeof(fe_api_results[0]); i++)
+		if (strcmp(call, fe_api_results[i].call) == 0) {
+			*known = true;
+			return fe_api_results[i].result[0]
+				       ? protobuf_c_message_descriptor_get_field_by_name(
+						 &else__query_reply__descriptor,
+						 fe_api_results[i].result)
+				       : NULL;
+		}
+	return NULL;
+}
+
+/*
+ * fe_api_results_check - every call of query.proto has its line in
+ * fe_api_results, and every result named there is a member of QueryReply
+ */
+static void fe_api_results_check(void)
+{
+	const ProtobufCMessageDescriptor *d = &else__query_request__descriptor;
+	size_t i;
+	bool known;
+
+	for (i = 0; i < d->n_fields; i++) {
+		const char *call = d->fields[i].name;
+		if (!(d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+		    strcmp(call, "hello") == 0 || strcmp(call, "auth") == 0)
+			continue;
+		(void)fe_api_result(call, &known);
+		if (!known)
+			el_panic("fe_api: call %s of query.proto is not in fe_api_results", call);
+	}
+	for (i = 0; i < sizeof(fe_api_results) / sizeof(fe_api_results[0]); i++)
+		if (fe_api_results[i].result[0] &&
+		    fe_api_result(fe_api_results[i].call, &known) == NULL)
+			el_panic("fe_api: %s is no result of QueryReply", fe_api_results[i].result);
+}
 
 /* The calls that change state: they need the CSRF token. */
 static const char *const fe_api_writes[] = {
@@ -55,6 +131,9 @@ int fe_api_new(fe_api **out, fe_rpc *rpc, const fe_api_conf *conf)
 		a->conf.max_str = 16384;
 	if (!a->conf.max_list)
 		a->conf.max_list = 1000;
+	if (!a->conf.max_json)
+		a->conf.max_json = 64u << 20;
+	fe_api_results_check();
 	*out = a;
 	return 0;
 }
@@ -65,16 +144,29 @@ void fe_api_free(fe_api *a)
 	free(a);
 }
 
-/* fe_api_error - see fe_api.h */
-void fe_api_error(fe_api_resp *rs, int http_status, const char *qstatus, const char *msg)
+/* fe_api_error_span - fe_api_error with a message of a given length */
+static void fe_api_error_span(fe_api_resp *rs, int http_status, const char *qstatus, el_span msg)
 {
 	rs->http_status = http_status;
 	rs->body.len = 0;
 	el_buf_addlit(&rs->body, "{\"status\":");
 	el_json_str(&rs->body, el_span_make(qstatus, strlen(qstatus)));
 	el_buf_addlit(&rs->body, ",\"error\":");
-	el_json_str(&rs->body, el_span_make(msg, strlen(msg)));
+	el_json_str(&rs->body, msg);
 	el_buf_addc(&rs->body, '}');
+}
+
+/* fe_api_error - see fe_api.h */
+void fe_api_error(fe_api_resp *rs, int http_status, const char *qstatus, const char *msg)
+{
+	fe_api_error_span(rs, http_status, qstatus, el_span_make(msg, strlen(msg)));
+}
+
+/* fe_api_stats_get - see fe_api.h */
+void fe_api_stats_get(fe_api *a, fe_api_stats *out)
+{
+	out->bad_result = atomic_load(&a->bad_result);
+	out->too_large = atomic_load(&a->too_large);
 }
 
 /* fe_api_http_status - the HTTP status for a QueryStatus */
@@ -193,45 +285,92 @@ static char *fe_api_bounded(const char *s, size_t max)
 	return c;
 }
 
-/* fe_api_reply - the backend's reply as HTTP status and JSON */
-static void fe_api_reply(const fe_api_req *rq, Else__QueryReply *rep, fe_api_resp *rs)
+/* fe_api_bad_result - a Q_OK reply without the result of its call: 502, counted */
+static void fe_api_bad_result(fe_api *a, const fe_api_req *rq, fe_api_resp *rs, const char *why)
+{
+	char msg[200];
+
+	atomic_fetch_add(&a->bad_result, 1);
+	snprintf(msg, sizeof(msg), "the backend's answer to %s %s", rq->call, why);
+	el_warn("api: %s", msg);
+	fe_api_error(rs, 502, "Q_INTERNAL", msg);
+}
+
+/* fe_api_too_large - a reply whose JSON passes max_json: 502, counted */
+static void fe_api_too_large(fe_api *a, const fe_api_req *rq, fe_api_resp *rs)
+{
+	char msg[200];
+
+	atomic_fetch_add(&a->too_large, 1);
+	snprintf(msg, sizeof(msg),
+		 "the backend's answer to %s is more than %zu bytes of JSON (max_json): narrow "
+		 "the request",
+		 rq->call, a->conf.max_json);
+	el_warn("api: %s", msg);
+	fe_api_error(rs, 502, "Q_INTERNAL", msg);
+}
+
+/*
+ * fe_api_reply - the backend's reply as HTTP status and JSON.  The reply is
+ * the backend's, trusted more than a browser but not blindly: its error
+ * text is cut to FE_API_ERROR_MAX, a Q_OK reply must hold its call's result
+ * (fe_api_results), and the JSON made of it is bounded by max_json, since
+ * it can be many times the frame NNG bounded (field names, zero values,
+ * escaping): el_buf would end the process past 2 GiB.
+ */
+static void fe_api_reply(fe_api *a, const fe_api_req *rq, Else__QueryReply *rep, fe_api_resp *rs)
 {
 	const ProtobufCFieldDescriptor *f;
+	const char *bad = NULL;
+	bool known;
 
 	rs->http_status = fe_api_http_status(rep->status);
 	rs->body.len = 0;
 	if (rep->status != ELSE__QUERY_STATUS__Q_OK) {
 		const char *nm =
 			el_pbjson_enum_name(&else__query_status__descriptor, (int)rep->status);
-		fe_api_error(rs, rs->http_status, nm ? nm : "Q_INTERNAL",
-			     rep->error ? rep->error : "");
+		const char *e = rep->error ? rep->error : "";
+		size_t n = strnlen(e, FE_API_ERROR_MAX + 1);
+		fe_api_error_span(rs, rs->http_status, nm ? nm : "Q_INTERNAL",
+				  el_span_make(e, el_utf8_cut(e, n, FE_API_ERROR_MAX)));
 		if (rep->status == ELSE__QUERY_STATUS__Q_UNAUTHENTICATED)
 			fe_api_cookie(rs, NULL, rq->https);
 		return;
 	}
-	if (rep->result_case == ELSE__QUERY_REPLY__RESULT_LOGIN && rep->login) {
+	f = fe_api_result(rq->call, &known);
+	if (f == NULL && rep->result_case != ELSE__QUERY_REPLY__RESULT__NOT_SET)
+		bad = "holds a result it should not";
+	else if (f && rep->result_case != f->id)
+		bad = rep->result_case ? "holds another result" : "lacks its result";
+	else if (f && *(ProtobufCMessage **)((char *)rep + f->offset) == NULL)
+		bad = "lacks its result";
+	if (bad) {
+		fe_api_bad_result(a, rq, rs, bad);
+		return;
+	}
+	if (rep->result_case == ELSE__QUERY_REPLY__RESULT_LOGIN) {
 		/* The token goes into the HttpOnly cookie only, never to the page. */
 		char *tok = rep->login->session;
-		if (tok && fe_api_is_hex64(tok, strlen(tok))) {
-			fe_api_cookie(rs, tok, rq->https);
-		} else {
-			fe_api_error(rs, 502, "Q_INTERNAL", "the backend gave no valid session");
+		if (!tok || !fe_api_is_hex64(tok, strnlen(tok, 65))) {
+			fe_api_bad_result(a, rq, rs, "holds no valid session");
 			return;
 		}
 		rep->login->session = (char *)"";
-		el_pbjson_encode(&rs->body, &rep->login->base);
+		int rv = el_pbjson_encode_max(&rs->body, &rep->login->base, a->conf.max_json);
 		rep->login->session = tok;
+		if (rv != 0) {
+			fe_api_too_large(a, rq, rs);
+			return;
+		}
+		fe_api_cookie(rs, tok, rq->https);
 		return;
 	}
 	if (strcmp(rq->call, "logout") == 0)
 		fe_api_cookie(rs, NULL, rq->https);
-	f = rep->result_case ? protobuf_c_message_descriptor_get_field(
-				       &else__query_reply__descriptor, (unsigned)rep->result_case)
-			     : NULL;
-	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+	if (f == NULL)
 		el_buf_addlit(&rs->body, "{}");
-	else
-		el_pbjson_encode_field(&rs->body, &rep->base, f);
+	else if (el_pbjson_encode_field_max(&rs->body, &rep->base, f, a->conf.max_json) != 0)
+		fe_api_too_large(a, rq, rs);
 }
 
 struct fe_api_call {
@@ -380,7 +519,7 @@ void fe_api_wait(fe_api_call *c)
 {
 	if (c->ready) {
 		if (c->raw) { /* a big reply fe_rpc_start left packed */
-			c->rv = fe_rpc_raw_unpack(c->raw, &c->rep);
+			c->rv = fe_rpc_raw_unpack(c->a->rpc, c->raw, &c->rep);
 			c->raw = NULL;
 		}
 		return;
@@ -411,10 +550,14 @@ void fe_api_end(fe_api_call *c, const fe_api_req *rq, fe_api_resp *rs)
 			fe_api_error(rs, 504, "Q_BUSY", "no backend answered in time");
 		else if (rv == -EMSGSIZE)
 			fe_api_error(rs, 413, "Q_BAD_REQUEST", "request too large");
+		else if (rv == -E2BIG)
+			fe_api_error(
+				rs, 502, "Q_INTERNAL",
+				"the backend's answer is too large to unpack: narrow the request");
 		else
 			fe_api_error(rs, 502, "Q_BUSY", msg);
 	} else {
-		fe_api_reply(rq, c->rep, rs);
+		fe_api_reply(c->a, rq, c->rep, rs);
 	}
 	if (c->rep)
 		else__query_reply__free_unpacked(c->rep, NULL);

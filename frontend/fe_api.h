@@ -16,20 +16,26 @@
  * buffer (el_buf_fini).
  * ERRORS: every outcome is an HTTP status and a JSON body
  * {"status":"Q_...","error":"..."}: 404 unknown call, 400 malformed body
- * (naming the field), 403 missing CSRF token, 503/504 no backend, and the
- * backend's own statuses.
+ * (naming the field), 403 missing CSRF token, 503/504 no backend, 502 a
+ * backend's reply that is not one (undecodable, an unknown status, a Q_OK
+ * without its call's result, JSON over max_json), and the backend's own
+ * statuses.
  * THREADS: fe_api_handle and the steps are reentrant; one call's steps run
  * one after the other (in any threads).
  * SECURITY: the body is untrusted: bounded (fe_http), decoded by el_pbjson
  * with limits, and never given the chance to set Caller (the frontend fills
  * it) or to call Hello/Auth.  Cookie values are accepted only as 64 hex
- * digits.
+ * digits.  The backend's reply is checked too: its frame is bounded by
+ * fe_rpc (max_frame), its error text cut, its result must be its call's,
+ * and the JSON made of it is bounded by max_json (it can be far larger
+ * than the frame), so no reply can make the frontend abort.
  */
 #ifndef FE_API_H
 #define FE_API_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "el_buf.h"
 #include "fe_rpc.h"
@@ -55,12 +61,20 @@ typedef struct fe_api_conf {
 	int timeout_ms;  /* per call; 0 = 10000 */
 	size_t max_str;  /* el_pbjson string bound; 0 = 16384 */
 	size_t max_list; /* 0 = 1000 */
+	size_t max_json; /* JSON of one reply; 0 = 64 MiB; keep <= 256 MiB (el_pbjson_encode_max) */
 } fe_api_conf;
 
 typedef struct fe_api fe_api;
 
+/* Replies the frontend refused after fe_rpc took them (502). */
+typedef struct fe_api_stats {
+	uint64_t bad_result; /* Q_OK without its call's result, or a bad session */
+	uint64_t too_large;  /* JSON over max_json */
+} fe_api_stats;
+
 int fe_api_new(fe_api **out, fe_rpc *rpc, const fe_api_conf *conf);
 void fe_api_free(fe_api *a);
+void fe_api_stats_get(fe_api *a, fe_api_stats *out);
 
 /* fe_api_handle - answer one API request; rs->body must be initialised */
 void fe_api_handle(fe_api *a, const fe_api_req *rq, fe_api_resp *rs);

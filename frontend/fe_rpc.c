@@ -30,6 +30,16 @@
 #define FE_RPC_SETTLE_MS 50
 #define FE_RPC_CLOSE_MS 5000
 #define FE_RPC_POLL_MS 20 /* waiting for some backend to connect */
+/*
+ * protobuf-c allocates per field when it unpacks: an empty sub-message is 2
+ * bytes of frame but its whole struct unpacked (a MessageRow, some 150
+ * bytes), so a frame within max_frame could unpack to 75 times its size.
+ * The replies of query.proto unpack to at most about 3 times their frame
+ * (many small numbers or short strings); past this factor (plus a little for
+ * the smallest replies) the reply is refused before protobuf-c takes more.
+ */
+#define FE_RPC_UNPACK_FACTOR 8
+#define FE_RPC_UNPACK_SLACK (64u << 10)
 
 typedef struct fe_rpc_slot {
 	nng_ctx ctx;
@@ -73,7 +83,14 @@ struct fe_rpc {
 	size_t unpack_max; /* fe_rpc_start: bigger replies go raw to done */
 	atomic_uint next;
 	atomic_uint_fast64_t calls, failovers, handshakes, reauth, timeouts;
+	atomic_uint_fast64_t undecodable, bad_status, bad_handshake, too_large; /* bad replies */
 };
+
+/* The memory an unpacking may still take (fe_rpc_unpack). */
+typedef struct fe_rpc_budget {
+	size_t left;
+	bool over;
+} fe_rpc_budget;
 
 /* fe_rpc_abstime - a CLOCK_MONOTONIC deadline as a timespec */
 static struct timespec fe_rpc_abstime(int64_t deadline_ms)
@@ -132,16 +149,55 @@ static void fe_rpc_slot_put(fe_rpc_be *be, fe_rpc_slot *s)
 	pthread_mutex_unlock(&be->mu);
 }
 
-/* fe_rpc_unpack - a reply frame (freed) into *rep; -EPROTO if it is not one */
-static int fe_rpc_unpack(nng_msg *m, Else__QueryReply **rep)
+/*
+ * fe_rpc_budget_alloc - protobuf-c's allocations within the budget; malloc,
+ * so the reply is freed as any other (free_unpacked with NULL)
+ */
+static void *fe_rpc_budget_alloc(void *data, size_t n)
 {
-	*rep = else__query_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	fe_rpc_budget *b = data;
+
+	if (n > b->left) {
+		b->over = true;
+		return NULL;
+	}
+	b->left -= n;
+	return malloc(n);
+}
+
+/* fe_rpc_budget_free - protobuf-c's free of what it allocated meanwhile */
+static void fe_rpc_budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+/*
+ * fe_rpc_unpack - a reply frame (freed) into *rep; -EPROTO if it is not one,
+ * -E2BIG if it unpacks to more than FE_RPC_UNPACK_FACTOR times its size
+ * (both counted)
+ */
+static int fe_rpc_unpack(fe_rpc *r, nng_msg *m, Else__QueryReply **rep)
+{
+	size_t len = nng_msg_len(m);
+	fe_rpc_budget b = { len * FE_RPC_UNPACK_FACTOR + FE_RPC_UNPACK_SLACK, false };
+	ProtobufCAllocator al = { fe_rpc_budget_alloc, fe_rpc_budget_free, &b };
+
+	*rep = else__query_reply__unpack(&al, len, nng_msg_body(m));
 	nng_msg_free(m);
+	if (*rep == NULL && b.over) {
+		atomic_fetch_add(&r->too_large, 1);
+		el_warn("rpc: a reply of %zu bytes from the backend unpacks to more than %zu bytes",
+			len, len * FE_RPC_UNPACK_FACTOR + FE_RPC_UNPACK_SLACK);
+		return -E2BIG;
+	}
 	if (*rep == NULL) {
-		el_warn("rpc: undecodable reply from the backend");
+		atomic_fetch_add(&r->undecodable, 1);
+		el_warn("rpc: undecodable reply of %zu bytes from the backend", len);
 		return -EPROTO;
 	}
 	if ((unsigned)(*rep)->status > ELSE__QUERY_STATUS__Q_CONFLICT) {
+		atomic_fetch_add(&r->bad_status, 1);
 		el_warn("rpc: unknown status %d from the backend", (int)(*rep)->status);
 		else__query_reply__free_unpacked(*rep, NULL);
 		*rep = NULL;
@@ -151,10 +207,10 @@ static int fe_rpc_unpack(nng_msg *m, Else__QueryReply **rep)
 }
 
 /* fe_rpc_raw_unpack - see fe_rpc.h */
-int fe_rpc_raw_unpack(fe_rpc_raw *raw, Else__QueryReply **rep)
+int fe_rpc_raw_unpack(fe_rpc *r, fe_rpc_raw *raw, Else__QueryReply **rep)
 {
 	*rep = NULL;
-	return raw ? fe_rpc_unpack((nng_msg *)raw, rep) : 0;
+	return raw ? fe_rpc_unpack(r, (nng_msg *)raw, rep) : 0;
 }
 
 /* fe_rpc_raw_free - see fe_rpc.h */
@@ -204,7 +260,7 @@ static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
 		return el_nng_err(rv);
 	m = nng_aio_get_msg(s->aio);
 	nng_aio_set_msg(s->aio, NULL);
-	return fe_rpc_unpack(m, rep);
+	return fe_rpc_unpack(r, m, rep);
 }
 
 /* fe_rpc_warn - log a refused handshake step */
@@ -235,18 +291,22 @@ static int fe_rpc_hello_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
 	else__query_request__init(&req);
 	hello.version = 1;
 	hello.collector = r->software;
+	hello.max_reply = r->max_frame; /* the backend answers a bigger result Q_INTERNAL */
 	req.call_case = ELSE__QUERY_REQUEST__CALL_HELLO;
 	req.hello = &hello;
 	if ((rv = fe_rpc_rt(r, s, &req, &rep, deadline, &sent)) != 0)
 		goto out;
-	if (rep->status != ELSE__QUERY_STATUS__Q_OK ||
-	    rep->result_case != ELSE__QUERY_REPLY__RESULT_NONCE) {
+	if (rep->status != ELSE__QUERY_STATUS__Q_OK) {
 		fe_rpc_warn(be, "Hello refused", rep);
 		rv = -EPROTO;
 		goto out;
 	}
 	nlen = rep->nonce.len;
-	if (nlen < FE_RPC_NONCE_MIN || nlen > FE_RPC_NONCE_MAX) {
+	if (rep->result_case != ELSE__QUERY_REPLY__RESULT_NONCE || nlen < FE_RPC_NONCE_MIN ||
+	    nlen > FE_RPC_NONCE_MAX) {
+		atomic_fetch_add(&r->bad_handshake, 1);
+		el_warn("rpc: %s: the answer to Hello is no nonce of %d to %d bytes", be->url,
+			FE_RPC_NONCE_MIN, FE_RPC_NONCE_MAX);
 		rv = -EPROTO;
 		goto out;
 	}
@@ -402,7 +462,8 @@ int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int ti
 			*rep = NULL;
 			continue;
 		}
-		if (rv == 0 || rv == -EACCES || rv == -EMSGSIZE || rv == -ENOMEM || rv == -EPROTO)
+		if (rv == 0 || rv == -EACCES || rv == -EMSGSIZE || rv == -ENOMEM || rv == -EPROTO ||
+		    rv == -E2BIG)
 			break;
 		/* Lost connection or timeout on this backend. */
 		if (sent && !idempotent) {
@@ -468,7 +529,7 @@ static void fe_rpc_slot_cb(void *arg)
 		raw = (fe_rpc_raw *)m; /* not on NNG's one task thread */
 		goto out;
 	}
-	if ((rv = fe_rpc_unpack(m, &rep)) != 0)
+	if ((rv = fe_rpc_unpack(r, m, &rep)) != 0)
 		goto out;
 	if (rep->status == ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED) {
 		/* Restarted backend: fe_rpc_call proves us again and resends. */
@@ -545,9 +606,20 @@ void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out)
 	out->handshakes = atomic_load(&r->handshakes);
 	out->reauth = atomic_load(&r->reauth);
 	out->timeouts = atomic_load(&r->timeouts);
+	out->undecodable = atomic_load(&r->undecodable);
+	out->bad_status = atomic_load(&r->bad_status);
+	out->bad_handshake = atomic_load(&r->bad_handshake);
+	out->too_large = atomic_load(&r->too_large);
+	out->dropped = 0;
 	out->connected = 0;
-	for (i = 0; i < r->nbe; i++)
+	for (i = 0; i < r->nbe; i++) {
+		uint64_t tls_auth, other;
 		out->connected += atomic_load(&r->be[i].pipes) > 0;
+		if (!r->be[i].dialer_open)
+			continue;
+		el_nng_dialer_errors(r->be[i].dialer, &tls_auth, &other);
+		out->dropped += other;
+	}
 }
 
 /* fe_rpc_be_open - socket, contexts and dialer of one backend */

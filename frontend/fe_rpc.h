@@ -26,11 +26,16 @@
  * ERRORS: 0 with a reply (whatever its status); -ETIMEDOUT (no backend
  * answered in time, none connected), -ECONNRESET (a write lost with its
  * connection), -EACCES (a backend refused our certificate), -EPROTO (a
- * backend answered nonsense), -EMSGSIZE (request over max_frame), -ENOMEM.
+ * backend answered nonsense), -E2BIG (a reply that would unpack to more
+ * than 8 times its frame), -EMSGSIZE (request over max_frame), -ENOMEM.
  * THREADS: fe_rpc_call and fe_rpc_start are safe from any number of threads.
  * SECURITY: the backends' certificates must chain to conf.ca_file and carry
  * server_name; replies are bounded by NNG_OPT_RECVMAXSZ (max_frame) before
- * unpacking, and their status is checked to be a known QueryStatus.
+ * unpacking (NNG drops the connection of a bigger one: the call fails as
+ * with a lost connection; Hello tells each backend max_frame, as max_reply,
+ * so it answers a bigger result Q_INTERNAL instead), the memory their
+ * unpacking takes to 8 times their size, and their status is checked to be
+ * a known QueryStatus.
  */
 #ifndef FE_RPC_H
 #define FE_RPC_H
@@ -57,7 +62,14 @@ typedef struct fe_rpc_conf {
 typedef struct fe_rpc fe_rpc;
 
 typedef struct fe_rpc_stats {
-	uint64_t calls, failovers, handshakes, reauth, timeouts;
+	uint64_t calls, failovers, handshakes, reauth;
+	uint64_t timeouts;      /* calls no backend answered in time */
+	uint64_t undecodable;   /* reply frames that are no QueryReply */
+	uint64_t bad_status;    /* replies with a QueryStatus this frontend does not know */
+	uint64_t bad_handshake; /* Hello answered Q_OK without a nonce of the right size */
+	uint64_t too_large;     /* replies that unpack to more than 8 times their frame */
+	/* Connections NNG closed on an error of its own: a reply over max_frame among them. */
+	uint64_t dropped;
 	unsigned connected; /* backends with a connection now */
 } fe_rpc_stats;
 
@@ -95,8 +107,11 @@ typedef void (*fe_rpc_done_fn)(void *arg, int rv, Else__QueryReply *rep, fe_rpc_
 int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int timeout_ms,
 		 fe_rpc_done_fn done, void *arg);
 
-/* fe_rpc_raw_unpack - raw (freed) into *rep; -EPROTO if it is not a reply.  NULL: a no-op */
-int fe_rpc_raw_unpack(fe_rpc_raw *raw, Else__QueryReply **rep);
+/*
+ * fe_rpc_raw_unpack - raw (freed) into *rep; -EPROTO if it is not a reply,
+ * -E2BIG if it unpacks too large (counted in r's stats).  NULL: a no-op
+ */
+int fe_rpc_raw_unpack(fe_rpc *r, fe_rpc_raw *raw, Else__QueryReply **rep);
 /* fe_rpc_raw_free - free a reply left packed; NULL: a no-op */
 void fe_rpc_raw_free(fe_rpc_raw *raw);
 

@@ -2463,6 +2463,32 @@ Test(query, the_frontend_client_sends_without_blocking_only_on_a_proven_connecti
 	fe_rpc_close(rpc);
 }
 
+/* tq_rpc_session - tq_rpc_open, then root's login through it: rq carries c, with the session */
+static fe_rpc *tq_rpc_session(fe_rpc_conf *rc, char url[64], Else__QueryRequest *rq,
+			      Else__Caller *c, char sess[65])
+{
+	Else__Login l = ELSE__LOGIN__INIT;
+	fe_rpc *rpc = tq_rpc_open(rc, url, be_qnet_port(tq_net));
+
+	tq_login_req(rq, &l);
+	tq_rpc_login(rpc, rq, sess);
+	rq->call_case = ELSE__QUERY_REQUEST__CALL__NOT_SET;
+	rq->login = NULL;
+	c->session = sess;
+	rq->caller = c;
+	return rpc;
+}
+
+/* tq_search_all - rq becomes a search of every message there is (se its body) */
+static void tq_search_all(Else__QueryRequest *rq, Else__Search *se)
+{
+	se->from_us = 1;
+	se->to_us = 4102444800LL * 1000000;
+	se->limit = 1000;
+	rq->call_case = ELSE__QUERY_REQUEST__CALL_SEARCH;
+	rq->search = se;
+}
+
 Test(query, a_big_reply_to_the_frontend_client_comes_packed)
 {
 	char url[64], sess[65];
@@ -2470,7 +2496,6 @@ Test(query, a_big_reply_to_the_frontend_client_comes_packed)
 	/* 1 byte is raised to FE_RPC_UNPACK_MIN: a short reply still comes unpacked. */
 	fe_rpc_conf rc = { .nurls = 1, .inflight = 2, .server_name = "localhost", .unpack_max = 1 };
 	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
-	Else__Login l = ELSE__LOGIN__INIT;
 	Else__QuickSearch qs = ELSE__QUICK_SEARCH__INIT;
 	Else__Search se = ELSE__SEARCH__INIT;
 	Else__Caller c = ELSE__CALLER__INIT;
@@ -2478,11 +2503,7 @@ Test(query, a_big_reply_to_the_frontend_client_comes_packed)
 	fe_rpc_raw *raw = NULL;
 	size_t len = 0;
 
-	rpc = tq_rpc_open(&rc, url, be_qnet_port(tq_net));
-	tq_login_req(&rq, &l);
-	tq_rpc_login(rpc, &rq, sess);
-	c.session = sess;
-	rq.caller = &c;
+	rpc = tq_rpc_session(&rc, url, &rq, &c, sess);
 
 	/* A short reply: unpacked on NNG's thread as before. */
 	qs.q = "nothing-like-this@nowhere.test";
@@ -2494,16 +2515,12 @@ Test(query, a_big_reply_to_the_frontend_client_comes_packed)
 	else__query_reply__free_unpacked(rep, NULL);
 
 	/* Every message there is: over the bound, done gets the frame to unpack. */
-	se.from_us = 1;
-	se.to_us = 4102444800LL * 1000000;
-	se.limit = 1000;
-	rq.call_case = ELSE__QUERY_REQUEST__CALL_SEARCH;
-	rq.search = &se;
+	tq_search_all(&rq, &se);
 	cr_assert_eq(tq_start_raw(rpc, &rq, &rep, &raw, &len), 0);
 	cr_assert_null(rep);
 	cr_assert_not_null(raw);
 	cr_assert_gt(len, FE_RPC_UNPACK_MIN);
-	cr_assert_eq(fe_rpc_raw_unpack(raw, &rep), 0);
+	cr_assert_eq(fe_rpc_raw_unpack(rpc, raw, &rep), 0);
 	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
 	cr_assert_gt(rep->search->n_rows, 10);
 	cr_assert_eq(len, else__query_reply__get_packed_size(rep));
@@ -2546,5 +2563,48 @@ Test(query, a_big_reply_to_the_frontend_client_comes_packed)
 		  (int)rs.body.len, rs.body.p);
 	el_buf_fini(&rs.body);
 	fe_api_free(api);
+	fe_rpc_close(rpc);
+}
+
+Test(query, a_result_over_what_the_frontend_accepts_is_q_internal_on_the_same_connection)
+{
+	char url[64], sess[65];
+	fe_rpc *rpc;
+	/* The frontend says in Hello that it takes replies of 4 KiB at most. */
+	fe_rpc_conf rc = {
+		.nurls = 1, .inflight = 2, .server_name = "localhost", .max_frame = 4096
+	};
+	Else__QueryRequest rq = ELSE__QUERY_REQUEST__INIT;
+	Else__QuickSearch qs = ELSE__QUICK_SEARCH__INIT;
+	Else__Search se = ELSE__SEARCH__INIT;
+	Else__Caller c = ELSE__CALLER__INIT;
+	Else__QueryReply *rep;
+	be_qnet_stats qst;
+	fe_rpc_stats st;
+
+	rpc = tq_rpc_session(&rc, url, &rq, &c, sess);
+	/* Every message there is: more than 4 KiB (a_big_reply_... above). */
+	tq_search_all(&rq, &se);
+	cr_assert_eq(fe_rpc_call(rpc, &rq, 1, 5000, &rep), 0, "no answer: NNG dropped it");
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_INTERNAL, "%d %s", rep->status, rep->error);
+	cr_assert(strstr(rep->error, "the result is too large") &&
+			  strstr(rep->error, "this frontend accepts 4096 (max_frame)"),
+		  "%s", rep->error);
+	else__query_reply__free_unpacked(rep, NULL);
+	be_qnet_stats_get(tq_net, &qst);
+	cr_assert_eq(qst.err_too_large, 1);
+	cr_assert_eq(qst.status[ELSE__QUERY_STATUS__Q_INTERNAL], 1);
+
+	/* The connection goes on: a small answer comes on it. */
+	qs.q = "nothing-like-this@nowhere.test";
+	rq.call_case = ELSE__QUERY_REQUEST__CALL_QUICK;
+	rq.quick = &qs;
+	cr_assert_eq(fe_rpc_call(rpc, &rq, 1, 5000, &rep), 0);
+	cr_assert_eq(rep->status, ELSE__QUERY_STATUS__Q_OK, "%s", rep->error);
+	else__query_reply__free_unpacked(rep, NULL);
+	fe_rpc_stats_get(rpc, &st);
+	cr_assert_eq(st.handshakes, 1);
+	cr_assert_eq(st.dropped, 0);
+	cr_assert_eq(st.timeouts, 0);
 	fe_rpc_close(rpc);
 }

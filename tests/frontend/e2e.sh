@@ -11,6 +11,8 @@
 #   - no session, unknown session, ended session and expired session: 401;
 #     CSRF missing or wrong, cross-origin: 403; SQL metacharacters and huge
 #     values in every field of every read call: refused or harmless, never 5xx;
+#   - the frontends' status files (--status) count the calls, and no reply
+#     of the backend refused;
 #   - a frontend killed with -9: HAProxy goes on with the other;
 #   - headless Chromium (playwright-core from npm) logs in, searches,
 #     opens a flow, sees the hops, exports CSV, uses the search form, the
@@ -106,11 +108,11 @@ say "shipped $(cat "$data"/mx{1,2,3}.maillog.log | wc -l) real Postfix log lines
 # --- two frontends, each dialing a dead backend URL and the real one ------------
 feopts=(-c /dev/null -o backend="$dead,$query" -o backend_server_name=backend
 	-o ca_file="$work/ca/ca.crt" -o trusted_proxy=127.0.0.1 -o rpc_timeout=10
-	-o max_body=64K -o workers=8)
-"$bin/else-frontend" "${feopts[@]}" -o listen=127.0.0.1:$fe1 \
+	-o max_body=64K -o workers=8 -o status_interval=1)
+"$bin/else-frontend" "${feopts[@]}" -o listen=127.0.0.1:$fe1 -o status_file="$work/fe1.json" \
 	-o cert_file="$work/ca/client-frontend-1.pem" >>"$work/fe1.log" 2>&1 &
 f1pid=$!
-"$bin/else-frontend" "${feopts[@]}" -o listen=127.0.0.1:$fe2 \
+"$bin/else-frontend" "${feopts[@]}" -o listen=127.0.0.1:$fe2 -o status_file="$work/fe2.json" \
 	-o cert_file="$work/ca/client-frontend-2.pem" -o https_cert="$work/ca/server-www.crt" \
 	-o https_key="$work/ca/server-www.key" >>"$work/fe2.log" 2>&1 &
 f2pid=$!
@@ -384,6 +386,22 @@ want 413 "a body over max_body"
 api session_check '{}'
 want 200 "the session still works after the hostile requests"
 say "$checks hostile values in every field: no 5xx, huge ones refused"
+
+# --- the frontends' status files: the calls counted, no reply of the backend refused ---
+# (at least the 192 parallel calls above; the files are rewritten every second)
+fest() { "$bin/else-frontend" "${feopts[@]}" -o status_file="$work/$1.json" --status; }
+for _ in $(seq 1 50); do
+	n=$(($(fest fe1 | jq .http.api_calls) + $(fest fe2 | jq .http.api_calls)))
+	[ $n -ge 192 ] && break
+	sleep 0.2
+done
+[ $n -ge 192 ] || fail "the status files count $n API calls, not 192 or more"
+for f in fe1 fe2; do
+	fest $f | jq -e '.backend.connected == 1 and .backend.calls > 0 and
+		([.backend_errors[]] | add) == 0' >/dev/null ||
+		fail "status of $f: $(fest $f)"
+done
+say "--status of both frontends: $n API calls, backend errors $(fest fe1 | jq -c .backend_errors)"
 
 # --- a frontend certificate without the frontend CN gets nowhere ---------------------------
 "$bin/else-frontend" -c /dev/null -o backend="$query" -o backend_server_name=backend \

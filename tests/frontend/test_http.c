@@ -4,15 +4,21 @@
  * (content type, origin, body size, unknown call, CSRF, malformed JSON),
  * the per-address connection limit, and a backend that never answers.
  *
- * The backend URL points at a port nobody listens on: every call that
- * passes the frontend's own checks ends in 504 after rpc timeout, which
- * proves the checks answered first.  Run through tests/net/run.sh for the
- * certificate fe_rpc loads.
+ * Suite http: the backend URL points at a port nobody listens on: every
+ * call that passes the frontend's own checks ends in 504 after rpc timeout,
+ * which proves the checks answered first.  Suite rogue: a backend of this
+ * test (NNG REP over mutual TLS, a server certificate of the CA) proves
+ * nothing and answers every call with what the test chose: garbage, an
+ * unknown status, the wrong result, a reply whose JSON or unpacked form is
+ * many times its frame, one over max_frame.  Run through tests/net/run.sh
+ * for the certificates.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "el_nng.h"
 #include "fe_api.h"
 #include "fe_gzip.h"
 #include "fe_http.h"
@@ -327,4 +337,331 @@ Test(http_parts, write_calls_are_exactly_the_state_changing_ones)
 	cr_assert_not(fe_api_is_write("login"));
 	cr_assert_not(fe_api_is_write("session_check"));
 	cr_assert_not(fe_api_is_write("user_list"));
+}
+
+/* --- a rogue backend ------------------------------------------------------------- */
+
+/* What the rogue backend answers to every call but Hello and Auth. */
+enum rg_mode {
+	RG_OK,         /* a search reply of one row */
+	RG_GARBAGE,    /* bytes that are no QueryReply */
+	RG_STATUS,     /* QueryStatus 42 */
+	RG_OTHER,      /* Q_OK with a flow for a search */
+	RG_NONE,       /* Q_OK without a result */
+	RG_ROWS,       /* 10000 rows: 1 MB of frame, 3 MB of JSON */
+	RG_ESCAPES,    /* one row whose sender is 200000 control characters */
+	RG_ERROR,      /* Q_BAD_REQUEST with an error text of 500000 bytes */
+	RG_OVER_FRAME, /* a reply over the frontend's max_frame */
+	RG_EMPTY_ROWS, /* 20000 empty rows: 40 KB of frame, 3 MB unpacked */
+	RG_NESTED,     /* a flow of 200 hops of 100 empty recipients: the same, nested */
+};
+
+#define RG_MAX_FRAME (2u << 20)
+#define RG_MAX_JSON (1u << 20)
+
+static nng_socket rg_sock;
+static pthread_t rg_thread;
+static atomic_int rg_mode;
+
+/* rg_send - pack r and send it as the reply */
+static void rg_send(const Else__QueryReply *r)
+{
+	size_t n = else__query_reply__get_packed_size(r);
+	nng_msg *m;
+
+	cr_assert_eq(nng_msg_alloc(&m, n), 0);
+	else__query_reply__pack(r, nng_msg_body(m));
+	if (nng_sendmsg(rg_sock, m, 0) != 0)
+		nng_msg_free(m);
+}
+
+/* rg_rows - a Q_OK search reply of n copies of row */
+static void rg_rows(Else__MessageRow *row, size_t n)
+{
+	Else__QueryReply r;
+	Else__SearchReply sr;
+	Else__MessageRow **rows = calloc(n, sizeof(*rows));
+
+	cr_assert_not_null(rows);
+	for (size_t i = 0; i < n; i++)
+		rows[i] = row;
+	else__query_reply__init(&r);
+	else__search_reply__init(&sr);
+	sr.rows = rows;
+	sr.n_rows = n;
+	r.result_case = ELSE__QUERY_REPLY__RESULT_SEARCH;
+	r.search = &sr;
+	rg_send(&r);
+	free(rows);
+}
+
+/* rg_flow - a Q_OK flow reply: 200 hops of 100 empty recipients each */
+static void rg_flow(void)
+{
+	static Else__Transaction hop, *hops[200];
+	static Else__RecipientRow rcpt, *rcpts[100];
+	static Else__MessageRow msg;
+	Else__QueryReply r;
+	Else__FlowReply fr;
+
+	else__transaction__init(&hop);
+	else__recipient_row__init(&rcpt);
+	else__message_row__init(&msg);
+	for (size_t i = 0; i < 100; i++)
+		rcpts[i] = &rcpt;
+	hop.msg = &msg;
+	hop.recipients = rcpts;
+	hop.n_recipients = 100;
+	for (size_t i = 0; i < 200; i++)
+		hops[i] = &hop;
+	else__query_reply__init(&r);
+	else__flow_reply__init(&fr);
+	fr.hops = hops;
+	fr.n_hops = 200;
+	r.result_case = ELSE__QUERY_REPLY__RESULT_FLOW;
+	r.flow = &fr;
+	rg_send(&r);
+}
+
+/* rg_answer - the reply to rq */
+static void rg_answer(const Else__QueryRequest *rq)
+{
+	static uint8_t nonce[32];
+	Else__QueryReply r;
+	Else__FlowReply fr;
+	Else__MessageRow row;
+	char *text;
+
+	else__query_reply__init(&r);
+	else__message_row__init(&row);
+	if (rq == NULL) {
+		r.status = ELSE__QUERY_STATUS__Q_BAD_REQUEST;
+		rg_send(&r);
+		return;
+	}
+	if (rq->call_case == ELSE__QUERY_REQUEST__CALL_HELLO) {
+		r.result_case = ELSE__QUERY_REPLY__RESULT_NONCE;
+		r.nonce.data = nonce;
+		r.nonce.len = sizeof(nonce);
+		rg_send(&r);
+		return;
+	}
+	if (rq->call_case == ELSE__QUERY_REQUEST__CALL_AUTH) {
+		r.result_case = ELSE__QUERY_REPLY__RESULT_IDENTITY;
+		r.identity = "frontend1";
+		rg_send(&r);
+		return;
+	}
+	switch ((enum rg_mode)atomic_load(&rg_mode)) {
+	case RG_OK:
+		row.sender = "alice@example.org";
+		rg_rows(&row, 1);
+		return;
+	case RG_GARBAGE: {
+		nng_msg *m;
+		cr_assert_eq(nng_msg_alloc(&m, 0), 0);
+		nng_msg_append(m, "\xff\xff\xff\xff garbage", 12);
+		if (nng_sendmsg(rg_sock, m, 0) != 0)
+			nng_msg_free(m);
+		return;
+	}
+	case RG_STATUS:
+		r.status = 42;
+		rg_send(&r);
+		return;
+	case RG_OTHER:
+		else__flow_reply__init(&fr);
+		r.result_case = ELSE__QUERY_REPLY__RESULT_FLOW;
+		r.flow = &fr;
+		rg_send(&r);
+		return;
+	case RG_NONE:
+		rg_send(&r);
+		return;
+	case RG_ROWS:
+		row.email_id = "0123456789abcdef";
+		row.host = "mx1.example.org";
+		row.queue_id = "4XyZ1234abcd";
+		row.status = "delivered";
+		row.sender = "alice@example.org";
+		row.message_id = "<20231123100000.1234567@mx1.example.org>";
+		row.first_seen_us = row.last_seen_us = 1700000000000000;
+		rg_rows(&row, 10000);
+		return;
+	case RG_NESTED:
+		rg_flow();
+		return;
+	case RG_ESCAPES:
+	case RG_ERROR:
+	case RG_OVER_FRAME: {
+		size_t n = rg_mode == RG_ESCAPES ? 200000
+			   : rg_mode == RG_ERROR ? 500000
+						 : RG_MAX_FRAME;
+		cr_assert_not_null(text = malloc(n + 1));
+		memset(text, rg_mode == RG_ESCAPES ? 1 : 'x', n);
+		text[n] = '\0';
+		if (rg_mode == RG_ESCAPES) {
+			row.sender = text;
+			rg_rows(&row, 1);
+		} else {
+			r.status = ELSE__QUERY_STATUS__Q_BAD_REQUEST;
+			r.error = text;
+			rg_send(&r);
+		}
+		free(text);
+		return;
+	}
+	case RG_EMPTY_ROWS:
+		rg_rows(&row, 20000);
+		return;
+	}
+}
+
+/* rg_main - the rogue backend's thread: answer until its socket closes */
+static void *rg_main(void *arg)
+{
+	nng_msg *m;
+
+	(void)arg;
+	while (nng_recvmsg(rg_sock, &m, 0) == 0) {
+		Else__QueryRequest *rq =
+			else__query_request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+		nng_msg_free(m);
+		rg_answer(rq);
+		else__query_request__free_unpacked(rq, NULL);
+	}
+	return NULL;
+}
+
+static void rg_setup(void)
+{
+	fe_rpc_conf rc = { .nurls = 1, .inflight = 2, .server_name = "localhost" };
+	fe_http_conf hc = { .listen = "127.0.0.1:0", .timeout_s = 5, .workers = 2 };
+	/* The time a call waits for the backend: a reply over max_frame takes all of it. */
+	fe_api_conf ac = { .timeout_ms = 1000, .max_json = RG_MAX_JSON };
+	nng_tls_config *tls;
+	nng_listener l;
+	static char url[64];
+	int bp = 0;
+
+	cr_assert_eq(nng_rep0_open(&rg_sock), 0);
+	cr_assert_eq(el_nng_tls_server(&tls, path("ca1/ca.crt"), path("ca1/server-localhost.pem")),
+		     0);
+	cr_assert_eq(el_nng_listen(rg_sock, "tls+tcp://127.0.0.1:0", tls, 1 << 20, &l), 0);
+	nng_tls_config_free(tls);
+	cr_assert_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &bp), 0);
+	cr_assert_eq(pthread_create(&rg_thread, NULL, rg_main, NULL), 0);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", bp);
+	rc.urls[0] = url;
+	rc.ca_file = path("ca1/ca.crt");
+	rc.cert_key_file = path("ca1/client-frontend1.pem");
+	rc.max_frame = RG_MAX_FRAME;
+	cr_assert_eq(fe_rpc_open(&rpc, &rc), 0);
+	cr_assert_eq(fe_api_new(&api, rpc, &ac), 0);
+	cr_assert_eq(fe_http_start(&http, &hc, api), 0);
+	port = fe_http_port(http);
+}
+
+static void rg_teardown(void)
+{
+	teardown();
+	if (el_nng_close_bounded(rg_sock, 100, 5000) == 0)
+		pthread_join(rg_thread, NULL);
+}
+
+TestSuite(rogue, .init = rg_setup, .fini = rg_teardown, .timeout = 120);
+
+/* rg_ask - a search answered in mode: the HTTP status, the body in resp */
+static int rg_ask(enum rg_mode mode)
+{
+	atomic_store(&rg_mode, mode);
+	return status(post("search", JSON, "{}"));
+}
+
+/*
+ * rg_refused - a search answered in mode is HTTP code with want in its body,
+ * and the next call, answered well, is a 200 with its row
+ */
+static void rg_refused(enum rg_mode mode, int code, const char *want)
+{
+	cr_assert_eq(rg_ask(mode), code, "mode %d: %.300s", (int)mode, resp);
+	cr_assert(strstr(resp, want), "mode %d: no \"%s\" in %.300s", (int)mode, want, resp);
+	cr_assert_eq(rg_ask(RG_OK), 200, "after mode %d: %.300s", (int)mode, resp);
+	cr_assert(strstr(resp, "alice@example.org"), "after mode %d: %.300s", (int)mode, resp);
+}
+
+/*
+ * rg_counted - the frontend's counts of bad replies: undecodable, unknown
+ * status, without their call's result, too large to unpack, over max_json;
+ * all on the one connection of the start
+ */
+static void rg_counted(uint64_t undecodable, uint64_t bad_status, uint64_t bad_result,
+		       uint64_t unpack, uint64_t json)
+{
+	fe_rpc_stats rs;
+	fe_api_stats as;
+
+	fe_rpc_stats_get(rpc, &rs);
+	fe_api_stats_get(api, &as);
+	cr_assert_eq(rs.undecodable, undecodable);
+	cr_assert_eq(rs.bad_status, bad_status);
+	cr_assert_eq(as.bad_result, bad_result);
+	cr_assert_eq(rs.too_large, unpack);
+	cr_assert_eq(as.too_large, json);
+	cr_assert_eq(rs.handshakes, 1, "one connection all along");
+}
+
+/* A rogue answer and what the frontend makes of it. */
+typedef struct rg_case {
+	enum rg_mode mode;
+	int code;
+	const char *want;
+} rg_case;
+
+Test(rogue, replies_that_are_none_are_502_counted_and_the_next_call_is_served)
+{
+	static const rg_case cases[] = {
+		{ RG_GARBAGE, 502, "backend: Protocol error" },
+		{ RG_STATUS, 502, "backend: Protocol error" },
+		{ RG_OTHER, 502, "the backend's answer to search holds another result" },
+		{ RG_NONE, 502, "the backend's answer to search lacks its result" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		rg_refused(cases[i].mode, cases[i].code, cases[i].want);
+	rg_counted(1, 1, 2, 0, 0);
+}
+
+Test(rogue, answers_many_times_their_frame_are_bounded_502_and_counted)
+{
+	static const rg_case cases[] = {
+		/* Within the unpacking bound, over max_json once made JSON. */
+		{ RG_ROWS, 502, "is more than 1048576 bytes of JSON (max_json)" },
+		{ RG_ESCAPES, 502, "(max_json)" },
+		/* Empty messages: 2 bytes of frame, a whole struct unpacked. */
+		{ RG_EMPTY_ROWS, 502, "too large to unpack" },
+		{ RG_NESTED, 502, "too large to unpack" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		rg_refused(cases[i].mode, cases[i].code, cases[i].want);
+	rg_counted(0, 0, 0, 2, 2);
+}
+
+Test(rogue, a_backend_error_text_is_cut)
+{
+	rg_refused(RG_ERROR, 400, "\"status\":\"Q_BAD_REQUEST\"");
+	cr_assert_eq(rg_ask(RG_ERROR), 400);
+	cr_assert_lt(strlen(strstr(resp, "\r\n\r\n")), 1200, "the error text is cut to 1 KiB");
+}
+
+Test(rogue, a_reply_over_max_frame_is_a_timeout_and_a_dropped_connection)
+{
+	fe_rpc_stats rs;
+
+	/* NNG drops the connection: fe_rpc retries on a new one until the call's time is up. */
+	rg_refused(RG_OVER_FRAME, 504, "no backend answered in time");
+	fe_rpc_stats_get(rpc, &rs);
+	cr_assert_geq(rs.dropped, 1);
+	cr_assert_eq(rs.timeouts, 1);
 }

@@ -247,3 +247,87 @@ Test(pbjson, huge_values_in_every_field_fail_cleanly)
 		cr_expect_null(m);
 	}
 }
+
+/* rows_reply - a QueryReply of a SearchReply with n copies of row (rows: n pointers) */
+static void rows_reply(Else__QueryReply *r, Else__SearchReply *sr, Else__MessageRow **rows,
+		       Else__MessageRow *row, size_t n)
+{
+	else__query_reply__init(r);
+	else__search_reply__init(sr);
+	for (size_t i = 0; i < n; i++)
+		rows[i] = row;
+	sr->rows = rows;
+	sr->n_rows = n;
+	r->result_case = ELSE__QUERY_REPLY__RESULT_SEARCH;
+	r->search = sr;
+}
+
+Test(pbjson, bounded_encoding_stops_at_its_bound_and_leaves_the_buffer_as_it_was)
+{
+	static Else__MessageRow *rows[1000];
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+		&else__query_reply__descriptor, "search");
+	Else__QueryReply r;
+	Else__SearchReply sr;
+	Else__MessageRow row;
+	el_buf b, full;
+	size_t len;
+
+	else__message_row__init(&row);
+	rows_reply(&r, &sr, rows, &row, 1000);
+	el_buf_init(&full);
+	el_pbjson_encode_field(&full, &r.base, f);
+	len = full.len;
+	/* 1000 empty rows: 2 bytes each on the wire, every field with its name in JSON. */
+	cr_assert_gt(len, 1000 * 100);
+
+	el_buf_init(&b);
+	el_buf_addlit(&b, "xyz");
+	cr_assert_eq(el_pbjson_encode_field_max(&b, &r.base, f, len), 0);
+	cr_assert_eq(b.len, 3 + len);
+	cr_assert_eq(memcmp(b.p + 3, full.p, len), 0, "the same JSON as unbounded");
+	b.len = 3;
+	cr_assert_eq(el_pbjson_encode_field_max(&b, &r.base, f, len - 1), -E2BIG);
+	cr_assert_eq(b.len, 3, "cut back to where it was");
+	cr_assert_eq(memcmp(b.p, "xyz", 3), 0);
+	/* The whole message too, down to its closing brace. */
+	full.len = 0;
+	el_pbjson_encode(&full, &r.base);
+	b.len = 0;
+	cr_assert_eq(el_pbjson_encode_max(&b, &r.base, full.len), 0);
+	cr_assert_eq(b.len, full.len);
+	b.len = 0;
+	cr_assert_eq(el_pbjson_encode_max(&b, &r.base, full.len - 1), -E2BIG);
+	cr_assert_eq(b.len, 0);
+	el_buf_fini(&b);
+	el_buf_fini(&full);
+}
+
+Test(pbjson, bounded_encoding_never_grows_past_one_value_over_its_bound)
+{
+	static Else__MessageRow *rows[100000];
+	static char ctl[100001];
+	Else__QueryReply r;
+	Else__SearchReply sr;
+	Else__MessageRow row;
+	el_buf b;
+
+	/* 100000 empty rows: 200 KB on the wire, some 30 MB of JSON unbounded. */
+	else__message_row__init(&row);
+	rows_reply(&r, &sr, rows, &row, 100000);
+	el_buf_init(&b);
+	cr_assert_eq(el_pbjson_encode_max(&b, &r.base, 64 << 10), -E2BIG);
+	cr_assert_eq(b.len, 0);
+	cr_assert_leq(b.cap, 128 << 10, "grew to %zu for a bound of 64 KiB", b.cap);
+	el_buf_fini(&b);
+
+	/* One string of control characters: 6 bytes of JSON a byte, the one value over. */
+	memset(ctl, 1, sizeof(ctl) - 1);
+	row.sender = ctl;
+	rows_reply(&r, &sr, rows, &row, 3);
+	el_buf_init(&b);
+	cr_assert_eq(el_pbjson_encode_max(&b, &r.base, 1000), -E2BIG);
+	cr_assert_eq(b.len, 0);
+	cr_assert_leq(b.cap, 2 * (1000 + 6 * sizeof(ctl) + 1024), "grew to %zu", b.cap);
+	el_buf_fini(&b);
+}
