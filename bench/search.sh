@@ -259,7 +259,8 @@ say "database size: $(psql_ -c "select pg_size_pretty(pg_database_size('else'))"
 fport=$((port + 2))
 "$bin/else-frontend" -o listen="127.0.0.1:$fport" -o backend="tls+tcp://127.0.0.1:$((port + 1))" \
 	-o backend_server_name=backend -o ca_file="$state/ca/ca.crt" \
-	-o cert_file="$state/ca/client-frontend-bench.pem" -o workers=16 >"$state/frontend.log" 2>&1 &
+	-o cert_file="$state/ca/client-frontend-bench.pem" -o workers=16 \
+	-o status_file="$state/frontend-status.json" >"$state/frontend.log" 2>&1 &
 frontend_pid=$!
 fe=http://127.0.0.1:$fport
 for _ in $(seq 1 100); do

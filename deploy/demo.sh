@@ -102,7 +102,7 @@ web=${ELSE_DEMO_WEB:-8080}
 build/bin/else-frontend -c /dev/null -o listen="127.0.0.1:$web" \
 	-o backend="tls+tcp://127.0.0.1:$((port + 1))" -o backend_server_name=backend \
 	-o ca_file="$state/ca/ca.crt" -o cert_file="$state/ca/client-frontend-demo.pem" \
-	>"$state/frontend.log" 2>&1 &
+	-o status_file="$state/run/frontend-status.json" >"$state/frontend.log" 2>&1 &
 echo $! >"$state/run/frontend.pid"
 for _ in $(seq 1 100); do
 	curl -s -o /dev/null "http://127.0.0.1:$web/" && break

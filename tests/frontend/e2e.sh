@@ -406,7 +406,7 @@ say "--status of both frontends: $n API calls, backend errors $(fest fe1 | jq -c
 # --- a frontend certificate without the frontend CN gets nowhere ---------------------------
 "$bin/else-frontend" -c /dev/null -o backend="$query" -o backend_server_name=backend \
 	-o ca_file="$work/ca/ca.crt" -o cert_file="$work/ca/client-notafrontend.pem" \
-	-o listen=127.0.0.1:$fe3 -o rpc_timeout=3 >>"$work/fe3.log" 2>&1 &
+	-o listen=127.0.0.1:$fe3 -o rpc_timeout=3 -o status_file="$work/fe3.json" >>"$work/fe3.log" 2>&1 &
 f3pid=$!
 for _ in $(seq 1 50); do
 	c=$(curl -s -o "$work/out.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{}' \
