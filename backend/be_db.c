@@ -519,6 +519,8 @@ int be_db_ready(be_db *db)
 static void be_db_end_tx(be_db *db, bool committed)
 {
 	if (!committed) {
+		/* PostgreSQL undid a SET plan_cache_mode made in the transaction. */
+		db->generic = db->generic_at_begin;
 		be_db_discard_tx(db);
 		if (db->cache_dirty)
 			be_db_cache_drop(db);
@@ -535,6 +537,7 @@ static void be_db_tx_open(be_db *db)
 	db->in_tx = true;
 	db->tx_failed = false;
 	db->cache_dirty = false;
+	db->generic_at_begin = db->generic;
 	db->flows_mark = be_db_flow_rows(db);
 }
 

@@ -731,6 +731,12 @@ int be_db_auth_group_delete(be_db *db, int64_t id)
 	char ib[24];
 	const char *p[1] = { be_dbq_i64s(ib, id) };
 
-	return be_dba_id(db, "group delete",
-			 "DELETE FROM groups WHERE id = $1::bigint RETURNING id", 1, p, NULL);
+	int64_t admins = 0;
+	int rc = be_dba_admin_begin(db, &admins);
+
+	if (rc)
+		return rc;
+	rc = be_dba_id(db, "group delete", "DELETE FROM groups WHERE id = $1::bigint RETURNING id",
+		       1, p, NULL);
+	return be_dba_admin_end(db, rc, admins);
 }

@@ -66,6 +66,7 @@ struct be_db {
 	bool async_commit;        /* synchronous_commit off, also after a reconnect */
 	unsigned upsert_prepared; /* the flows statements prepared in this session (bits) */
 	bool generic;             /* plan_cache_mode is force_generic_plan (be_db_exec_gen) */
+	bool generic_at_begin;    /* ... when the transaction began: a rollback undoes a SET */
 	uint32_t gen_prepared;    /* be_db_exec_gen slots prepared in this session */
 	bool cache_dirty;         /* hosts or events learned in the open transaction */
 	el_map hosts;             /* name -> int32_t id (stored in the pointer) */

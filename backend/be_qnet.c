@@ -28,8 +28,12 @@ enum be_qnet_state { BE_QNET_IDLE, BE_QNET_RECV, BE_QNET_QUEUED, BE_QNET_SEND };
 
 #define BE_QNET_SETTLE_MS 200
 #define BE_QNET_CLOSE_MS 5000
-/* A frontend that did not say what it accepts (Hello.max_reply): its default max_frame. */
-#define BE_QNET_MAX_REPLY_DEFAULT (16u << 20)
+/*
+ * What NNG adds to a reply that counts against the frontend's max_frame: the
+ * REQ/REP request id, 4 bytes (a reply of max_frame - 3 bytes was dropped
+ * with the whole connection), and some room.
+ */
+#define BE_QNET_NNG_HEADER 16
 
 typedef struct be_qnet_slot {
 	struct be_qnet *q;
@@ -244,9 +248,7 @@ static void be_qnet_request(be_qnet_slot *s, nng_msg *msg)
 			       "this connection did not authenticate (Hello, Auth)");
 		return;
 	}
-	s->max_reply = be_peer_max_reply(q->peers, pipe);
-	if (s->max_reply == 0)
-		s->max_reply = BE_QNET_MAX_REPLY_DEFAULT;
+	s->max_reply = be_peer_max_reply(q->peers, pipe); /* 0: not said, no cap */
 	pthread_mutex_lock(&q->mu);
 	if (q->closing) {
 		s->state = BE_QNET_IDLE;
@@ -362,7 +364,8 @@ static void *be_qnet_worker_main(void *arg)
 		Else__QueryStatus st = q->handle(warg, s->peer, s->msg, &out);
 		else__query_request__free_unpacked(s->msg, NULL);
 		s->msg = NULL;
-		bool too_large = out.len > s->max_reply;
+		/* NNG counts its header (a 4-byte request id) against the peer's limit. */
+		bool too_large = s->max_reply && out.len + BE_QNET_NNG_HEADER > s->max_reply;
 		if (too_large)
 			st = ELSE__QUERY_STATUS__Q_INTERNAL;
 		pthread_mutex_lock(&q->mu);

@@ -34,11 +34,13 @@
  * protobuf-c allocates per field when it unpacks: an empty sub-message is 2
  * bytes of frame but its whole struct unpacked (a MessageRow, some 150
  * bytes), so a frame within max_frame could unpack to 75 times its size.
- * The replies of query.proto unpack to at most about 3 times their frame
- * (many small numbers or short strings); past this factor (plus a little for
- * the smallest replies) the reply is refused before protobuf-c takes more.
+ * The replies of query.proto unpack to 3 to 6 times their frame, 9 to 11
+ * for long lists of 1 to 4 byte strings (protobuf-c's temporary arrays count
+ * too, and what it frees meanwhile is not given back); past this factor
+ * (plus a little for the smallest replies) the reply is refused before
+ * protobuf-c takes more.
  */
-#define FE_RPC_UNPACK_FACTOR 8
+#define FE_RPC_UNPACK_FACTOR 16
 #define FE_RPC_UNPACK_SLACK (64u << 10)
 
 typedef struct fe_rpc_slot {

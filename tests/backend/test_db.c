@@ -422,6 +422,37 @@ Test(db_lines, server_error_is_eio_until_rollback)
 	cr_assert_eq(be_db_open(&db, "host=/nonexistent dbname=x connect_timeout=2"), -ENOTCONN);
 }
 
+/* td_plan_mode - the connection's plan_cache_mode, read through be_db_exec */
+static void td_plan_mode(be_db *db, char *out, size_t cap)
+{
+	PGresult *r;
+
+	cr_assert_eq(be_db_exec(db, "show", "SHOW plan_cache_mode", 0, NULL, NULL, NULL, 0, &r), 0);
+	snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+}
+
+Test(db_lines, a_rollback_leaves_the_plan_mode_known)
+{
+	be_db *db;
+	PGresult *r;
+	char mode[32];
+
+	td_newdb();
+	cr_assert_eq(be_db_open(&db, td_ci), 0);
+	cr_assert_eq(be_db_exec_gen(db, 0, "one", "SELECT 1", 0, NULL, NULL, NULL, &r), 0);
+	PQclear(r);
+	/* Custom plans inside a transaction, which then rolls back: PostgreSQL
+	 * undoes that SET, and be_db must know it. */
+	cr_assert_eq(be_db_begin(db), 0);
+	td_plan_mode(db, mode, sizeof(mode));
+	cr_assert_str_eq(mode, "auto");
+	cr_assert_eq(be_db_rollback(db), 0);
+	td_plan_mode(db, mode, sizeof(mode));
+	cr_assert_str_eq(mode, "auto", "a statement built per request ran with generic plans");
+	be_db_close(db);
+}
+
 /* ---- streams and hosts ---- */
 
 Test(db_stream, get_set_and_rollback)
