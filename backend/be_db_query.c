@@ -268,58 +268,6 @@ int be_db_q_day_mark(be_db *owner)
 	return be_dbq_exec(owner, "day mark", "SELECT else_day_mark()", 0, NULL, NULL);
 }
 
-/*
- * be_db_q_tail - see be_db_query.h.  The cursor is "UPDATED_US" of the
- * newest row returned; flows written (or rewritten) after it come next.
- * Only the last two days of transactions are looked at.
- */
-int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail *t,
-		 Else__TailReply *out)
-{
-	char role[8], lim[16], since[24];
-	const char *p[7];
-	PGresult *r;
-	int rc, n;
-
-	be_dbq_scope_params(sc, role, p);
-	p[4] = t->cursor && t->cursor[0] ? t->cursor : NULL;
-	if (p[4]) {
-		for (const char *c = p[4]; *c; c++)
-			if (*c < '0' || *c > '9' || c - p[4] > 17)
-				return -EINVAL;
-	}
-	snprintf(lim, sizeof(lim), "%u", t->limit);
-	p[5] = lim;
-	/* The last two days, a constant for the planner (see BE_DBQ_TS). */
-	snprintf(since, sizeof(since), "%" PRId64,
-		 el_now_us(CLOCK_REALTIME) - 2 * 86400 * INT64_C(1000000));
-	p[6] = since;
-/* clang-format off */
-#define BE_DBQ_SINCE "AND r.first_seen > " BE_DBQ_TS("$7") " "
-#define BE_DBQ_TAIL(order)                                                                         \
-	"SELECT * FROM (SELECT " BE_DBQ_ROW_COLS_A BE_DBQ_SINCE BE_DBQ_ROW_COLS_B                  \
-	BE_DBQ_SINCE BE_DBQ_ROW_COLS_C ", " BE_DBQ_US("m.updated_at") " AS u "                     \
-	"FROM messages m JOIN hosts h ON h.id = m.host_id "                                        \
-	"WHERE m.first_seen > " BE_DBQ_TS("$7") " "                                                \
-	"AND ($5::bigint IS NULL OR m.updated_at > " BE_DBQ_TS("$5") ") "                          \
-	"AND " BE_DBQ_VISIBLE("m.email_id") " ORDER BY " order " LIMIT $6::integer) x ORDER BY u"
-	/* Both orders read the index messages_updated (sql/016), one backward. */
-	static const char newest[] = BE_DBQ_TAIL("m.updated_at DESC, m.host_id DESC, m.queue_id DESC");
-	static const char after[] = BE_DBQ_TAIL("m.updated_at, m.host_id, m.queue_id");
-/* clang-format on */
-#undef BE_DBQ_TAIL
-#undef BE_DBQ_SINCE
-	rc = be_dbq_exec(db, "tail", p[4] ? after : newest, 7, p, &r);
-	if (rc)
-		return rc;
-	n = PQntuples(r);
-	out->n_rows = be_dbq_rows(a, r, 0, (size_t)n, &out->rows);
-	out->cursor = n ? be_dbq_str(a, r, n - 1, BE_DBQ_ROW_NCOLS)
-			: el_arena_strdup(a, p[4] ? p[4] : "");
-	PQclear(r);
-	return 0;
-}
-
 /* A statement under construction: constant SQL fragments, values as parameters. */
 typedef struct be_dbq_stmt {
 	el_buf sql;
@@ -484,6 +432,81 @@ static char *be_dbq_hex(el_arena *a, const char *s)
 		o[2 * i + 1] = d[(unsigned char)s[i] & 15];
 	}
 	return o;
+}
+
+/*
+ * be_db_q_tail - see be_db_query.h.  The cursor is "UPDATED_US.HOST_ID.
+ * QID_HEX." of the newest row returned (the form of be_dbq_cursor, no sort
+ * value); rows written (or rewritten) after it come next, in that order.
+ * updated_at alone is not a key: every row of a flows transaction shares
+ * it, and a poll that cut a batch there skipped the rest.  A cursor of
+ * digits only (UPDATED_US, older frontends) still means "newer than".
+ * Only the last two days of transactions are looked at.
+ */
+int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail *t,
+		 Else__TailReply *out)
+{
+	char role[8], lim[16], since[24], ub[24], hb[24];
+	const char *p[9] = { NULL };
+	int64_t cus = 0, chost = 0;
+	char *cqid = NULL, *csort = NULL;
+	PGresult *r;
+	int rc, n;
+
+	be_dbq_scope_params(sc, role, p);
+	if (t->cursor && t->cursor[0] && be_dbq_is_count(t->cursor)) {
+		p[4] = t->cursor;
+	} else if (t->cursor && t->cursor[0]) {
+		if (be_dbq_cursor_parse(a, t->cursor, &cus, &chost, &cqid, &csort) != 0 ||
+		    csort[0] != '\0')
+			return -EINVAL;
+		snprintf(ub, sizeof(ub), "%" PRId64, cus);
+		snprintf(hb, sizeof(hb), "%" PRId64, chost);
+		p[4] = ub;
+		p[7] = hb;
+		p[8] = cqid;
+	}
+	snprintf(lim, sizeof(lim), "%u", t->limit);
+	p[5] = lim;
+	/* The last two days, a constant for the planner (see BE_DBQ_TS). */
+	snprintf(since, sizeof(since), "%" PRId64,
+		 el_now_us(CLOCK_REALTIME) - 2 * 86400 * INT64_C(1000000));
+	p[6] = since;
+/* clang-format off */
+#define BE_DBQ_SINCE "AND r.first_seen > " BE_DBQ_TS("$7") " "
+#define BE_DBQ_TAIL(order)                                                                         \
+	"SELECT * FROM (SELECT " BE_DBQ_ROW_COLS_A BE_DBQ_SINCE BE_DBQ_ROW_COLS_B                  \
+	BE_DBQ_SINCE BE_DBQ_ROW_COLS_C ", " BE_DBQ_US("m.updated_at") " AS u, "                    \
+	"m.host_id AS th, m.queue_id AS tq "                                                       \
+	"FROM messages m JOIN hosts h ON h.id = m.host_id "                                        \
+	"WHERE m.first_seen > " BE_DBQ_TS("$7") " "                                                \
+	"AND ($5::bigint IS NULL OR ($8::integer IS NULL AND m.updated_at > " BE_DBQ_TS("$5") ") " \
+	"OR (m.updated_at, m.host_id, m.queue_id) > (" BE_DBQ_TS("$5") ", $8::integer, $9::text)) " \
+	"AND " BE_DBQ_VISIBLE("m.email_id") " ORDER BY " order " LIMIT $6::integer) x "            \
+	"ORDER BY u, th, tq"
+	/* Both orders read the index messages_updated (sql/016), one backward. */
+	static const char newest[] = BE_DBQ_TAIL("m.updated_at DESC, m.host_id DESC, m.queue_id DESC");
+	static const char after[] = BE_DBQ_TAIL("m.updated_at, m.host_id, m.queue_id");
+/* clang-format on */
+#undef BE_DBQ_TAIL
+#undef BE_DBQ_SINCE
+	rc = be_dbq_exec(db, "tail", p[4] ? after : newest, 9, p, &r);
+	if (rc)
+		return rc;
+	n = PQntuples(r);
+	out->n_rows = be_dbq_rows(a, r, 0, (size_t)n, &out->rows);
+	if (n) {
+		const char *qhex = be_dbq_hex(a, PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS + 2));
+		size_t cap = strlen(qhex) + 48;
+		char *c = el_arena_alloc(a, cap);
+		snprintf(c, cap, "%s.%s.%s.", PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS),
+			 PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS + 1), qhex);
+		out->cursor = c;
+	} else {
+		out->cursor = el_arena_strdup(a, t->cursor ? t->cursor : "");
+	}
+	PQclear(r);
+	return 0;
 }
 
 /* Where the pieces of a search statement are (parameter numbers, offsets). */

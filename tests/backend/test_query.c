@@ -1995,12 +1995,13 @@ Test(query, search_log_is_written_in_batches_to_history_and_audit)
 	cr_assert_eq(st.dropped, 0);
 }
 
-/* tq_tail - a Tail call of s with cursor; its rows, the cursor it returns into next */
-static size_t tq_tail(const tq_sess *s, const char *cursor, char *next, size_t cap)
+/* tq_tail_n - a Tail call of s with cursor and limit; its rows, the cursor it returns */
+static size_t tq_tail_n(const tq_sess *s, const char *cursor, uint32_t limit, char *next,
+			size_t cap)
 {
 	Else__Tail t = ELSE__TAIL__INIT;
 	t.cursor = (char *)cursor;
-	t.limit = 1000;
+	t.limit = limit;
 	Else__QueryReply *r = tq_do(s, false, ELSE__QUERY_REQUEST__CALL_TAIL, &t);
 	cr_assert_eq(r->status, 0, "%s", r->error);
 	size_t n = r->tail->n_rows;
@@ -2009,10 +2010,20 @@ static size_t tq_tail(const tq_sess *s, const char *cursor, char *next, size_t c
 	return n;
 }
 
+static size_t tq_tail(const tq_sess *s, const char *cursor, char *next, size_t cap)
+{
+	return tq_tail_n(s, cursor, 1000, next, cap);
+}
+
+static size_t tq_tail5(const tq_sess *s, const char *cursor, char *next, size_t cap)
+{
+	return tq_tail_n(s, cursor, 5, next, cap);
+}
+
 Test(query, the_live_tail_is_audited_when_it_opens_or_reads_the_past)
 {
 	tq_sess s;
-	char cur[32], next[32], old[32];
+	char cur[600], next[600], old[32];
 
 	cr_assert_eq(tq_connect(NULL), 0);
 	cr_assert_eq(tq_login("op1", "password-of-test", &s), 0);
@@ -2037,6 +2048,29 @@ Test(query, the_live_tail_is_audited_when_it_opens_or_reads_the_past)
 		 "SELECT count(*) FROM audit_log WHERE action = 'tail' AND detail LIKE "
 		 "'%%\"cursor\":\"1\"%%' AND user_name = 'op1'");
 	cr_assert_eq(tq_sql_i64(sql), 1, "the past read's cursor in its record");
+}
+
+Test(query, a_tail_cut_inside_one_flows_transaction_skips_nothing)
+{
+	tq_sess s;
+	char cur[600], next[600];
+	size_t got = 0, n;
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &s), 0);
+	/* The load wrote its messages in a few transactions: many share updated_at. */
+	int64_t total = tq_sql_i64("SELECT count(*) FROM messages "
+				   "WHERE first_seen > now() - interval '2 days'");
+	cr_assert_gt(tq_sql_i64("SELECT max(c) FROM (SELECT count(*) c FROM messages "
+				"GROUP BY updated_at) x"),
+		     5, "no batch of rows sharing updated_at: the test proves nothing");
+	/* Pages of 5 from the beginning (an old cursor of digits only). */
+	snprintf(cur, sizeof(cur), "1");
+	for (int i = 0; i < 1000 && (n = tq_tail5(&s, cur, next, sizeof(next))) > 0; i++) {
+		got += n;
+		snprintf(cur, sizeof(cur), "%s", next);
+	}
+	cr_assert_eq((int64_t)got, total, "%zu of %lld messages", got, (long long)total);
 }
 
 Test(query, search_log_outlives_a_refusing_and_a_lost_database)
