@@ -549,12 +549,9 @@ int be_db_auth_user_put(be_db *db, const Else__UserInfo *u, const char *kdf, int
 {
 	el_arena a;
 	char ib[24], rb[24];
-	int64_t taken = 0;
-	int rc;
+	int64_t taken = 0, admins = 0;
+	int rc = be_dba_admin_begin(db, &admins);
 
-	int64_t admins = 0;
-
-	rc = be_dba_admin_begin(db, &admins);
 	if (rc)
 		return rc;
 	el_arena_init(&a);
@@ -623,8 +620,8 @@ out:
 	return be_dba_admin_end(db, rc, admins);
 }
 
-/* be_db_auth_user_delete - see be_db_query.h */
-int be_db_auth_user_delete(be_db *db, int64_t id)
+/* be_dba_admin_delete - delete row id (sql) of users or groups, as an admin change */
+static int be_dba_admin_delete(be_db *db, const char *what, const char *sql, int64_t id)
 {
 	char ib[24];
 	const char *p[1] = { be_dbq_i64s(ib, id) };
@@ -633,9 +630,15 @@ int be_db_auth_user_delete(be_db *db, int64_t id)
 
 	if (rc)
 		return rc;
-	rc = be_dba_id(db, "user delete", "DELETE FROM users WHERE id = $1::bigint RETURNING id", 1,
-		       p, NULL);
+	rc = be_dba_id(db, what, sql, 1, p, NULL);
 	return be_dba_admin_end(db, rc, admins);
+}
+
+/* be_db_auth_user_delete - see be_db_query.h */
+int be_db_auth_user_delete(be_db *db, int64_t id)
+{
+	return be_dba_admin_delete(db, "user delete",
+				   "DELETE FROM users WHERE id = $1::bigint RETURNING id", id);
 }
 
 /* be_db_auth_group_list - see be_db_query.h */
@@ -680,12 +683,9 @@ int be_db_auth_group_put(be_db *db, const Else__GroupInfo *g, int64_t *id)
 {
 	el_arena a;
 	char ib[24];
-	int64_t taken = 0;
-	int rc;
+	int64_t taken = 0, admins = 0;
+	int rc = be_dba_admin_begin(db, &admins);
 
-	int64_t admins = 0;
-
-	rc = be_dba_admin_begin(db, &admins);
 	if (rc)
 		return rc;
 	el_arena_init(&a);
@@ -728,15 +728,6 @@ out:
 /* be_db_auth_group_delete - see be_db_query.h */
 int be_db_auth_group_delete(be_db *db, int64_t id)
 {
-	char ib[24];
-	const char *p[1] = { be_dbq_i64s(ib, id) };
-
-	int64_t admins = 0;
-	int rc = be_dba_admin_begin(db, &admins);
-
-	if (rc)
-		return rc;
-	rc = be_dba_id(db, "group delete", "DELETE FROM groups WHERE id = $1::bigint RETURNING id",
-		       1, p, NULL);
-	return be_dba_admin_end(db, rc, admins);
+	return be_dba_admin_delete(db, "group delete",
+				   "DELETE FROM groups WHERE id = $1::bigint RETURNING id", id);
 }
