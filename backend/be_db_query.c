@@ -308,20 +308,17 @@ static void be_dbq_add(be_dbq_stmt *st, const char *frag, int n)
 
 /*
  * be_dbq_row_cols - BE_DBQ_ROW_COLS for rows whose m.first_seen is within
- * [$pf, $pt) (0: no upper bound): the recipients' subqueries get the range
- * too, and plan on its partitions (4 ms instead of 19 for 7 days of 30).
+ * [$pf, $pt): the recipients' subqueries get the range too, and plan on its
+ * partitions (4 ms instead of 19 for 7 days of 30).
  */
 static void be_dbq_row_cols(be_dbq_stmt *st, int pf, int pt)
 {
 	char w[256];
 
-	if (pt)
-		snprintf(w, sizeof(w),
-			 "AND r.first_seen >= " BE_DBQ_TS("$%d") " AND r.first_seen < " BE_DBQ_TS(
-				 "$%d") " ",
-			 pf, pt);
-	else
-		snprintf(w, sizeof(w), "AND r.first_seen >= " BE_DBQ_TS("$%d") " ", pf);
+	snprintf(
+		w, sizeof(w),
+		"AND r.first_seen >= " BE_DBQ_TS("$%d") " AND r.first_seen < " BE_DBQ_TS("$%d") " ",
+		pf, pt);
 	el_buf_addlit(&st->sql, BE_DBQ_ROW_COLS_A);
 	el_buf_add(&st->sql, w, strlen(w));
 	el_buf_addlit(&st->sql, BE_DBQ_ROW_COLS_B);
@@ -434,6 +431,18 @@ static char *be_dbq_hex(el_arena *a, const char *s)
 	return o;
 }
 
+/* be_dbq_cursor_make - the cursor be_dbq_cursor_parse reads (sortv NULL: none) */
+static char *be_dbq_cursor_make(el_arena *a, int64_t us, const char *host, const char *qid,
+				const char *sortv)
+{
+	const char *qh = be_dbq_hex(a, qid), *sh = sortv ? be_dbq_hex(a, sortv) : "";
+	size_t cap = 48 + strlen(host) + strlen(qh) + strlen(sh);
+	char *c = el_arena_alloc(a, cap);
+
+	snprintf(c, cap, "%" PRId64 ".%s.%s.%s", us, host, qh, sh);
+	return c;
+}
+
 /*
  * be_db_q_tail - see be_db_query.h.  The cursor is "UPDATED_US.HOST_ID.
  * QID_HEX." of the newest row returned (the form of be_dbq_cursor, no sort
@@ -495,16 +504,10 @@ int be_db_q_tail(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Tail
 		return rc;
 	n = PQntuples(r);
 	out->n_rows = be_dbq_rows(a, r, 0, (size_t)n, &out->rows);
-	if (n) {
-		const char *qhex = be_dbq_hex(a, PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS + 2));
-		size_t cap = strlen(qhex) + 48;
-		char *c = el_arena_alloc(a, cap);
-		snprintf(c, cap, "%s.%s.%s.", PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS),
-			 PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS + 1), qhex);
-		out->cursor = c;
-	} else {
-		out->cursor = el_arena_strdup(a, t->cursor ? t->cursor : "");
-	}
+	out->cursor = n ? be_dbq_cursor_make(a, be_dbq_i64(r, n - 1, BE_DBQ_ROW_NCOLS),
+					     PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS + 1),
+					     PQgetvalue(r, n - 1, BE_DBQ_ROW_NCOLS + 2), NULL)
+			: el_arena_strdup(a, t->cursor ? t->cursor : "");
 	PQclear(r);
 	return 0;
 }
@@ -948,12 +951,10 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 	if (rc == 0 && n > (int)limit) {
 		/* The cursor: the key of the page's last row (step, si - 1). */
 		Else__MessageRow *last = out->rows[limit - 1];
-		const char *sv = PQgetvalue(rs[step], si - 1, BE_DBQ_ROW_NCOLS);
-		char *c = el_arena_alloc(a, 64 + 2 * strlen(last->queue_id) + 2 * strlen(sv));
-		sprintf(c, "%" PRId64 ".%s.%s.%s", last->first_seen_us,
-			PQgetvalue(rs[step], si - 1, BE_DBQ_ROW_NCOLS + 1),
-			be_dbq_hex(a, last->queue_id), sort == 0 ? "" : be_dbq_hex(a, sv));
-		out->next_cursor = c;
+		out->next_cursor = be_dbq_cursor_make(
+			a, last->first_seen_us, PQgetvalue(rs[step], si - 1, BE_DBQ_ROW_NCOLS + 1),
+			last->queue_id,
+			sort == 0 ? NULL : PQgetvalue(rs[step], si - 1, BE_DBQ_ROW_NCOLS));
 	} else if (rc == 0) {
 		out->next_cursor = el_arena_strdup(a, "");
 	}
