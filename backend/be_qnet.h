@@ -18,7 +18,7 @@
  * accepts (its NNG receive bound); a reply over it would be dropped by NNG
  * on the frontend with the whole connection, and the call would only time
  * out there.  It is answered Q_INTERNAL with the sizes instead, counted
- * (err_too_large) and logged.  A frontend that does not say: 16 MiB.
+ * (err_too_large) and logged.  A frontend that does not say is not capped.
  *
  * FLOW CONTROL: a context whose request is queued or with a worker receives
  * nothing more until it replied, so at most nctx requests wait; past that

@@ -200,9 +200,11 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 	be_ingest_stats is;
 	be_corr_stats cs;
 	be_db_stats ds;
-	char path[600], tmp[620];
+	char path[600], *json = NULL;
+	size_t len = 0;
 	int64_t now = el_now_us(CLOCK_REALTIME);
 	FILE *f;
+	int rv;
 
 	if (net)
 		be_net_stats_get(net, &ns);
@@ -213,10 +215,10 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 	if (ql)
 		be_qlog_stats_get(ql, &qs);
 	be_path(path, sizeof(path), "run/metrics.json");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
+	/* Made in memory, then replaced atomically (el_status_write). */
+	f = open_memstream(&json, &len);
 	if (f == NULL) {
-		el_warn("metrics: %s: %s", tmp, strerror(errno));
+		el_warn("metrics: %s", strerror(errno));
 		return;
 	}
 	fprintf(f,
@@ -266,8 +268,11 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 		"\"failed_batches\":%llu}}\n",
 		(unsigned long long)qs.written, qs.queued, (unsigned long long)qs.dropped,
 		(unsigned long long)qs.failed_batches);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		el_warn("metrics: %s: %s", path, strerror(errno));
+	if (fclose(f) != 0)
+		el_warn("metrics: %s", strerror(errno));
+	else if ((rv = el_status_write(path, json, len)) != 0)
+		el_warn("metrics: %s: %s", path, strerror(-rv));
+	free(json);
 }
 
 /* be_status - print the metrics of a running backend */

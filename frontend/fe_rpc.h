@@ -27,14 +27,14 @@
  * answered in time, none connected), -ECONNRESET (a write lost with its
  * connection), -EACCES (a backend refused our certificate), -EPROTO (a
  * backend answered nonsense), -E2BIG (a reply that would unpack to more
- * than 8 times its frame), -EMSGSIZE (request over max_frame), -ENOMEM.
+ * than 16 times its frame), -EMSGSIZE (request over max_frame), -ENOMEM.
  * THREADS: fe_rpc_call and fe_rpc_start are safe from any number of threads.
  * SECURITY: the backends' certificates must chain to conf.ca_file and carry
  * server_name; replies are bounded by NNG_OPT_RECVMAXSZ (max_frame) before
  * unpacking (NNG drops the connection of a bigger one: the call fails as
  * with a lost connection; Hello tells each backend max_frame, as max_reply,
  * so it answers a bigger result Q_INTERNAL instead), the memory their
- * unpacking takes to 8 times their size, and their status is checked to be
+ * unpacking takes to 16 times their size, and their status is checked to be
  * a known QueryStatus.
  */
 #ifndef FE_RPC_H
@@ -67,7 +67,7 @@ typedef struct fe_rpc_stats {
 	uint64_t undecodable;   /* reply frames that are no QueryReply */
 	uint64_t bad_status;    /* replies with a QueryStatus this frontend does not know */
 	uint64_t bad_handshake; /* Hello answered Q_OK without a nonce of the right size */
-	uint64_t too_large;     /* replies that unpack to more than 8 times their frame */
+	uint64_t too_large;     /* replies that unpack to more than 16 times their frame */
 	/* Connections NNG closed on an error of its own: a reply over max_frame among them. */
 	uint64_t dropped;
 	unsigned connected; /* backends with a connection now */
