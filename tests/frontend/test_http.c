@@ -618,6 +618,13 @@ typedef struct rg_case {
 	const char *want;
 } rg_case;
 
+/* rg_refused_all - rg_refused for each of c[0..n) */
+static void rg_refused_all(const rg_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rg_refused(c[i].mode, c[i].code, c[i].want);
+}
+
 Test(rogue, replies_that_are_none_are_502_counted_and_the_next_call_is_served)
 {
 	static const rg_case cases[] = {
@@ -627,8 +634,7 @@ Test(rogue, replies_that_are_none_are_502_counted_and_the_next_call_is_served)
 		{ RG_NONE, 502, "the backend's answer to search lacks its result" },
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		rg_refused(cases[i].mode, cases[i].code, cases[i].want);
+	rg_refused_all(cases, sizeof(cases) / sizeof(cases[0]));
 	rg_counted(1, 1, 2, 0, 0);
 }
 
@@ -643,8 +649,7 @@ Test(rogue, answers_many_times_their_frame_are_bounded_502_and_counted)
 		{ RG_NESTED, 502, "too large to unpack" },
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		rg_refused(cases[i].mode, cases[i].code, cases[i].want);
+	rg_refused_all(cases, sizeof(cases) / sizeof(cases[0]));
 	rg_counted(0, 0, 0, 2, 2);
 }
 
