@@ -737,6 +737,7 @@ fail:
 /* fe_rpc_close - see fe_rpc.h */
 void fe_rpc_close(fe_rpc *r)
 {
+	bool abandoned = false;
 	size_t i;
 	unsigned k;
 
@@ -760,7 +761,7 @@ void fe_rpc_close(fe_rpc *r)
 			leak = true; /* leave it to NNG and the process exit */
 		}
 		if (leak) {
-			el_nng_abandon(be->slots); /* NNG may still use their aios */
+			abandoned = true; /* NNG may still use the slots' aios and be */
 			continue;
 		}
 		for (k = 0; be->slots && k < be->nslots; k++) {
@@ -777,5 +778,8 @@ void fe_rpc_close(fe_rpc *r)
 	el_buf_fini(&r->cert_pem);
 	free(r->key_file);
 	free(r->software);
-	free(r);
+	if (abandoned)
+		el_nng_abandon(r); /* be (the pipe callbacks' argument) lives in r */
+	else
+		free(r);
 }

@@ -537,8 +537,11 @@ static void rg_setup(void)
 {
 	fe_rpc_conf rc = { .nurls = 1, .inflight = 2, .server_name = "localhost" };
 	fe_http_conf hc = { .listen = "127.0.0.1:0", .timeout_s = 5, .workers = 2 };
-	/* The time a call waits for the backend: a reply over max_frame takes all of it. */
-	fe_api_conf ac = { .timeout_ms = 1000, .max_json = RG_MAX_JSON };
+	/*
+	 * The time a call waits for the backend: a reply over max_frame takes all
+	 * of it; the others must fit in it under AddressSanitizer beside other tests.
+	 */
+	fe_api_conf ac = { .timeout_ms = 3000, .max_json = RG_MAX_JSON };
 	nng_tls_config *tls;
 	nng_listener l;
 	static char url[64];
