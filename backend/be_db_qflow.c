@@ -104,6 +104,11 @@ static const char be_dbq_flow_qid_sql[] =
  * to last_seen, the times of the first and last lines the correlator gave
  * it.  A line with the same queue ID outside them is another transaction's
  * (Postfix reuses queue IDs; instances on one host share a host id).
+ *
+ * Messages are read per day of d (LATERAL, OFFSET 0 keeps it from being
+ * flattened into a join): the generic plan then prunes to that day's
+ * partition at each probe.  As a join it probed the e-mail id index of
+ * every day kept (40 index descents, 140 buffers; when cold, 40 reads).
  */
 static const char be_dbq_flow_sql[] =
 	"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
@@ -115,9 +120,9 @@ static const char be_dbq_flow_sql[] =
 	"coalesce(m.actions::text, ''), m.incomplete, "
 	"(m.sender <> '' AND lower(m.sender) = ANY ($4::text[])), "
 	BE_DBQ_US("m.first_seen") ", " BE_DBQ_US("m.last_seen") " "
-	"FROM d JOIN messages m ON m.email_id = $5::bigint "
-	"AND m.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
-	"AND m.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') "
+	"FROM d CROSS JOIN LATERAL (SELECT * FROM messages m0 WHERE m0.email_id = $5::bigint "
+	"AND m0.first_seen >= (d.day::timestamp AT TIME ZONE 'UTC') "
+	"AND m0.first_seen < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') OFFSET 0) m "
 	"JOIN hosts h ON h.id = m.host_id LEFT JOIN hosts ph ON ph.id = m.prev_host_id "
 	"LEFT JOIN hosts dh ON dh.id = m.dsn_of_host_id CROSS JOIN v WHERE v.ok "
 	"ORDER BY m.first_seen, m.host_id, m.queue_id LIMIT 200";
