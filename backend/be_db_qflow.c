@@ -105,6 +105,11 @@ static const char be_dbq_flow_qid_sql[] =
  * it.  A line with the same queue ID outside them is another transaction's
  * (Postfix reuses queue IDs; instances on one host share a host id).
  *
+ * The recipients' columns of the MessageRow are filled in from the recipients
+ * each transaction's own statement reads (be_dbq_flow_summary): without
+ * their subqueries, the statement's generic plan holds no recipients
+ * partition to lock and start at every call.
+ *
  * Messages are read per day of d (LATERAL, OFFSET 0 keeps it from being
  * flattened into a join): the generic plan then prunes to that day's
  * partition at each probe.  As a join it probed the e-mail id index of
@@ -114,7 +119,7 @@ static const char be_dbq_flow_sql[] =
 	"WITH d AS (SELECT DISTINCT day FROM email_keys WHERE kind = 3 AND "
 	"key = lpad(to_hex($5::bigint), 16, '0') AND email_id = $5::bigint), "
 	"v AS (SELECT " BE_DBQ_VISIBLE("$5::bigint") " AS ok) "
-	"SELECT " BE_DBQ_ROW_COLS ", m.host_id, coalesce(ph.name, ''), "
+	"SELECT " BE_DBQ_ROW_COLS_BARE ", m.host_id, coalesce(ph.name, ''), "
 	"coalesce(m.prev_queue_id, ''), coalesce(dh.name, ''), "
 	"coalesce(m.dsn_of_queue_id, ''), coalesce(m.helo, ''), "
 	"coalesce(m.actions::text, ''), m.incomplete, "
@@ -178,6 +183,25 @@ static void be_dbq_recipients(el_arena *a, const PGresult *rr, Else__Transaction
 	}
 }
 
+/*
+ * be_dbq_flow_summary - the recipients' columns of t's MessageRow, which
+ * BE_DBQ_ROW_COLS computes in SQL, from t's recipients (the same rows under
+ * the same rule, in the same order): the first BE_DBQ_ROW_RCPTS and, for a
+ * mailbox user who did not send it (count), how many they see.
+ */
+static void be_dbq_flow_summary(el_arena *a, Else__Transaction *t, bool count)
+{
+	Else__MessageRow *m = t->msg;
+	size_t n = t->n_recipients < BE_DBQ_ROW_RCPTS ? t->n_recipients : BE_DBQ_ROW_RCPTS;
+
+	m->recipients = el_arena_alloc(a, (n + 1) * sizeof(*m->recipients));
+	for (size_t j = 0; j < n; j++)
+		m->recipients[j] = t->recipients[j]->rcpt;
+	m->n_recipients = n;
+	if (count)
+		m->nrcpt = (uint32_t)t->n_recipients;
+}
+
 /* Transactions whose recipients and lines are read in one round trip. */
 #define BE_DBQ_HOPS_AT_ONCE (BE_DB_PIPE_MAX / 2)
 
@@ -228,6 +252,9 @@ static int be_dbq_flow_hops(be_db *db, el_arena *a, const be_db_scope *sc, const
 		Else__Transaction *t = out->hops[i];
 
 		be_dbq_recipients(a, res[k++], t);
+		be_dbq_flow_summary(a, t,
+				    sc->role == ELSE__ROLE__ROLE_MAILBOX &&
+					    !be_dbq_bool(r, i, BE_DBQ_FLOW_OWN_SENDER));
 		if (lines[i - from])
 			t->n_lines = be_dbq_fill(a, res[k++], &else__raw_line__descriptor,
 						 (void ***)&t->lines);

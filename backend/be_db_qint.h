@@ -119,10 +119,13 @@ bool be_dbq_is_count(const char *s);
  * on r.first_seen between them (be_dbq_row_cols), so that the recipients'
  * subqueries plan on the range's partitions, not on every day's.
  */
-#define BE_DBQ_ROW_COLS_A                                                                          \
+#define BE_DBQ_ROW_HEAD                                                                            \
 	"lpad(to_hex(m.email_id), 16, '0'), h.name, m.queue_id, "                                  \
 	"(extract(epoch FROM m.first_seen) * 1000000)::bigint, "                                   \
-	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "                \
+	"(extract(epoch FROM m.last_seen) * 1000000)::bigint, m.status, m.sender, "
+#define BE_DBQ_ROW_TAIL "m.size, m.message_id, m.client_host, m.client_ip, m.sasl_username"
+#define BE_DBQ_ROW_COLS_A                                                                          \
+	BE_DBQ_ROW_HEAD                                                                            \
 	"(SELECT string_agg(octet_length(x.rcpt) || ':' || x.rcpt, '' ORDER BY x.idx) FROM "       \
 	"(SELECT r.rcpt, r.idx FROM recipients r WHERE r.first_seen = m.first_seen "
 #define BE_DBQ_ROW_COLS_B                                                                          \
@@ -133,10 +136,17 @@ bool be_dbq_is_count(const char *s);
 	"(SELECT count(*) FROM recipients r WHERE r.first_seen = m.first_seen "
 #define BE_DBQ_ROW_COLS_C                                                                          \
 	"AND r.host_id = m.host_id AND r.queue_id = m.queue_id AND " BE_DBQ_OWN_RCPT               \
-	")::integer ELSE m.nrcpt END, m.size, m.message_id, m.client_host, m.client_ip, "          \
-	"m.sasl_username"
+	")::integer ELSE m.nrcpt END, " BE_DBQ_ROW_TAIL
 #define BE_DBQ_ROW_COLS BE_DBQ_ROW_COLS_A BE_DBQ_ROW_COLS_B BE_DBQ_ROW_COLS_C
 #define BE_DBQ_ROW_NCOLS 14
+#define BE_DBQ_ROW_RCPTS 20 /* recipients in a MessageRow: LIMIT 20 in BE_DBQ_ROW_COLS_B */
+/*
+ * The same columns without the recipients' subqueries (no recipient, and
+ * m.nrcpt): for a caller that reads the recipients itself and fills them in
+ * (be_dbq_flow_summary).  A statement without them plans, locks and starts
+ * no recipients partition.
+ */
+#define BE_DBQ_ROW_COLS_BARE BE_DBQ_ROW_HEAD "'', m.nrcpt, " BE_DBQ_ROW_TAIL
 
 /* The columns of a RejectRow, for rejects j joined with hosts h. */
 #define BE_DBQ_REJ_COLS                                                                            \

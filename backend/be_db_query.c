@@ -143,8 +143,9 @@ Else__MessageRow *be_dbq_row(el_arena *a, const PGresult *r, int i, int c)
 	m->last_seen_us = be_dbq_i64(r, i, c + 4);
 	m->status = be_dbq_str(a, r, i, c + 5);
 	m->sender = be_dbq_str(a, r, i, c + 6);
-	m->n_recipients = be_dbq_netstrings(a, PQgetvalue(r, i, c + 7),
-					    (size_t)PQgetlength(r, i, c + 7), &m->recipients, 20);
+	m->n_recipients =
+		be_dbq_netstrings(a, PQgetvalue(r, i, c + 7), (size_t)PQgetlength(r, i, c + 7),
+				  &m->recipients, BE_DBQ_ROW_RCPTS);
 	m->nrcpt = (uint32_t)be_dbq_i64(r, i, c + 8);
 	m->size = be_dbq_i64(r, i, c + 9);
 	m->message_id = be_dbq_str(a, r, i, c + 10);

@@ -689,6 +689,48 @@ static int64_t tq_sql_i64(const char *sql)
 	return v;
 }
 
+/*
+ * The flow view fills each transaction's recipients in from the rows it
+ * reads anyway (be_dbq_flow_summary), where a search computes them in SQL:
+ * both must list the same, for an e-mail of several transactions.
+ */
+Test(query, a_flows_transactions_list_the_recipients_a_search_lists)
+{
+	tq_sess s;
+	char eid[17];
+	size_t listed = 0;
+
+	cr_assert_eq(tq_connect(NULL), ELSE__QUERY_STATUS__Q_OK);
+	cr_assert_eq(tq_login("root", "password-of-test", &s), ELSE__QUERY_STATUS__Q_OK);
+	int64_t id = tq_sql_i64("SELECT m.email_id FROM messages m JOIN recipients r ON "
+				"r.first_seen = m.first_seen AND r.host_id = m.host_id AND "
+				"r.queue_id = m.queue_id GROUP BY 1 HAVING count(DISTINCT "
+				"(m.host_id, m.queue_id)) >= 2 ORDER BY count(*) DESC, 1 LIMIT 1");
+	cr_assert_neq(id, 0, "an e-mail of two transactions with recipients");
+	snprintf(eid, sizeof(eid), "%016llx", (unsigned long long)id);
+	Else__QueryReply *q = tq_quick(&s, eid), *r = tq_flow(&s, eid);
+	cr_assert_eq(q->status, 0, "%s", q->error);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	cr_assert_eq(r->flow->n_hops, q->search->n_rows);
+	cr_assert_geq(r->flow->n_hops, 2);
+	for (size_t i = 0; i < r->flow->n_hops; i++) {
+		const Else__MessageRow *f = r->flow->hops[i]->msg, *m = NULL;
+		for (size_t j = 0; j < q->search->n_rows; j++)
+			if (strcmp(q->search->rows[j]->host, f->host) == 0 &&
+			    strcmp(q->search->rows[j]->queue_id, f->queue_id) == 0)
+				m = q->search->rows[j];
+		cr_assert_not_null(m, "%s %s in the quick search", f->host, f->queue_id);
+		cr_assert_eq(f->nrcpt, m->nrcpt);
+		cr_assert_eq(f->n_recipients, m->n_recipients, "%s %s", f->host, f->queue_id);
+		for (size_t k = 0; k < f->n_recipients; k++)
+			cr_assert_str_eq(f->recipients[k], m->recipients[k]);
+		listed += f->n_recipients;
+	}
+	cr_assert_geq(listed, 2, "recipients listed");
+	else__query_reply__free_unpacked(q, NULL);
+	else__query_reply__free_unpacked(r, NULL);
+}
+
 /* tq_simple - a call without fields (or with a given message) */
 static Else__QueryReply *tq_do(const tq_sess *s, bool csrf, Else__QueryRequest__CallCase c,
 			       void *msg)
@@ -1759,6 +1801,24 @@ Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 				  m->recipients[k]);
 	}
 	cr_assert(seen, "the mailbox user's own message %s %s", eid, qid);
+	else__query_reply__free_unpacked(r, NULL);
+	/* Its transaction in the flow view says the same (be_dbq_flow_summary). */
+	r = tq_flow(&mb, eid);
+	cr_assert_eq(r->status, 0, "%s", r->error);
+	seen = false;
+	for (size_t i = 0; i < r->flow->n_hops; i++) {
+		Else__MessageRow *m = r->flow->hops[i]->msg;
+		if (strcmp(m->queue_id, qid) != 0)
+			continue;
+		seen = true;
+		cr_assert_eq(m->nrcpt, (uint32_t)own, "flow: nrcpt %u, own %lld", m->nrcpt,
+			     (long long)own);
+		cr_assert_eq(m->n_recipients, (size_t)own);
+		for (size_t k = 0; k < m->n_recipients; k++)
+			cr_assert(strcasecmp(m->recipients[k], addr) == 0,
+				  "flow: another's recipient %s", m->recipients[k]);
+	}
+	cr_assert(seen, "the flow of the mailbox user's own message %s %s", eid, qid);
 	else__query_reply__free_unpacked(r, NULL);
 	/*
 	 * Another recipient of that message (a Bcc, for all mb2 knows): no
