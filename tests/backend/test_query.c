@@ -1665,6 +1665,17 @@ static void tq_servers_today(const tq_sess *s, uint64_t out[3])
 	else__query_reply__free_unpacked(r, NULL);
 }
 
+/* tq_only_own - m, as a mailbox user sees it, lists and counts only their own recipients */
+static void tq_only_own(const Else__MessageRow *m, int64_t own, const char *addr, const char *where)
+{
+	cr_assert_eq(m->nrcpt, (uint32_t)own, "%s: nrcpt %u, own recipients %lld", where, m->nrcpt,
+		     (long long)own);
+	cr_assert_eq(m->n_recipients, (size_t)own, "%s", where);
+	for (size_t k = 0; k < m->n_recipients; k++)
+		cr_assert(strcasecmp(m->recipients[k], addr) == 0, "%s: another's recipient %s",
+			  where, m->recipients[k]);
+}
+
 Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 {
 	tq_sess ad, mb;
@@ -1793,12 +1804,7 @@ Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 		if (strcmp(m->queue_id, qid) != 0)
 			continue;
 		seen = true;
-		cr_assert_eq(m->nrcpt, (uint32_t)own, "nrcpt %u, own recipients %lld", m->nrcpt,
-			     (long long)own);
-		cr_assert_eq(m->n_recipients, (size_t)own);
-		for (size_t k = 0; k < m->n_recipients; k++)
-			cr_assert(strcasecmp(m->recipients[k], addr) == 0, "another's recipient %s",
-				  m->recipients[k]);
+		tq_only_own(m, own, addr, "quick");
 	}
 	cr_assert(seen, "the mailbox user's own message %s %s", eid, qid);
 	else__query_reply__free_unpacked(r, NULL);
@@ -1811,12 +1817,7 @@ Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 		if (strcmp(m->queue_id, qid) != 0)
 			continue;
 		seen = true;
-		cr_assert_eq(m->nrcpt, (uint32_t)own, "flow: nrcpt %u, own %lld", m->nrcpt,
-			     (long long)own);
-		cr_assert_eq(m->n_recipients, (size_t)own);
-		for (size_t k = 0; k < m->n_recipients; k++)
-			cr_assert(strcasecmp(m->recipients[k], addr) == 0,
-				  "flow: another's recipient %s", m->recipients[k]);
+		tq_only_own(m, own, addr, "flow");
 	}
 	cr_assert(seen, "the flow of the mailbox user's own message %s %s", eid, qid);
 	else__query_reply__free_unpacked(r, NULL);
