@@ -13,32 +13,6 @@
 
 #include "be_db_qint.h"
 
-/* be_dbq_parse_eid - 16 hex digits into the signed bigint the database stores */
-static int be_dbq_parse_eid(const char *s, int64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; s[i]; i++) {
-		int c = (unsigned char)s[i], d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
-			return -EINVAL;
-		if (i >= 16)
-			return -EINVAL;
-		v = v << 4 | (uint64_t)d;
-	}
-	if (i != 16)
-		return -EINVAL;
-	memcpy(out, &v, sizeof(v));
-	return 0;
-}
-
 /*
  * The raw lines of one transaction ($1 host id, $2 queue ID) between $3 and
  * $4 (microseconds).  convert_from would fail on invalid UTF-8: bytes >=
@@ -90,8 +64,8 @@ static const char be_dbq_flow_rej_sql[] =
 static const char be_dbq_flow_qid_sql[] =
 	"SELECT m.email_id FROM email_keys k JOIN messages m ON m.email_id = k.email_id "
 	"AND m.queue_id = k.key "
-	"AND m.first_seen >= (k.day::timestamp AT TIME ZONE 'UTC') "
-	"AND m.first_seen < ((k.day + 1)::timestamp AT TIME ZONE 'UTC') "
+	"AND m.first_seen >= " BE_DBQ_DAY_LO("k.day") " "
+	"AND m.first_seen < " BE_DBQ_DAY_HI("k.day") " "
 	"JOIN hosts h ON h.id = m.host_id AND h.name = $5 "
 	"WHERE k.kind = 2 AND k.key = $6 AND " BE_DBQ_VISIBLE("m.email_id") " "
 	"ORDER BY CASE WHEN $7::bigint = 0 THEN -" BE_DBQ_US("m.first_seen") " "
@@ -117,8 +91,8 @@ static const char be_dbq_flow_qid_sql[] =
  * The day's bounds come computed from d (see be_db_q_quick).
  */
 static const char be_dbq_flow_sql[] =
-	"WITH d AS (SELECT DISTINCT day, (day::timestamp AT TIME ZONE 'UTC') AS lo, "
-	"((day + 1)::timestamp AT TIME ZONE 'UTC') AS hi FROM email_keys WHERE kind = 3 AND "
+	"WITH d AS (SELECT DISTINCT day, " BE_DBQ_DAY_LO("day") " AS lo, "
+	BE_DBQ_DAY_HI("day") " AS hi FROM email_keys WHERE kind = 3 AND "
 	"key = lpad(to_hex($5::bigint), 16, '0') AND email_id = $5::bigint), "
 	"v AS (SELECT " BE_DBQ_VISIBLE("$5::bigint") " AS ok) "
 	"SELECT " BE_DBQ_ROW_COLS_BARE ", m.host_id, coalesce(ph.name, ''), "

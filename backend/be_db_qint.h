@@ -25,6 +25,9 @@
  */
 #define BE_DBQ_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 #define BE_DBQ_TS(p) "((timestamp 'epoch' + (" p ")::bigint * interval '1 us') AT TIME ZONE 'UTC')"
+/* The first instant of UTC day d (a date) and of the day after: first_seen >= LO AND < HI. */
+#define BE_DBQ_DAY_LO(d) "(" d "::timestamp AT TIME ZONE 'UTC')"
+#define BE_DBQ_DAY_HI(d) "((" d " + 1)::timestamp AT TIME ZONE 'UTC')"
 
 /* Slots of be_db_exec_gen (fixed statements with generic plans). */
 enum {
@@ -91,6 +94,8 @@ void be_dbq_scope_params(const be_db_scope *sc, char rolebuf[8], const char **p)
  * error (-EINVAL), never the server's.
  */
 bool be_dbq_is_count(const char *s);
+/* be_dbq_parse_eid - an e-mail id (16 hex digits) into the signed bigint stored: 0 or -EINVAL */
+int be_dbq_parse_eid(const char *s, int64_t *out);
 
 /* The scope parameters $1..$4 of every read (role, hosts, domains, addresses). */
 #define BE_DBQ_SCOPE "$1::integer, $2::integer[], $3::text[], $4::text[]"

@@ -170,18 +170,36 @@ static size_t be_dbq_rows(el_arena *a, const PGresult *r, int c, size_t max,
 	return n;
 }
 
+/* be_dbq_parse_eid - see be_db_qint.h */
+int be_dbq_parse_eid(const char *s, int64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		int c = (unsigned char)s[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -EINVAL;
+		if (i >= 16)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)d;
+	}
+	if (i != 16)
+		return -EINVAL;
+	memcpy(out, &v, sizeof(v));
+	return 0;
+}
+
 /* be_dbq_may_qid - could q be a queue ID (no address, Message-ID or space in it)? */
 static bool be_dbq_may_qid(const char *q)
 {
 	return strcspn(q, "@<> \t") == strlen(q);
-}
-
-/* be_dbq_may_eid - could q be an e-mail id (16 hex digits)? */
-static bool be_dbq_may_eid(const char *q)
-{
-	size_t n = strspn(q, "0123456789abcdefABCDEF");
-
-	return n == 16 && q[n] == '\0';
 }
 
 /* be_db_q_quick - see be_db_query.h */
@@ -190,6 +208,7 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 {
 	char role[8], lim[16];
 	const char *p[8];
+	int64_t eid;
 	PGresult *r;
 	int rc;
 
@@ -199,7 +218,7 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 	snprintf(lim, sizeof(lim), "%u", limit + 1);
 	p[5] = lim;
 	p[6] = be_dbq_may_qid(q) ? "t" : "f";
-	p[7] = be_dbq_may_eid(q) ? "t" : "f";
+	p[7] = be_dbq_parse_eid(q, &eid) == 0 ? "t" : "f";
 	/*
 	 * The key finds the e-mails (at most 1000); kind 3 keys
 	 * then give every day each of them has a transaction on, so all its hops
@@ -219,17 +238,34 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 		"UNION ALL SELECT email_id FROM email_keys WHERE $7::boolean AND kind = 2 "
 		"AND key = $5 UNION ALL SELECT email_id FROM email_keys WHERE $8::boolean "
 		"AND kind = 3 AND key = lower($5)) x LIMIT 1000), "
-		"d AS (SELECT DISTINCT e.day, e.email_id, "
-		"(e.day::timestamp AT TIME ZONE 'UTC') AS lo, "
-		"((e.day + 1)::timestamp AT TIME ZONE 'UTC') AS hi "
-		"FROM k JOIN email_keys e ON e.kind = 3 AND e.key = lpad(to_hex(k.email_id), 16, "
-		"'0') AND e.email_id = k.email_id) "
-		"SELECT " BE_DBQ_ROW_COLS ", (SELECT count(*) FROM k) >= 1000 "
-		"FROM d JOIN messages m ON m.email_id = d.email_id "
-		"AND m.first_seen >= d.lo AND m.first_seen < d.hi "
-		"JOIN hosts h ON h.id = m.host_id WHERE " BE_DBQ_VISIBLE(
-			"m.email_id") " ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT "
-				      "$6::integer";
+		"d AS (SELECT DISTINCT e.day, e.email_id, " BE_DBQ_DAY_LO(
+			"e.day") " AS lo, " BE_DBQ_DAY_HI("e.day") " AS hi "
+								   "FROM k JOIN email_keys e ON "
+								   "e.kind = 3 AND e.key = "
+								   "lpad(to_hex(k.email_id), 16, "
+								   "'0') AND e.email_id = "
+								   "k.email_id) "
+								   "SELECT " BE_DBQ_ROW_COLS
+								   ", (SELECT count(*) FROM k) >= "
+								   "1000 "
+								   "FROM d JOIN messages m ON "
+								   "m.email_id = d.email_id "
+								   "AND m.first_seen >= d.lo AND "
+								   "m.first_seen < d.hi "
+								   "JOIN hosts h ON h.id = "
+								   "m.host_id "
+								   "WHERE " BE_DBQ_VISIBLE(
+									   "m.email_id") " ORDER "
+											 "BY "
+											 "m.first_"
+											 "seen "
+											 "DESC, "
+											 "m.host_"
+											 "id, "
+											 "m.queue_"
+											 "id LIMIT "
+											 "$6::"
+											 "integer";
 	rc = be_dbq_gen(db, BE_DBQ_G_QUICK, "quick search", sql, 8, p, &r);
 	if (rc)
 		return rc;
