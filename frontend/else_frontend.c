@@ -168,10 +168,11 @@ static void fe_status_write(fe_rpc *rpc, fe_api *api, fe_http *http, int64_t sta
 				  { "handshakes", rs.handshakes }, { "reauth", rs.reauth } };
 	/* What the backends answered that the frontend refused, or did not answer. */
 	const fe_kv errors[] = {
-		{ "timeouts", rs.timeouts },         { "undecodable", rs.undecodable },
-		{ "unknown_status", rs.bad_status }, { "bad_handshake", rs.bad_handshake },
-		{ "wrong_result", as.bad_result },   { "too_large_unpacked", rs.too_large },
-		{ "too_large_json", as.too_large },  { "dropped_connections", rs.dropped }
+		{ "timeouts", rs.timeouts },          { "undecodable", rs.undecodable },
+		{ "unknown_status", rs.bad_status },  { "bad_handshake", rs.bad_handshake },
+		{ "wrong_result", as.bad_result },    { "too_large_unpacked", rs.too_large },
+		{ "too_large_json", as.too_large },   { "dropped_connections", rs.dropped },
+		{ "stalled_connections", rs.stalled }
 	};
 	el_buf_init(&b);
 	el_buf_addc(&b, '{');

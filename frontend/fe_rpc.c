@@ -48,11 +48,12 @@ typedef struct fe_rpc_slot {
 	nng_aio *aio;    /* fe_rpc_call's: waited on */
 	nng_aio *cb_aio; /* fe_rpc_start's: completes in fe_rpc_slot_cb */
 	bool busy;
+	struct fe_rpc_be *be; /* the backend whose context this is */
 	/* An fe_rpc_start call on the slot (set before its send). */
-	struct fe_rpc_be *be;
 	bool recv;
 	bool idempotent;
 	int64_t deadline;
+	int64_t sent_us; /* when its request was sent (CLOCK_MONOTONIC) */
 	fe_rpc_done_fn done;
 	void *arg;
 } fe_rpc_slot;
@@ -65,12 +66,14 @@ typedef struct fe_rpc_be {
 	nng_dialer dialer;
 	bool dialer_open;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;   /* a slot freed, a handshake finished */
-	atomic_int pipes;    /* connected pipes (0 or 1) */
-	atomic_uint gen;     /* bumped on every pipe event */
-	unsigned authed_gen; /* gen our handshake authenticated; under mu */
-	bool authed;         /* under mu */
-	bool handshaking;    /* under mu */
+	pthread_cond_t cv;         /* a slot freed, a handshake finished */
+	atomic_int pipes;          /* connected pipes (0 or 1) */
+	atomic_uint pipe_id;       /* the connected pipe's NNG id, 0 without one */
+	atomic_int_fast64_t rx_us; /* when a reply last came (CLOCK_MONOTONIC) */
+	atomic_uint gen;           /* bumped on every pipe event */
+	unsigned authed_gen;       /* gen our handshake authenticated; under mu */
+	bool authed;               /* under mu */
+	bool handshaking;          /* under mu */
 	fe_rpc_slot *slots;
 	unsigned nslots;
 } fe_rpc_be;
@@ -84,7 +87,7 @@ struct fe_rpc {
 	size_t max_frame;
 	size_t unpack_max; /* fe_rpc_start: bigger replies go raw to done */
 	atomic_uint next;
-	atomic_uint_fast64_t calls, failovers, handshakes, reauth, timeouts;
+	atomic_uint_fast64_t calls, failovers, handshakes, reauth, timeouts, stalled;
 	atomic_uint_fast64_t undecodable, bad_status, bad_handshake, too_large; /* bad replies */
 };
 
@@ -106,13 +109,40 @@ static struct timespec fe_rpc_abstime(int64_t deadline_ms)
 static void fe_rpc_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	fe_rpc_be *be = arg;
+	unsigned id = (unsigned)nng_pipe_id(p);
 
-	(void)p;
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_store(&be->pipe_id, id);
 		atomic_fetch_add(&be->pipes, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_compare_exchange_strong(&be->pipe_id, &id, 0u);
 		atomic_fetch_sub(&be->pipes, 1);
+	}
 	atomic_fetch_add(&be->gen, 1);
+}
+
+/*
+ * fe_rpc_stalled - slot s's request, sent or waiting to be, timed out, and
+ * nothing at all came back from be since: close the connection, so that
+ * the next call goes out on a new one.  A backend answers every statement
+ * within its query_timeout, or the connection breaks; and a request waits
+ * to be sent only behind the one before it on the connection (REQ sends one
+ * at a time, at most rpc_inflight are in flight), which takes no time while
+ * the peer reads.  A connection that neither answers nor takes anything is
+ * dead whatever TCP thinks: a peer gone silent, a NAT or firewall that
+ * forgot it.  A busy backend still answers other calls meanwhile and keeps
+ * its connection (closing it would resend them all).  Calls in flight on a
+ * closed connection end ECONNRESET: fe_rpc_call resends the idempotent ones.
+ */
+static void fe_rpc_stalled(fe_rpc_be *be, const fe_rpc_slot *s)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+
+	if (s->sent_us == 0 || atomic_load(&be->rx_us) > s->sent_us)
+		return; /* not sent (fe_rpc_rt), or answers came since */
+	p.id = atomic_load(&be->pipe_id);
+	if (p.id != 0 && nng_pipe_close(p) == 0)
+		atomic_fetch_add(&be->r->stalled, 1);
 }
 
 /* fe_rpc_slot_try - a free context of be now, or NULL; under be->mu */
@@ -237,6 +267,7 @@ static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
 
 	*rep = NULL;
 	*sent = false;
+	s->sent_us = 0;
 	if (len > r->max_frame)
 		return -EMSGSIZE;
 	if (left <= 0)
@@ -246,6 +277,7 @@ static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
 	else__query_request__pack(req, nng_msg_body(m));
 	nng_aio_set_timeout(s->aio, (nng_duration)left);
 	nng_aio_set_msg(s->aio, m);
+	s->sent_us = el_now_us(CLOCK_MONOTONIC);
 	nng_ctx_send(s->ctx, s->aio);
 	nng_aio_wait(s->aio);
 	if ((rv = nng_aio_result(s->aio)) != 0) {
@@ -260,6 +292,7 @@ static int fe_rpc_rt(fe_rpc *r, fe_rpc_slot *s, const Else__QueryRequest *req,
 	nng_aio_wait(s->aio);
 	if ((rv = nng_aio_result(s->aio)) != 0)
 		return el_nng_err(rv);
+	atomic_store(&s->be->rx_us, el_now_us(CLOCK_MONOTONIC));
 	m = nng_aio_get_msg(s->aio);
 	nng_aio_set_msg(s->aio, NULL);
 	return fe_rpc_unpack(r, m, rep);
@@ -297,7 +330,7 @@ static int fe_rpc_hello_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
 	req.call_case = ELSE__QUERY_REQUEST__CALL_HELLO;
 	req.hello = &hello;
 	if ((rv = fe_rpc_rt(r, s, &req, &rep, deadline, &sent)) != 0)
-		goto out;
+		goto stuck;
 	if (rep->status != ELSE__QUERY_STATUS__Q_OK) {
 		fe_rpc_warn(be, "Hello refused", rep);
 		rv = -EPROTO;
@@ -327,7 +360,7 @@ static int fe_rpc_hello_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
 	req.call_case = ELSE__QUERY_REQUEST__CALL_AUTH;
 	req.auth = &auth;
 	if ((rv = fe_rpc_rt(r, s, &req, &rep, deadline, &sent)) != 0)
-		goto out;
+		goto stuck;
 	if (rep->status == ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED) {
 		rv = -EPERM; /* a new pipe between Hello and Auth: again */
 		goto out;
@@ -338,6 +371,10 @@ static int fe_rpc_hello_auth(fe_rpc_be *be, fe_rpc_slot *s, int64_t deadline)
 		goto out;
 	}
 	atomic_fetch_add(&r->handshakes, 1);
+	goto out;
+stuck:
+	if (rv == -ETIMEDOUT)
+		fe_rpc_stalled(be, s);
 out:
 	if (rep)
 		else__query_reply__free_unpacked(rep, NULL);
@@ -444,8 +481,8 @@ int fe_rpc_call(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int ti
 			break;
 		}
 		rv = fe_rpc_ensure_auth(be, s, deadline);
-		if (rv == 0)
-			rv = fe_rpc_rt(r, s, req, rep, deadline, &sent);
+		if (rv == 0 && (rv = fe_rpc_rt(r, s, req, rep, deadline, &sent)) == -ETIMEDOUT)
+			fe_rpc_stalled(be, s);
 		fe_rpc_slot_put(be, s);
 		if (rv == 0 && (*rep)->status == ELSE__QUERY_STATUS__Q_PEER_UNAUTHENTICATED &&
 		    ++reauth < FE_RPC_TRIES) {
@@ -498,6 +535,8 @@ static void fe_rpc_slot_cb(void *arg)
 	size_t len = 0;
 
 	if (!s->recv) {
+		if (rv == -ETIMEDOUT)
+			fe_rpc_stalled(be, s);
 		if (rv != 0) {
 			/* The request did not leave: fe_rpc_call may send it. */
 			nng_msg_free(nng_aio_get_msg(s->cb_aio));
@@ -513,6 +552,8 @@ static void fe_rpc_slot_cb(void *arg)
 	}
 	if (rv != 0) {
 		/* The receive's timeout is the call's deadline: no time is left. */
+		if (rv == -ETIMEDOUT)
+			fe_rpc_stalled(be, s);
 		if (rv == -ECANCELED || rv == -ETIMEDOUT)
 			goto out;
 		if (s->idempotent) {
@@ -524,6 +565,7 @@ static void fe_rpc_slot_cb(void *arg)
 		}
 		goto out;
 	}
+	atomic_store(&be->rx_us, el_now_us(CLOCK_MONOTONIC));
 	nng_msg *m = nng_aio_get_msg(s->cb_aio);
 	nng_aio_set_msg(s->cb_aio, NULL);
 	len = nng_msg_len(m);
@@ -589,7 +631,8 @@ int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int t
 	s->be = be;
 	s->recv = false;
 	s->idempotent = idempotent != 0;
-	s->deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
+	s->sent_us = el_now_us(CLOCK_MONOTONIC);
+	s->deadline = s->sent_us / 1000 + timeout_ms;
 	s->done = done;
 	s->arg = arg;
 	nng_aio_set_timeout(s->cb_aio, (nng_duration)timeout_ms);
@@ -608,6 +651,7 @@ void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out)
 	out->handshakes = atomic_load(&r->handshakes);
 	out->reauth = atomic_load(&r->reauth);
 	out->timeouts = atomic_load(&r->timeouts);
+	out->stalled = atomic_load(&r->stalled);
 	out->undecodable = atomic_load(&r->undecodable);
 	out->bad_status = atomic_load(&r->bad_status);
 	out->bad_handshake = atomic_load(&r->bad_handshake);
@@ -659,6 +703,7 @@ static int fe_rpc_be_open(fe_rpc *r, fe_rpc_be *be, const fe_rpc_conf *conf, con
 		     nng_pipe_notify(be->sock, NNG_PIPE_EV_REM_POST, fe_rpc_pipe_ev, be))) != 0)
 		return rv;
 	for (i = 0; i < be->nslots; i++) {
+		be->slots[i].be = be;
 		if ((rv = el_nng_err(nng_ctx_open(&be->slots[i].ctx, be->sock))) != 0 ||
 		    (rv = el_nng_err(nng_ctx_set_ms(be->slots[i].ctx, NNG_OPT_REQ_RESENDTIME,
 						    NNG_DURATION_INFINITE))) != 0 ||

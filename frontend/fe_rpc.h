@@ -64,6 +64,7 @@ typedef struct fe_rpc fe_rpc;
 typedef struct fe_rpc_stats {
 	uint64_t calls, failovers, handshakes, reauth;
 	uint64_t timeouts;      /* calls no backend answered in time */
+	uint64_t stalled;       /* connections closed after a request got no answer in time */
 	uint64_t undecodable;   /* reply frames that are no QueryReply */
 	uint64_t bad_status;    /* replies with a QueryStatus this frontend does not know */
 	uint64_t bad_handshake; /* Hello answered Q_OK without a nonce of the right size */
