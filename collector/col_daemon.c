@@ -455,6 +455,7 @@ void col_daemon_status(col_daemon *d)
 	el_buf_addc(&b, '{');
 	col_daemon_json_u(&b, "handshakes", sh.handshakes);
 	col_daemon_json_u(&b, "reconnects", sh.unauth + sh.resets);
+	col_daemon_json_u(&b, "stalled", sh.stalled);
 	col_daemon_json_u(&b, "bytes_out", sh.bytes_out);
 	col_daemon_json_end(&b, '}');
 	el_buf_addc(&b, ',');

@@ -4,6 +4,7 @@
 #include "col_ship.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@
 #define COL_SHIP_CLOSE_MS 5000
 /* REQ's own resend: off, see col_ship.h. */
 #define COL_SHIP_RESEND_MS NNG_DURATION_INFINITE
+/* Requests in a row that got nothing back in time before the connection is closed. */
+#define COL_SHIP_SILENT 2
 
 struct col_ship {
 	nng_socket sock;
@@ -40,9 +43,51 @@ struct col_ship {
 	el_buf cert_pem; /* our certificate, sent in Auth */
 	size_t max_frame;
 	bool authed;
+	atomic_uint pipe_id; /* the connected pipe's NNG id, 0 without one */
+	int silent;          /* requests in a row that got nothing back in time */
 	char identity[EL_OSSL_MAX_CN + 1];
 	col_ship_stats st;
 };
+
+/* col_ship_pipe_ev - NNG pipe callback: the connection's id */
+static void col_ship_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	col_ship *c = arg;
+	unsigned id = (unsigned)nng_pipe_id(p);
+
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_store(&c->pipe_id, id);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_compare_exchange_strong(&c->pipe_id, &id, 0u);
+}
+
+/*
+ * col_ship_silent - a request got nothing back before its deadline, sent
+ * or waiting to be (REQ sends one at a time: the one before it did not
+ * leave).  After COL_SHIP_SILENT in a row the connection is closed, and the
+ * next request goes out on a new one.  A connection that answers nothing to
+ * two requests in a row (20 s with the collector's default send_timeout) is
+ * taken for dead whatever TCP thinks: a NAT or firewall that forgot it, a
+ * peer gone silent.  TCP alone keeps such a connection for a quarter of an
+ * hour and more, each resend timing out on it.  A backend merely slower
+ * than that costs a new connection and a handshake; the batch resent on it
+ * is deduplicated by its sequence numbers.
+ */
+static void col_ship_silent(col_ship *c)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+
+	if (++c->silent < COL_SHIP_SILENT)
+		return;
+	c->silent = 0;
+	p.id = atomic_load(&c->pipe_id);
+	if (p.id != 0 && nng_pipe_close(p) == 0) {
+		c->authed = false;
+		c->st.stalled++;
+		el_warn("ship: %d requests in a row got no answer: connecting again",
+			COL_SHIP_SILENT);
+	}
+}
 
 /* col_ship_status - an IngestStatus other than OK/UNAUTHENTICATED as errno */
 static int col_ship_status(Else__IngestStatus st)
@@ -99,6 +144,8 @@ static int col_ship_rt(col_ship *c, nng_msg *m, Else__IngestReply **rep, int64_t
 	if ((rv = nng_aio_result(c->aio)) != 0) {
 		nng_msg_free(nng_aio_get_msg(c->aio));
 		nng_aio_set_msg(c->aio, NULL);
+		if (rv == NNG_ETIMEDOUT)
+			col_ship_silent(c);
 		goto fail;
 	}
 	c->st.bytes_out += len;
@@ -106,8 +153,12 @@ static int col_ship_rt(col_ship *c, nng_msg *m, Else__IngestReply **rep, int64_t
 	nng_aio_set_timeout(c->aio, (nng_duration)(left > 0 ? left : 1));
 	nng_ctx_recv(c->ctx, c->aio);
 	nng_aio_wait(c->aio);
-	if ((rv = nng_aio_result(c->aio)) != 0)
+	if ((rv = nng_aio_result(c->aio)) != 0) {
+		if (rv == NNG_ETIMEDOUT)
+			col_ship_silent(c);
 		goto fail;
+	}
+	c->silent = 0;
 	r = nng_aio_get_msg(c->aio);
 	nng_aio_set_msg(c->aio, NULL);
 	*rep = else__ingest_reply__unpack(NULL, nng_msg_len(r), nng_msg_body(r));
@@ -378,6 +429,11 @@ int col_ship_open(col_ship **out, const col_ship_conf *conf)
 	if ((rv = el_nng_err(nng_req0_open(&c->sock))) != 0)
 		goto fail;
 	c->sock_open = true;
+	if ((rv = el_nng_err(
+		     nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, col_ship_pipe_ev, c))) != 0 ||
+	    (rv = el_nng_err(
+		     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, col_ship_pipe_ev, c))) != 0)
+		goto fail;
 	/* See the header: the application resends, REQ must not. */
 	if ((rv = el_nng_err(nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
 					       COL_SHIP_RESEND_MS))) != 0 ||
@@ -420,8 +476,8 @@ void col_ship_close(col_ship *c)
 	    el_nng_close_bounded(c->sock, COL_SHIP_SETTLE_MS, COL_SHIP_CLOSE_MS) != 0) {
 		el_warn("ship: NNG did not close the socket within %d ms (NNG 1.5.2 bug)",
 			COL_SHIP_CLOSE_MS);
-		el_nng_abandon(c->aio); /* NNG may still use it */
-		c->aio = NULL;
+		el_nng_abandon(c); /* NNG may still use its aio and the pipe callbacks' c */
+		return;
 	}
 	if (c->aio)
 		nng_aio_free(c->aio);

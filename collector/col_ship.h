@@ -20,6 +20,11 @@
  * col_ship_send() handshakes on the next connection and resends, within
  * the same timeout.
  *
+ * A connection on which two requests in a row got nothing back in time is
+ * closed and dialled again (col_ship_stats.stalled): a NAT or firewall that
+ * forgot it, or a silent peer, would otherwise hold every resend until TCP
+ * gives up on it, a quarter of an hour or more.
+ *
  * OWNERSHIP: col_ship_open() copies conf.  col_ship_send() only reads the
  * batch (it is packed before the call returns).
  * ERRORS: col_ship_send() returns
@@ -67,6 +72,7 @@ typedef struct col_ship_stats {
 	uint64_t unauth;     /* STATUS_UNAUTHENTICATED answers (reconnects) */
 	uint64_t timeouts;   /* col_ship_send calls that ran out of time */
 	uint64_t resets;     /* requests failed by a dropped connection, resent */
+	uint64_t stalled;    /* connections closed: requests in a row got nothing back */
 	uint64_t busy;
 	uint64_t bytes_out; /* request bytes handed to NNG */
 } col_ship_stats;

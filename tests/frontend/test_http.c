@@ -34,6 +34,7 @@
 #include "fe_gzip.h"
 #include "fe_http.h"
 #include "fe_rpc.h"
+#include "relay.h"
 
 static fe_rpc *rpc;
 static fe_api *api;
@@ -533,129 +534,8 @@ static void *rg_main(void *arg)
 	return NULL;
 }
 
-/*
- * A TCP relay between the frontend and the rogue backend that can stop
- * forwarding on the connections it has, without closing them: a NAT or a
- * firewall that forgot them, a peer gone silent.  New connections are
- * relayed.
- */
-#define RL_MAX 16
-static int rl_lfd = -1, rl_target;
-static pthread_t rl_thread;
-static atomic_bool rl_stop;
-static atomic_int rl_frozen; /* connections numbered up to this are frozen */
-static atomic_int rl_next;   /* the number of the last connection accepted */
-
-/* rl_pump - from fd a to fd b what is there; false at the end or an error */
-static bool rl_pump(int a, int b)
-{
-	char buf[65536];
-	ssize_t n = read(a, buf, sizeof(buf));
-
-	if (n <= 0)
-		return false;
-	for (ssize_t off = 0; off < n;) {
-		ssize_t w = write(b, buf + off, (size_t)(n - off));
-		if (w <= 0)
-			return false;
-		off += w;
-	}
-	return true;
-}
-
-static void *rl_main(void *arg)
-{
-	struct {
-		int fd[2], no;
-	} c[RL_MAX];
-	int nc = 0;
-
-	(void)arg;
-	while (!atomic_load(&rl_stop)) {
-		struct pollfd p[1 + 2 * RL_MAX];
-		int who[1 + 2 * RL_MAX], np = 1;
-
-		p[0] = (struct pollfd){ .fd = rl_lfd, .events = POLLIN };
-		for (int i = 0; i < nc; i++)
-			for (int k = 0; k < 2 && c[i].no > atomic_load(&rl_frozen); k++) {
-				p[np] = (struct pollfd){ .fd = c[i].fd[k], .events = POLLIN };
-				who[np++] = 2 * i + k;
-			}
-		if (poll(p, (nfds_t)np, 20) <= 0)
-			continue;
-		if ((p[0].revents & POLLIN) && nc < RL_MAX) {
-			struct sockaddr_in to = { .sin_family = AF_INET,
-						  .sin_port = htons((uint16_t)rl_target),
-						  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-			int a = accept(rl_lfd, NULL, NULL), b = socket(AF_INET, SOCK_STREAM, 0);
-			if (a >= 0 && b >= 0 &&
-			    connect(b, (struct sockaddr *)&to, sizeof(to)) == 0) {
-				c[nc].fd[0] = a;
-				c[nc].fd[1] = b;
-				c[nc++].no = atomic_fetch_add(&rl_next, 1) + 1;
-			} else {
-				if (a >= 0)
-					close(a);
-				if (b >= 0)
-					close(b);
-			}
-		}
-		for (int j = 1; j < np; j++) {
-			int i = who[j] / 2, k = who[j] % 2;
-			if (c[i].fd[0] < 0 || !(p[j].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			if (!rl_pump(c[i].fd[k], c[i].fd[1 - k])) {
-				close(c[i].fd[0]);
-				close(c[i].fd[1]);
-				c[i].fd[0] = c[i].fd[1] = -1;
-			}
-		}
-		for (int i = 0; i < nc;) /* forget the closed ones */
-			if (c[i].fd[0] < 0)
-				c[i] = c[--nc];
-			else
-				i++;
-	}
-	for (int i = 0; i < nc; i++) {
-		close(c[i].fd[0]);
-		close(c[i].fd[1]);
-	}
-	return NULL;
-}
-
-/* rl_start - a relay to port target; its port */
-static int rl_start(int target)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-
-	rl_target = target;
-	atomic_store(&rl_stop, false);
-	atomic_store(&rl_frozen, 0);
-	atomic_store(&rl_next, 0);
-	cr_assert_geq(rl_lfd = socket(AF_INET, SOCK_STREAM, 0), 0);
-	cr_assert_eq(bind(rl_lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(listen(rl_lfd, 8), 0);
-	cr_assert_eq(getsockname(rl_lfd, (struct sockaddr *)&a, &len), 0);
-	cr_assert_eq(pthread_create(&rl_thread, NULL, rl_main, NULL), 0);
-	return ntohs(a.sin_port);
-}
-
-/* rl_freeze - the relay's connections so far stop forwarding */
-static void rl_freeze(void)
-{
-	atomic_store(&rl_frozen, atomic_load(&rl_next));
-}
-
-static void rl_stop_all(void)
-{
-	if (rl_lfd < 0)
-		return;
-	atomic_store(&rl_stop, true);
-	pthread_join(rl_thread, NULL);
-	close(rl_lfd);
-	rl_lfd = -1;
-}
+/* Between the frontend and the rogue backend in the stall test (st_setup). */
+static tr_relay rl = { .lfd = -1 };
 
 /* rg_open - the rogue backend, and the frontend dialling it (through a relay) */
 static void rg_open(bool relay)
@@ -679,7 +559,7 @@ static void rg_open(bool relay)
 	nng_tls_config_free(tls);
 	cr_assert_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &bp), 0);
 	cr_assert_eq(pthread_create(&rg_thread, NULL, rg_main, NULL), 0);
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay ? rl_start(bp) : bp);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", relay ? tr_relay_start(&rl, bp) : bp);
 	rc.urls[0] = url;
 	rc.ca_file = path("ca1/ca.crt");
 	rc.cert_key_file = path("ca1/client-frontend1.pem");
@@ -695,7 +575,7 @@ static void rg_setup(void)
 	rg_open(false);
 }
 
-/* st_setup - the rogue backend behind a relay (rl_freeze) */
+/* st_setup - the rogue backend behind a relay (tr_relay_freeze) */
 static void st_setup(void)
 {
 	rg_open(true);
@@ -704,7 +584,8 @@ static void st_setup(void)
 static void rg_teardown(void)
 {
 	teardown();
-	rl_stop_all();
+	if (rl.lfd >= 0)
+		tr_relay_stop(&rl);
 	if (el_nng_close_bounded(rg_sock, 100, 5000) == 0)
 		pthread_join(rg_thread, NULL);
 }
@@ -810,7 +691,7 @@ Test(rogue, a_connection_gone_silent_is_closed_and_the_next_call_served, .init =
 	fe_rpc_stats rs;
 
 	cr_assert_eq(rg_ask(RG_OK), 200, "%.300s", resp);
-	rl_freeze();
+	tr_relay_freeze(&rl);
 	cr_assert_eq(rg_ask(RG_OK), 504, "%.300s", resp);
 	fe_rpc_stats_get(rpc, &rs);
 	cr_assert_eq(rs.stalled, 1);
@@ -819,7 +700,7 @@ Test(rogue, a_connection_gone_silent_is_closed_and_the_next_call_served, .init =
 	cr_assert(strstr(resp, "alice@example.org"), "%.300s", resp);
 	fe_rpc_stats_get(rpc, &rs);
 	cr_assert_eq(rs.stalled, 1);
-	cr_assert_eq(atomic_load(&rl_next), 2, "served on a new connection");
+	cr_assert_eq(tr_relay_accepted(&rl), 2, "served on a new connection");
 }
 
 Test(rogue, a_reply_over_max_frame_is_a_timeout_and_a_dropped_connection)

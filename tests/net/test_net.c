@@ -27,6 +27,7 @@
 #include "col_ship.h"
 #include "el_nng.h"
 #include "el_ossl.h"
+#include "relay.h"
 
 static char tn_dir[1024];
 
@@ -721,6 +722,45 @@ Test(net, reconnect_after_backend_restart_reauthenticates)
 	cr_assert_eq(cs.handshakes, 2);
 	cr_assert_eq(s.batches, 1);
 	col_ship_close(c);
+	tn_stop(&s);
+}
+
+/*
+ * A connection that neither answers nor takes anything (a relay that stopped
+ * forwarding on it, as a NAT that forgot it would): after two requests in a
+ * row time out on it, it is closed, and the next batch goes out on a new one
+ * and is committed once.
+ */
+Test(net, a_connection_gone_silent_is_dialled_again)
+{
+	tn_server s;
+	tn_batch b;
+	tr_relay rl;
+	col_ship *c;
+	col_ship_stats cs;
+	uint64_t committed = 0;
+
+	tn_start(&s, 2);
+	c = tn_client(tr_relay_start(&rl, s.port), "ca1/ca.crt", "ca1/client-mx1.example.org.pem");
+	tn_batch_make(&b, "s", 1, 1, 2);
+	cr_assert_eq(col_ship_send(c, &b.b, &committed, 10000), 0);
+	tr_relay_freeze(&rl);
+	tn_batch_make(&b, "s", 2, 3, 2);
+	cr_assert_eq(col_ship_send(c, &b.b, &committed, 500), -ETIMEDOUT);
+	col_ship_stats_get(c, &cs);
+	cr_assert_eq(cs.stalled, 0, "one silence is not enough");
+	cr_assert_eq(col_ship_send(c, &b.b, &committed, 500), -ETIMEDOUT);
+	col_ship_stats_get(c, &cs);
+	cr_assert_eq(cs.stalled, 1);
+	cr_assert_eq(col_ship_send(c, &b.b, &committed, 10000), 0, "the batch on a new connection");
+	cr_assert_eq(committed, 4);
+	col_ship_stats_get(c, &cs);
+	cr_assert_eq(cs.stalled, 1);
+	cr_assert_eq(cs.handshakes, 2);
+	cr_assert_eq(tr_relay_accepted(&rl), 2);
+	col_ship_close(c);
+	cr_assert_eq(s.batches, 2, "each batch stored once: %d", (int)s.batches);
+	tr_relay_stop(&rl);
 	tn_stop(&s);
 }
 
