@@ -232,40 +232,23 @@ int be_db_q_quick(be_db *db, el_arena *a, const be_db_scope *sc, const char *q, 
 	 * casts and time zone functions at every call (an EXECUTE permission
 	 * check each for a role that is not superuser).
 	 */
+	/* clang-format off */
 	static const char sql[] =
 		"WITH k AS (SELECT DISTINCT email_id FROM (SELECT email_id FROM email_keys "
 		"WHERE kind = 1 AND key IN ($5, '<' || $5 || '>', btrim($5, '<>')) "
 		"UNION ALL SELECT email_id FROM email_keys WHERE $7::boolean AND kind = 2 "
 		"AND key = $5 UNION ALL SELECT email_id FROM email_keys WHERE $8::boolean "
 		"AND kind = 3 AND key = lower($5)) x LIMIT 1000), "
-		"d AS (SELECT DISTINCT e.day, e.email_id, " BE_DBQ_DAY_LO(
-			"e.day") " AS lo, " BE_DBQ_DAY_HI("e.day") " AS hi "
-								   "FROM k JOIN email_keys e ON "
-								   "e.kind = 3 AND e.key = "
-								   "lpad(to_hex(k.email_id), 16, "
-								   "'0') AND e.email_id = "
-								   "k.email_id) "
-								   "SELECT " BE_DBQ_ROW_COLS
-								   ", (SELECT count(*) FROM k) >= "
-								   "1000 "
-								   "FROM d JOIN messages m ON "
-								   "m.email_id = d.email_id "
-								   "AND m.first_seen >= d.lo AND "
-								   "m.first_seen < d.hi "
-								   "JOIN hosts h ON h.id = "
-								   "m.host_id "
-								   "WHERE " BE_DBQ_VISIBLE(
-									   "m.email_id") " ORDER "
-											 "BY "
-											 "m.first_"
-											 "seen "
-											 "DESC, "
-											 "m.host_"
-											 "id, "
-											 "m.queue_"
-											 "id LIMIT "
-											 "$6::"
-											 "integer";
+		"d AS (SELECT DISTINCT e.day, e.email_id, " BE_DBQ_DAY_LO("e.day") " AS lo, "
+		BE_DBQ_DAY_HI("e.day") " AS hi "
+		"FROM k JOIN email_keys e ON e.kind = 3 "
+		"AND e.key = lpad(to_hex(k.email_id), 16, '0') AND e.email_id = k.email_id) "
+		"SELECT " BE_DBQ_ROW_COLS ", (SELECT count(*) FROM k) >= 1000 "
+		"FROM d JOIN messages m ON m.email_id = d.email_id "
+		"AND m.first_seen >= d.lo AND m.first_seen < d.hi "
+		"JOIN hosts h ON h.id = m.host_id WHERE " BE_DBQ_VISIBLE("m.email_id") " "
+		"ORDER BY m.first_seen DESC, m.host_id, m.queue_id LIMIT $6::integer";
+	/* clang-format on */
 	rc = be_dbq_gen(db, BE_DBQ_G_QUICK, "quick search", sql, 8, p, &r);
 	if (rc)
 		return rc;
