@@ -1676,6 +1676,28 @@ static void tq_only_own(const Else__MessageRow *m, int64_t own, const char *addr
 			  where, m->recipients[k]);
 }
 
+/*
+ * tq_only_own_in - the rows of transaction qid in r (a search's rows or a
+ * flow's hops), at least one, each as tq_only_own
+ */
+static void tq_only_own_in(const Else__QueryReply *r, const char *qid, int64_t own,
+			   const char *addr, const char *where)
+{
+	bool search = r->result_case == ELSE__QUERY_REPLY__RESULT_SEARCH;
+	bool seen = false;
+
+	cr_assert_eq(r->status, 0, "%s: %s", where, r->error);
+	size_t n = search ? r->search->n_rows : r->flow->n_hops;
+	for (size_t i = 0; i < n; i++) {
+		const Else__MessageRow *m = search ? r->search->rows[i] : r->flow->hops[i]->msg;
+		if (strcmp(m->queue_id, qid) != 0)
+			continue;
+		seen = true;
+		tq_only_own(m, own, addr, where);
+	}
+	cr_assert(seen, "%s: the mailbox user's own message %s", where, qid);
+}
+
 Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 {
 	tq_sess ad, mb;
@@ -1796,30 +1818,12 @@ Test(query, lines_today_truncated_quick_searches_and_a_mailbox_users_nrcpt)
 	cr_assert_eq(tq_login("mb2", "password-of-mb2", &mb), 0);
 	qs.q = eid;
 	qs.limit = 0;
-	bool seen = false;
 	r = tq_do(&mb, false, ELSE__QUERY_REQUEST__CALL_QUICK, &qs);
-	cr_assert_eq(r->status, 0, "%s", r->error);
-	for (size_t i = 0; i < r->search->n_rows; i++) {
-		Else__MessageRow *m = r->search->rows[i];
-		if (strcmp(m->queue_id, qid) != 0)
-			continue;
-		seen = true;
-		tq_only_own(m, own, addr, "quick");
-	}
-	cr_assert(seen, "the mailbox user's own message %s %s", eid, qid);
+	tq_only_own_in(r, qid, own, addr, "quick");
 	else__query_reply__free_unpacked(r, NULL);
 	/* Its transaction in the flow view says the same (be_dbq_flow_summary). */
 	r = tq_flow(&mb, eid);
-	cr_assert_eq(r->status, 0, "%s", r->error);
-	seen = false;
-	for (size_t i = 0; i < r->flow->n_hops; i++) {
-		Else__MessageRow *m = r->flow->hops[i]->msg;
-		if (strcmp(m->queue_id, qid) != 0)
-			continue;
-		seen = true;
-		tq_only_own(m, own, addr, "flow");
-	}
-	cr_assert(seen, "the flow of the mailbox user's own message %s %s", eid, qid);
+	tq_only_own_in(r, qid, own, addr, "flow");
 	else__query_reply__free_unpacked(r, NULL);
 	/*
 	 * Another recipient of that message (a Bcc, for all mb2 knows): no
