@@ -4,7 +4,6 @@
 #include "col_ship.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,18 +48,6 @@ struct col_ship {
 	col_ship_stats st;
 };
 
-/* col_ship_pipe_ev - NNG pipe callback: the connection's id */
-static void col_ship_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	col_ship *c = arg;
-	unsigned id = (unsigned)nng_pipe_id(p);
-
-	if (ev == NNG_PIPE_EV_ADD_POST)
-		atomic_store(&c->pipe_id, id);
-	else if (ev == NNG_PIPE_EV_REM_POST)
-		atomic_compare_exchange_strong(&c->pipe_id, &id, 0u);
-}
-
 /*
  * col_ship_silent - a request got nothing back before its deadline, sent
  * or waiting to be (REQ sends one at a time: the one before it did not
@@ -75,13 +62,10 @@ static void col_ship_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
  */
 static void col_ship_silent(col_ship *c)
 {
-	nng_pipe p = NNG_PIPE_INITIALIZER;
-
 	if (++c->silent < COL_SHIP_SILENT)
 		return;
 	c->silent = 0;
-	p.id = atomic_load(&c->pipe_id);
-	if (p.id != 0 && nng_pipe_close(p) == 0) {
+	if (el_nng_pipe_close_id(&c->pipe_id) == 0) {
 		c->authed = false;
 		c->st.stalled++;
 		el_warn("ship: %d requests in a row got no answer: connecting again",
@@ -429,10 +413,10 @@ int col_ship_open(col_ship **out, const col_ship_conf *conf)
 	if ((rv = el_nng_err(nng_req0_open(&c->sock))) != 0)
 		goto fail;
 	c->sock_open = true;
-	if ((rv = el_nng_err(
-		     nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, col_ship_pipe_ev, c))) != 0 ||
-	    (rv = el_nng_err(
-		     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, col_ship_pipe_ev, c))) != 0)
+	if ((rv = el_nng_err(nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, el_nng_pipe_note,
+					     &c->pipe_id))) != 0 ||
+	    (rv = el_nng_err(nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, el_nng_pipe_note,
+					     &c->pipe_id))) != 0)
 		goto fail;
 	/* See the header: the application resends, REQ must not. */
 	if ((rv = el_nng_err(nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,

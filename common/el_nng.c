@@ -329,6 +329,27 @@ void el_nng_abandon(void *p)
 	pthread_mutex_unlock(&el_nng_abandon_mu);
 }
 
+/* el_nng_pipe_note - see el_nng.h */
+void el_nng_pipe_note(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	atomic_uint *id = arg;
+	unsigned pid = (unsigned)nng_pipe_id(p);
+
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_store(id, pid);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_compare_exchange_strong(id, &pid, 0u);
+}
+
+/* el_nng_pipe_close_id - see el_nng.h */
+int el_nng_pipe_close_id(atomic_uint *id)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+
+	p.id = atomic_load(id);
+	return p.id != 0 && nng_pipe_close(p) == 0 ? 0 : -ENOENT;
+}
+
 /* el_nng_close_bounded - see el_nng.h */
 int el_nng_close_bounded(nng_socket s, int settle_ms, int max_ms)
 {

@@ -21,6 +21,7 @@
 #ifndef EL_NNG_H
 #define EL_NNG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,6 +98,21 @@ int el_nng_close_bounded(nng_socket s, int settle_ms, int max_ms);
  * reachable, on purpose, rather than lost.  NULL: a no-op.
  */
 void el_nng_abandon(void *p);
+
+/*
+ * el_nng_pipe_note - an NNG pipe callback (nng_pipe_notify, ADD_POST and
+ * REM_POST) keeping in *arg, an atomic_uint, the id of the socket's
+ * connection: the newest pipe added, 0 once it is removed.  Dialers keep
+ * one connection; el_nng_pipe_close_id closes it.
+ */
+void el_nng_pipe_note(nng_pipe p, nng_pipe_ev ev, void *arg);
+
+/*
+ * el_nng_pipe_close_id - close the connection that *id names, so that its
+ * dialer connects again (a connection gone silent: a NAT or firewall that
+ * forgot it, a stuck peer).  0, or -ENOENT when there is none.
+ */
+int el_nng_pipe_close_id(atomic_uint *id);
 
 /*
  * el_nng_url_host - copy the host part of a tcp:// or tls+tcp:// URL into

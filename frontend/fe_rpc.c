@@ -109,15 +109,12 @@ static struct timespec fe_rpc_abstime(int64_t deadline_ms)
 static void fe_rpc_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	fe_rpc_be *be = arg;
-	unsigned id = (unsigned)nng_pipe_id(p);
 
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		atomic_store(&be->pipe_id, id);
+	el_nng_pipe_note(p, ev, &be->pipe_id);
+	if (ev == NNG_PIPE_EV_ADD_POST)
 		atomic_fetch_add(&be->pipes, 1);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		atomic_compare_exchange_strong(&be->pipe_id, &id, 0u);
+	else if (ev == NNG_PIPE_EV_REM_POST)
 		atomic_fetch_sub(&be->pipes, 1);
-	}
 	atomic_fetch_add(&be->gen, 1);
 }
 
@@ -136,12 +133,9 @@ static void fe_rpc_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
  */
 static void fe_rpc_stalled(fe_rpc_be *be, const fe_rpc_slot *s)
 {
-	nng_pipe p = NNG_PIPE_INITIALIZER;
-
 	if (s->sent_us == 0 || atomic_load(&be->rx_us) > s->sent_us)
 		return; /* not sent (fe_rpc_rt), or answers came since */
-	p.id = atomic_load(&be->pipe_id);
-	if (p.id != 0 && nng_pipe_close(p) == 0)
+	if (el_nng_pipe_close_id(&be->pipe_id) == 0)
 		atomic_fetch_add(&be->r->stalled, 1);
 }
 
