@@ -674,10 +674,9 @@ static const char *const be_live_conf[] = {
  * backend never falls back to the defaults, which could shorten its
  * retention and drop days of data at the next maintenance.
  */
-static void be_reconfigure(const char *config, bool missing_ok, const char *const *sets,
-			   size_t nsets, be_ingest *ing, be_maint *maint)
+static void be_reconfigure(const el_conf_cli *cli, be_ingest *ing, be_maint *maint)
 {
-	el_conf_src src = { config, missing_ok, sets, nsets };
+	el_conf_src src = el_conf_cli_src(cli);
 	char err[512], restart[512];
 	int rc;
 
@@ -686,7 +685,7 @@ static void be_reconfigure(const char *config, bool missing_ok, const char *cons
 			    restart, sizeof(restart));
 	if (rc < 0) {
 		be_reload_errors++;
-		el_warn("reload of %s refused, the running settings stay: %s", config, err);
+		el_warn("reload of %s refused, the running settings stay: %s", cli->path, err);
 		return;
 	}
 	be_reloads++;
@@ -695,10 +694,10 @@ static void be_reconfigure(const char *config, bool missing_ok, const char *cons
 	be_maint_set(maint, be_keep_now());
 	el_info("reloaded %s: retention %lldd, stats_retention %lldd, partitions_ahead %lld, "
 		"checkpoint_interval %llds, idle_flush %llds, metrics_interval %llds%s%s",
-		config, (long long)(cf_retention / 86400), (long long)(cf_stats_retention / 86400),
-		(long long)cf_ahead, (long long)cf_checkpoint, (long long)cf_idle,
-		(long long)cf_metrics, restart[0] ? "; changed, taking effect at a restart: " : "",
-		restart);
+		cli->path, (long long)(cf_retention / 86400),
+		(long long)(cf_stats_retention / 86400), (long long)cf_ahead,
+		(long long)cf_checkpoint, (long long)cf_idle, (long long)cf_metrics,
+		restart[0] ? "; changed, taking effect at a restart: " : "", restart);
 }
 
 /* be_usage - print usage and exit */
@@ -715,68 +714,23 @@ static void be_usage(int code)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "set", required_argument, NULL, 'o' },
-		{ "print-config", no_argument, NULL, 'p' },
-		{ "check-config", no_argument, NULL, 'k' },
-		{ "status", no_argument, NULL, 's' },
 		{ "create-admin", required_argument, NULL, 'A' },
 		{ "set-password", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = "/etc/else/else-backend.conf";
-	char *sets[32], err[512], conninfo[1200], ingest_ci[1300];
-	int nsets = 0, ch, rc, mode = 0;
-	const char *user_arg = NULL;
-	bool embedded, config_given = false, pg_started = false;
+	char conninfo[1200], ingest_ci[1300];
+	el_conf_cli cli;
+	int rc;
+	bool embedded, pg_started = false;
 
 	el_log_set_prog("else-backend");
-	while ((ch = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			config_given = true;
-			break;
-		case 'o':
-			if (nsets == 32)
-				el_fatal("too many -o settings");
-			sets[nsets++] = optarg;
-			break;
-		case 'p':
-		case 'k':
-		case 's':
-			mode = ch;
-			break;
-		case 'A':
-		case 'P':
-			mode = ch;
-			user_arg = optarg;
-			break;
-		case 'h':
-			be_usage(0);
-			break;
-		default:
-			be_usage(2);
-		}
-	}
-	if (mode == 'p') {
-		el_conf_print(be_conf, BE_NCONF, STDOUT_FILENO);
-		return 0;
-	}
-	rc = el_conf_load(be_conf, BE_NCONF, config, err, sizeof(err));
-	if (rc == -ENOENT && !config_given)
-		rc = 0; /* no file at the default place: defaults and -o only */
-	if (rc < 0)
-		el_fatal("%s", err);
-	for (int i = 0; i < nsets; i++)
-		if (el_conf_set(be_conf, BE_NCONF, sets[i], err, sizeof(err)) < 0)
-			el_fatal("-o %s: %s", sets[i], err);
-	if (mode == 'k') {
+	el_conf_cli_parse(&cli, argc, argv, "/etc/else/else-backend.conf", opts, be_usage);
+	el_conf_cli_load(&cli, be_conf, BE_NCONF);
+	if (cli.mode == 'k') {
 		printf("else-backend: configuration OK\n");
 		return 0;
 	}
-	if (mode == 's')
+	if (cli.mode == 's')
 		return be_status();
 
 	if (mkdir(cf_state_dir, 0755) < 0 && errno != EEXIST)
@@ -813,9 +767,9 @@ int main(int argc, char **argv)
 		el_fatal("database: cannot connect as the schema owner: %s", strerror(-rc));
 	if ((rc = be_db_migrate(admin)) < 0)
 		el_fatal("database: migration failed: %s", strerror(-rc));
-	if (mode == 'A' || mode == 'P') {
+	if (cli.mode == 'A' || cli.mode == 'P') {
 		/* A one-off command: leave the embedded cluster as it was found. */
-		rc = be_user_command(admin, mode, user_arg);
+		rc = be_user_command(admin, cli.mode, cli.arg);
 		be_db_close(admin);
 		if (pg_started && be_pg_stop(cf_state_dir) < 0) {
 			el_warn("embedded PostgreSQL did not stop");
@@ -893,8 +847,7 @@ int main(int argc, char **argv)
 		}
 		if (be_reload) {
 			be_reload = 0;
-			be_reconfigure(config, !config_given, (const char *const *)sets,
-				       (size_t)nsets, ing, &maint);
+			be_reconfigure(&cli, ing, &maint);
 		}
 	}
 	el_info("stopping: writing a checkpoint");

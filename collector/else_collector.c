@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <dirent.h>
 #include <pwd.h>
@@ -189,68 +188,23 @@ static void col_usage(int code)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "set", required_argument, NULL, 'o' },
-		{ "print-config", no_argument, NULL, 'p' },
-		{ "check-config", no_argument, NULL, 'k' },
-		{ "status", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *config = "/etc/else/else-collector.conf";
-	char *sets[64], err[512], spool_dir[600], status[600], host[256];
+	char err[512], spool_dir[600], status[600], host[256];
 	col_src_conf srcs[COL_MAX_SOURCES];
 	el_priv pv;
 	bool as_user = false;
 	col_daemon_conf dc;
 	col_daemon *d = NULL;
-	bool config_given = false;
-	int nsets = 0, ch, rc, mode = 0;
+	el_conf_cli cli;
+	int rc;
 
 	el_log_set_prog("else-collector");
-	while ((ch = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			config_given = true;
-			break;
-		case 'o':
-			if (nsets == 64)
-				el_fatal("too many -o settings");
-			sets[nsets++] = optarg;
-			break;
-		case 'p':
-		case 'k':
-		case 's':
-			mode = ch;
-			break;
-		case 'h':
-			col_usage(0);
-			break;
-		default:
-			col_usage(2);
-		}
-	}
-	if (optind < argc)
-		col_usage(2);
-	if (mode == 'p') {
-		el_conf_print(col_conf, COL_NCONF, STDOUT_FILENO);
-		return 0;
-	}
-	rc = el_conf_load(col_conf, COL_NCONF, config, err, sizeof(err));
-	if (rc == -ENOENT && !config_given)
-		rc = 0;
-	if (rc < 0)
-		el_fatal("%s", err);
-	for (int i = 0; i < nsets; i++)
-		if (el_conf_set(col_conf, COL_NCONF, sets[i], err, sizeof(err)) < 0)
-			el_fatal("-o %s: %s", sets[i], err);
+	el_conf_cli_parse(&cli, argc, argv, "/etc/else/else-collector.conf", NULL, col_usage);
+	el_conf_cli_load(&cli, col_conf, COL_NCONF);
 	if (cf_status_file[0])
 		snprintf(status, sizeof(status), "%s", cf_status_file);
 	else
 		snprintf(status, sizeof(status), "%s/status.json", cf_state_dir);
-	if (mode == 's')
+	if (cli.mode == 's')
 		return el_status_print("else-collector", status, 3 * cf_status_ms / 1000 + 5);
 
 	/* Check everything before touching anything. */
@@ -283,7 +237,7 @@ int main(int argc, char **argv)
 		el_fatal("ca_file %s: %s", cf_ca, strerror(errno));
 	if (access(cf_cert, R_OK) < 0)
 		el_fatal("cert_file %s: %s", cf_cert, strerror(errno));
-	if (mode == 'k') {
+	if (cli.mode == 'k') {
 		printf("else-collector: configuration OK (%zu sources, backend %s)\n", cf_sources.n,
 		       cf_backend);
 		return 0;

@@ -4,10 +4,13 @@
 #include "el_conf.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "el_log.h"
 
 #define EL_CONF_LINE_MAX 4096
 
@@ -375,4 +378,86 @@ void el_conf_print(const el_conf_item *items, size_t n, int fd)
 			dprintf(fd, "# %s [%lld..%lld]\n#%s = %s\n\n", it->help, (long long)it->min,
 				(long long)it->max, it->name, it->def);
 	}
+}
+
+#define EL_CONF_CLI_EXTRA 8
+
+/* el_conf_cli_parse - see el_conf.h */
+void el_conf_cli_parse(el_conf_cli *c, int argc, char **argv, const char *default_path,
+		       const struct option *extra, void (*usage)(int code))
+{
+	static const struct option common[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "print-config", no_argument, NULL, 'p' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "status", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	enum { NCOMMON = sizeof(common) / sizeof(common[0]) };
+	struct option opts[NCOMMON + EL_CONF_CLI_EXTRA + 1];
+	size_t n = 0;
+	int ch;
+
+	memset(c, 0, sizeof(*c));
+	c->path = default_path;
+	memset(opts, 0, sizeof(opts));
+	memcpy(opts, common, sizeof(common));
+	for (; extra && extra[n].name; n++) {
+		if (n == EL_CONF_CLI_EXTRA)
+			el_panic("el_conf_cli_parse: more than %d options of its own",
+				 EL_CONF_CLI_EXTRA);
+		opts[NCOMMON + n] = extra[n];
+	}
+	while ((ch = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			c->path = optarg;
+			c->path_given = true;
+			break;
+		case 'o':
+			if (c->nsets == EL_CONF_CLI_SETS)
+				el_fatal("more than %d -o settings", EL_CONF_CLI_SETS);
+			c->sets[c->nsets++] = optarg;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		case '?':
+		case ':':
+			usage(2);
+			break;
+		default: /* --print-config, --check-config, --status or the daemon's own */
+			c->mode = ch;
+			c->arg = optarg;
+		}
+	}
+	if (optind < argc)
+		usage(2);
+}
+
+/* el_conf_cli_load - see el_conf.h */
+void el_conf_cli_load(const el_conf_cli *c, const el_conf_item *items, size_t n)
+{
+	char err[512];
+	int rc;
+
+	if (c->mode == 'p') {
+		el_conf_print(items, n, STDOUT_FILENO);
+		exit(0);
+	}
+	rc = el_conf_load(items, n, c->path, err, sizeof(err));
+	if (rc < 0 && !(rc == -ENOENT && !c->path_given))
+		el_fatal("%s", err);
+	for (size_t i = 0; i < c->nsets; i++)
+		if (el_conf_set(items, n, c->sets[i], err, sizeof(err)) < 0)
+			el_fatal("-o %s: %s", c->sets[i], err);
+}
+
+/* el_conf_cli_src - see el_conf.h */
+el_conf_src el_conf_cli_src(const el_conf_cli *c)
+{
+	return (el_conf_src){
+		.path = c->path, .missing_ok = !c->path_given, .sets = c->sets, .nsets = c->nsets
+	};
 }

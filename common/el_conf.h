@@ -84,4 +84,47 @@ int el_conf_reload(const el_conf_item *items, size_t n, const el_conf_src *src,
 /* el_conf_print - write the table as a commented example config */
 void el_conf_print(const el_conf_item *items, size_t n, int fd);
 
+struct option;
+
+#define EL_CONF_CLI_SETS 64 /* -o settings on one command line at most */
+
+/*
+ * el_conf_cli - the command line every ELSE daemon takes:
+ *     -c, --config FILE     the settings file; at the daemon's default place
+ *                           it may be absent (defaults and -o only), given
+ *                           with -c it must exist
+ *     -o, --set KEY=VALUE   a setting over the file's (repeatable)
+ *     --print-config        mode 'p': every setting, its default and range
+ *     --check-config        mode 'k'
+ *     --status              mode 's'
+ *     -h, --help
+ * and the daemon's own long options: an option's val becomes the mode and
+ * its argument arg.  OWNERSHIP: the strings point into argv.
+ */
+typedef struct el_conf_cli {
+	const char *path;
+	bool path_given;
+	const char *sets[EL_CONF_CLI_SETS];
+	size_t nsets;
+	int mode; /* 0: run */
+	const char *arg;
+} el_conf_cli;
+
+/*
+ * el_conf_cli_parse - argv into c.  extra: the daemon's own options (NULL or
+ * ended by a zeroed entry, at most 8, vals other than c, o, p, k, s, h).
+ * usage(0) for -h, usage(2) for a command line it cannot take; usage must
+ * not return.
+ */
+void el_conf_cli_parse(el_conf_cli *c, int argc, char **argv, const char *default_path,
+		       const struct option *extra, void (*usage)(int code));
+/*
+ * el_conf_cli_load - c's settings into the table: mode 'p' prints the table
+ * and exits 0; otherwise the file, then the -o settings.  Any error is fatal
+ * (el_fatal), naming the file or the setting.
+ */
+void el_conf_cli_load(const el_conf_cli *c, const el_conf_item *items, size_t n);
+/* el_conf_cli_src - where el_conf_reload reads c's settings again */
+el_conf_src el_conf_cli_src(const el_conf_cli *c);
+
 #endif

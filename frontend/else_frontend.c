@@ -13,7 +13,6 @@
  * docs/frontend.md describes installation and operation.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -206,14 +205,9 @@ static void fe_drop_privileges(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = { { "print-config", no_argument, 0, 'P' },
-					    { "check-config", no_argument, 0, 'C' },
-					    { "status", no_argument, 0, 'S' },
-					    { "help", no_argument, 0, 'h' },
-					    { 0, 0, 0, 0 } };
-	const char *conf_path = "/etc/else/else-frontend.conf";
-	char *overrides[64], err[512], *urls, *save = NULL, *u;
-	int nover = 0, opt, rv, check = 0, status = 0;
+	char *urls, *save = NULL, *u;
+	el_conf_cli cli;
+	int rv;
 	fe_rpc_conf rc = { 0 };
 	fe_http_conf hc = { 0 };
 	fe_api_conf ac = { 0 };
@@ -225,41 +219,9 @@ int main(int argc, char **argv)
 	int sig;
 
 	el_log_set_prog("else-frontend");
-	while ((opt = getopt_long(argc, argv, "c:o:h", lo, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			conf_path = optarg;
-			break;
-		case 'o':
-			if (nover == 64)
-				el_fatal("too many -o");
-			overrides[nover++] = optarg;
-			break;
-		case 'P':
-			el_conf_print(fe_conf, FE_NCONF, 1);
-			return 0;
-		case 'C':
-			check = 1;
-			break;
-		case 'S':
-			status = 1;
-			break;
-		case 'h':
-			fe_usage(0);
-			break;
-		default:
-			fe_usage(2);
-		}
-	}
-	rv = el_conf_load(fe_conf, FE_NCONF, conf_path, err, sizeof(err));
-	if (rv == -ENOENT && strcmp(conf_path, "/etc/else/else-frontend.conf") != 0)
-		el_fatal("%s: no such file", conf_path);
-	if (rv != 0 && rv != -ENOENT)
-		el_fatal("%s", err);
-	for (int i = 0; i < nover; i++)
-		if (el_conf_set(fe_conf, FE_NCONF, overrides[i], err, sizeof(err)) != 0)
-			el_fatal("-o %s: %s", overrides[i], err);
-	if (status) {
+	el_conf_cli_parse(&cli, argc, argv, "/etc/else/else-frontend.conf", NULL, fe_usage);
+	el_conf_cli_load(&cli, fe_conf, FE_NCONF);
+	if (cli.mode == 's') {
 		if (cf_status_file[0] == '\0')
 			el_fatal("status_file is empty: this frontend keeps no status");
 		return el_status_print("else-frontend", cf_status_file, 3 * cf_status_s + 5);
@@ -276,8 +238,8 @@ int main(int argc, char **argv)
 	}
 	if (rc.nurls == 0)
 		el_fatal("backend: no URL");
-	if (check) {
-		printf("else-frontend: %s is valid\n", conf_path);
+	if (cli.mode == 'k') {
+		printf("else-frontend: %s is valid\n", cli.path);
 		return 0;
 	}
 	/* Signals for the main thread only (sigwait below), before NNG's and MHD's threads. */

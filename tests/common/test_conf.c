@@ -3,6 +3,8 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,4 +401,147 @@ Test(conf, reload_of_a_list)
 	cr_assert_str_eq(tl_src.v[0], "c");
 	cr_assert_str_eq(restart, "port");
 	el_conf_free(tl_items, TL_N);
+}
+
+/* The daemons' command line (el_conf_cli). */
+
+static int tc_usage_code = -1;
+
+/* tc_usage - a daemon's usage(): records the code, and does not return */
+static void tc_usage(int code)
+{
+	tc_usage_code = code;
+	exit(10 + code);
+}
+
+/* tc_cli - el_conf_cli_parse of the NULL-terminated arguments after argv[0] */
+static void tc_cli(el_conf_cli *c, const struct option *extra, ...)
+{
+	static char *argv[32];
+	int argc = 0;
+	va_list ap;
+
+	argv[argc++] = "else-test";
+	va_start(ap, extra);
+	for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 31;)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	optind = 0; /* getopt from the start again */
+	el_conf_cli_parse(c, argc, argv, "/nonexistent/default.conf", extra, tc_usage);
+}
+
+Test(conf, cli_takes_file_settings_and_modes)
+{
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, NULL);
+	cr_assert_str_eq(c.path, "/nonexistent/default.conf");
+	cr_assert_not(c.path_given);
+	cr_assert_eq(c.nsets, 0);
+	cr_assert_eq(c.mode, 0);
+	tc_cli(&c, NULL, "-c", "/etc/x.conf", "-o", "port=25", "--set", "verbose=yes",
+	       "--check-config", NULL);
+	cr_assert_str_eq(c.path, "/etc/x.conf");
+	cr_assert(c.path_given);
+	cr_assert_eq(c.nsets, 2);
+	cr_assert_str_eq(c.sets[0], "port=25");
+	cr_assert_str_eq(c.sets[1], "verbose=yes");
+	cr_assert_eq(c.mode, 'k');
+	tc_cli(&c, NULL, "--config", "/etc/y.conf", "--status", NULL);
+	cr_assert_str_eq(c.path, "/etc/y.conf");
+	cr_assert_eq(c.mode, 's');
+	tc_cli(&c, NULL, "--print-config", NULL);
+	cr_assert_eq(c.mode, 'p');
+}
+
+Test(conf, cli_takes_a_daemons_own_option)
+{
+	static const struct option own[] = {
+		{ "create-admin", required_argument, NULL, 'A' },
+		{ NULL, 0, NULL, 0 },
+	};
+	el_conf_cli c;
+
+	tc_cli(&c, own, "-o", "port=1", "--create-admin", "alice", NULL);
+	cr_assert_eq(c.mode, 'A');
+	cr_assert_str_eq(c.arg, "alice");
+	cr_assert_eq(c.nsets, 1);
+}
+
+Test(conf, cli_refuses_an_unknown_option, .exit_code = 12)
+{
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, "--create-admin", "alice", NULL); /* not this daemon's */
+}
+
+Test(conf, cli_refuses_an_argument_of_no_option, .exit_code = 12)
+{
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, "-o", "port=1", "extra", NULL);
+}
+
+Test(conf, cli_help_is_usage_0, .exit_code = 10)
+{
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, "--help", NULL);
+}
+
+Test(conf, cli_loads_the_file_then_the_settings)
+{
+	const char *p = tc_file("port = 25\nverbose = yes\n");
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, "-c", p, "-o", "port=26", NULL);
+	el_conf_cli_load(&c, tc_items, TC_N);
+	unlink(p);
+	cr_assert_eq(tc_port, 26, "-o comes after the file");
+	cr_assert(tc_flag);
+	el_conf_free(tc_items, TC_N);
+}
+
+Test(conf, cli_default_file_may_be_absent)
+{
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, "-o", "port=27", NULL);
+	el_conf_cli_load(&c, tc_items, TC_N);
+	cr_assert_eq(tc_port, 27);
+	cr_assert_eq(tc_frame, 16 << 20, "the defaults");
+	el_conf_free(tc_items, TC_N);
+}
+
+Test(conf, cli_given_file_must_exist, .exit_code = 1)
+{
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, "-c", "/nonexistent/given.conf", NULL);
+	el_conf_cli_load(&c, tc_items, TC_N);
+}
+
+Test(conf, cli_bad_setting_is_fatal, .exit_code = 1)
+{
+	el_conf_cli c;
+
+	tc_cli(&c, NULL, "-o", "port=0", NULL); /* below the range */
+	el_conf_cli_load(&c, tc_items, TC_N);
+}
+
+Test(conf, cli_src_reads_the_same_again)
+{
+	el_conf_cli c;
+	el_conf_src s;
+
+	tc_cli(&c, NULL, "-o", "port=28", NULL);
+	s = el_conf_cli_src(&c);
+	cr_assert_str_eq(s.path, "/nonexistent/default.conf");
+	cr_assert(s.missing_ok, "absent at the default place");
+	cr_assert_eq(s.nsets, 1);
+	cr_assert_str_eq(s.sets[0], "port=28");
+	tc_cli(&c, NULL, "-c", "/etc/z.conf", NULL);
+	s = el_conf_cli_src(&c);
+	cr_assert_not(s.missing_ok, "given with -c");
 }
