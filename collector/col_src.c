@@ -59,6 +59,28 @@ int col_src_wait(col_src *s, int fd, int ms)
 	return r > 0 && n == 2 && p[1].revents ? 1 : 0;
 }
 
+/* col_src_poll - see col_src_int.h */
+int col_src_poll(col_src *s, col_src_chunk *out, int timeout_ms,
+		 int (*step)(col_src *s, col_src_chunk *out))
+{
+	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
+
+	for (;;) {
+		if (step(s, out))
+			return 0;
+		int w = s->conf.poll_ms;
+		if (timeout_ms >= 0) {
+			int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
+			if (left <= 0)
+				return 0;
+			if (left < w)
+				w = (int)left;
+		}
+		if (col_src_wait(s, -1, w) == -ECANCELED)
+			return 0;
+	}
+}
+
 /* col_src_count_lines - counters for the lines of the chunk being returned */
 void col_src_count_lines(col_src *s)
 {

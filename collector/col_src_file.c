@@ -516,8 +516,10 @@ static void col_file_mark(col_src *s, col_file *f, col_src_chunk *out)
 }
 
 /* col_file_step - 1 with a chunk in out, 0 when there is nothing yet */
-static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
+static int col_file_step(col_src *s, col_src_chunk *out)
 {
+	col_file *f = s->impl;
+
 	col_lb_compact(&f->lb);
 	for (;;) {
 		ssize_t n;
@@ -587,23 +589,7 @@ static int col_file_step(col_src *s, col_file *f, col_src_chunk *out)
 /* col_file_read - see col_src_int.h */
 int col_file_read(col_src *s, col_src_chunk *out, int timeout_ms)
 {
-	col_file *f = s->impl;
-	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
-
-	for (;;) {
-		if (col_file_step(s, f, out))
-			return 0;
-		int w = s->conf.poll_ms;
-		if (timeout_ms >= 0) {
-			int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
-			if (left <= 0)
-				return 0;
-			if (left < w)
-				w = (int)left;
-		}
-		if (col_src_wait(s, -1, w) == -ECANCELED)
-			return 0;
-	}
+	return col_src_poll(s, out, timeout_ms, col_file_step);
 }
 
 /* col_file_close - see col_src_int.h */

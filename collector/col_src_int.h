@@ -74,6 +74,14 @@ static inline uint64_t col_lb_pos(const col_lb *b)
 /* col_src_wait - sleep up to ms (<0: forever) or until fd readable / stop:
  * 1 fd readable, 0 time out, -ECANCELED stopped */
 int col_src_wait(col_src *s, int fd, int ms);
+/*
+ * col_src_poll - the read of a source that polls (files, message tracking
+ * directories): step (1 with a chunk in out, 0 when there is nothing yet)
+ * again every poll_ms until it gives a chunk, timeout_ms passes (<0: never)
+ * or the source is stopped.  Returns 0.
+ */
+int col_src_poll(col_src *s, col_src_chunk *out, int timeout_ms,
+		 int (*step)(col_src *s, col_src_chunk *out));
 /* col_src_is_stopped - has col_src_stop() been called */
 bool col_src_is_stopped(const col_src *s);
 /* col_src_count_lines - account for the lines of a chunk about to be returned */

@@ -392,8 +392,9 @@ static int col_mt_try(col_src *s, col_msgtrk *m, col_mt_file *e, col_src_chunk *
 }
 
 /* col_mt_step - one chunk from the next file that has one */
-static int col_mt_step(col_src *s, col_msgtrk *m, col_src_chunk *out)
+static int col_mt_step(col_src *s, col_src_chunk *out)
 {
+	col_msgtrk *m = s->impl;
 	int64_t now = el_now_ms(CLOCK_MONOTONIC);
 
 	if (now - m->scanned_ms >= s->conf.poll_ms) {
@@ -416,23 +417,7 @@ static int col_mt_step(col_src *s, col_msgtrk *m, col_src_chunk *out)
 /* col_msgtrk_read - see col_src_int.h */
 int col_msgtrk_read(col_src *s, col_src_chunk *out, int timeout_ms)
 {
-	col_msgtrk *m = s->impl;
-	int64_t deadline = el_now_ms(CLOCK_MONOTONIC) + timeout_ms;
-
-	for (;;) {
-		if (col_mt_step(s, m, out))
-			return 0;
-		int w = s->conf.poll_ms;
-		if (timeout_ms >= 0) {
-			int64_t left = deadline - el_now_ms(CLOCK_MONOTONIC);
-			if (left <= 0)
-				return 0;
-			if (left < w)
-				w = (int)left;
-		}
-		if (col_src_wait(s, -1, w) == -ECANCELED)
-			return 0;
-	}
+	return col_src_poll(s, out, timeout_ms, col_mt_step);
 }
 
 /* col_msgtrk_close - see col_src_int.h */
