@@ -29,8 +29,10 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "el_map.h"
 #include "el_nng.h"
 #include "fe_api.h"
+#include "fe_assets.h"
 #include "fe_gzip.h"
 #include "fe_http.h"
 #include "fe_rpc.h"
@@ -167,6 +169,54 @@ Test(http, assets_are_gzipped_when_accepted_and_404_otherwise)
 	cr_assert_eq(status(ask(req, (size_t)n)), 404);
 	n = snprintf(req, sizeof(req), "DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 	cr_assert_eq(status(ask(req, (size_t)n)), 405);
+}
+
+/* etag_of - the ETag header's value in r, into out (empty if none) */
+static void etag_of(const char *r, char *out, size_t cap)
+{
+	const char *e = strstr(r, "\r\nETag: ");
+	size_t n = 0;
+
+	if (e)
+		for (e += 8; e[n] && e[n] != '\r' && n + 1 < cap; n++)
+			out[n] = e[n];
+	out[n] = '\0';
+}
+
+Test(http, assets_are_revalidated_by_etag)
+{
+	char req[256], etag[64], again[64], want[64];
+	const fe_asset *a = NULL;
+	int n = snprintf(req, sizeof(req),
+			 "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	const char *r = ask(req, (size_t)n);
+
+	cr_assert_eq(status(r), 200, "%s", r);
+	etag_of(r, etag, sizeof(etag));
+	/* The same in every frontend (and every start): the bytes' hash, unseeded. */
+	for (size_t i = 0; i < fe_nassets; i++)
+		if (strcmp(fe_assets[i].path, "/index.html") == 0)
+			a = &fe_assets[i];
+	cr_assert_not_null(a);
+	snprintf(want, sizeof(want), "\"%016llx\"",
+		 (unsigned long long)el_hash_bytes(a->data, a->len, 0));
+	cr_assert_str_eq(etag, want, "%.400s", r);
+	etag_of(ask(req, (size_t)n), again, sizeof(again));
+	cr_assert_str_eq(again, etag);
+
+	n = snprintf(req, sizeof(req),
+		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n"
+		     "Connection: close\r\n\r\n",
+		     etag);
+	r = ask(req, (size_t)n);
+	cr_assert_eq(status(r), 304, "%.400s", r);
+	cr_assert(strstr(r, "<!doctype html>") == NULL, "a 304 has no body");
+	n = snprintf(req, sizeof(req),
+		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"0\"\r\n"
+		     "Connection: close\r\n\r\n");
+	r = ask(req, (size_t)n);
+	cr_assert_eq(status(r), 200, "another ETag: the page again");
+	cr_assert(strstr(r, "<!doctype html>"));
 }
 
 Test(http, api_needs_post_and_json)
