@@ -23,6 +23,7 @@
 #include "el_log.h"
 #include "el_map.h"
 #include "el_ossl.h"
+#include "el_span.h"
 #include "fe_assets.h"
 #include "fe_gzip.h"
 
@@ -31,6 +32,7 @@
 #define FE_HTTP_CSRF_MAX 128
 #define FE_HTTP_UA_MAX 256
 #define FE_HTTP_IP_MAX 64
+#define FE_HTTP_INM_MAX 8192
 /*
  * Replies up to this size are turned into JSON on libmicrohttpd's thread
  * when they come; bigger ones (exports, long flows) on a worker, so their
@@ -403,6 +405,44 @@ static enum MHD_Result fe_http_api_start(fe_http *h, struct MHD_Connection *c, f
 	return MHD_YES;
 }
 
+/* fe_http_etag_opaque - the quoted part of an entity tag (after W/) */
+static el_span fe_http_etag_opaque(el_span t)
+{
+	if (t.len >= 2 && t.p[0] == 'W' && t.p[1] == '/')
+		return el_span_make(t.p + 2, t.len - 2);
+	return t;
+}
+
+/* fe_http_etag_match - see fe_http.h */
+bool fe_http_etag_match(const char *inm, const char *etag)
+{
+	el_span want = fe_http_etag_opaque(el_span_make(etag, strlen(etag)));
+	size_t n = inm ? strnlen(inm, FE_HTTP_INM_MAX + 1) : 0, i = 0;
+
+	if (n == 0 || n > FE_HTTP_INM_MAX)
+		return false;
+	for (;;) {
+		const char *q;
+		size_t start;
+
+		while (i < n && (inm[i] == ' ' || inm[i] == '\t' || inm[i] == ','))
+			i++;
+		if (i == n)
+			return false;
+		if (inm[i] == '*')
+			return true;
+		start = i;
+		if (n - i >= 2 && inm[i] == 'W' && inm[i + 1] == '/')
+			i += 2;
+		if (i == n || inm[i] != '"' || (q = memchr(inm + i + 1, '"', n - i - 1)) == NULL)
+			return false; /* not an entity tag: nothing after it can be trusted */
+		i = (size_t)(q - inm) + 1;
+		el_span got = fe_http_etag_opaque(el_span_make(inm + start, i - start));
+		if (got.len == want.len && memcmp(got.p, want.p, got.len) == 0)
+			return true;
+	}
+}
+
 /* fe_http_asset_send - GET of an embedded file */
 static enum MHD_Result fe_http_asset_send(fe_http *h, struct MHD_Connection *c, const char *url)
 {
@@ -422,7 +462,7 @@ static enum MHD_Result fe_http_asset_send(fe_http *h, struct MHD_Connection *c, 
 		}
 	if (fa == NULL)
 		return fe_http_error(h, c, 404, "Q_NOT_FOUND", "no such page");
-	if (inm && strcmp(inm, fa->etag) == 0) {
+	if (fe_http_etag_match(inm, fa->etag)) {
 		r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 		if (r == NULL)
 			return MHD_NO;
@@ -679,8 +719,11 @@ int fe_http_start(fe_http **out, const fe_http_conf *conf, fe_api *api)
 		fe_http_asset *fa = &h->assets[i];
 		fa->a = &fe_assets[i];
 		el_buf_init(&fa->gz);
-		/* Seed 0: every frontend behind a balancer gives an asset the same ETag. */
-		snprintf(fa->etag, sizeof(fa->etag), "\"%016llx\"",
+		/*
+		 * Seed 0: every frontend behind a balancer gives an asset the same
+		 * ETag.  Weak: the gzipped and the plain bytes share it.
+		 */
+		snprintf(fa->etag, sizeof(fa->etag), "W/\"%016llx\"",
 			 (unsigned long long)el_hash_bytes(fa->a->data, fa->a->len, 0));
 		if (fa->a->len >= FE_HTTP_GZIP_MIN && strncmp(fa->a->type, "image/png", 9) != 0 &&
 		    fe_gzip(&fa->gz, fa->a->data, fa->a->len, 9) != 0)

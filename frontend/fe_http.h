@@ -60,4 +60,12 @@ unsigned fe_http_port(fe_http *h);
 /* fe_http_stop - finish queued API calls, stop MHD, free; NULL is a no-op */
 void fe_http_stop(fe_http *h);
 
+/*
+ * fe_http_etag_match - whether an If-None-Match value (a list of entity tags,
+ * or "*"; from the client: NULL, malformed or longer than 8 KiB is no match)
+ * names etag.  Compared weakly, as RFC 9110 13.1.2 has it for If-None-Match:
+ * W/"x" matches "x".
+ */
+bool fe_http_etag_match(const char *inm, const char *etag);
+
 #endif

@@ -198,7 +198,7 @@ Test(http, assets_are_revalidated_by_etag)
 		if (strcmp(fe_assets[i].path, "/index.html") == 0)
 			a = &fe_assets[i];
 	cr_assert_not_null(a);
-	snprintf(want, sizeof(want), "\"%016llx\"",
+	snprintf(want, sizeof(want), "W/\"%016llx\"",
 		 (unsigned long long)el_hash_bytes(a->data, a->len, 0));
 	cr_assert_str_eq(etag, want, "%.400s", r);
 	etag_of(ask(req, (size_t)n), again, sizeof(again));
@@ -351,6 +351,33 @@ Test(http_parts, session_cookie_only_as_64_hex_digits)
 	cr_assert_not(fe_api_session(two, tok), "a non-hex digit");
 	snprintf(two, sizeof(two), "xelse_session=%064d", 7);
 	cr_assert_not(fe_api_session(two, tok), "another cookie's name");
+}
+
+Test(http_parts, if_none_match_is_a_weak_list)
+{
+	const char *e = "W/\"00c0ffee00c0ffee\"";
+
+	cr_assert(fe_http_etag_match("W/\"00c0ffee00c0ffee\"", e));
+	cr_assert(fe_http_etag_match("\"00c0ffee00c0ffee\"", e), "weak comparison");
+	cr_assert(fe_http_etag_match("\"a\", W/\"00c0ffee00c0ffee\"", e));
+	cr_assert(fe_http_etag_match(" \"a\" ,\t\"00c0ffee00c0ffee\"", e));
+	cr_assert(fe_http_etag_match("*", e));
+	cr_assert(fe_http_etag_match("\"00c0ffee00c0ffee\"", "\"00c0ffee00c0ffee\""));
+	cr_assert_not(fe_http_etag_match(NULL, e));
+	cr_assert_not(fe_http_etag_match("", e));
+	cr_assert_not(fe_http_etag_match("\"a\", \"b\"", e));
+	cr_assert_not(fe_http_etag_match("\"00c0ffee00c0ffe\"", e), "a prefix");
+	cr_assert_not(fe_http_etag_match("00c0ffee00c0ffee", e), "unquoted");
+	cr_assert_not(fe_http_etag_match("\"00c0ffee00c0ffee", e), "unterminated");
+	cr_assert_not(fe_http_etag_match("junk, \"00c0ffee00c0ffee\"", e),
+		      "nothing after a malformed tag");
+	char *big = malloc(9100);
+	cr_assert_not_null(big);
+	memset(big, ' ', 8990);
+	memcpy(big + 8990, "\"00c0ffee00c0ffee\"", 18);
+	big[8990 + 18] = '\0';
+	cr_assert_not(fe_http_etag_match(big, e), "over 8 KiB");
+	free(big);
 }
 
 Test(http_parts, gzip_accepted_unless_refused)
