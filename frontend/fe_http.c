@@ -108,10 +108,10 @@ static void fe_http_headers(fe_http *h, struct MHD_Response *r)
 					"max-age=31536000; includeSubDomains");
 }
 
-/* fe_http_send - queue a response of body (copied) */
+/* fe_http_send - queue a response of body (copied), with one more header if hname */
 static enum MHD_Result fe_http_send(fe_http *h, struct MHD_Connection *c, unsigned status,
 				    const char *type, const void *body, size_t len, bool gzipped,
-				    const char *set_cookie)
+				    const char *hname, const char *hvalue)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -125,16 +125,17 @@ static enum MHD_Result fe_http_send(fe_http *h, struct MHD_Connection *c, unsign
 	MHD_add_response_header(r, "Vary", "Accept-Encoding");
 	if (gzipped)
 		MHD_add_response_header(r, "Content-Encoding", "gzip");
-	if (set_cookie && set_cookie[0])
-		MHD_add_response_header(r, "Set-Cookie", set_cookie);
+	if (hname && hvalue && hvalue[0])
+		MHD_add_response_header(r, hname, hvalue);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-/* fe_http_error - a JSON error of the frontend's own */
-static enum MHD_Result fe_http_error(fe_http *h, struct MHD_Connection *c, unsigned status,
-				     const char *qstatus, const char *msg)
+/* fe_http_error_with - a JSON error of the frontend's own, with one more header if hname */
+static enum MHD_Result fe_http_error_with(fe_http *h, struct MHD_Connection *c, unsigned status,
+					  const char *qstatus, const char *msg, const char *hname,
+					  const char *hvalue)
 {
 	fe_api_resp rs;
 	enum MHD_Result ret;
@@ -142,9 +143,16 @@ static enum MHD_Result fe_http_error(fe_http *h, struct MHD_Connection *c, unsig
 	el_buf_init(&rs.body);
 	fe_api_error(&rs, (int)status, qstatus, msg);
 	ret = fe_http_send(h, c, status, "application/json; charset=utf-8", rs.body.p, rs.body.len,
-			   false, NULL);
+			   false, hname, hvalue);
 	el_buf_fini(&rs.body);
 	return ret;
+}
+
+/* fe_http_error - a JSON error of the frontend's own */
+static enum MHD_Result fe_http_error(fe_http *h, struct MHD_Connection *c, unsigned status,
+				     const char *qstatus, const char *msg)
+{
+	return fe_http_error_with(h, c, status, qstatus, msg, NULL, NULL);
 }
 
 /* fe_http_hdr - a request header or NULL */
@@ -380,7 +388,7 @@ static enum MHD_Result fe_http_api_start(fe_http *h, struct MHD_Connection *c, f
 		atomic_fetch_add(&h->api_calls, 1);
 		ret = fe_http_send(h, c, (unsigned)j->rs.http_status,
 				   "application/json; charset=utf-8", j->rs.body.p, j->rs.body.len,
-				   false, j->rs.set_cookie);
+				   false, "Set-Cookie", j->rs.set_cookie);
 		fe_http_job_free(j);
 		return ret;
 	}
@@ -535,9 +543,10 @@ static enum MHD_Result fe_http_handler(void *cls, struct MHD_Connection *c, cons
 		}
 		if (rq->early)
 			/* Answer now: MHD closes the connection instead of reading the body. */
-			return fe_http_error(h, c, (unsigned)rq->early,
-					     rq->early == 403 ? "Q_FORBIDDEN" : "Q_BAD_REQUEST",
-					     rq->early_msg);
+			return fe_http_error_with(
+				h, c, (unsigned)rq->early,
+				rq->early == 403 ? "Q_FORBIDDEN" : "Q_BAD_REQUEST", rq->early_msg,
+				rq->early == 405 ? "Allow" : NULL, "POST");
 		return MHD_YES;
 	}
 	if (!rq->api) {
@@ -546,7 +555,8 @@ static enum MHD_Result fe_http_handler(void *cls, struct MHD_Connection *c, cons
 			return MHD_YES;
 		}
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-			return fe_http_error(h, c, 405, "Q_BAD_REQUEST", "method not allowed");
+			return fe_http_error_with(h, c, 405, "Q_BAD_REQUEST", "method not allowed",
+						  "Allow", "GET, HEAD");
 		return fe_http_asset_send(h, c, url);
 	}
 	if (rq->early)
@@ -584,7 +594,7 @@ static enum MHD_Result fe_http_handler(void *cls, struct MHD_Connection *c, cons
 	bool gz = j->gz.len > 0;
 	return fe_http_send(h, c, (unsigned)j->rs.http_status, "application/json; charset=utf-8",
 			    gz ? j->gz.p : j->rs.body.p, gz ? j->gz.len : j->rs.body.len, gz,
-			    j->rs.set_cookie);
+			    "Set-Cookie", j->rs.set_cookie);
 }
 
 /* fe_http_completed - MHD is done with a request: free its state */

@@ -168,7 +168,9 @@ Test(http, assets_are_gzipped_when_accepted_and_404_otherwise)
 		     "GET /etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 	cr_assert_eq(status(ask(req, (size_t)n)), 404);
 	n = snprintf(req, sizeof(req), "DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-	cr_assert_eq(status(ask(req, (size_t)n)), 405);
+	r = ask(req, (size_t)n);
+	cr_assert_eq(status(r), 405);
+	cr_assert(strstr(r, "\r\nAllow: GET, HEAD\r\n"), "a 405 says what is allowed: %.400s", r);
 }
 
 /* etag_of - the ETag header's value in r, into out (empty if none) */
@@ -224,8 +226,10 @@ Test(http, api_needs_post_and_json)
 	char req[256];
 	int n = snprintf(req, sizeof(req),
 			 "GET /api/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	const char *r = ask(req, (size_t)n);
 
-	cr_assert_eq(status(ask(req, (size_t)n)), 405);
+	cr_assert_eq(status(r), 405);
+	cr_assert(strstr(r, "\r\nAllow: POST\r\n"), "%.400s", r);
 	cr_assert_eq(status(post("search", "", "{}")), 415);
 	cr_assert_eq(status(post("search", "Content-Type: text/plain\r\n", "{}")), 415);
 	cr_assert_eq(status(post("search", "Content-Type: application/x-www-form-urlencoded\r\n",
