@@ -213,6 +213,9 @@ Test(http, assets_are_revalidated_by_etag)
 	r = ask(req, (size_t)n);
 	cr_assert_eq(status(r), 304, "%.400s", r);
 	cr_assert(strstr(r, "<!doctype html>") == NULL, "a 304 has no body");
+	/* ... and the caching fields a 200 would have (RFC 9110 15.4.5). */
+	cr_assert(strstr(r, "\r\nCache-Control: no-cache\r\n"), "%.800s", r);
+	cr_assert(strstr(r, "\r\nVary: Accept-Encoding\r\n"), "%.800s", r);
 	n = snprintf(req, sizeof(req),
 		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"0\"\r\n"
 		     "Connection: close\r\n\r\n");
