@@ -470,24 +470,28 @@ static enum MHD_Result fe_http_asset_send(fe_http *h, struct MHD_Connection *c, 
 		}
 	if (fa == NULL)
 		return fe_http_error(h, c, 404, "Q_NOT_FOUND", "no such page");
+	/*
+	 * A 304 gets the body too: libmicrohttpd sends none with that status, only
+	 * the Content-Length a 200 would have had, which RFC 9110 8.6 allows (an
+	 * empty body would make it say 0, which it forbids).  It carries the
+	 * caching fields a 200 would (15.4.5) and no other representation fields.
+	 */
 	fresh = fe_http_etag_match(inm, fa->etag);
-	gz = !fresh && fa->gz.len > 0 && fe_gzip_accepted(fe_http_hdr(c, "Accept-Encoding"));
-	r = fresh ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
-		  : MHD_create_response_from_buffer(gz ? fa->gz.len : fa->a->len,
-						    gz ? (void *)fa->gz.p
-						       : (void *)(uintptr_t)fa->a->data,
-						    MHD_RESPMEM_PERSISTENT);
+	gz = fa->gz.len > 0 && fe_gzip_accepted(fe_http_hdr(c, "Accept-Encoding"));
+	r = MHD_create_response_from_buffer(gz ? fa->gz.len : fa->a->len,
+					    gz ? (void *)fa->gz.p : (void *)(uintptr_t)fa->a->data,
+					    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
 	fe_http_headers(h, r);
-	if (!fresh)
-		MHD_add_response_header(r, "Content-Type", fa->a->type);
-	/* A 304 carries the caching fields a 200 would (RFC 9110 15.4.5). */
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	MHD_add_response_header(r, "ETag", fa->etag);
 	MHD_add_response_header(r, "Vary", "Accept-Encoding");
-	if (gz)
-		MHD_add_response_header(r, "Content-Encoding", "gzip");
+	if (!fresh) {
+		MHD_add_response_header(r, "Content-Type", fa->a->type);
+		if (gz)
+			MHD_add_response_header(r, "Content-Encoding", "gzip");
+	}
 	ret = MHD_queue_response(c, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;

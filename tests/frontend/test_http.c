@@ -187,7 +187,7 @@ static void etag_of(const char *r, char *out, size_t cap)
 
 Test(http, assets_are_revalidated_by_etag)
 {
-	char req[256], etag[64], again[64], want[64];
+	char req[512], etag[64], again[64], want[64];
 	const fe_asset *a = NULL;
 	int n = snprintf(req, sizeof(req),
 			 "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -213,9 +213,24 @@ Test(http, assets_are_revalidated_by_etag)
 	r = ask(req, (size_t)n);
 	cr_assert_eq(status(r), 304, "%.400s", r);
 	cr_assert(strstr(r, "<!doctype html>") == NULL, "a 304 has no body");
-	/* ... and the caching fields a 200 would have (RFC 9110 15.4.5). */
+	/* ... and the caching fields a 200 would have (RFC 9110 15.4.5), and if
+	 * a Content-Length, the 200's (8.6). */
 	cr_assert(strstr(r, "\r\nCache-Control: no-cache\r\n"), "%.800s", r);
 	cr_assert(strstr(r, "\r\nVary: Accept-Encoding\r\n"), "%.800s", r);
+	char cl[48];
+	snprintf(cl, sizeof(cl), "\r\nContent-Length: %zu\r\n", a->len);
+	cr_assert(strstr(r, "\r\nContent-Length: ") == NULL || strstr(r, cl), "%.800s", r);
+	cr_assert(strstr(r, "\r\nContent-Type: ") == NULL, "%.800s", r);
+	/* On a kept-alive connection the next answer starts right after its headers. */
+	n = snprintf(req, sizeof(req),
+		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n"
+		     "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		     etag);
+	r = ask(req, (size_t)n);
+	cr_assert_eq(status(r), 304, "%.400s", r);
+	cr_assert_not_null(strstr(r, "\r\n\r\n"));
+	cr_assert_eq(strncmp(strstr(r, "\r\n\r\n") + 4, "HTTP/1.1 200 OK\r\n", 17), 0, "%.1200s",
+		     r);
 	n = snprintf(req, sizeof(req),
 		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"0\"\r\n"
 		     "Connection: close\r\n\r\n");
