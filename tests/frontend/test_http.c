@@ -185,13 +185,27 @@ static void etag_of(const char *r, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/*
+ * get_index - GET /index.html with the If-None-Match inm (NULL: none); with
+ * twice, a plain GET of it follows on the same connection
+ */
+static const char *get_index(const char *inm, bool twice)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof(req), "GET /index.html HTTP/1.1\r\nHost: x\r\n%s%s%s%s\r\n%s",
+			 inm ? "If-None-Match: " : "", inm ? inm : "", inm ? "\r\n" : "",
+			 twice ? "" : "Connection: close\r\n",
+			 twice ? "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+			       : "");
+
+	return ask(req, (size_t)n);
+}
+
 Test(http, assets_are_revalidated_by_etag)
 {
-	char req[512], etag[64], again[64], want[64];
+	char etag[64], again[64], want[64], cl[48];
 	const fe_asset *a = NULL;
-	int n = snprintf(req, sizeof(req),
-			 "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-	const char *r = ask(req, (size_t)n);
+	const char *r = get_index(NULL, false);
 
 	cr_assert_eq(status(r), 200, "%s", r);
 	etag_of(r, etag, sizeof(etag));
@@ -203,38 +217,26 @@ Test(http, assets_are_revalidated_by_etag)
 	snprintf(want, sizeof(want), "W/\"%016llx\"",
 		 (unsigned long long)el_hash_bytes(a->data, a->len, 0));
 	cr_assert_str_eq(etag, want, "%.400s", r);
-	etag_of(ask(req, (size_t)n), again, sizeof(again));
+	etag_of(get_index(NULL, false), again, sizeof(again));
 	cr_assert_str_eq(again, etag);
 
-	n = snprintf(req, sizeof(req),
-		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n"
-		     "Connection: close\r\n\r\n",
-		     etag);
-	r = ask(req, (size_t)n);
+	r = get_index(etag, false);
 	cr_assert_eq(status(r), 304, "%.400s", r);
 	cr_assert(strstr(r, "<!doctype html>") == NULL, "a 304 has no body");
 	/* ... and the caching fields a 200 would have (RFC 9110 15.4.5), and if
 	 * a Content-Length, the 200's (8.6). */
 	cr_assert(strstr(r, "\r\nCache-Control: no-cache\r\n"), "%.800s", r);
 	cr_assert(strstr(r, "\r\nVary: Accept-Encoding\r\n"), "%.800s", r);
-	char cl[48];
 	snprintf(cl, sizeof(cl), "\r\nContent-Length: %zu\r\n", a->len);
 	cr_assert(strstr(r, "\r\nContent-Length: ") == NULL || strstr(r, cl), "%.800s", r);
 	cr_assert(strstr(r, "\r\nContent-Type: ") == NULL, "%.800s", r);
 	/* On a kept-alive connection the next answer starts right after its headers. */
-	n = snprintf(req, sizeof(req),
-		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n"
-		     "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-		     etag);
-	r = ask(req, (size_t)n);
+	r = get_index(etag, true);
 	cr_assert_eq(status(r), 304, "%.400s", r);
 	cr_assert_not_null(strstr(r, "\r\n\r\n"));
 	cr_assert_eq(strncmp(strstr(r, "\r\n\r\n") + 4, "HTTP/1.1 200 OK\r\n", 17), 0, "%.1200s",
 		     r);
-	n = snprintf(req, sizeof(req),
-		     "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"0\"\r\n"
-		     "Connection: close\r\n\r\n");
-	r = ask(req, (size_t)n);
+	r = get_index("\"0\"", false);
 	cr_assert_eq(status(r), 200, "another ETag: the page again");
 	cr_assert(strstr(r, "<!doctype html>"));
 }
