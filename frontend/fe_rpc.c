@@ -67,7 +67,6 @@ typedef struct fe_rpc_be {
 	bool dialer_open;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;         /* a slot freed, a handshake finished */
-	atomic_int pipes;          /* connected pipes (0 or 1) */
 	atomic_uint pipe_id;       /* the connected pipe's NNG id, 0 without one */
 	atomic_int_fast64_t rx_us; /* when a reply last came (CLOCK_MONOTONIC) */
 	atomic_uint gen;           /* bumped on every pipe event */
@@ -111,10 +110,6 @@ static void fe_rpc_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 	fe_rpc_be *be = arg;
 
 	el_nng_pipe_note(p, ev, &be->pipe_id);
-	if (ev == NNG_PIPE_EV_ADD_POST)
-		atomic_fetch_add(&be->pipes, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
-		atomic_fetch_sub(&be->pipes, 1);
 	atomic_fetch_add(&be->gen, 1);
 }
 
@@ -439,7 +434,7 @@ static fe_rpc_be *fe_rpc_pick(fe_rpc *r, unsigned *start, uint32_t tried)
 
 	for (k = 0; k < r->nbe; k++) {
 		unsigned i = (*start + (unsigned)k) % (unsigned)r->nbe;
-		if ((tried & (1u << i)) == 0 && atomic_load(&r->be[i].pipes) > 0) {
+		if ((tried & (1u << i)) == 0 && atomic_load(&r->be[i].pipe_id) != 0) {
 			*start = i + 1;
 			return &r->be[i];
 		}
@@ -608,7 +603,7 @@ int fe_rpc_start(fe_rpc *r, const Else__QueryRequest *req, int idempotent, int t
 		return -EAGAIN; /* fe_rpc_call gives the error */
 	for (k = 0; k < r->nbe && s == NULL; k++) {
 		be = &r->be[(start + k) % r->nbe];
-		if (atomic_load(&be->pipes) == 0)
+		if (atomic_load(&be->pipe_id) == 0)
 			continue;
 		pthread_mutex_lock(&be->mu);
 		if (be->authed && be->authed_gen == atomic_load(&be->gen))
@@ -654,7 +649,7 @@ void fe_rpc_stats_get(fe_rpc *r, fe_rpc_stats *out)
 	out->connected = 0;
 	for (i = 0; i < r->nbe; i++) {
 		uint64_t tls_auth, other;
-		out->connected += atomic_load(&r->be[i].pipes) > 0;
+		out->connected += atomic_load(&r->be[i].pipe_id) != 0;
 		if (!r->be[i].dialer_open)
 			continue;
 		el_nng_dialer_errors(r->be[i].dialer, &tls_auth, &other);
