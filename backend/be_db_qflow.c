@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,46 @@ static int be_dbq_flow_hops(be_db *db, el_arena *a, const be_db_scope *sc, const
 	return 0;
 }
 
+/* be_dbq_is_hop - is t the transaction host/queue_id */
+static bool be_dbq_is_hop(const Else__Transaction *t, const char *host, const char *queue_id)
+{
+	return host[0] && strcmp(t->msg->host, host) == 0 &&
+	       strcmp(t->msg->queue_id, queue_id) == 0;
+}
+
+/* be_db_q_flow_order - see be_db_query.h */
+void be_db_q_flow_order(Else__Transaction **hops, size_t n)
+{
+	Else__Transaction *in[200];
+	int from[200];
+	bool done[200] = { false };
+
+	if (n < 2 || n > 200)
+		return;
+	memcpy(in, hops, n * sizeof(*in));
+	for (size_t i = 0; i < n; i++) {
+		from[i] = -1;
+		for (size_t j = 0; j < n && from[i] < 0; j++)
+			if (j != i &&
+			    (be_dbq_is_hop(in[j], in[i]->prev_host, in[i]->prev_queue_id) ||
+			     be_dbq_is_hop(in[j], in[i]->dsn_of_host, in[i]->dsn_of_queue_id)))
+				from[i] = (int)j;
+	}
+	/* Each place takes the earliest hop whose origin is placed; a loop (bad data) breaks. */
+	for (size_t k = 0; k < n; k++) {
+		size_t pick = n;
+
+		for (size_t i = 0; i < n && pick == n; i++)
+			if (!done[i] && (from[i] < 0 || done[from[i]]))
+				pick = i;
+		for (size_t i = 0; i < n && pick == n; i++)
+			if (!done[i])
+				pick = i;
+		done[pick] = true;
+		hops[k] = in[pick];
+	}
+}
+
 /*
  * be_db_q_flow - see be_db_query.h.  Two round trips: the transactions with
  * the rejects, then every transaction's recipients and lines.
@@ -328,6 +369,7 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 				      n - i < BE_DBQ_HOPS_AT_ONCE ? n : i + BE_DBQ_HOPS_AT_ONCE,
 				      out);
 	PQclear(r);
+	be_db_q_flow_order(out->hops, out->n_hops);
 	if (rc == 0) {
 		n = PQntuples(res[1]);
 		out->n_rejects = (size_t)n;

@@ -731,6 +731,107 @@ Test(query, a_flows_transactions_list_the_recipients_a_search_lists)
 	else__query_reply__free_unpacked(r, NULL);
 }
 
+/* tq_hop_at - the index of host/queue_id among the flow's hops, -1 if absent */
+static int tq_hop_at(const Else__FlowReply *f, const char *host, const char *queue_id)
+{
+	for (size_t i = 0; host[0] && i < f->n_hops; i++)
+		if (strcmp(f->hops[i]->msg->host, host) == 0 &&
+		    strcmp(f->hops[i]->msg->queue_id, queue_id) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Every e-mail of several transactions in the harness logs: each hop comes
+ * after the hop it came from and after the transaction it is a bounce of,
+ * as the flow view draws them, one below the other.
+ */
+Test(query, a_flows_hops_follow_the_hop_they_came_from)
+{
+	tq_sess s;
+	int linked = 0;
+
+	cr_assert_eq(tq_connect(NULL), ELSE__QUERY_STATUS__Q_OK);
+	cr_assert_eq(tq_login("root", "password-of-test", &s), ELSE__QUERY_STATUS__Q_OK);
+	PGconn *pc = PQconnectdb(tq_ci);
+	PGresult *x = PQexec(pc, "SELECT lpad(to_hex(email_id), 16, '0') FROM messages "
+				 "GROUP BY email_id HAVING count(*) >= 2 ORDER BY 1");
+	cr_assert_eq(PQresultStatus(x), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(x));
+	cr_assert_geq(PQntuples(x), 5, "e-mails of several transactions");
+	for (int e = 0; e < PQntuples(x); e++) {
+		Else__QueryReply *r = tq_flow(&s, PQgetvalue(x, e, 0));
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		for (size_t i = 0; i < r->flow->n_hops; i++) {
+			const Else__Transaction *t = r->flow->hops[i];
+			int p = tq_hop_at(r->flow, t->prev_host, t->prev_queue_id);
+			int d = tq_hop_at(r->flow, t->dsn_of_host, t->dsn_of_queue_id);
+			cr_assert_lt(p, (int)i,
+				     "e-mail %s: %s/%s (hop %zu) came from %s/%s (hop %d)",
+				     r->flow->email_id, t->msg->host, t->msg->queue_id, i,
+				     t->prev_host, t->prev_queue_id, p);
+			cr_assert_lt(d, (int)i, "e-mail %s: %s/%s (hop %zu) bounces %s/%s (hop %d)",
+				     r->flow->email_id, t->msg->host, t->msg->queue_id, i,
+				     t->dsn_of_host, t->dsn_of_queue_id, d);
+			linked += (p >= 0) + (d >= 0);
+		}
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	cr_assert_geq(linked, 5, "hops linked to another hop of their flow");
+	PQclear(x);
+	PQfinish(pc);
+}
+
+/* tq_tx - a transaction host/queue_id at t seconds, from prev and a bounce of dsn */
+static Else__Transaction *tq_tx(Else__Transaction *t, Else__MessageRow *m, const char *hq,
+				int64_t sec, const char *prev, const char *dsn)
+{
+	static char buf[24][32]; /* the 18 strings of the test's 6 hops */
+	static int k;
+
+	else__transaction__init(t);
+	else__message_row__init(m);
+	t->msg = m;
+	m->first_seen_us = sec * 1000000;
+	const char *parts[3] = { hq, prev, dsn };
+	char **out[3][2] = { { &m->host, &m->queue_id },
+			     { &t->prev_host, &t->prev_queue_id },
+			     { &t->dsn_of_host, &t->dsn_of_queue_id } };
+	for (int i = 0; i < 3; i++) {
+		char *b = buf[k++ % 24], *slash;
+		snprintf(b, sizeof(buf[0]), "%s", parts[i] ? parts[i] : "");
+		slash = strchr(b, '/');
+		*out[i][0] = b;
+		*out[i][1] = slash ? (*slash = '\0', slash + 1) : b + strlen(b);
+	}
+	return t;
+}
+
+/*
+ * The order alone, on hops as be_db_q_flow reads them (time, then host id):
+ * in one second, mx2 (host id 1) sorted before mx1, which relayed to it.
+ */
+Test(flow_order, a_hop_follows_its_origin_and_time_orders_the_rest)
+{
+	Else__Transaction t[6];
+	Else__MessageRow m[6];
+	Else__Transaction *h[6] = {
+		tq_tx(&t[0], &m[0], "mx2/B", 10, "mx1/A", NULL), /* relayed by mx1/A */
+		tq_tx(&t[1], &m[1], "mx3/C", 10, NULL, NULL),    /* another path */
+		tq_tx(&t[2], &m[2], "mx1/A", 10, NULL, NULL),
+		tq_tx(&t[3], &m[3], "mx1/D", 11, NULL, "mx2/B"), /* a bounce of mx2/B */
+		tq_tx(&t[4], &m[4], "mx9/X", 12, "mx9/Y", NULL), /* a loop: time order */
+		tq_tx(&t[5], &m[5], "mx9/Y", 12, "mx9/X", NULL),
+	};
+	static const char *want[] = { "C", "A", "B", "D", "X", "Y" };
+
+	be_db_q_flow_order(h, 6);
+	for (int i = 0; i < 6; i++)
+		cr_assert_str_eq(h[i]->msg->queue_id, want[i], "place %d: %s/%s", i,
+				 h[i]->msg->host, h[i]->msg->queue_id);
+	be_db_q_flow_order(h, 1); /* one hop: as it is */
+	cr_assert_str_eq(h[0]->msg->queue_id, "C");
+}
+
 /* tq_simple - a call without fields (or with a given message) */
 static Else__QueryReply *tq_do(const tq_sess *s, bool csrf, Else__QueryRequest__CallCase c,
 			       void *msg)
