@@ -51,7 +51,11 @@ static inline void el_buf_addc(el_buf *b, char c)
 	b->p[b->len++] = c;
 }
 
-#define el_buf_addlit(b, lit) el_buf_add((b), (lit), sizeof(lit) - 1)
+/*
+ * el_buf_addlit - append a string literal.  Anything else fails to compile
+ * (the ""): of a pointer, sizeof would give the pointer's size.
+ */
+#define el_buf_addlit(b, lit) el_buf_add((b), "" lit, sizeof(lit) - 1)
 
 /* el_buf_adds - append a span */
 static inline void el_buf_adds(el_buf *b, el_span s)

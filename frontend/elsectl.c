@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ctl_http.h"
+#include "ctl_print.h"
 #include "el_json.h"
 #include "el_log.h"
 #include "el_pbjson.h"
@@ -181,6 +182,7 @@ static void ctl_value(el_buf *b, const ProtobufCFieldDescriptor *f, const char *
  */
 static void ctl_args_json(el_buf *b, const ProtobufCMessageDescriptor *desc, int argc, char **argv)
 {
+	size_t start = b->len; /* b may hold the start of an enclosing object */
 	int i;
 
 	el_buf_addc(b, '{');
@@ -204,7 +206,7 @@ static void ctl_args_json(el_buf *b, const ProtobufCMessageDescriptor *desc, int
 			fprintf(stderr, "\n");
 			exit(2);
 		}
-		if (b->len > 1)
+		if (b->len > start + 1)
 			el_buf_addc(b, ',');
 		el_json_key(b, f->name, strlen(f->name));
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -222,78 +224,6 @@ static void ctl_args_json(el_buf *b, const ProtobufCMessageDescriptor *desc, int
 		}
 	}
 	el_buf_addc(b, '}');
-}
-
-/* ctl_time - microseconds as UTC text */
-static const char *ctl_time(int64_t us, char *buf, size_t cap)
-{
-	time_t t = (time_t)(us / 1000000);
-	struct tm tm;
-
-	if (us == 0)
-		return "-";
-	gmtime_r(&t, &tm);
-	strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
-	return buf;
-}
-
-/* ctl_rows - print message rows as a table */
-static void ctl_rows(Else__MessageRow **rows, size_t n)
-{
-	char tb[32];
-	size_t i;
-
-	printf("%-16s %-19s %-12s %-14s %-10s %-30s %s\n", "EMAIL_ID", "TIME (UTC)", "HOST",
-	       "QUEUE_ID", "STATUS", "SENDER", "RECIPIENTS");
-	for (i = 0; i < n; i++) {
-		Else__MessageRow *r = rows[i];
-		printf("%-16s %-19s %-12s %-14s %-10s %-30s ", r->email_id,
-		       ctl_time(r->first_seen_us, tb, sizeof(tb)), r->host, r->queue_id, r->status,
-		       r->sender[0] ? r->sender : "<>");
-		for (size_t k = 0; k < r->n_recipients; k++)
-			printf("%s%s", k ? "," : "", r->recipients[k]);
-		if (r->nrcpt > r->n_recipients)
-			printf(" (+%u)", r->nrcpt - (unsigned)r->n_recipients);
-		printf("\n");
-	}
-}
-
-/* ctl_flow - print a flow as a story across hops */
-static void ctl_flow(const Else__FlowReply *f)
-{
-	char tb[32];
-	size_t i, k;
-
-	printf("e-mail %s: %zu hop(s)\n", f->email_id, f->n_hops);
-	for (i = 0; i < f->n_hops; i++) {
-		const Else__Transaction *t = f->hops[i];
-		const Else__MessageRow *m = t->msg;
-		if (m == NULL)
-			continue;
-		printf("\n[%zu] %s %s  %s  from=<%s> size=%lld status=%s%s%s\n", i + 1, m->host,
-		       m->queue_id, ctl_time(m->first_seen_us, tb, sizeof(tb)), m->sender,
-		       (long long)m->size, m->status, t->prev_host[0] ? "  after " : "",
-		       t->prev_host[0] ? t->prev_host : "");
-		if (m->message_id[0])
-			printf("    message-id %s\n", m->message_id);
-		if (m->client_host[0] || m->client_ip[0])
-			printf("    client %s[%s]\n", m->client_host, m->client_ip);
-		for (k = 0; k < t->n_recipients; k++) {
-			const Else__RecipientRow *r = t->recipients[k];
-			printf("    -> %s  %s %s relay=%s%s%s\n", r->rcpt, r->status, r->dsn,
-			       r->relay_host[0] ? r->relay_host : "-",
-			       r->next_host[0] ? "  next hop " : "",
-			       r->next_host[0] ? r->next_host : "");
-			if (r->response[0])
-				printf("       (%s)\n", r->response);
-		}
-		for (k = 0; k < t->n_lines; k++)
-			printf("    | %s %s\n", ctl_time(t->lines[k]->time_us, tb, sizeof(tb)),
-			       t->lines[k]->text);
-	}
-	for (i = 0; i < f->n_rejects; i++)
-		printf("reject %s %s %s: %s\n", f->rejects[i]->host, f->rejects[i]->event,
-		       f->rejects[i]->rcpt, f->rejects[i]->reason);
 }
 
 /* ctl_password - from the environment variable env or the next line of stdin */
@@ -375,24 +305,312 @@ static void ctl_print_json(const el_buf *raw)
 	fputc('\n', stdout);
 }
 
-/* ctl_generic - a call whose body comes from key=value args; print JSON */
-static int ctl_generic(const char *call, int argc, char **argv)
+typedef struct ctl_cmd ctl_cmd;
+
+/*
+ * A command: the API call it makes, the reply's message (NULL: not decoded,
+ * `done` printed), how its arguments become the body, or a run of its own.
+ */
+struct ctl_cmd {
+	const char *name, *call;
+	const ProtobufCMessageDescriptor *reply;
+	void (*body)(const ctl_cmd *c, el_buf *b, int argc, char **argv);
+	int (*run)(const ctl_cmd *c, int argc, char **argv);
+	const char *done;
+};
+
+/* ctl_request - the request message of an API call, NULL if there is none */
+static const ProtobufCMessageDescriptor *ctl_request(const char *call)
 {
 	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
 		&else__query_request__descriptor, call);
+
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+	    (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0)
+		return NULL;
+	return f->descriptor;
+}
+
+/* ctl_body_args - key=value arguments, fields of the call's request */
+static void ctl_body_args(const ctl_cmd *c, el_buf *b, int argc, char **argv)
+{
+	ctl_args_json(b, ctl_request(c->call), argc, argv);
+}
+
+/* ctl_body_none - a call without arguments */
+static void ctl_body_none(const ctl_cmd *c, el_buf *b, int argc, char **argv)
+{
+	(void)c;
+	(void)argv;
+	if (argc != 0)
+		ctl_usage(2);
+	el_buf_addlit(b, "{}");
+}
+
+/* ctl_body_quick - quick TEXT [key=value...] */
+static void ctl_body_quick(const ctl_cmd *c, el_buf *b, int argc, char **argv)
+{
+	el_buf q;
+
+	if (argc < 1)
+		ctl_usage(2);
+	/* The text as the field q, whatever it holds ('=' included). */
+	el_buf_init(&q);
+	ctl_args_json(&q, ctl_request(c->call), argc - 1, argv + 1);
+	el_buf_addlit(b, "{\"q\":");
+	el_json_str(b, el_span_make(argv[0], strlen(argv[0])));
+	if (q.len > 2)
+		el_buf_addc(b, ',');
+	el_buf_add(b, q.p + 1, q.len - 1);
+	el_buf_fini(&q);
+}
+
+/* ctl_body_flow - flow EMAIL_ID, or fields of Flow */
+static void ctl_body_flow(const ctl_cmd *c, el_buf *b, int argc, char **argv)
+{
+	if (argc == 1 && strchr(argv[0], '=') == NULL) {
+		el_buf_addlit(b, "{\"email_id\":");
+		el_json_str(b, el_span_make(argv[0], strlen(argv[0])));
+		el_buf_addc(b, '}');
+	} else {
+		ctl_body_args(c, b, argc, argv);
+	}
+}
+
+/* ctl_body_put - user-put / group-put: fields of UserInfo or GroupInfo (+ password=) */
+static void ctl_body_put(const ctl_cmd *c, el_buf *b, int argc, char **argv)
+{
+	bool user = strcmp(c->call, "user_put") == 0;
+	char *pw = NULL, *rest[64];
+	int n = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (user && strncmp(argv[i], "password=", 9) == 0)
+			pw = argv[i] + 9;
+		else if (n < 64)
+			rest[n++] = argv[i];
+		else
+			ctl_usage(2);
+	}
+	if (pw && strcmp(pw, "-") == 0)
+		pw = ctl_password("ELSECTL_PASSWORD", "password");
+	if (user)
+		el_buf_addlit(b, "{\"user\":");
+	else
+		el_buf_addlit(b, "{\"group\":");
+	ctl_args_json(b, user ? &else__user_info__descriptor : &else__group_info__descriptor, n,
+		      rest);
+	if (pw) {
+		el_buf_addlit(b, ",\"password\":");
+		el_json_str(b, el_span_make(pw, strlen(pw)));
+	}
+	el_buf_addc(b, '}');
+}
+
+/* ctl_body_id - user-delete / group-delete ID */
+static void ctl_body_id(const ctl_cmd *c, el_buf *b, int argc, char **argv)
+{
+	(void)c;
+	if (argc != 1 || !ctl_is_num(argv[0]))
+		ctl_usage(2);
+	el_buf_addlit(b, "{\"id\":");
+	el_buf_add(b, argv[0], strlen(argv[0]));
+	el_buf_addc(b, '}');
+}
+
+/* ctl_run_call - the body from the arguments, the call, its answer printed */
+static int ctl_run_call(const ctl_cmd *c, int argc, char **argv)
+{
+	ProtobufCMessage *m = NULL;
 	el_buf b, raw;
 
-	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
-		ctl_usage(2);
 	el_buf_init(&b);
 	el_buf_init(&raw);
-	ctl_args_json(&b, f->descriptor, argc, argv);
-	ctl_call(call, b.p, b.len, NULL, NULL, &raw);
-	ctl_print_json(&raw);
+	c->body(c, &b, argc, argv);
+	ctl_call(c->call, b.p, b.len, c->reply, c->reply ? &m : NULL, &raw);
+	if (ctl_json && raw.len)
+		ctl_print_json(&raw);
+	else if (m == NULL && c->done)
+		printf("%s\n", c->done);
+	else if (m && ctl_print_reply(stdout, m) != 0)
+		ctl_print_json(&raw);
+	if (m)
+		protobuf_c_message_free_unpacked(m, NULL);
 	el_buf_fini(&b);
 	el_buf_fini(&raw);
 	return 0;
 }
+
+/* ctl_run_login - login USER: keep the session, say who */
+static int ctl_run_login(const ctl_cmd *c, int argc, char **argv)
+{
+	ProtobufCMessage *m = NULL;
+	const char *pw;
+	el_buf b, raw;
+
+	if (argc != 1)
+		ctl_usage(2);
+	el_buf_init(&b);
+	el_buf_init(&raw);
+	el_buf_addlit(&b, "{\"user\":");
+	el_json_str(&b, el_span_make(argv[0], strlen(argv[0])));
+	el_buf_addlit(&b, ",\"password\":");
+	pw = ctl_password("ELSECTL_PASSWORD", "password");
+	el_json_str(&b, el_span_make(pw, strlen(pw)));
+	el_buf_addc(&b, '}');
+	ctl_session[0] = ctl_csrf[0] = '\0';
+	ctl_call(c->call, b.p, b.len, &else__login_reply__descriptor, &m, &raw);
+	Else__LoginReply *lr = (Else__LoginReply *)m;
+	snprintf(ctl_csrf, sizeof(ctl_csrf), "%s", lr->csrf);
+	if (ctl_session[0] == '\0')
+		el_fatal("login: no session cookie in the answer");
+	ctl_session_save();
+	if (ctl_json)
+		ctl_print_json(&raw);
+	else
+		printf("logged in as %s (%s)\n", lr->user ? lr->user->name : argv[0],
+		       lr->user ? el_pbjson_enum_name(&else__role__descriptor, (int)lr->user->role)
+				: "?");
+	protobuf_c_message_free_unpacked(m, NULL);
+	el_buf_fini(&b);
+	el_buf_fini(&raw);
+	return 0;
+}
+
+/* ctl_run_logout - end the session here and at the backend */
+static int ctl_run_logout(const ctl_cmd *c, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		ctl_usage(2);
+	ctl_call(c->call, "{}", 2, NULL, NULL, NULL);
+	ctl_session[0] = ctl_csrf[0] = '\0';
+	ctl_session_save();
+	return 0;
+}
+
+/* ctl_run_passwd - old password as for login, the new one from ELSECTL_NEW_PASSWORD */
+static int ctl_run_passwd(const ctl_cmd *c, int argc, char **argv)
+{
+	char old[1024];
+	const char *nw;
+	el_buf b;
+
+	(void)argv;
+	if (argc != 0)
+		ctl_usage(2);
+	snprintf(old, sizeof(old), "%s", ctl_password("ELSECTL_PASSWORD", "old password"));
+	/* Never ELSECTL_PASSWORD again: the new password would be the old one. */
+	nw = ctl_password("ELSECTL_NEW_PASSWORD", "new password");
+	el_buf_init(&b);
+	el_buf_addlit(&b, "{\"old_password\":");
+	el_json_str(&b, el_span_make(old, strlen(old)));
+	el_buf_addlit(&b, ",\"new_password\":");
+	el_json_str(&b, el_span_make(nw, strlen(nw)));
+	el_buf_addc(&b, '}');
+	ctl_call(c->call, b.p, b.len, NULL, NULL, NULL);
+	printf("password changed\n");
+	el_buf_fini(&b);
+	return 0;
+}
+
+/* ctl_run_call_raw - call NAME [JSON]: any call, the body as given, JSON back */
+static int ctl_run_call_raw(const ctl_cmd *c, int argc, char **argv)
+{
+	const char *body = argc == 2 ? argv[1] : "{}";
+	el_buf raw;
+
+	(void)c;
+	if (argc < 1 || argc > 2)
+		ctl_usage(2);
+	el_buf_init(&raw);
+	ctl_call(argv[0], body, strlen(body), NULL, NULL, &raw);
+	ctl_print_json(&raw);
+	el_buf_fini(&raw);
+	return 0;
+}
+
+/* ctl_run_check - check CALL JSON: decode a request body offline, print it in full */
+static int ctl_run_check(const ctl_cmd *c, int argc, char **argv)
+{
+	const ProtobufCMessageDescriptor *d = argc == 2 ? ctl_request(argv[0]) : NULL;
+	ProtobufCMessage *m;
+	char err[512];
+	el_buf out;
+
+	(void)c;
+	if (d == NULL)
+		ctl_usage(2);
+	if (el_pbjson_decode(d, argv[1], strlen(argv[1]), NULL, &m, err, sizeof(err)) != 0) {
+		fprintf(stderr, "elsectl: %s: %s\n", argv[0], err);
+		exit(1);
+	}
+	el_buf_init(&out);
+	el_pbjson_encode(&out, m);
+	ctl_print_json(&out);
+	el_buf_fini(&out);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+/* ctl_run_calls - the API's calls: QueryRequest's oneof members but the handshake */
+static int ctl_run_calls(const ctl_cmd *c, int argc, char **argv)
+{
+	const ProtobufCMessageDescriptor *d = &else__query_request__descriptor;
+
+	(void)c;
+	(void)argc;
+	(void)argv;
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    strcmp(d->fields[i].name, "hello") != 0 &&
+		    strcmp(d->fields[i].name, "auth") != 0)
+			printf("%s %s\n", d->fields[i].name,
+			       ((const ProtobufCMessageDescriptor *)d->fields[i].descriptor)
+				       ->short_name);
+	return 0;
+}
+
+/* ctl_run_fields - fields CALL: the request's fields, "name type" per line (scripts, docs) */
+static int ctl_run_fields(const ctl_cmd *c, int argc, char **argv)
+{
+	const ProtobufCMessageDescriptor *d = argc == 1 ? ctl_request(argv[0]) : NULL;
+
+	(void)c;
+	if (d == NULL)
+		ctl_usage(2);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		printf("%s %s%s\n", d->fields[i].name,
+		       d->fields[i].label == PROTOBUF_C_LABEL_REPEATED ? "repeated " : "",
+		       ctl_type_name(&d->fields[i]));
+	return 0;
+}
+
+static const ctl_cmd ctl_cmds[] = {
+	{ "login", "login", NULL, NULL, ctl_run_login, NULL },
+	{ "logout", "logout", NULL, NULL, ctl_run_logout, NULL },
+	{ "whoami", "session_check", &else__session_reply__descriptor, ctl_body_none, NULL, NULL },
+	{ "passwd", "password_change", NULL, NULL, ctl_run_passwd, NULL },
+	{ "quick", "quick", &else__search_reply__descriptor, ctl_body_quick, NULL, NULL },
+	{ "search", "search", &else__search_reply__descriptor, ctl_body_args, NULL, NULL },
+	{ "tail", "tail", &else__tail_reply__descriptor, ctl_body_args, NULL, NULL },
+	{ "flow", "flow", &else__flow_reply__descriptor, ctl_body_flow, NULL, NULL },
+	{ "rejects", "rejects", &else__rejects_reply__descriptor, ctl_body_args, NULL, NULL },
+	{ "stats", "stats", &else__stats_reply__descriptor, ctl_body_args, NULL, NULL },
+	{ "servers", "servers", &else__servers_reply__descriptor, ctl_body_none, NULL, NULL },
+	{ "history", "history", &else__history_reply__descriptor, ctl_body_args, NULL, NULL },
+	{ "audit", "audit", &else__audit_reply__descriptor, ctl_body_args, NULL, NULL },
+	{ "users", "user_list", &else__user_list_reply__descriptor, ctl_body_none, NULL, NULL },
+	{ "user-put", "user_put", &else__put_reply__descriptor, ctl_body_put, NULL, NULL },
+	{ "user-delete", "user_delete", NULL, ctl_body_id, NULL, "deleted" },
+	{ "groups", "group_list", &else__group_list_reply__descriptor, ctl_body_none, NULL, NULL },
+	{ "group-put", "group_put", &else__put_reply__descriptor, ctl_body_put, NULL, NULL },
+	{ "group-delete", "group_delete", NULL, ctl_body_id, NULL, "deleted" },
+	{ "call", NULL, NULL, NULL, ctl_run_call_raw, NULL },
+	{ "check", NULL, NULL, NULL, ctl_run_check, NULL },
+	{ "calls", NULL, NULL, NULL, ctl_run_calls, NULL },
+	{ "fields", NULL, NULL, NULL, ctl_run_fields, NULL },
+};
 
 int main(int argc, char **argv)
 {
@@ -400,9 +618,7 @@ int main(int argc, char **argv)
 					    { "json", no_argument, 0, 'j' },
 					    { "help", no_argument, 0, 'h' },
 					    { 0, 0, 0, 0 } };
-	const char *cmd;
-	el_buf b, raw;
-	ProtobufCMessage *m = NULL;
+	const ctl_cmd *c = NULL;
 	int opt;
 
 	el_log_set_prog("elsectl");
@@ -431,227 +647,15 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		ctl_usage(2);
-	cmd = argv[optind++];
-	argc -= optind;
-	argv += optind;
-	el_buf_init(&b);
-	el_buf_init(&raw);
-	ctl_session_load();
-
-	if (strcmp(cmd, "login") == 0) {
-		if (argc != 1)
-			ctl_usage(2);
-		el_buf_addlit(&b, "{\"user\":");
-		el_json_str(&b, el_span_make(argv[0], strlen(argv[0])));
-		el_buf_addlit(&b, ",\"password\":");
-		const char *pw = ctl_password("ELSECTL_PASSWORD", "password");
-		el_json_str(&b, el_span_make(pw, strlen(pw)));
-		el_buf_addc(&b, '}');
-		ctl_session[0] = ctl_csrf[0] = '\0';
-		ctl_call("login", b.p, b.len, &else__login_reply__descriptor, &m, &raw);
-		Else__LoginReply *lr = (Else__LoginReply *)m;
-		snprintf(ctl_csrf, sizeof(ctl_csrf), "%s", lr->csrf);
-		if (ctl_session[0] == '\0')
-			el_fatal("login: no session cookie in the answer");
-		ctl_session_save();
-		if (ctl_json)
-			ctl_print_json(&raw);
-		else
-			printf("logged in as %s (%s)\n", lr->user ? lr->user->name : argv[0],
-			       lr->user ? el_pbjson_enum_name(&else__role__descriptor,
-							      (int)lr->user->role)
-					: "?");
-	} else if (strcmp(cmd, "logout") == 0) {
-		ctl_call("logout", "{}", 2, NULL, NULL, NULL);
-		ctl_session[0] = ctl_csrf[0] = '\0';
-		ctl_session_save();
-	} else if (strcmp(cmd, "whoami") == 0) {
-		ctl_call("session_check", "{}", 2, NULL, NULL, &raw);
-		ctl_print_json(&raw);
-	} else if (strcmp(cmd, "passwd") == 0) {
-		char old[1024];
-		snprintf(old, sizeof(old), "%s", ctl_password("ELSECTL_PASSWORD", "old password"));
-		/* Never ELSECTL_PASSWORD again: the new password would be the old one. */
-		const char *nw = ctl_password("ELSECTL_NEW_PASSWORD", "new password");
-		el_buf_addlit(&b, "{\"old_password\":");
-		el_json_str(&b, el_span_make(old, strlen(old)));
-		el_buf_addlit(&b, ",\"new_password\":");
-		el_json_str(&b, el_span_make(nw, strlen(nw)));
-		el_buf_addc(&b, '}');
-		ctl_call("password_change", b.p, b.len, NULL, NULL, NULL);
-		printf("password changed\n");
-	} else if (strcmp(cmd, "quick") == 0 || strcmp(cmd, "search") == 0 ||
-		   strcmp(cmd, "tail") == 0) {
-		const ProtobufCMessageDescriptor *d =
-			strcmp(cmd, "quick") == 0  ? &else__quick_search__descriptor
-			: strcmp(cmd, "tail") == 0 ? &else__tail__descriptor
-						   : &else__search__descriptor;
-		if (strcmp(cmd, "quick") == 0) {
-			if (argc < 1)
-				ctl_usage(2);
-			/* quick TEXT [limit=N] */
-			char *qa[8];
-			int n = 0;
-			static char qbuf[2048];
-			snprintf(qbuf, sizeof(qbuf), "q=%s", argv[0]);
-			qa[n++] = qbuf;
-			for (int i = 1; i < argc && n < 8; i++)
-				qa[n++] = argv[i];
-			ctl_args_json(&b, d, n, qa);
-		} else {
-			ctl_args_json(&b, d, argc, argv);
-		}
-		if (strcmp(cmd, "tail") == 0) {
-			ctl_call(cmd, b.p, b.len, &else__tail_reply__descriptor, &m, &raw);
-			if (ctl_json)
-				ctl_print_json(&raw);
-			else
-				ctl_rows(((Else__TailReply *)m)->rows,
-					 ((Else__TailReply *)m)->n_rows);
-		} else {
-			ctl_call(cmd, b.p, b.len, &else__search_reply__descriptor, &m, &raw);
-			Else__SearchReply *sr = (Else__SearchReply *)m;
-			if (ctl_json) {
-				ctl_print_json(&raw);
-			} else {
-				ctl_rows(sr->rows, sr->n_rows);
-				if (sr->next_cursor[0])
-					printf("more: cursor=%s\n", sr->next_cursor);
-				if (sr->truncated)
-					printf("(search stopped at its budget: narrow it)\n");
-			}
-		}
-	} else if (strcmp(cmd, "flow") == 0) {
-		if (argc == 1 && strchr(argv[0], '=') == NULL) {
-			el_buf_addlit(&b, "{\"email_id\":");
-			el_json_str(&b, el_span_make(argv[0], strlen(argv[0])));
-			el_buf_addc(&b, '}');
-		} else {
-			ctl_args_json(&b, &else__flow__descriptor, argc, argv);
-		}
-		ctl_call("flow", b.p, b.len, &else__flow_reply__descriptor, &m, &raw);
-		if (ctl_json)
-			ctl_print_json(&raw);
-		else
-			ctl_flow((Else__FlowReply *)m);
-	} else if (strcmp(cmd, "users") == 0) {
-		ctl_call("user_list", "{}", 2, &else__user_list_reply__descriptor, &m, &raw);
-		Else__UserListReply *ul = (Else__UserListReply *)m;
-		if (ctl_json) {
-			ctl_print_json(&raw);
-		} else {
-			printf("%-6s %-20s %-14s %s\n", "ID", "NAME", "ROLE", "FULL NAME");
-			for (size_t i = 0; i < ul->n_users; i++)
-				printf("%-6lld %-20s %-14s %s%s\n", (long long)ul->users[i]->id,
-				       ul->users[i]->name,
-				       el_pbjson_enum_name(&else__role__descriptor,
-							   (int)ul->users[i]->role),
-				       ul->users[i]->full_name,
-				       ul->users[i]->disabled ? " (disabled)" : "");
-		}
-	} else if (strcmp(cmd, "user-put") == 0 || strcmp(cmd, "group-put") == 0) {
-		/* Fields of UserInfo/GroupInfo, plus password= for users. */
-		bool user = strcmp(cmd, "user-put") == 0;
-		el_buf inner;
-		char *pw = NULL, *rest[64];
-		int n = 0;
-		el_buf_init(&inner);
-		for (int i = 0; i < argc && n < 64; i++) {
-			if (user && strncmp(argv[i], "password=", 9) == 0)
-				pw = argv[i] + 9;
-			else
-				rest[n++] = argv[i];
-		}
-		if (user && pw && strcmp(pw, "-") == 0)
-			pw = ctl_password("ELSECTL_PASSWORD", "password");
-		ctl_args_json(&inner,
-			      user ? &else__user_info__descriptor : &else__group_info__descriptor,
-			      n, rest);
-		if (user)
-			el_buf_addlit(&b, "{\"user\":");
-		else
-			el_buf_addlit(&b, "{\"group\":");
-		el_buf_add(&b, inner.p, inner.len);
-		if (pw) {
-			el_buf_addlit(&b, ",\"password\":");
-			el_json_str(&b, el_span_make(pw, strlen(pw)));
-		}
-		el_buf_addc(&b, '}');
-		el_buf_fini(&inner);
-		ctl_call(user ? "user_put" : "group_put", b.p, b.len, &else__put_reply__descriptor,
-			 &m, &raw);
-		if (ctl_json)
-			ctl_print_json(&raw);
-		else
-			printf("id %lld\n", (long long)((Else__PutReply *)m)->id);
-	} else if (strcmp(cmd, "user-delete") == 0 || strcmp(cmd, "group-delete") == 0) {
-		if (argc != 1 || !ctl_is_num(argv[0]))
-			ctl_usage(2);
-		el_buf_addlit(&b, "{\"id\":");
-		el_buf_add(&b, argv[0], strlen(argv[0]));
-		el_buf_addc(&b, '}');
-		ctl_call(cmd[0] == 'u' ? "user_delete" : "group_delete", b.p, b.len, NULL, NULL,
-			 NULL);
-		printf("deleted\n");
-	} else if (strcmp(cmd, "groups") == 0) {
-		ctl_call("group_list", "{}", 2, NULL, NULL, &raw);
-		ctl_print_json(&raw);
-	} else if (strcmp(cmd, "check") == 0) {
-		/* check CALL JSON: decode a request body offline, print it in full. */
-		const ProtobufCFieldDescriptor *f =
-			argc == 2 ? protobuf_c_message_descriptor_get_field_by_name(
-					    &else__query_request__descriptor, argv[0])
-				  : NULL;
-		char err[512];
-		if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
-			ctl_usage(2);
-		if (el_pbjson_decode(f->descriptor, argv[1], strlen(argv[1]), NULL, &m, err,
-				     sizeof(err)) != 0) {
-			fprintf(stderr, "elsectl: %s: %s\n", argv[0], err);
-			exit(1);
-		}
-		el_pbjson_encode(&raw, m);
-		ctl_print_json(&raw);
-	} else if (strcmp(cmd, "calls") == 0) {
-		/* The API's calls: QueryRequest's oneof members but the handshake. */
-		const ProtobufCMessageDescriptor *d = &else__query_request__descriptor;
-		for (unsigned i = 0; i < d->n_fields; i++)
-			if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-			    strcmp(d->fields[i].name, "hello") != 0 &&
-			    strcmp(d->fields[i].name, "auth") != 0)
-				printf("%s %s\n", d->fields[i].name,
-				       ((const ProtobufCMessageDescriptor *)d->fields[i].descriptor)
-					       ->short_name);
-	} else if (strcmp(cmd, "fields") == 0) {
-		/* fields CALL: the request's fields, "name type" per line (scripts, docs). */
-		const ProtobufCFieldDescriptor *f =
-			argc == 1 ? protobuf_c_message_descriptor_get_field_by_name(
-					    &else__query_request__descriptor, argv[0])
-				  : NULL;
-		if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
-			ctl_usage(2);
-		const ProtobufCMessageDescriptor *d = f->descriptor;
-		for (unsigned i = 0; i < d->n_fields; i++)
-			printf("%s %s%s\n", d->fields[i].name,
-			       d->fields[i].label == PROTOBUF_C_LABEL_REPEATED ? "repeated " : "",
-			       ctl_type_name(&d->fields[i]));
-	} else if (strcmp(cmd, "call") == 0) {
-		if (argc < 1 || argc > 2)
-			ctl_usage(2);
-		const char *body = argc == 2 ? argv[1] : "{}";
-		ctl_call(argv[0], body, strlen(body), NULL, NULL, &raw);
-		ctl_print_json(&raw);
-	} else if (strcmp(cmd, "rejects") == 0 || strcmp(cmd, "stats") == 0 ||
-		   strcmp(cmd, "servers") == 0 || strcmp(cmd, "history") == 0 ||
-		   strcmp(cmd, "audit") == 0) {
-		ctl_generic(cmd, argc, argv);
-	} else {
+	for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]) && c == NULL; i++)
+		if (strcmp(argv[optind], ctl_cmds[i].name) == 0)
+			c = &ctl_cmds[i];
+	if (c == NULL)
 		ctl_usage(2);
-	}
-	if (m)
-		protobuf_c_message_free_unpacked(m, NULL);
-	el_buf_fini(&b);
-	el_buf_fini(&raw);
+	argc -= optind + 1;
+	argv += optind + 1;
+	ctl_session_load();
+	(c->run ? c->run : ctl_run_call)(c, argc, argv);
 	ctl_session_save();
 	return 0;
 }

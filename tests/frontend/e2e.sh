@@ -301,9 +301,29 @@ ELSECTL_PASSWORD='op password 5678' "$bin/elsectl" login op1 >/dev/null ||
 export ELSECTL_SESSION=$work/ctl-session
 "$bin/elsectl" user-delete "$opid" | grep -q deleted || fail "elsectl user-delete"
 if "$bin/elsectl" search sendr=x 2>/dev/null; then fail "elsectl accepted an unknown field"; fi
+# The tables of the other calls say what their JSON says.
+"$bin/elsectl" rejects limit=5 >"$work/ctl.txt" || fail "elsectl rejects"
+n=$("$bin/elsectl" --json rejects limit=5 | jq '.rows | length')
+[ "$(grep -c '^20[0-9][0-9]-' "$work/ctl.txt")" = "$n" ] && [ "$n" -gt 0 ] &&
+	grep -q '^more: cursor=' "$work/ctl.txt" || fail "elsectl rejects: $n rows in JSON: $(cat "$work/ctl.txt")"
+"$bin/elsectl" stats from_us=$((t0 - 3600000000)) to_us=$((t0 + 2 * 86400000000)) >"$work/ctl.txt" ||
+	fail "elsectl stats"
+n=$(jq '[.messages[] | select(.status == "delivered") | .count] | add' "$work/stats.json")
+grep -Eq "^TRANSACTIONS +([0-9]+ [a-z_]+, )*$n delivered(,|\$)" "$work/ctl.txt" &&
+	grep -q '^TOP SENDERS$' "$work/ctl.txt" || fail "elsectl stats: not $n delivered: $(cat "$work/ctl.txt")"
+"$bin/elsectl" servers >"$work/ctl.txt" || fail "elsectl servers"
+for h in mx1 mx2 mx3; do
+	grep -Eq "^[0-9]+ +$h " "$work/ctl.txt" || fail "elsectl servers lacks $h: $(cat "$work/ctl.txt")"
+done
+gid=$("$bin/elsectl" group-put name=ctl-group servers=mx1,mx2 domains=remote.test | awk '/^id /{print $2}')
+"$bin/elsectl" groups | grep -Eq "^$gid +ctl-group +- +mx1,mx2; remote.test$" ||
+	fail "elsectl group-put/groups: $("$bin/elsectl" groups)"
+"$bin/elsectl" group-delete "$gid" | grep -q deleted || fail "elsectl group-delete"
+"$bin/elsectl" audit limit=50 >"$work/ctl.txt" || fail "elsectl audit"
+grep -Eq ' admin +[0-9a-f.:]+ +group_put ' "$work/ctl.txt" || fail "elsectl audit: $(head -5 "$work/ctl.txt")"
 "$bin/elsectl" logout
 if "$bin/elsectl" whoami 2>/dev/null; then fail "elsectl session after logout"; fi
-say "elsectl: login, quick, flow, search, user-put/users/passwd/user-delete, logout"
+say "elsectl: login, quick, flow, search, rejects, stats, servers, audit, user-put/users/passwd/user-delete, group-put/groups/group-delete, logout"
 
 # --- security -------------------------------------------------------------------------
 nojar() { # CALL BODY [curl args]: without our cookie jar
