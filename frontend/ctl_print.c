@@ -60,6 +60,13 @@ static const char *ctl_time(int64_t us, char *buf, size_t cap)
 	return buf;
 }
 
+/* ctl_none - under a table's header: say that it has no row */
+static void ctl_none(FILE *f, size_t n)
+{
+	if (n == 0)
+		fputs("(none)\n", f);
+}
+
 /* ctl_rows - transactions, one per line */
 static void ctl_rows(FILE *f, Else__MessageRow **rows, size_t n)
 {
@@ -67,6 +74,7 @@ static void ctl_rows(FILE *f, Else__MessageRow **rows, size_t n)
 
 	fprintf(f, "%-16s %-19s %-12s %-14s %-10s %-30s %s\n", "EMAIL_ID", "TIME (UTC)", "HOST",
 		"QUEUE_ID", "STATUS", "SENDER", "RECIPIENTS");
+	ctl_none(f, n);
 	for (size_t i = 0; i < n; i++) {
 		const Else__MessageRow *r = rows[i];
 
@@ -197,6 +205,7 @@ static int ctl_rejects(FILE *f, const ProtobufCMessage *m)
 
 	fprintf(f, "%-19s %-12s %-15s %-15s %-4s %-9s %-30s %-30s %s\n", "TIME (UTC)", "HOST",
 		"EVENT", "CLIENT IP", "CODE", "STAGE", "SENDER", "RECIPIENT", "REASON");
+	ctl_none(f, r->n_rows);
 	for (size_t i = 0; i < r->n_rows; i++) {
 		const Else__RejectRow *j = r->rows[i];
 
@@ -325,6 +334,7 @@ static int ctl_servers(FILE *f, const ProtobufCMessage *m)
 
 	fprintf(f, "%-5s %-20s %-19s %-19s %-19s %s\n", "ID", "NAME", "FIRST SEEN (UTC)",
 		"LAST E-MAIL", "LAST LINE", "LINES TODAY");
+	ctl_none(f, r->n_rows);
 	for (size_t i = 0; i < r->n_rows; i++) {
 		const Else__ServerRow *s = r->rows[i];
 
@@ -345,6 +355,7 @@ static int ctl_history(FILE *f, const ProtobufCMessage *m)
 	char tb[32];
 
 	fprintf(f, "%-19s %-8s %7s  %s\n", "TIME (UTC)", "KIND", "RESULTS", "QUERY");
+	ctl_none(f, r->n_entries);
 	for (size_t i = 0; i < r->n_entries; i++) {
 		const Else__HistoryEntry *e = r->entries[i];
 
@@ -365,6 +376,7 @@ static int ctl_audit(FILE *f, const ProtobufCMessage *m)
 
 	fprintf(f, "%-19s %-16s %-15s %-14s %s\n", "TIME (UTC)", "USER", "CLIENT IP", "ACTION",
 		"DETAIL");
+	ctl_none(f, r->n_entries);
 	for (size_t i = 0; i < r->n_entries; i++) {
 		const Else__AuditEntry *e = r->entries[i];
 
@@ -396,6 +408,7 @@ static int ctl_groups(FILE *f, const ProtobufCMessage *m)
 {
 	const Else__GroupListReply *r = (const Else__GroupListReply *)m;
 	fprintf(f, "%-5s %-20s %-8s %s\n", "ID", "NAME", "MEMBERS", "SERVERS; DOMAINS");
+	ctl_none(f, r->n_groups);
 	for (size_t i = 0; i < r->n_groups; i++) {
 		const Else__GroupInfo *g = r->groups[i];
 
@@ -467,6 +480,7 @@ static int ctl_users(FILE *f, const ProtobufCMessage *m)
 	const Else__UserListReply *r = (const Else__UserListReply *)m;
 
 	ctl_users_head(f);
+	ctl_none(f, r->n_users);
 	for (size_t i = 0; i < r->n_users; i++)
 		ctl_user(f, r->users[i]);
 	return 0;

@@ -238,3 +238,20 @@ Test(ctl_print, a_reply_without_a_table_is_left_to_the_json)
 	cr_assert_eq(rv, -ENOTSUP, "a session without its user");
 	free(out);
 }
+
+Test(ctl_print, an_empty_table_says_so)
+{
+	const ProtobufCMessageDescriptor *d[] = {
+		&else__search_reply__descriptor,    &else__rejects_reply__descriptor,
+		&else__servers_reply__descriptor,   &else__history_reply__descriptor,
+		&else__audit_reply__descriptor,     &else__group_list_reply__descriptor,
+		&else__user_list_reply__descriptor,
+	};
+
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		char *out = table(d[i], "{}");
+		const char *nl = strchr(out, '\n');
+		cr_assert(nl && strcmp(nl + 1, "(none)\n") == 0, "%s: %s", d[i]->name, out);
+		free(out);
+	}
+}
