@@ -83,8 +83,8 @@ export function rejectsPage(main) {
     clear(out).append(h('div', { class: 'actions' }, h('span', { class: 'muted' }, `${r.rows.length} reject(s)`),
       h('button', { class: 'secondary', disabled: page === 0, onclick: () => load(page - 1, q) }, 'Previous'),
       h('button', { class: 'secondary', disabled: !r.next_cursor, onclick: () => load(page + 1, q) }, 'Next')),
-    h('table', { id: 'rejects' }, h('thead', null, h('tr', null, ['Time', 'Host', 'Event', 'Client', 'HELO', 'Sender', 'Recipient', 'Code', 'Reason'].map(x => h('th', null, x)))),
-      h('tbody', null, r.rows.map(x => h('tr', null, h('td', { class: 'mono' }, fmtTime(x.time_us)), h('td', null, x.host), h('td', null, status(x.event)),
+    h('table', { id: 'rejects' }, h('thead', null, h('tr', null, ['Time', 'Host', 'Event', 'Stage', 'Client', 'HELO', 'Sender', 'Recipient', 'Code', 'Reason'].map(x => h('th', null, x)))),
+      h('tbody', null, r.rows.map(x => h('tr', null, h('td', { class: 'mono' }, fmtTime(x.time_us)), h('td', null, x.host), h('td', null, status(x.event)), h('td', null, x.stage),
         h('td', null, `${x.client_host} [${x.client_ip}]`), h('td', null, x.helo), h('td', null, x.sender), h('td', null, x.rcpt),
         h('td', { class: 'mono' }, `${x.reject_code} ${x.reject_dsn}`),
         h('td', null, x.email_id ? h('a', { href: '#/flow/' + x.email_id }, x.reason) : x.reason))))));

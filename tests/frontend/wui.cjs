@@ -91,6 +91,12 @@ async function main() {
       const n = await page.$$eval(sel, r => r.length);
       if (n < min) throw new Error(`${hash}: ${n} rows`);
       seen[hash.replace(/\W/g, '')] = n;
+      if (hash === '#/rejects') {
+        // Where in the SMTP dialogue each was refused: RCPT for an unknown recipient.
+        const col = await page.$$eval('#rejects thead th', t => t.map(x => x.textContent).indexOf('Stage'));
+        const stages = await page.$$eval(`#rejects tbody td:nth-child(${col + 1})`, t => t.map(x => x.textContent));
+        if (col < 0 || !stages.includes('RCPT')) throw new Error('rejects: no RCPT stage in ' + JSON.stringify(stages));
+      }
     }
     await page.screenshot({ path: path.join(out, '5-live.png'), fullPage: true });
 
