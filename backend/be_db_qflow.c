@@ -106,7 +106,7 @@ static const char be_dbq_flow_sql[] =
 	"AND m0.first_seen >= d.lo AND m0.first_seen < d.hi OFFSET 0) m "
 	"JOIN hosts h ON h.id = m.host_id LEFT JOIN hosts ph ON ph.id = m.prev_host_id "
 	"LEFT JOIN hosts dh ON dh.id = m.dsn_of_host_id CROSS JOIN v WHERE v.ok "
-	"ORDER BY m.first_seen, m.host_id, m.queue_id LIMIT 200";
+	"ORDER BY m.first_seen, m.host_id, m.queue_id LIMIT " BE_DBQ_XSTR(BE_DB_Q_FLOW_MAX_HOPS);
 /* clang-format on */
 
 /* Columns of be_dbq_flow_sql after the MessageRow's. */
@@ -247,34 +247,50 @@ static bool be_dbq_is_hop(const Else__Transaction *t, const char *host, const ch
 	       strcmp(t->msg->queue_id, queue_id) == 0;
 }
 
+/* be_dbq_origin - the index in in[0..n) of the transaction host/queue_id, -1 if none */
+static int be_dbq_origin(Else__Transaction *const *in, size_t n, size_t self, const char *host,
+			 const char *queue_id)
+{
+	for (size_t j = 0; j < n; j++)
+		if (j != self && be_dbq_is_hop(in[j], host, queue_id))
+			return (int)j;
+	return -1;
+}
+
 /* be_db_q_flow_order - see be_db_query.h */
 void be_db_q_flow_order(Else__Transaction **hops, size_t n)
 {
-	Else__Transaction *in[200];
-	int from[200];
-	bool done[200] = { false };
+	Else__Transaction *in[BE_DB_Q_FLOW_MAX_HOPS];
+	int from[BE_DB_Q_FLOW_MAX_HOPS][2]; /* the hop it came from, the one it bounces */
+	bool done[BE_DB_Q_FLOW_MAX_HOPS] = { false };
 
-	if (n < 2 || n > 200)
+	if (n < 2 || n > BE_DB_Q_FLOW_MAX_HOPS)
 		return;
 	memcpy(in, hops, n * sizeof(*in));
 	for (size_t i = 0; i < n; i++) {
-		from[i] = -1;
-		for (size_t j = 0; j < n && from[i] < 0; j++)
-			if (j != i &&
-			    (be_dbq_is_hop(in[j], in[i]->prev_host, in[i]->prev_queue_id) ||
-			     be_dbq_is_hop(in[j], in[i]->dsn_of_host, in[i]->dsn_of_queue_id)))
-				from[i] = (int)j;
+		from[i][0] = be_dbq_origin(in, n, i, in[i]->prev_host, in[i]->prev_queue_id);
+		from[i][1] = be_dbq_origin(in, n, i, in[i]->dsn_of_host, in[i]->dsn_of_queue_id);
 	}
-	/* Each place takes the earliest hop whose origin is placed; a loop (bad data) breaks. */
+	/* Each place takes the earliest hop whose origins are placed. */
 	for (size_t k = 0; k < n; k++) {
 		size_t pick = n;
 
 		for (size_t i = 0; i < n && pick == n; i++)
-			if (!done[i] && (from[i] < 0 || done[from[i]]))
+			if (!done[i] && (from[i][0] < 0 || done[from[i][0]]) &&
+			    (from[i][1] < 0 || done[from[i][1]]))
 				pick = i;
-		for (size_t i = 0; i < n && pick == n; i++)
-			if (!done[i])
-				pick = i;
+		if (pick == n) {
+			/*
+			 * None: every hop left waits for another hop left.  n steps
+			 * back along those links from the earliest end inside a loop.
+			 */
+			for (pick = 0; done[pick]; pick++)
+				;
+			for (size_t step = 0; step < n; step++)
+				pick = (size_t)(from[pick][0] >= 0 && !done[from[pick][0]]
+							? from[pick][0]
+							: from[pick][1]);
+		}
 		done[pick] = true;
 		hops[k] = in[pick];
 	}

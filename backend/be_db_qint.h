@@ -25,6 +25,9 @@
  */
 #define BE_DBQ_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 #define BE_DBQ_TS(p) "((timestamp 'epoch' + (" p ")::bigint * interval '1 us') AT TIME ZONE 'UTC')"
+/* BE_DBQ_XSTR - a numeric macro as SQL text: LIMIT " BE_DBQ_XSTR(N) */
+#define BE_DBQ_STR_(x) #x
+#define BE_DBQ_XSTR(x) BE_DBQ_STR_(x)
 /* The first instant of UTC day d (a date) and of the day after: first_seen >= LO AND < HI. */
 #define BE_DBQ_DAY_LO(d) "(" d "::timestamp AT TIME ZONE 'UTC')"
 #define BE_DBQ_DAY_HI(d) "((" d " + 1)::timestamp AT TIME ZONE 'UTC')"

@@ -142,12 +142,16 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		   int64_t now_us, Else__SearchReply *out);
 int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow *f,
 		 Else__FlowReply *out);
+/* The most transactions be_db_q_flow returns for one e-mail. */
+#define BE_DB_Q_FLOW_MAX_HOPS 200
 /*
  * be_db_q_flow_order - hops[0..n) in time order (as be_db_q_flow reads
  * them) moved so that every hop follows the one it came from (prev_host /
- * prev_queue_id) or is a bounce of (dsn_of_*): log times have a resolution
- * of a second and hosts' clocks differ, so time alone put a relay's next
- * hop before it.  Otherwise the time order stays.  n at most 200.
+ * prev_queue_id) and the one it is a bounce of (dsn_of_*): log times have a
+ * resolution of a second and hosts' clocks differ, so time alone put a
+ * relay's next hop before it.  Otherwise the time order stays.  Links that
+ * form a loop (forged lines) are broken at one of the loop's hops.  n at
+ * most BE_DB_Q_FLOW_MAX_HOPS (more: left as they are).
  */
 void be_db_q_flow_order(Else__Transaction **hops, size_t n);
 int be_db_q_rejects(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Rejects *r,

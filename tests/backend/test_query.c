@@ -832,6 +832,30 @@ Test(flow_order, a_hop_follows_its_origin_and_time_orders_the_rest)
 	cr_assert_str_eq(h[0]->msg->queue_id, "C");
 }
 
+/*
+ * A bounce that also names the hop it came from waits for both; a hop that
+ * hangs on a loop comes after the loop's hop it names.
+ */
+Test(flow_order, a_hop_waits_for_both_its_origins_and_a_loop_is_broken_inside_it)
+{
+	Else__Transaction t[6];
+	Else__MessageRow m[6];
+	Else__Transaction *h[6] = {
+		tq_tx(&t[0], &m[0], "mx1/W", 10, "mx2/A", "mx1/B"),
+		tq_tx(&t[1], &m[1], "mx1/B", 10, NULL, NULL),
+		tq_tx(&t[2], &m[2], "mx2/A", 10, NULL, NULL),
+		tq_tx(&t[3], &m[3], "mx9/Z", 12, "mx9/X", NULL),
+		tq_tx(&t[4], &m[4], "mx9/X", 12, "mx9/Y", NULL),
+		tq_tx(&t[5], &m[5], "mx9/Y", 12, "mx9/X", NULL),
+	};
+	static const char *want[] = { "B", "A", "W", "Y", "X", "Z" };
+
+	be_db_q_flow_order(h, 6);
+	for (int i = 0; i < 6; i++)
+		cr_assert_str_eq(h[i]->msg->queue_id, want[i], "place %d: %s/%s", i,
+				 h[i]->msg->host, h[i]->msg->queue_id);
+}
+
 /* tq_simple - a call without fields (or with a given message) */
 static Else__QueryReply *tq_do(const tq_sess *s, bool csrf, Else__QueryRequest__CallCase c,
 			       void *msg)
