@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,27 +19,89 @@
 #define CTL_SUMS 32
 
 /*
- * ctl_put - s with its control bytes (C0, DEL, C1 as UTF-8) as \xNN, padded
- * with spaces to width columns (a UTF-8 character is one column)
+ * ctl_unsafe - the length of the character at p if a terminal must not get
+ * it as it is, else 0: C0 controls and DEL, C1 controls (as UTF-8), the
+ * marks and overrides that reorder text (U+061C, U+200E-F, U+202A-E,
+ * U+2066-9) and the line and paragraph separators (U+2028-9).  The text is
+ * taken as UTF-8, as the API sends it; avail bytes may be read from p (a
+ * NUL-terminated string may say SIZE_MAX: no test reads past a NUL).
+ */
+static size_t ctl_unsafe(const unsigned char *p, size_t avail)
+{
+	if (p[0] < 0x20 || p[0] == 0x7f)
+		return 1;
+	if (avail < 2)
+		return 0;
+	if ((p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) || (p[0] == 0xd8 && p[1] == 0x9c))
+		return 2;
+	if (avail < 3)
+		return 0;
+	if (p[0] == 0xe2 && p[1] == 0x80 &&
+	    ((p[2] >= 0x8e && p[2] <= 0x8f) || (p[2] >= 0xa8 && p[2] <= 0xae)))
+		return 3;
+	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+		return 3;
+	return 0;
+}
+
+/*
+ * ctl_put - s with what ctl_unsafe names as \xNN per byte and a backslash
+ * doubled (so that the text "\x1b" cannot pass for an escaped ESC), padded
+ * with spaces to width columns.  A character counts one column: East Asian
+ * wide characters and combining marks misalign what follows them.
  */
 static void ctl_put(FILE *f, const char *s, int width)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	int cols = 0;
 
-	for (; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			cols += fprintf(f, "\\x%02x", *p);
-		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			cols += fprintf(f, "\\xc2\\x%02x", p[1]);
-			p++;
+	while (*p) {
+		size_t n = ctl_unsafe(p, SIZE_MAX);
+
+		if (n) {
+			for (; n; n--, p++)
+				cols += fprintf(f, "\\x%02x", *p);
+			continue;
+		}
+		if (*p == '\\') {
+			fputs("\\\\", f);
+			cols += 2;
 		} else {
 			fputc(*p, f);
 			cols += (*p & 0xc0) != 0x80;
 		}
+		p++;
 	}
 	for (; cols < width; cols++)
 		fputc(' ', f);
+}
+
+/* ctl_print_text - see ctl_print.h */
+void ctl_print_text(FILE *f, const char *s)
+{
+	ctl_put(f, s, 0);
+}
+
+/* ctl_print_json - see ctl_print.h */
+void ctl_print_json(FILE *f, const char *json, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)json, *end = p + len;
+
+	while (p < end) {
+		size_t n = ctl_unsafe(p, (size_t)(end - p));
+		unsigned cp = *p;
+
+		if (n == 0 || (n == 1 && (*p == '\n' || *p == '\t'))) {
+			fputc(*p++, f);
+			continue;
+		}
+		if (n == 2)
+			cp = ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu);
+		else if (n == 3)
+			cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+		fprintf(f, "\\u%04x", cp);
+		p += n;
+	}
 }
 
 /* ctl_col - a column: the text, padded, and the space before the next */
@@ -124,16 +187,21 @@ static int ctl_flow(FILE *f, const ProtobufCMessage *reply)
 	const Else__FlowReply *r = (const Else__FlowReply *)reply;
 	char tb[32];
 
+	size_t shown = 0;
+
+	for (size_t i = 0; i < r->n_hops; i++)
+		shown += r->hops[i]->msg != NULL;
 	fputs("e-mail ", f);
 	ctl_put(f, r->email_id, 0);
-	fprintf(f, ": %zu hop(s)\n", r->n_hops);
+	fprintf(f, ": %zu hop(s)\n", shown);
+	shown = 0;
 	for (size_t i = 0; i < r->n_hops; i++) {
 		const Else__Transaction *t = r->hops[i];
 		const Else__MessageRow *m = t->msg;
 
 		if (m == NULL)
 			continue;
-		fprintf(f, "\n[%zu] ", i + 1);
+		fprintf(f, "\n[%zu] ", ++shown);
 		ctl_col(f, m->host, 0);
 		ctl_put(f, m->queue_id, 0);
 		fprintf(f, "  %s  from=<", ctl_time(m->first_seen_us, tb, sizeof(tb)));
@@ -166,7 +234,7 @@ static int ctl_flow(FILE *f, const ProtobufCMessage *reply)
 			fputs(" relay=", f);
 			ctl_put(f, rc->relay_host[0] ? rc->relay_host : "-", 0);
 			if (rc->attempts > 1)
-				fprintf(f, " attempts=%u", rc->attempts);
+				fprintf(f, " attempts=%" PRIu32, rc->attempts);
 			if (rc->delay > 0)
 				fprintf(f, " delay=%.1fs", rc->delay);
 			ctl_hop(f, "  next hop ", rc->next_host, rc->next_queue_id);
@@ -224,62 +292,79 @@ static int ctl_rejects(FILE *f, const ProtobufCMessage *m)
 	return 0;
 }
 
+/* ctl_sum - a total of a series: its status and direction (b, "" for none) */
 typedef struct ctl_sum {
-	char key[96];
+	const char *a, *b;
 	int64_t n;
 } ctl_sum;
 
-/* ctl_sum_add - add c under "a" or "a/b"; past CTL_SUMS keys, under (other) */
-static size_t ctl_sum_add(ctl_sum *s, size_t n, const char *a, const char *b, int64_t c)
+/* ctl_sum_key_cmp - by status, then direction */
+static int ctl_sum_key_cmp(const void *x, const void *y)
 {
-	char key[sizeof(s->key)];
-	size_t i;
+	const ctl_sum *p = x, *q = y;
+	int c = strcmp(p->a, q->a);
 
-	snprintf(key, sizeof(key), "%s%s%s", a, b[0] ? "/" : "", b);
-	for (i = 0; i < n; i++)
-		if (strcmp(s[i].key, key) == 0)
-			break;
-	if (i == n) {
-		if (n == CTL_SUMS) {
-			i = n - 1;
-			snprintf(s[i].key, sizeof(s[i].key), "(other)");
-		} else {
-			snprintf(s[i].key, sizeof(s[i].key), "%s", key);
-			s[i].n = 0;
-			n++;
-		}
-	}
-	s[i].n += c;
-	return n;
+	return c ? c : strcmp(p->b, q->b);
 }
 
-/* ctl_sum_cmp - larger totals first */
-static int ctl_sum_cmp(const void *a, const void *b)
+/* ctl_sum_cmp - larger totals first, then by key */
+static int ctl_sum_cmp(const void *x, const void *y)
 {
-	int64_t x = ((const ctl_sum *)a)->n, y = ((const ctl_sum *)b)->n;
+	const ctl_sum *p = x, *q = y;
 
-	return x < y   ? 1
-	       : x > y ? -1
-		       : strcmp(((const ctl_sum *)a)->key, ((const ctl_sum *)b)->key);
+	return p->n < q->n ? 1 : p->n > q->n ? -1 : ctl_sum_key_cmp(x, y);
 }
 
-/* ctl_totals - one line: the points of a series added up by status (and direction) */
+/* ctl_add - x + y, held at the int64 bounds (the counts come from the network) */
+static int64_t ctl_add(int64_t x, int64_t y)
+{
+	int64_t r;
+
+	return __builtin_add_overflow(x, y, &r) ? (y > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+/*
+ * ctl_totals - one line: the points of a series added up by status (and
+ * direction), largest first; past CTL_SUMS - 1 keys, the rest as (other)
+ */
 static void ctl_totals(FILE *f, const char *what, Else__StatsPoint **pts, size_t n)
 {
-	ctl_sum s[CTL_SUMS];
+	ctl_sum *s = n ? calloc(n, sizeof(*s)) : NULL;
 	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++)
-		k = ctl_sum_add(s, k, pts[i]->status, pts[i]->direction, pts[i]->count);
-	qsort(s, k, sizeof(*s), ctl_sum_cmp);
 	fprintf(f, "%-13s", what);
+	if (n && s == NULL) {
+		fputs(" (out of memory)\n", f);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		s[i] = (ctl_sum){ pts[i]->status, pts[i]->direction, pts[i]->count };
+	qsort(s, n, sizeof(*s), ctl_sum_key_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (k && ctl_sum_key_cmp(&s[k - 1], &s[i]) == 0)
+			s[k - 1].n = ctl_add(s[k - 1].n, s[i].n);
+		else
+			s[k++] = s[i];
+	qsort(s, k, sizeof(*s), ctl_sum_cmp);
+	if (k > CTL_SUMS) {
+		for (size_t i = CTL_SUMS; i < k; i++)
+			s[CTL_SUMS - 1].n = ctl_add(s[CTL_SUMS - 1].n, s[i].n);
+		s[CTL_SUMS - 1].a = "(other)";
+		s[CTL_SUMS - 1].b = "";
+		k = CTL_SUMS;
+	}
 	if (k == 0)
 		fputs(" none", f);
 	for (size_t i = 0; i < k; i++) {
 		fprintf(f, "%s %" PRId64 " ", i ? "," : "", s[i].n);
-		ctl_put(f, s[i].key, 0);
+		ctl_put(f, s[i].a, 0);
+		if (s[i].b[0]) {
+			fputc('/', f);
+			ctl_put(f, s[i].b, 0);
+		}
 	}
 	fputc('\n', f);
+	free(s);
 }
 
 /* ctl_top - a top list: count, then key */
@@ -361,7 +446,7 @@ static int ctl_history(FILE *f, const ProtobufCMessage *m)
 
 		ctl_col(f, ctl_time(e->time_us, tb, sizeof(tb)), 19);
 		ctl_col(f, e->kind, 8);
-		fprintf(f, "%7u  ", e->results);
+		fprintf(f, "%7" PRIu32 "  ", e->results);
 		ctl_put(f, e->query_json, 0);
 		fputc('\n', f);
 	}
@@ -414,11 +499,12 @@ static int ctl_groups(FILE *f, const ProtobufCMessage *m)
 
 		fprintf(f, "%-5" PRId64 " ", g->id);
 		ctl_col(f, g->name, 20);
-		if (g->n_member_ids == 0)
-			fprintf(f, "%-8s ", "-");
-		for (size_t k = 0; k < g->n_member_ids; k++)
-			fprintf(f, "%s%" PRId64 "%s", k ? "," : "", g->member_ids[k],
-				k + 1 == g->n_member_ids ? " " : "");
+		char ids[256] = "-";
+		size_t o = 0;
+		for (size_t k = 0; k < g->n_member_ids && o < sizeof(ids); k++)
+			o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%" PRId64, k ? "," : "",
+					      g->member_ids[k]);
+		ctl_col(f, ids, 8);
 		ctl_list(f, g->servers, g->n_servers);
 		fputs("; ", f);
 		ctl_list(f, g->domains, g->n_domains);
@@ -508,6 +594,7 @@ static int ctl_put_id(FILE *f, const ProtobufCMessage *m)
 	return 0;
 }
 
+/* ctl_printers - the table of each reply message */
 static const struct {
 	const ProtobufCMessageDescriptor *d;
 	int (*print)(FILE *f, const ProtobufCMessage *m);

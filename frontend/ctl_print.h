@@ -7,8 +7,10 @@
  * (the caller prints the JSON instead).
  * THREADS: no shared state.
  * SECURITY: every string of an answer comes from mail logs or from users,
- * so a forged log line may carry terminal escape sequences: control bytes
- * are printed as \xNN, never as they are.
+ * so a forged log line may carry terminal escape sequences: control
+ * characters, and those that reorder text, are printed as \xNN in tables
+ * and as \uXXXX in JSON, never as they are.  The terminal is taken to be a
+ * UTF-8 one (on an 8-bit terminal, bytes of other characters act as C1).
  */
 #ifndef CTL_PRINT_H
 #define CTL_PRINT_H
@@ -19,5 +21,13 @@
 
 /* ctl_print_reply - print m (a reply message of proto/query.proto) to f */
 int ctl_print_reply(FILE *f, const ProtobufCMessage *m);
+/* ctl_print_text - s (NUL-terminated UTF-8) as a table cell prints it, unpadded */
+void ctl_print_text(FILE *f, const char *s);
+/*
+ * ctl_print_json - json[0..len) as it is, but for the characters a table
+ * escapes, written as JSON's \uXXXX: the same JSON for a parser, nothing
+ * for a terminal to act on.  A NUL byte becomes \u0000.
+ */
+void ctl_print_json(FILE *f, const char *json, size_t len);
 
 #endif

@@ -105,8 +105,10 @@ static int ctl_call(const char *call, const char *body, size_t len,
 		ctl_session_save();
 	}
 	if (r.status != 200) {
-		fprintf(stderr, "elsectl: %s: HTTP %ld: %.*s\n", call, r.status,
-			(int)(r.body.len > 2000 ? 2000 : r.body.len), r.body.p ? r.body.p : "");
+		fprintf(stderr, "elsectl: %s: HTTP %ld: ", call, r.status);
+		ctl_print_json(stderr, r.body.p ? r.body.p : "",
+			       r.body.len > 2000 ? 2000 : r.body.len);
+		fputc('\n', stderr);
 		exit(1);
 	}
 	if (raw)
@@ -298,10 +300,10 @@ static void ctl_usage(int rc)
 	exit(rc);
 }
 
-/* ctl_print_json - the raw answer and a newline */
-static void ctl_print_json(const el_buf *raw)
+/* ctl_print_raw - the answer's JSON and a newline (ctl_print_json: nothing for the terminal) */
+static void ctl_print_raw(const el_buf *raw)
 {
-	fwrite(raw->p, 1, raw->len, stdout);
+	ctl_print_json(stdout, raw->p ? raw->p : "", raw->len);
 	fputc('\n', stdout);
 }
 
@@ -429,11 +431,11 @@ static int ctl_run_call(const ctl_cmd *c, int argc, char **argv)
 	c->body(c, &b, argc, argv);
 	ctl_call(c->call, b.p, b.len, c->reply, c->reply ? &m : NULL, &raw);
 	if (ctl_json && raw.len)
-		ctl_print_json(&raw);
+		ctl_print_raw(&raw);
 	else if (m == NULL && c->done)
 		printf("%s\n", c->done);
 	else if (m && ctl_print_reply(stdout, m) != 0)
-		ctl_print_json(&raw);
+		ctl_print_raw(&raw);
 	if (m)
 		protobuf_c_message_free_unpacked(m, NULL);
 	el_buf_fini(&b);
@@ -465,12 +467,16 @@ static int ctl_run_login(const ctl_cmd *c, int argc, char **argv)
 	if (ctl_session[0] == '\0')
 		el_fatal("login: no session cookie in the answer");
 	ctl_session_save();
-	if (ctl_json)
-		ctl_print_json(&raw);
-	else
-		printf("logged in as %s (%s)\n", lr->user ? lr->user->name : argv[0],
-		       lr->user ? el_pbjson_enum_name(&else__role__descriptor, (int)lr->user->role)
-				: "?");
+	if (ctl_json) {
+		ctl_print_raw(&raw);
+	} else {
+		const char *role =
+			lr->user ? el_pbjson_enum_name(&else__role__descriptor, (int)lr->user->role)
+				 : NULL;
+		fputs("logged in as ", stdout);
+		ctl_print_text(stdout, lr->user ? lr->user->name : argv[0]);
+		printf(" (%s)\n", role ? role : "?");
+	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	el_buf_fini(&b);
 	el_buf_fini(&raw);
@@ -525,7 +531,7 @@ static int ctl_run_call_raw(const ctl_cmd *c, int argc, char **argv)
 		ctl_usage(2);
 	el_buf_init(&raw);
 	ctl_call(argv[0], body, strlen(body), NULL, NULL, &raw);
-	ctl_print_json(&raw);
+	ctl_print_raw(&raw);
 	el_buf_fini(&raw);
 	return 0;
 }
@@ -547,7 +553,7 @@ static int ctl_run_check(const ctl_cmd *c, int argc, char **argv)
 	}
 	el_buf_init(&out);
 	el_pbjson_encode(&out, m);
-	ctl_print_json(&out);
+	ctl_print_raw(&out);
 	el_buf_fini(&out);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return 0;
@@ -586,6 +592,7 @@ static int ctl_run_fields(const ctl_cmd *c, int argc, char **argv)
 	return 0;
 }
 
+/* ctl_cmds - the commands, as ctl_usage lists them */
 static const ctl_cmd ctl_cmds[] = {
 	{ "login", "login", NULL, NULL, ctl_run_login, NULL },
 	{ "logout", "logout", NULL, NULL, ctl_run_logout, NULL },

@@ -70,6 +70,16 @@ Test(ctl_print, rejects_one_row_each_and_the_next_page)
 	free(out);
 }
 
+/* no_raw_controls - out has no control byte but newlines, and no C1 CSI as UTF-8 */
+static void no_raw_controls(const char *out)
+{
+	for (const char *p = out; *p; p++)
+		cr_assert(*p == '\n' || (unsigned char)*p >= 0x20, "byte 0x%02x at %td",
+			  (unsigned char)*p, p - out);
+	cr_assert_null(strstr(out, "\xc2\x9b"));
+	cr_assert_null(strstr(out, "\xe2\x80\xae"));
+}
+
 Test(ctl_print, control_bytes_from_a_forged_line_are_escaped)
 {
 	/* ESC [ 2 J (clear screen), CSI as UTF-8 (C2 9B), a bell, a newline. */
@@ -81,10 +91,35 @@ Test(ctl_print, control_bytes_from_a_forged_line_are_escaped)
 	has(out, "a\\x1b[2Jb\\xc2\\x9b31mc\\x07d\\x0ae\n");
 	/* Other UTF-8 is text, one column a character: the padding still lines up. */
 	has(out, "café@x.test                    -");
-	for (const char *p = out; *p; p++)
-		cr_assert(*p == '\n' || (unsigned char)*p >= 0x20, "byte 0x%02x at %td",
-			  (unsigned char)*p, p - out);
-	cr_assert_null(strstr(out, "\xc2\x9b"));
+	no_raw_controls(out);
+	free(out);
+	/*
+	 * A right-to-left override (U+202E) and a line separator (U+2028), byte
+	 * by byte; a backslash doubled, so that text cannot pass for an escape.
+	 */
+	out = table(&else__rejects_reply__descriptor,
+		    "{\"rows\":[{\"time_us\":1,\"reason\":\"x\\u202eevil\\u2028y \\\\x1b z\"}]}");
+	has(out, "x\\xe2\\x80\\xaeevil\\xe2\\x80\\xa8y \\\\x1b z\n");
+	no_raw_controls(out);
+	free(out);
+}
+
+/* The JSON elsectl prints as it is (--json, call): the same JSON, nothing for a terminal. */
+Test(ctl_print, raw_json_keeps_its_meaning_without_control_characters)
+{
+	static const char in[] =
+		"{\"r\":\"a\x1b[2J\xc2\x9b\xe2\x80\xae\x7f\r\x01 caf\xc3\xa9\\n\"}\n\t";
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	cr_assert_not_null(f);
+	ctl_print_json(f, in, sizeof(in) - 1);
+	ctl_print_json(f, "\0", 1);
+	fclose(f);
+	cr_assert_str_eq(out,
+			 "{\"r\":\"a\\u001b[2J\\u009b\\u202e\\u007f\\u000d\\u0001 caf\xc3\xa9\\n\"}"
+			 "\n\t\\u0000");
 	free(out);
 }
 
@@ -115,6 +150,10 @@ Test(ctl_print, stats_add_the_buckets_up_and_list_the_tops)
 	free(out);
 }
 
+/*
+ * 40 statuses: the 31 largest by their totals, whichever bucket they first
+ * appear in (the largest comes last), and the other 9 added up.
+ */
 Test(ctl_print, stats_keep_the_largest_keys_and_add_the_rest_up)
 {
 	char json[8192];
@@ -124,11 +163,26 @@ Test(ctl_print, stats_keep_the_largest_keys_and_add_the_rest_up)
 	for (int i = 0; i < 40; i++)
 		n += (size_t)snprintf(json + n, sizeof(json) - n,
 				      "%s{\"time_us\":1,\"status\":\"s%02d\",\"count\":%d}",
-				      i ? "," : "", i, i < 31 ? 100 + i : 1);
-	snprintf(json + n, sizeof(json) - n, "]}");
+				      i ? "," : "", i, i < 9 ? 1 : 100 + i);
+	/* s39 again, in a later bucket; s00 too, still small. */
+	snprintf(json + n, sizeof(json) - n,
+		 ",{\"time_us\":2,\"status\":\"s39\",\"count\":1000},"
+		 "{\"time_us\":2,\"status\":\"s00\",\"count\":1}]}");
 	char *out = table(&else__stats_reply__descriptor, json);
-	has(out, "130 s30, 129 s29");
-	has(out, ", 9 (other)\n"); /* s31 .. s39 */
+	has(out, "TRANSACTIONS  1139 s39, 138 s38, 137 s37");
+	has(out, ", 109 s09, 10 (other)\n"); /* s00 (2) .. s08 (1 each) */
+	free(out);
+}
+
+/* Counts near the int64 bounds (a hostile frontend) add up held at the bound. */
+Test(ctl_print, stats_totals_hold_at_the_int64_bounds)
+{
+	char *out = table(&else__stats_reply__descriptor,
+			  "{\"messages\":[{\"time_us\":1,\"status\":\"a\",\"count\":"
+			  "9223372036854775807},{\"time_us\":2,\"status\":\"a\",\"count\":5},"
+			  "{\"time_us\":1,\"status\":\"b\",\"count\":-9223372036854775807},"
+			  "{\"time_us\":2,\"status\":\"b\",\"count\":-5}]}");
+	has(out, "TRANSACTIONS  9223372036854775807 a, -9223372036854775808 b\n");
 	free(out);
 }
 
@@ -205,7 +259,7 @@ Test(ctl_print, servers_history_audit_groups_users_and_whoami)
 		    "{\"groups\":[{\"id\":1,\"name\":\"relays\",\"servers\":[\"mx1\",\"mx2\"],"
 		    "\"domains\":[\"remote.test\"],\"member_ids\":[2,5]},{\"id\":3,\"name\":"
 		    "\"empty\"}]}");
-	has(out, "1     relays               2,5 mx1,mx2; remote.test\n");
+	has(out, "1     relays               2,5      mx1,mx2; remote.test\n");
 	has(out, "3     empty                -        -; -\n");
 	free(out);
 
