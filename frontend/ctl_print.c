@@ -329,11 +329,15 @@ static int64_t ctl_add(int64_t x, int64_t y)
  */
 static void ctl_totals(FILE *f, const char *what, Else__StatsPoint **pts, size_t n)
 {
-	ctl_sum *s = n ? calloc(n, sizeof(*s)) : NULL;
+	ctl_sum *s;
 	size_t k = 0;
 
 	fprintf(f, "%-13s", what);
-	if (n && s == NULL) {
+	if (n == 0) {
+		fputs(" none\n", f);
+		return;
+	}
+	if ((s = calloc(n, sizeof(*s))) == NULL) {
 		fputs(" (out of memory)\n", f);
 		return;
 	}
@@ -353,8 +357,6 @@ static void ctl_totals(FILE *f, const char *what, Else__StatsPoint **pts, size_t
 		s[CTL_SUMS - 1].b = "";
 		k = CTL_SUMS;
 	}
-	if (k == 0)
-		fputs(" none", f);
 	for (size_t i = 0; i < k; i++) {
 		fprintf(f, "%s %" PRId64 " ", i ? "," : "", s[i].n);
 		ctl_put(f, s[i].a, 0);
