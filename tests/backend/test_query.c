@@ -806,6 +806,16 @@ static Else__Transaction *tq_tx(Else__Transaction *t, Else__MessageRow *m, const
 	return t;
 }
 
+/* tq_order - order h[0..n) and check it: want[i] is the queue ID of place i */
+static void tq_order(Else__Transaction **h, size_t n, const char *want)
+{
+	be_db_q_flow_order(h, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert(strlen(h[i]->msg->queue_id) == 1 && h[i]->msg->queue_id[0] == want[i],
+			  "place %zu: %s/%s, want %s", i, h[i]->msg->host, h[i]->msg->queue_id,
+			  want);
+}
+
 /*
  * The order alone, on hops as be_db_q_flow reads them (time, then host id):
  * in one second, mx2 (host id 1) sorted before mx1, which relayed to it.
@@ -822,12 +832,7 @@ Test(flow_order, a_hop_follows_its_origin_and_time_orders_the_rest)
 		tq_tx(&t[4], &m[4], "mx9/X", 12, "mx9/Y", NULL), /* a loop: time order */
 		tq_tx(&t[5], &m[5], "mx9/Y", 12, "mx9/X", NULL),
 	};
-	static const char *want[] = { "C", "A", "B", "D", "X", "Y" };
-
-	be_db_q_flow_order(h, 6);
-	for (int i = 0; i < 6; i++)
-		cr_assert_str_eq(h[i]->msg->queue_id, want[i], "place %d: %s/%s", i,
-				 h[i]->msg->host, h[i]->msg->queue_id);
+	tq_order(h, 6, "CABDXY");
 	be_db_q_flow_order(h, 1); /* one hop: as it is */
 	cr_assert_str_eq(h[0]->msg->queue_id, "C");
 }
@@ -848,12 +853,7 @@ Test(flow_order, a_hop_waits_for_both_its_origins_and_a_loop_is_broken_inside_it
 		tq_tx(&t[4], &m[4], "mx9/X", 12, "mx9/Y", NULL),
 		tq_tx(&t[5], &m[5], "mx9/Y", 12, "mx9/X", NULL),
 	};
-	static const char *want[] = { "B", "A", "W", "Y", "X", "Z" };
-
-	be_db_q_flow_order(h, 6);
-	for (int i = 0; i < 6; i++)
-		cr_assert_str_eq(h[i]->msg->queue_id, want[i], "place %d: %s/%s", i,
-				 h[i]->msg->host, h[i]->msg->queue_id);
+	tq_order(h, 6, "BAWYXZ");
 }
 
 /* tq_simple - a call without fields (or with a given message) */
