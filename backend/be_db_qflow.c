@@ -385,8 +385,8 @@ int be_db_q_flow(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Flow
 				      n - i < BE_DBQ_HOPS_AT_ONCE ? n : i + BE_DBQ_HOPS_AT_ONCE,
 				      out);
 	PQclear(r);
-	be_db_q_flow_order(out->hops, out->n_hops);
 	if (rc == 0) {
+		be_db_q_flow_order(out->hops, out->n_hops);
 		n = PQntuples(res[1]);
 		out->n_rejects = (size_t)n;
 		out->rejects = el_arena_alloc(a, ((size_t)n + 1) * sizeof(*out->rejects));

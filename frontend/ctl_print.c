@@ -186,7 +186,6 @@ static int ctl_flow(FILE *f, const ProtobufCMessage *reply)
 {
 	const Else__FlowReply *r = (const Else__FlowReply *)reply;
 	char tb[32];
-
 	size_t shown = 0;
 
 	for (size_t i = 0; i < r->n_hops; i++)
@@ -490,10 +489,23 @@ static void ctl_list(FILE *f, char **v, size_t n)
 	}
 }
 
+/* ctl_ids - ids as "1,2,3" in buf ("-" when none; cut at cap) */
+static const char *ctl_ids(char *buf, size_t cap, const int64_t *v, size_t n)
+{
+	size_t o = 0;
+
+	snprintf(buf, cap, "-");
+	for (size_t k = 0; k < n && o < cap; k++)
+		o += (size_t)snprintf(buf + o, cap - o, "%s%" PRId64, k ? "," : "", v[k]);
+	return buf;
+}
+
 /* ctl_groups - groups with their servers, domains and members */
 static int ctl_groups(FILE *f, const ProtobufCMessage *m)
 {
 	const Else__GroupListReply *r = (const Else__GroupListReply *)m;
+	char ids[256];
+
 	fprintf(f, "%-5s %-20s %-8s %s\n", "ID", "NAME", "MEMBERS", "SERVERS; DOMAINS");
 	ctl_none(f, r->n_groups);
 	for (size_t i = 0; i < r->n_groups; i++) {
@@ -501,12 +513,7 @@ static int ctl_groups(FILE *f, const ProtobufCMessage *m)
 
 		fprintf(f, "%-5" PRId64 " ", g->id);
 		ctl_col(f, g->name, 20);
-		char ids[256] = "-";
-		size_t o = 0;
-		for (size_t k = 0; k < g->n_member_ids && o < sizeof(ids); k++)
-			o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%" PRId64, k ? "," : "",
-					      g->member_ids[k]);
-		ctl_col(f, ids, 8);
+		ctl_col(f, ctl_ids(ids, sizeof(ids), g->member_ids, g->n_member_ids), 8);
 		ctl_list(f, g->servers, g->n_servers);
 		fputs("; ", f);
 		ctl_list(f, g->domains, g->n_domains);
@@ -518,12 +525,12 @@ static int ctl_groups(FILE *f, const ProtobufCMessage *m)
 /* ctl_user - one user: id, name, role, groups, full name, addresses */
 static void ctl_user(FILE *f, const Else__UserInfo *u)
 {
+	char ids[256];
+
 	fprintf(f, "%-5" PRId64 " ", u->id);
 	ctl_col(f, u->name, 20);
 	ctl_col(f, el_pbjson_enum_name(&else__role__descriptor, (int)u->role), 13);
-	for (size_t k = 0; k < u->n_group_ids; k++)
-		fprintf(f, "%s%" PRId64, k ? "," : "", u->group_ids[k]);
-	fputs(u->n_group_ids ? " " : "- ", f);
+	ctl_col(f, ctl_ids(ids, sizeof(ids), u->group_ids, u->n_group_ids), 0);
 	ctl_put(f, u->full_name, 0);
 	if (u->n_addresses) {
 		fputs(" <", f);
