@@ -119,18 +119,19 @@ typedef struct be_db_line {
 
 /* be_db_stats - counters for metrics; monotonic over the handle's life */
 typedef struct be_db_stats {
-	uint64_t lines_copied;  /* rows committed to COPY lines (per flush) */
-	uint64_t copy_bytes;    /* bytes of COPY data sent, all tables */
-	uint64_t messages;      /* message rows upserted */
-	uint64_t recipients;    /* recipient rows upserted */
-	uint64_t rejects;       /* reject rows inserted (duplicates not counted) */
-	uint64_t flushes;       /* lines + flows flushes */
-	uint64_t commits;       /* successful commits */
-	uint64_t rollbacks;     /* rollbacks, asked for or forced */
-	uint64_t err_server;    /* -EIO / -EACCES */
-	uint64_t err_conn;      /* connections lost */
-	uint64_t reconnects;    /* successful reconnects */
-	uint64_t text_repaired; /* text values that needed UTF-8 repair or cutting */
+	uint64_t lines_copied;   /* rows committed to COPY lines (per flush) */
+	uint64_t copy_bytes;     /* bytes of COPY data sent, all tables */
+	uint64_t messages;       /* message rows written */
+	uint64_t recipients;     /* recipient rows written */
+	uint64_t rejects;        /* reject rows inserted (duplicates not counted) */
+	uint64_t flushes;        /* lines + flows flushes */
+	uint64_t commits;        /* successful commits */
+	uint64_t rollbacks;      /* rollbacks, asked for or forced */
+	uint64_t err_server;     /* -EIO / -EACCES */
+	uint64_t err_conn;       /* connections lost */
+	uint64_t reconnects;     /* successful reconnects */
+	uint64_t text_repaired;  /* text values that needed UTF-8 repair or cutting */
+	uint64_t flows_upserted; /* flushes that met a row already written: upserts */
 } be_db_stats;
 
 /* Connection and transactions. */

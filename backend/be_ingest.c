@@ -40,7 +40,8 @@ typedef struct be_ingest_writer {
 	int no;
 	be_db *fdb; /* the thread's connection */
 	bool busy;
-	int rc; /* result of its part of the last job (0 until the worker reads it) */
+	int rc;            /* result of its part of the last job (0 until the worker reads it) */
+	uint64_t upserted; /* fdb's flows_upserted after its last job */
 } be_ingest_writer;
 
 typedef struct be_ingest_pipe {
@@ -140,7 +141,10 @@ static void *be_ingest_pipe_main(void *arg)
 			break;
 		pthread_mutex_unlock(&p->mu);
 		int rc = be_ingest_flows_tx(w->fdb);
+		be_db_stats ds;
+		be_db_get_stats(w->fdb, &ds);
 		pthread_mutex_lock(&p->mu);
+		w->upserted = ds.flows_upserted;
 		if (w->no == 0) {
 			/* The other part must be committed too; no lock is held here. */
 			while (p->w[1].busy)
@@ -900,10 +904,16 @@ int be_ingest_checkpoint(be_ingest *g)
 /* be_ingest_get_stats - see be_ingest.h */
 void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats *cs)
 {
+	be_db_stats ds;
+
 	*st = g->st;
+	be_db_get_stats(g->db, &ds);
+	st->flows_upserted = ds.flows_upserted;
 	if (g->pipe.running) {
 		pthread_mutex_lock((pthread_mutex_t *)&g->pipe.mu);
 		st->checkpoints += g->pipe.ckpts;
+		for (int i = 0; i < BE_INGEST_WRITERS; i++)
+			st->flows_upserted += g->pipe.w[i].upserted;
 		pthread_mutex_unlock((pthread_mutex_t *)&g->pipe.mu);
 	}
 	if (g->corr)
