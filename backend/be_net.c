@@ -77,7 +77,10 @@ static void be_net_slot_cb(void *arg);
  * A frame unpacks into its slot's arena: a batch of 5,000 lines is 10,000
  * small allocations otherwise, made by NNG's task thread and freed by the
  * worker's (1-2 % of the backend's CPU in bench/ingest.sh, in malloc alone).
- * The slot holds one request at a time, so its arena holds one message.
+ * The slot holds one request at a time, so its arena holds one message.  A
+ * reply is sent only once its request's memory has left the arena (freed,
+ * or moved out for Hello and Auth): the send's completion may start the
+ * slot's next receive, on another thread, into the same arena.
  */
 static void *be_net_pb_alloc(void *ar, size_t n)
 {
@@ -406,6 +409,17 @@ static void be_net_request(be_net_slot *s, nng_msg *msg)
 		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BAD_REQUEST, "cannot decode request");
 		return;
 	}
+	if (m->body_case == ELSE__INGEST_REQUEST__BODY_BATCH) {
+		be_net_batch(s, pipe, m, len);
+		return; /* m handed on or freed there */
+	}
+	/*
+	 * The reply's send may complete, and the slot receive its next
+	 * request into its arena, before the handler returns: this request's
+	 * memory leaves the slot first.
+	 */
+	el_arena own = s->ar;
+	el_arena_init(&s->ar);
 	switch (m->body_case) {
 	case ELSE__INGEST_REQUEST__BODY_HELLO:
 		be_net_hello(s, pipe, m->hello);
@@ -413,9 +427,6 @@ static void be_net_request(be_net_slot *s, nng_msg *msg)
 	case ELSE__INGEST_REQUEST__BODY_AUTH:
 		be_net_auth(s, pipe, m->auth);
 		break;
-	case ELSE__INGEST_REQUEST__BODY_BATCH:
-		be_net_batch(s, pipe, m, len);
-		return; /* m handed on or freed there */
 	default:
 		pthread_mutex_lock(&n->mu);
 		c = ++n->st.err_invalid;
@@ -424,7 +435,7 @@ static void be_net_request(be_net_slot *s, nng_msg *msg)
 		be_net_refuse(s, ELSE__INGEST_STATUS__STATUS_BAD_REQUEST, "empty request");
 		break;
 	}
-	be_net_msg_free(s);
+	el_arena_fini(&own);
 }
 
 /* be_net_slot_cb - NNG completed the slot's receive or send */
