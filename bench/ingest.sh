@@ -448,6 +448,7 @@ m_failed=$(metric "$st1" batches_failed)
 m_dup=$(metric "$st1" lines_duplicate)
 m_ckpt=$(metric "$st1" checkpoints)
 m_open=$(metric "$st1" open_messages)
+m_upserted=$(metric "$st1" flows_upserted)
 read -r bms_avg bms_max qd_max < <(awk 'NF == 3 && $3 > 0 { s += $1; n++; if ($1 > m) m = $1; if ($2 > q) q = $2 }
 	END { printf "%.1f %.1f %d\n", n ? s / n : 0, m, q }' "$work/samples.txt")
 stop_backend "$st1" "$be1"
@@ -470,6 +471,8 @@ printf '    check: metrics lines_committed %s, count(*) lines %s (want %d); batc
 	"$committed" "$dblines" "$total" "$m_batches" "$m_failed" "$m_dup" "$m_unparsed" "$m_ckpt"
 printf '    check: flows in the database (messages + rejects) after idle_flush: %s, still open in the engine: %s (else-parse --flows, which ends every open one at EOF: %d)\n' \
 	"$dbflows" "$m_open" "$flows_all"
+printf '    flushes that met rows already written and fell back to the upserts (metrics flows_upserted): %s\n' \
+	"$m_upserted"
 printf '    check: messages with a relay hop linked: %s (else-parse --flows: %d)\n' "$dblinks" "$links_all"
 printf '    check: rollups maintained at ingest: %s messages in stats_msg_hourly; rows differing from the flow tables (tests/ingest/stats_check.sql): %s\n' \
 	"$statsmsg" "$statsdiff"
