@@ -286,7 +286,7 @@ static int be_pg_write_conf(const be_pg_paths *p, const be_pg_user *u)
 		      "fsync = on\n"
 		      "synchronous_commit = on\n"
 		      "full_page_writes = on\n"
-		      "wal_compression = on\n"
+		      "wal_compression = lz4\n"
 		      "max_wal_size = 4GB\n"
 		      "min_wal_size = 256MB\n"
 		      "checkpoint_timeout = 15min\n"
