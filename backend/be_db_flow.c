@@ -315,9 +315,10 @@ void be_db_keys_forget(be_db *db)
  * committed it to flow_journal, or the batch fails and be_db_keys_forget()
  * runs), so it is not staged again: the flows statement can then insert
  * the keys without ON CONFLICT, which costs half as much (bench README,
- * session 18).  The last 2 x BE_DB_KEYS_GEN keys are remembered; one older
- * than that, or longer than BE_DB_TEXT_KEY, may come again, and then the
- * statement meets it and the flush falls back to the upserts.
+ * session 18).  The last BE_DB_KEYS_GEN keys, and up to as many before them,
+ * are remembered; one older than that, or longer than BE_DB_TEXT_KEY, may
+ * come again, and then the statement meets it and the flush falls back to
+ * the upserts.
  */
 static void be_db_key_add(be_db *db, int64_t day, uint64_t email_id, int kind, const char *key)
 {
@@ -331,14 +332,14 @@ static void be_db_key_add(be_db *db, int64_t day, uint64_t email_id, int kind, c
 		memcpy(kb + 9, &email_id, 8);
 		memcpy(kb + 17, key, kl);
 		el_span k = el_span_make(kb, 17 + kl);
-		if (el_map_get(&db->keys_seen[0], k) || el_map_get(&db->keys_seen[1], k))
+		/* el_map_put finds a key already there (and returns it) as it inserts. */
+		if (el_map_get(&db->keys_seen[1], k) || el_map_put(&db->keys_seen[0], k, db))
 			return;
 		if (db->keys_seen[0].used >= BE_DB_KEYS_GEN) {
 			el_map_fini(&db->keys_seen[1]);
 			db->keys_seen[1] = db->keys_seen[0];
 			el_map_init(&db->keys_seen[0]);
 		}
-		el_map_put(&db->keys_seen[0], k, db);
 	}
 
 	be_db_copy_row(cb, 4);
@@ -807,7 +808,7 @@ int be_db_flows_flush(be_db *db)
 		{ "else_insert_rcpt", be_db_insert_rcpt_sql, 3, run_rcpt },
 	};
 	uint64_t cnt[3] = { 0, 0, 0 };
-	bool opened, first = !db->flows_replay;
+	bool opened, plain = !db->flows_replay; /* the plain inserts, not the upserts */
 	size_t i;
 	int rc;
 
@@ -832,7 +833,7 @@ int be_db_flows_flush(be_db *db)
 	for (i = 0; rc == 0 && i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i].cb->rows)
 			rc = be_db_copy_send(db, "COPY staging", t[i].sql, t[i].cb);
-	if (rc == 0 && first) {
+	if (rc == 0 && plain) {
 		rc = be_db_simple(db, "flows savepoint", "SAVEPOINT else_flows");
 		if (rc == 0)
 			rc = be_db_flows_run(db, insert, 2, true, cnt);
@@ -841,12 +842,12 @@ int be_db_flows_flush(be_db *db)
 			memset(cnt, 0, sizeof(cnt));
 			rc = be_db_simple(db, "flows savepoint",
 					  "ROLLBACK TO SAVEPOINT else_flows");
-			first = false;
+			plain = false;
 		}
 		if (rc == 0)
 			rc = be_db_simple(db, "flows savepoint", "RELEASE SAVEPOINT else_flows");
 	}
-	if (rc == 0 && !first)
+	if (rc == 0 && !plain)
 		rc = be_db_flows_run(db, upsert, 2, false, cnt);
 	if (rc == 0) {
 		db->st.messages += cnt[0];
