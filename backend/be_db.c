@@ -427,8 +427,10 @@ int be_db_open(be_db **out, const char *conninfo)
 		return -ENOMEM;
 	el_map_init(&db->hosts);
 	el_map_init(&db->rej_seen);
-	el_map_init(&db->keys_seen[0]);
-	el_map_init(&db->keys_seen[1]);
+	for (int g = 0; g < 2; g++) {
+		el_map_init(&db->keys_seen[g]);
+		el_map_init(&db->addrs_seen[g]);
+	}
 	el_buf_init(&db->lines.b);
 	el_buf_init(&db->msg.b);
 	el_buf_init(&db->rcpt.b);
@@ -463,8 +465,10 @@ void be_db_close(be_db *db)
 	el_map_fini(&db->hosts);
 	be_db_rejects_forget(db);
 	el_map_fini(&db->rej_seen);
-	el_map_fini(&db->keys_seen[0]);
-	el_map_fini(&db->keys_seen[1]);
+	for (int g = 0; g < 2; g++) {
+		el_map_fini(&db->keys_seen[g]);
+		el_map_fini(&db->addrs_seen[g]);
+	}
 	free(db->ev_back);
 	free(db->line_seq_off);
 	el_buf_fini(&db->lines.b);

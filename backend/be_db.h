@@ -92,8 +92,14 @@ typedef struct be_db be_db;
 #define BE_DB_STATS_KEEP_DAYS_DEFAULT 400
 #define BE_DB_DAYS_AHEAD_DEFAULT 7
 
-/* email_keys.kind */
-enum { BE_DB_KEY_MESSAGE_ID = 1, BE_DB_KEY_QUEUE_ID = 2, BE_DB_KEY_EMAIL_ID = 3 };
+/* email_keys.kind; addresses.kind (sql/018) continues them: the rows share a staging */
+enum {
+	BE_DB_KEY_MESSAGE_ID = 1,
+	BE_DB_KEY_QUEUE_ID = 2,
+	BE_DB_KEY_EMAIL_ID = 3,
+	BE_DB_KEY_SENDER = 4,
+	BE_DB_KEY_RCPT = 5
+};
 
 /* messages.incomplete bits (docs/flows.md "incomplete") */
 enum {

@@ -1,6 +1,6 @@
 /*
  * be_db_flow - correlation output (be_tx, be_reject) into messages,
- * recipients, rejects and email_keys.
+ * recipients, rejects, email_keys and addresses.
  *
  * Flows are encoded as binary COPY rows as they are emitted (the records are
  * only valid during the callback), COPYed into temporary staging tables at
@@ -137,7 +137,7 @@ static const char be_db_stage_sql[] =
 	" UNION ALL SELECT first_seen, host_id, status, sender, size, client_ip, -1 FROM om"
 /*
  * BE_DB_MSG_TAIL(old, kset): the e-mail keys (kset: their ON CONFLICT clause,
- * or none), then the rollups, with signed contributions (old: the rows
+ * or none) and the day's addresses (sql/018), then the rollups, with signed contributions (old: the rows
  * replaced, -1 each) and every key computed once (lower() and else_domain()
  * cost more than the rest of a row's rollups); stats_msg_host_hourly is the
  * same series without the domain (sql/006_stats_top.sql), the top lists'
@@ -146,7 +146,9 @@ static const char be_db_stage_sql[] =
 #define BE_DB_MSG_TAIL(old, kset)                                                                  \
 	"RETURNING first_seen, host_id, status, sender, size, client_ip), "                        \
 	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS                 \
-	" FROM pg_temp.else_stage_keys" kset " RETURNING 1), "                                     \
+	" FROM pg_temp.else_stage_keys WHERE kind < 4" kset " RETURNING 1), "                      \
+	"a AS (INSERT INTO addresses (day, kind, addr) SELECT day, kind, lower(key) "              \
+	"FROM pg_temp.else_stage_keys WHERE kind >= 4 ON CONFLICT DO NOTHING), "                   \
 	"dm AS (SELECT else_hour(first_seen) AS hour, host_id, status, lower(sender) AS lsender, " \
 	"else_domain(sender) AS sdom, size, client_ip, c FROM (SELECT first_seen, host_id, "       \
 	"status, sender, size, client_ip, 1 AS c FROM m" old ") x), "                              \
@@ -297,30 +299,35 @@ static int64_t be_db_day(int64_t us)
 	return us >= 0 ? us / 86400000000LL : (us - 86399999999LL) / 86400000000LL;
 }
 
-/* be_db_keys_forget - after a failure: no email_keys row is known to be on its way */
+/* be_db_keys_forget - after a failure: no email_keys or addresses row is known to be on its way */
 void be_db_keys_forget(be_db *db)
 {
 	for (int g = 0; g < 2; g++) {
-		if (db->keys_seen[g].used == 0)
-			continue;
-		el_map_fini(&db->keys_seen[g]);
-		el_map_init(&db->keys_seen[g]);
+		el_map *m[] = { &db->keys_seen[g], &db->addrs_seen[g] };
+		for (size_t i = 0; i < 2; i++) {
+			if (m[i]->used == 0)
+				continue;
+			el_map_fini(m[i]);
+			el_map_init(m[i]);
+		}
 	}
 }
 
 /*
- * be_db_key_add - one email_keys row, once: the two hops of a relayed e-mail
- * share its e-mail id and Message-ID, and often go in different flushes.  A
- * key staged since the last failure is on its way to the table (its batch
- * committed it to flow_journal, or the batch fails and be_db_keys_forget()
- * runs), so it is not staged again: the flows statement can then insert
- * the keys without ON CONFLICT, which costs half as much (bench README,
- * session 18).  The last BE_DB_KEYS_GEN keys, and up to as many before them,
- * are remembered; one older than that, or longer than BE_DB_TEXT_KEY, may
- * come again, and then the statement meets it and the flush falls back to
- * the upserts.
+ * be_db_key_add - one email_keys or addresses row, once: the two hops of a
+ * relayed e-mail share its e-mail id and Message-ID, and often go in
+ * different flushes; an address recurs all day.  A row staged since the
+ * last failure is on its way to the table (its batch committed it to
+ * flow_journal, or the batch fails and be_db_keys_forget() runs), so it is
+ * not staged again: the flows statement can then insert the keys without ON
+ * CONFLICT, which costs half as much (bench README, session 18).  seen: the
+ * two generations of gen rows each; the last gen rows, and up to as many
+ * before them, are remembered.  One older than that, or longer than
+ * BE_DB_TEXT_KEY, may come again: an e-mail key then makes the flush fall
+ * back to the upserts, an address is skipped by ON CONFLICT DO NOTHING.
  */
-static void be_db_key_add(be_db *db, int64_t day, uint64_t email_id, int kind, const char *key)
+static void be_db_key_add(be_db *db, el_map seen[2], size_t gen, int64_t day, uint64_t email_id,
+			  int kind, const char *key)
 {
 	be_db_copybuf *cb = &db->keys;
 	size_t kl = strlen(key);
@@ -333,12 +340,12 @@ static void be_db_key_add(be_db *db, int64_t day, uint64_t email_id, int kind, c
 		memcpy(kb + 17, key, kl);
 		el_span k = el_span_make(kb, 17 + kl);
 		/* el_map_put finds a key already there (and returns it) as it inserts. */
-		if (el_map_get(&db->keys_seen[1], k) || el_map_put(&db->keys_seen[0], k, db))
+		if (el_map_get(&seen[1], k) || el_map_put(&seen[0], k, db))
 			return;
-		if (db->keys_seen[0].used >= BE_DB_KEYS_GEN) {
-			el_map_fini(&db->keys_seen[1]);
-			db->keys_seen[1] = db->keys_seen[0];
-			el_map_init(&db->keys_seen[0]);
+		if (seen[0].used >= gen) {
+			el_map_fini(&seen[1]);
+			seen[1] = seen[0];
+			el_map_init(&seen[0]);
 		}
 	}
 
@@ -519,10 +526,20 @@ int be_db_flow_tx(be_db *db, const be_corr *c, const be_tx *t)
 	day = be_db_day(t->first_us);
 	snprintf(hex, sizeof(hex), "%016" PRIx64, t->email_id);
 	if (t->message_id && t->message_id[0])
-		be_db_key_add(db, day, t->email_id, BE_DB_KEY_MESSAGE_ID, t->message_id);
+		be_db_key_add(db, db->keys_seen, BE_DB_KEYS_GEN, day, t->email_id,
+			      BE_DB_KEY_MESSAGE_ID, t->message_id);
 	if (t->qid[0])
-		be_db_key_add(db, day, t->email_id, BE_DB_KEY_QUEUE_ID, t->qid);
-	be_db_key_add(db, day, t->email_id, BE_DB_KEY_EMAIL_ID, hex);
+		be_db_key_add(db, db->keys_seen, BE_DB_KEYS_GEN, day, t->email_id,
+			      BE_DB_KEY_QUEUE_ID, t->qid);
+	be_db_key_add(db, db->keys_seen, BE_DB_KEYS_GEN, day, t->email_id, BE_DB_KEY_EMAIL_ID, hex);
+	/* The day's addresses (sql/018), lower-cased by the statement. */
+	if (t->from && t->from[0])
+		be_db_key_add(db, db->addrs_seen, BE_DB_ADDRS_GEN, day, 0, BE_DB_KEY_SENDER,
+			      t->from);
+	for (i = 0; i < t->nrcpts; i++)
+		if (t->rcpts[i].to && t->rcpts[i].to[0])
+			be_db_key_add(db, db->addrs_seen, BE_DB_ADDRS_GEN, day, 0, BE_DB_KEY_RCPT,
+				      t->rcpts[i].to);
 	return 0;
 }
 

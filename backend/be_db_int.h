@@ -45,6 +45,8 @@
 #define BE_DB_COPY_FLUSH ((size_t)16 << 20)
 /* email_keys rows remembered per generation, two generations (be_db_key_add) */
 #define BE_DB_KEYS_GEN 32768
+/* addresses rows likewise (be_db_addr_add): an address recurs all day long */
+#define BE_DB_ADDRS_GEN 65536
 /* Postgres timestamps count from 2000-01-01; dates likewise, in days. */
 #define BE_DB_PG_EPOCH_US 946684800000000LL
 #define BE_DB_PG_EPOCH_DAYS 10957
@@ -83,10 +85,12 @@ struct be_db {
 	int32_t stage_n; /* row order in the staging tables: the newest write wins */
 	/* Bytes and rows of msg, rcpt, rej, keys already in flow_journal (be_db_journal_add). */
 	size_t jmark[4], jrows[4];
-	size_t flows_mark;   /* flow rows buffered when the transaction began */
-	el_map rej_seen;     /* reject id -> uint32_t count in this flush (be_db_flow.c) */
-	el_map keys_seen[2]; /* email_keys rows staged since the last failure (be_db_key_add) */
-	bool flows_replay;   /* flushes run the upserts only (flow_journal applied again) */
+	size_t flows_mark; /* flow rows buffered when the transaction began */
+	el_map rej_seen;   /* reject id -> uint32_t count in this flush (be_db_flow.c) */
+	/* Rows staged since the last failure, two generations each (be_db_key_add). */
+	el_map keys_seen[2];  /* email_keys */
+	el_map addrs_seen[2]; /* addresses */
+	bool flows_replay;    /* flushes run the upserts only (flow_journal applied again) */
 	be_db_stats st;
 };
 

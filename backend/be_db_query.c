@@ -386,6 +386,30 @@ static void be_dbq_match(be_dbq_stmt *st, const char *expr, int n, int mode)
 		be_dbq_add(st, " LIKE else_like(lower(@), 2)", n);
 }
 
+/* The UTC day of microseconds parameter @ */
+#define BE_DBQ_PDAY "(timestamp 'epoch' + (@)::bigint * interval '1 us')::date"
+
+/*
+ * be_dbq_amatch - be_dbq_match on an address, kind BE_DB_KEY_SENDER or
+ * BE_DB_KEY_RCPT of sql/018 (0: not one), of rows in [pf, pt).  A substring
+ * first finds the addresses of those days that contain it (their trigram
+ * index), then the rows by the btree on lower(): the rows have no trigram
+ * index of their own.
+ */
+static void be_dbq_amatch(be_dbq_stmt *st, const char *expr, int kind, int n, int mode, int pf,
+			  int pt)
+{
+	if (mode == ELSE__MATCH__MATCH_SUBSTRING && kind) {
+		el_buf_add(&st->sql, expr, strlen(expr));
+		el_buf_addlit(&st->sql, " IN (SELECT a.addr FROM addresses a WHERE a.kind = ");
+		el_buf_addc(&st->sql, kind == BE_DB_KEY_SENDER ? '4' : '5');
+		be_dbq_add(st, " AND a.day >= " BE_DBQ_PDAY, pf);
+		be_dbq_add(st, " AND a.day <= " BE_DBQ_PDAY, pt);
+		be_dbq_add(st, " AND a.addr LIKE else_like(lower(@), 2)) AND ", n);
+	}
+	be_dbq_match(st, expr, n, mode);
+}
+
 /* be_dbq_set - a non-empty string field */
 static bool be_dbq_set(const char *s)
 {
@@ -780,21 +804,25 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		size_t off;
 		const char *m1, *m2, *r, *x;
 		bool keyed; /* an index finds its few rows (a server has all of its own) */
+		bool addr;  /* m1 and x are senders, r a recipient: be_dbq_amatch */
 	} names[] = {
-		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL, NULL, true },
-		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)", NULL, true },
-		{ offsetof(Else__Search, address), "lower(m.sender)", NULL, "lower(r.rcpt)",
-		  "lower(x.sender)", true },
-		{ offsetof(Else__Search, domain), "else_domain(m.sender)", NULL,
-		  "else_domain(r.rcpt)", "else_domain(x.sender)", true },
-		{ offsetof(Else__Search, client), "lower(m.client_ip)", "lower(m.client_host)",
-		  NULL, NULL, true },
-		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL, NULL, false },
-		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL, NULL,
+		{ offsetof(Else__Search, sender), "lower(m.sender)", NULL, NULL, NULL, true, true },
+		{ offsetof(Else__Search, recipient), NULL, NULL, "lower(r.rcpt)", NULL, true,
 		  true },
+		{ offsetof(Else__Search, address), "lower(m.sender)", NULL, "lower(r.rcpt)",
+		  "lower(x.sender)", true, true },
+		{ offsetof(Else__Search, domain), "else_domain(m.sender)", NULL,
+		  "else_domain(r.rcpt)", "else_domain(x.sender)", true, false },
+		{ offsetof(Else__Search, client), "lower(m.client_ip)", "lower(m.client_host)",
+		  NULL, NULL, true, false },
+		{ offsetof(Else__Search, server), "lower(h.name)", NULL, NULL, NULL, false, false },
+		{ offsetof(Else__Search, sasl_username), "lower(m.sasl_username)", NULL, NULL, NULL,
+		  true, false },
 	};
 	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		const char *v = *(char *const *)((const char *)s + names[k].off);
+		int ks = names[k].addr ? BE_DB_KEY_SENDER : 0;
+		int kr = names[k].addr ? BE_DB_KEY_RCPT : 0;
 		if (!be_dbq_set(v))
 			continue;
 		if (mode != ELSE__MATCH__MATCH_SUBSTRING && names[k].keyed)
@@ -815,20 +843,20 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 				   ">= " BE_DBQ_TS("@"),
 				   pf);
 			be_dbq_add(&st, " AND x.first_seen < " BE_DBQ_TS("@") " AND ", pt);
-			be_dbq_match(&st, names[k].x, n, mode);
+			be_dbq_amatch(&st, names[k].x, ks, n, mode, pf, pt);
 			el_buf_addlit(&st.sql,
 				      " UNION ALL SELECT r.first_seen, r.host_id, r.queue_id "
 				      "FROM recipients r WHERE r.first_seen >= ");
 			be_dbq_add(&st, BE_DBQ_TS("@"), pf);
 			be_dbq_add(&st, " AND r.first_seen < " BE_DBQ_TS("@") " AND ", pt);
-			be_dbq_match(&st, names[k].r, n, mode);
+			be_dbq_amatch(&st, names[k].r, kr, n, mode, pf, pt);
 			el_buf_add(&st.sql, own_r, strlen(own_r));
 			el_buf_addc(&st.sql, ')');
 			continue;
 		}
 		el_buf_addlit(&st.sql, " AND (");
 		if (names[k].m1)
-			be_dbq_match(&st, names[k].m1, n, mode);
+			be_dbq_amatch(&st, names[k].m1, ks, n, mode, pf, pt);
 		if (names[k].m2) {
 			el_buf_addlit(&st.sql, " OR ");
 			be_dbq_match(&st, names[k].m2, n, mode);
@@ -836,7 +864,7 @@ int be_db_q_search(be_db *db, el_arena *a, const be_db_scope *sc, const Else__Se
 		if (names[k].r) {
 			if (names[k].m1)
 				el_buf_addlit(&st.sql, " OR ");
-			RCPT_IN(be_dbq_match(&st, names[k].r, n, mode));
+			RCPT_IN(be_dbq_amatch(&st, names[k].r, kr, n, mode, pf, pt));
 		}
 		el_buf_addc(&st.sql, ')');
 	}

@@ -265,8 +265,8 @@ Test(db_schema, retention_drops_old_partitions_only, .timeout = 120)
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 3);
 
 	cr_assert_eq(be_db_retention(db, now, 90, &dropped), 0);
-	/* 4 old days x 4 tables; the old email_keys months end long before. */
-	cr_assert_geq(dropped, 16);
+	/* 4 old days x 5 tables; the old email_keys months end long before. */
+	cr_assert_geq(dropped, 20);
 	td_day(d, sizeof(d), old, 0);
 	snprintf(sql, sizeof(sql), "SELECT (to_regclass('lines_p%s') IS NOT NULL)::int", d);
 	cr_assert_eq(td_i64(c, sql), 0);
@@ -690,6 +690,25 @@ static void td_feed(td_flows *f)
 	el_parse_ctx_fini(&ctx);
 }
 
+/*
+ * td_addresses_off - rows by which addresses (sql/018) differs from the days'
+ * senders and recipients of the flow tables: missing ones, and with exact,
+ * ones no row has.
+ */
+static long long td_addresses_off(PGconn *c, bool exact)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM (SELECT (first_seen AT TIME ZONE 'UTC')::date AS d, 4 AS k, "
+		 "lower(sender) AS a FROM messages WHERE sender <> '' UNION SELECT (first_seen AT "
+		 "TIME ZONE 'UTC')::date, 5, lower(rcpt) FROM recipients WHERE rcpt <> '') w "
+		 "FULL JOIN addresses x ON x.day = w.d AND x.kind = w.k AND x.addr = w.a "
+		 "WHERE x.addr IS NULL%s",
+		 exact ? " OR w.a IS NULL" : "");
+	return td_i64(c, sql);
+}
+
 Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 120)
 {
 	be_db *db = td_open();
@@ -731,6 +750,11 @@ Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 12
 	cr_assert_eq(st.messages, f.ntx);
 	cr_assert_eq(st.rejects, f.nrej);
 	cr_assert_eq(st.flows_upserted, 0, "new flows go in with plain inserts");
+	/* Each day's addresses, once: each sender and recipient of the day. */
+	long long addrs = td_i64(c, "SELECT count(*) FROM addresses");
+	cr_assert_gt(addrs, 10);
+	cr_assert_lt(addrs, msgs + rcpts, "an address is written once a day");
+	cr_assert_eq(td_addresses_off(c, true), 0);
 
 	/* The same flows again (a replay), newer content: same rows, updated. */
 	td_flows g = { .db = db, .pass = 2 };
@@ -741,6 +765,8 @@ Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 12
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM recipients"), rcpts);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM rejects"), rejs);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM email_keys"), keys);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses"), addrs);
+	cr_assert_eq(td_addresses_off(c, true), 0);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE nlines < 1000"), 0);
 	be_db_get_stats(db, &st);
 	cr_assert_eq(st.rejects, f.nrej, "duplicates are not counted");
@@ -858,6 +884,7 @@ Test(db_stats, rollups_follow_rewritten_flows, .timeout = 120)
 	cr_assert_eq(td_i64(c, "SELECT sum(messages) FROM stats_msg_hourly "
 			       "WHERE sender_domain = 'moved.test'"),
 		     msgs, "every message moved to its new sender domain");
+	cr_assert_eq(td_addresses_off(c, false), 0, "the new senders and recipients are found");
 	cr_assert_eq(td_i64(c, "SELECT sum(recipients) FROM stats_rcpt_hourly WHERE "
 			       "rcpt_domain = 'moved.test' AND status = 'deferred' "
 			       "AND direction = 'out'"),
@@ -1588,6 +1615,10 @@ Test(db_flows, journal_holds_flows_until_applied, .timeout = 120)
 			       "'someone@moved.test'"),
 		     0, "the later row wins");
 	cr_assert_eq(td_stats_diff(c), 0, "rollups equal the flows: nothing counted twice");
+	cr_assert_eq(td_addresses_off(c, false), 0, "the journal carries the days' addresses");
+	cr_assert_gt(td_i64(c, "SELECT count(*) FROM addresses WHERE kind = 4 AND "
+			       "addr = 'someone@moved.test'"),
+		     0);
 
 	/* The writer's way: take, upsert and delete the rows in one transaction. */
 	td_flows h = { .db = db, .pass = 2 };

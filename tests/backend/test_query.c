@@ -8,6 +8,7 @@
  * the calls, sessions, CSRF, throttling, hostile fields and a rogue peer.
  */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -2092,7 +2093,10 @@ Test(query_db, searches_newest_first_page_like_one_statement, .timeout = 300)
 		   "AS t) s;"
 		   /* As the ingest keys every message: the days of each e-mail. */
 		   "INSERT INTO email_keys (day, email_id, kind, key) SELECT (first_seen AT TIME "
-		   "ZONE 'UTC')::date, email_id, 3, lpad(to_hex(email_id), 16, '0') FROM messages");
+		   "ZONE 'UTC')::date, email_id, 3, lpad(to_hex(email_id), 16, '0') FROM messages;"
+		   /* And the senders of each day (sql/018). */
+		   "INSERT INTO addresses (day, kind, addr) SELECT DISTINCT (first_seen AT TIME "
+		   "ZONE 'UTC')::date, 4, lower(sender) FROM messages");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
 	PQclear(r);
 
@@ -2149,6 +2153,88 @@ Test(query_db, searches_newest_first_page_like_one_statement, .timeout = 300)
 	}
 	PQfinish(c);
 	be_db_close(db);
+}
+
+/*
+ * A substring search finds what the ingest wrote: a part of a sender, of a
+ * recipient, of either, gives every message whose address contains it (the
+ * days' addresses of sql/018, then the rows), as counted by LIKE on the rows.
+ */
+Test(query, substring_search_finds_the_mail_the_ingest_wrote)
+{
+	static const char *col[] = { "sender", "recipient", "address" };
+#define TQ_RCPT_LIKE                                                                               \
+	"EXISTS (SELECT FROM recipients r WHERE r.first_seen = m.first_seen AND r.host_id = "      \
+	"m.host_id AND r.queue_id = m.queue_id AND lower(r.rcpt) LIKE '%%%s%%')"
+	tq_sess s;
+	char part[3][64], where[1024], sql[1400];
+
+	cr_assert_eq(tq_connect(NULL), 0);
+	cr_assert_eq(tq_login("root", "password-of-test", &s), 0);
+	PGconn *pc = PQconnectdb(tq_ci);
+	cr_assert_eq(PQstatus(pc), CONNECTION_OK);
+	/* The middle of an address: neither its start nor its end. */
+	static const char *pick[] = {
+		"SELECT substr(lower(sender), 3, 5) FROM messages WHERE length(sender) > 8 "
+		"ORDER BY first_seen, queue_id LIMIT 1",
+		"SELECT substr(lower(rcpt), 2, 6) FROM recipients WHERE length(rcpt) > 8 "
+		"ORDER BY first_seen DESC, queue_id LIMIT 1",
+		"SELECT substr(lower(rcpt), 4, 4) FROM recipients WHERE length(rcpt) > 8 "
+		"ORDER BY first_seen, queue_id LIMIT 1",
+	};
+	for (size_t k = 0; k < 3; k++) {
+		PGresult *x = PQexec(pc, pick[k]);
+		cr_assert_eq(PQntuples(x), 1, "%s", pick[k]);
+		snprintf(part[k], sizeof(part[k]), "%s", PQgetvalue(x, 0, 0));
+		cr_assert(strchr(part[k], '\'') == NULL && strchr(part[k], '%') == NULL &&
+			  strchr(part[k], '_') == NULL);
+		PQclear(x);
+	}
+	for (size_t k = 0; k < 3; k++) {
+		if (k == 0)
+			snprintf(where, sizeof(where), "lower(m.sender) LIKE '%%%s%%'", part[k]);
+		else if (k == 1)
+			snprintf(where, sizeof(where), TQ_RCPT_LIKE, part[k]);
+		else
+			snprintf(where, sizeof(where),
+				 "(lower(m.sender) LIKE '%%%s%%' OR " TQ_RCPT_LIKE ")", part[k],
+				 part[k]);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages m WHERE %s", where);
+		PGresult *x = PQexec(pc, sql);
+		cr_assert_eq(PQresultStatus(x), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(x));
+		int want = atoi(PQgetvalue(x, 0, 0));
+		PQclear(x);
+		cr_assert_gt(want, 0, "%s", sql);
+		/* Upper case in the search: the match ignores case. */
+		char up[64];
+		for (size_t i = 0; i <= strlen(part[k]); i++)
+			up[i] = (char)toupper((unsigned char)part[k][i]);
+		Else__Search se = ELSE__SEARCH__INIT;
+		se.match = ELSE__MATCH__MATCH_SUBSTRING;
+		se.limit = 1000;
+		if (k == 0)
+			se.sender = up;
+		else if (k == 1)
+			se.recipient = up;
+		else
+			se.address = up;
+		Else__QueryReply *r = tq_search(&s, &se);
+		cr_assert_eq(r->status, 0, "%s", r->error);
+		cr_assert_eq((int)r->search->n_rows, want, "%s %s: %zu rows, want %d", col[k], up,
+			     r->search->n_rows, want);
+		for (size_t i = 0; i < r->search->n_rows; i++) {
+			snprintf(sql, sizeof(sql),
+				 "SELECT count(*) FROM messages m JOIN hosts h ON h.id = m.host_id "
+				 "WHERE h.name = '%s' AND m.queue_id = '%s' AND %s",
+				 r->search->rows[i]->host, r->search->rows[i]->queue_id, where);
+			x = PQexec(pc, sql);
+			cr_assert_geq(atoi(PQgetvalue(x, 0, 0)), 1, "%s", sql);
+			PQclear(x);
+		}
+		else__query_reply__free_unpacked(r, NULL);
+	}
+	PQfinish(pc);
+#undef TQ_RCPT_LIKE
 }
 
 /* tq_quick_status - a quick search's status (the reply freed) */
