@@ -431,6 +431,7 @@ int be_db_open(be_db **out, const char *conninfo)
 		el_map_init(&db->keys_seen[g]);
 		el_map_init(&db->addrs_seen[g]);
 	}
+	db->keys_min_day = INT64_MIN;
 	el_buf_init(&db->lines.b);
 	el_buf_init(&db->msg.b);
 	el_buf_init(&db->rcpt.b);

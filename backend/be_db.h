@@ -306,6 +306,18 @@ int be_db_flows_split(be_db *dst, be_db *src);
 /* be_db_flows_bytes - bytes of flows buffered (encoded) */
 size_t be_db_flows_bytes(const be_db *db);
 
+/*
+ * be_db_keys_window - which e-mail keys and addresses be_db_flow_tx may
+ * remember as written (it stages each once): at each new UTC day today, or
+ * retention, it forgets them all, and it remembers none of a day retention
+ * may drop before the next (older than today - retention_days + 1; 0: keep
+ * all).
+ * Otherwise a flow of a day dropped meanwhile, which goes to the DEFAULT
+ * partitions, would be written without its keys.  Without a call, every
+ * day is remembered until a failure.
+ */
+void be_db_keys_window(be_db *db, int64_t today, int retention_days);
+
 /* be_db_flows_drop - forget the flows buffered (the engine will make them again) */
 void be_db_flows_drop(be_db *db);
 

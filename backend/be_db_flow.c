@@ -322,18 +322,21 @@ void be_db_keys_forget(be_db *db)
  * not staged again: the flows statement can then insert the keys without ON
  * CONFLICT, which costs half as much (bench README, session 18).  seen: the
  * two generations of gen rows each; the last gen rows, and up to as many
- * before them, are remembered.  One older than that, or longer than
- * BE_DB_TEXT_KEY, may come again: an e-mail key then makes the flush fall
- * back to the upserts, an address is skipped by ON CONFLICT DO NOTHING.
+ * before them, are remembered.  One older than that, longer than
+ * BE_DB_KEY_REMEMBER or of a day outside be_db_keys_window's may come again:
+ * an e-mail key then makes the flush fall back to the upserts, an address is
+ * skipped by ON CONFLICT DO NOTHING.  An address's text repairs are counted
+ * by its message or recipient row, not again here.
  */
 static void be_db_key_add(be_db *db, el_map seen[2], size_t gen, int64_t day, uint64_t email_id,
 			  int kind, const char *key)
 {
 	be_db_copybuf *cb = &db->keys;
 	size_t kl = strlen(key);
-	char kb[17 + BE_DB_TEXT_KEY];
+	uint64_t repaired = db->st.text_repaired;
+	char kb[17 + BE_DB_KEY_REMEMBER];
 
-	if (kl <= BE_DB_TEXT_KEY) {
+	if (kl <= BE_DB_KEY_REMEMBER && day >= db->keys_min_day) {
 		kb[0] = (char)kind;
 		memcpy(kb + 1, &day, 8);
 		memcpy(kb + 9, &email_id, 8);
@@ -354,6 +357,22 @@ static void be_db_key_add(be_db *db, el_map seen[2], size_t gen, int64_t day, ui
 	be_db_copy_i64(&cb->b, (int64_t)email_id);
 	be_db_copy_i16(&cb->b, (int16_t)kind);
 	be_db_copy_cstr(db, &cb->b, key, BE_DB_TEXT_KEY);
+	if (kind >= BE_DB_KEY_SENDER)
+		db->st.text_repaired = repaired;
+}
+
+/* be_db_keys_window - see be_db.h */
+void be_db_keys_window(be_db *db, int64_t today, int retention_days)
+{
+	if (db == NULL)
+		return;
+	int64_t min_day = retention_days > 0 ? today - retention_days + 1 : INT64_MIN;
+
+	if (today != db->keys_today || min_day != db->keys_min_day) {
+		be_db_keys_forget(db);
+		db->keys_today = today;
+		db->keys_min_day = min_day;
+	}
 }
 
 /* be_db_flow_json - the dsn and actions arrays as JSON text */

@@ -45,8 +45,10 @@
 #define BE_DB_COPY_FLUSH ((size_t)16 << 20)
 /* email_keys rows remembered per generation, two generations (be_db_key_add) */
 #define BE_DB_KEYS_GEN 32768
-/* addresses rows likewise (be_db_addr_add): an address recurs all day long */
+/* addresses rows likewise: an address recurs all day long */
 #define BE_DB_ADDRS_GEN 65536
+/* Longer keys are not remembered: forged ones would fill the memory. */
+#define BE_DB_KEY_REMEMBER 256
 /* Postgres timestamps count from 2000-01-01; dates likewise, in days. */
 #define BE_DB_PG_EPOCH_US 946684800000000LL
 #define BE_DB_PG_EPOCH_DAYS 10957
@@ -90,6 +92,8 @@ struct be_db {
 	/* Rows staged since the last failure, two generations each (be_db_key_add). */
 	el_map keys_seen[2];  /* email_keys */
 	el_map addrs_seen[2]; /* addresses */
+	int64_t keys_today;   /* UTC day the two were last forgotten (be_db_keys_window) */
+	int64_t keys_min_day; /* rows of older days are not remembered */
 	bool flows_replay;    /* flushes run the upserts only (flow_journal applied again) */
 	be_db_stats st;
 };

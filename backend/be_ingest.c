@@ -666,6 +666,14 @@ static void be_ingest_days(be_ingest *g)
 	g->last_day = -2;
 }
 
+/* be_ingest_keys_window - the days whose keys the flows may remember (be_db_keys_window) */
+static void be_ingest_keys_window(be_ingest *g, int64_t now_us)
+{
+	int64_t today = now_us >= 0 ? now_us / BE_INGEST_DAY_US : 0;
+
+	be_db_keys_window(g->db, today, g->conf.retention_days);
+}
+
 /* be_ingest_batch - see be_ingest.h */
 int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap)
@@ -697,6 +705,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		g->st.host_mismatch++;
 	g->flow_err = 0;
 	g->last_day = -2;
+	be_ingest_keys_window(g, t0);
 	what = "host";
 	if ((rc = be_db_host_id(g->db, host, &host_id)) < 0)
 		goto fail;
@@ -850,6 +859,7 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 {
 	if (g->corr == NULL)
 		return be_ingest_recover(g);
+	be_ingest_keys_window(g, now_us);
 	/* The writers' last job failed: its flows wait in flow_journal. */
 	if ((g->resync || be_ingest_pipe_failed(g)) && be_ingest_settle(g) < 0)
 		return -EAGAIN;

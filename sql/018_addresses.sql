@@ -15,7 +15,7 @@
 -- A substring search finds the matching addresses of its days here, then
 -- the messages or recipients with the btree on lower(sender) or lower(rcpt)
 -- (be_db_query.c).  The ingest stages an address once per day, per writer,
--- as long as it remembers it (be_db_addr_add): the kinds continue those of
+-- as long as it remembers it (be_db_key_add): the kinds continue those of
 -- email_keys, whose staging table and flow journal the rows travel in.
 -- Partitioned by day like messages, so retention drops an address's day with
 -- the day's mail.

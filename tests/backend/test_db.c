@@ -1217,6 +1217,51 @@ Test(db_stats, top_hot_follows_ingest_and_refresh, .timeout = 120)
 	be_db_close(db);
 }
 
+/*
+ * The addresses the flows remember as written are forgotten at each new day,
+ * and those of days retention may drop are never remembered: a flow of a day
+ * dropped meanwhile (the DELETE stands for the drop) is written with them.
+ */
+Test(db_flows, remembered_keys_follow_the_days_retention_keeps, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	td_flows f = { .db = db, .pass = 1 };
+
+	cr_assert_eq(be_db_partitions(db, 1795000000, 30), 0);
+	td_feed(&f);
+	cr_assert_eq(f.err, 0);
+	cr_assert_eq(be_db_flows_flush(db), 0);
+	cr_assert_eq(td_addresses_off(c, false), 0);
+	long long day = td_i64(c, "SELECT max((first_seen AT TIME ZONE 'UTC')::date - "
+				  "date '1970-01-01') FROM messages");
+	/*
+	 * The same flows again on one day: remembered, not staged again, so
+	 * the rows deleted stay away; a new day forgets them, and a day that
+	 * retention may drop is never remembered.
+	 */
+	static const struct {
+		int today, retention;
+		bool written;
+	} step[] = {
+		{ 1, 30, true }, { 1, 30, false }, { 2, 30, true }, { 2, 1, true }, { 2, 1, true }
+	};
+	for (size_t k = 0; k < sizeof(step) / sizeof(step[0]); k++) {
+		td_ok(c, "DELETE FROM addresses");
+		be_db_keys_window(db, day + step[k].today, step[k].retention);
+		td_flows g = { .db = db, .pass = 2 };
+		td_feed(&g);
+		cr_assert_eq(g.err, 0);
+		cr_assert_eq(be_db_flows_flush(db), 0);
+		if (step[k].written)
+			cr_assert_eq(td_addresses_off(c, false), 0, "step %zu", k);
+		else
+			cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses"), 0, "step %zu", k);
+	}
+	PQfinish(c);
+	be_db_close(db);
+}
+
 Test(db_flows, email_keys_find_the_email, .timeout = 120)
 {
 	be_db *db = td_open();
