@@ -150,6 +150,25 @@ static be_db_line td_line(int32_t h, int32_t stream, uint64_t seq, int64_t ts_us
 	return l;
 }
 
+/*
+ * td_addresses_off - rows by which addresses (sql/018) differs from the days'
+ * senders and recipients of the flow tables: missing ones, and with exact,
+ * ones no row has.
+ */
+static long long td_addresses_off(PGconn *c, bool exact)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM (SELECT (first_seen AT TIME ZONE 'UTC')::date AS d, 4 AS k, "
+		 "lower(sender) AS a FROM messages WHERE sender <> '' UNION SELECT (first_seen AT "
+		 "TIME ZONE 'UTC')::date, 5, lower(rcpt) FROM recipients WHERE rcpt <> '') w "
+		 "FULL JOIN addresses x ON x.day = w.d AND x.kind = w.k AND x.addr = w.a "
+		 "WHERE x.addr IS NULL%s",
+		 exact ? " OR w.a IS NULL" : "");
+	return td_i64(c, sql);
+}
+
 /* ---- schema ---- */
 
 Test(db_schema, migrate_twice_is_a_noop, .timeout = 120)
@@ -173,6 +192,58 @@ Test(db_schema, migrate_twice_is_a_noop, .timeout = 120)
 	/* Event names were registered once, not once per migrate. */
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM event_names"), EL_EV__COUNT);
 	cr_assert_eq(td_i64(c, "SELECT max(id) FROM event_names"), EL_EV__COUNT);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+/*
+ * Upgrading to 018 fills addresses from the mail already stored: the days
+ * with a partition and those in DEFAULT; the trigrams move to addresses.
+ */
+Test(db_schema, migration_018_fills_the_addresses_of_stored_mail, .timeout = 120)
+{
+	be_db *db;
+
+	td_newdb();
+	PGconn *c = td_pq();
+	td_ok(c, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT "
+		 "NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+	for (size_t i = 0; i < be_db_nmigrations && be_db_migrations[i].version < 18; i++) {
+		char sql[256];
+		td_ok(c, be_db_migrations[i].sql);
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, '%s')",
+			 be_db_migrations[i].version, be_db_migrations[i].name);
+		td_ok(c, sql);
+	}
+	cr_assert_eq(td_i64(c, "SELECT (to_regclass('addresses') IS NULL)::int"), 1);
+	/* Two days with partitions, one without (DEFAULT), mixed case, a bounce. */
+	td_ok(c, "SELECT else_partitions_ensure('2026-11-20', '2026-11-21')");
+	td_ok(c, "INSERT INTO hosts (name) VALUES ('mx1')");
+	td_ok(c,
+	      "INSERT INTO messages (first_seen, last_seen, email_id, host_id, queue_id, status, "
+	      "sender) SELECT t, t, i, 1, 'Q' || i, 'sent', s FROM (VALUES "
+	      "(1, timestamptz '2026-11-20 23:59:59+00', 'Ann@X.example'), "
+	      "(2, '2026-11-21 00:00:00+00', 'ann@x.example'), "
+	      "(3, '2026-11-21 10:00:00+00', ''), "
+	      "(4, '2026-09-01 10:00:00+00', 'old@y.example')) v(i, t, s)");
+	td_ok(c, "INSERT INTO recipients (first_seen, email_id, host_id, idx, attempts, queue_id, "
+		 "rcpt, status) SELECT m.first_seen, m.email_id, 1, 0, 1, m.queue_id, "
+		 "'Bob+' || m.email_id || '@z.example', 'sent' FROM messages m");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages_default"), 1);
+	cr_assert_eq(be_db_open(&db, td_ci), 0);
+	cr_assert_eq(be_db_migrate(db), 0);
+	cr_assert_eq(td_addresses_off(c, true), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses"), 3 + 4);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses_default"), 2);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses_p20261121 WHERE kind = 4 AND "
+			       "addr = 'ann@x.example'"),
+		     1);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM pg_indexes WHERE indexname IN "
+			       "('messages_sender_trgm', 'recipients_rcpt_trgm')"),
+		     0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM pg_indexes WHERE indexname IN "
+			       "('addresses_sender_trgm', 'addresses_rcpt_trgm')"),
+		     2);
 	PQfinish(c);
 	be_db_close(db);
 }
@@ -201,8 +272,8 @@ Test(db_schema, partitions_ahead_and_default, .timeout = 120)
 	cr_assert_eq(be_db_partitions(db, now, 3), 0);
 	for (int k = -1; k <= 3; k++) {
 		td_day(d, sizeof(d), now, k);
-		const char *tabs[] = { "lines", "messages", "recipients", "rejects" };
-		for (size_t i = 0; i < 4; i++) {
+		const char *tabs[] = { "lines", "messages", "recipients", "rejects", "addresses" };
+		for (size_t i = 0; i < 5; i++) {
 			snprintf(sql, sizeof(sql),
 				 "SELECT (to_regclass('%s_p%s') IS NOT NULL)::int", tabs[i], d);
 			cr_assert_eq(td_i64(c, sql), 1, "%s_p%s missing", tabs[i], d);
@@ -233,7 +304,10 @@ Test(db_schema, partitions_ahead_and_default, .timeout = 120)
 	cr_assert_eq(td_i64(c, sql), 1);
 
 	/* Making the partition of a day that has rows in DEFAULT moves them. */
+	td_ok(c, "INSERT INTO addresses (day, kind, addr) VALUES ('2150-01-01', 4, 'a@b')");
 	td_ok(c, "SELECT else_partitions_ensure('2150-01-01', '2150-01-01')");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses_p21500101"), 1);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses_default"), 0);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines_default"), 2);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines_p21500101"), 1);
 	snprintf(where, sizeof(where), "%s", "tableoid = 'lines_p21500101'::regclass");
@@ -688,25 +762,6 @@ static void td_feed(td_flows *f)
 	be_corr_flush(c);
 	be_corr_free(c);
 	el_parse_ctx_fini(&ctx);
-}
-
-/*
- * td_addresses_off - rows by which addresses (sql/018) differs from the days'
- * senders and recipients of the flow tables: missing ones, and with exact,
- * ones no row has.
- */
-static long long td_addresses_off(PGconn *c, bool exact)
-{
-	char sql[1024];
-
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM (SELECT (first_seen AT TIME ZONE 'UTC')::date AS d, 4 AS k, "
-		 "lower(sender) AS a FROM messages WHERE sender <> '' UNION SELECT (first_seen AT "
-		 "TIME ZONE 'UTC')::date, 5, lower(rcpt) FROM recipients WHERE rcpt <> '') w "
-		 "FULL JOIN addresses x ON x.day = w.d AND x.kind = w.k AND x.addr = w.a "
-		 "WHERE x.addr IS NULL%s",
-		 exact ? " OR w.a IS NULL" : "");
-	return td_i64(c, sql);
 }
 
 Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 120)
