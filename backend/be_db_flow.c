@@ -137,11 +137,11 @@ static const char be_db_stage_sql[] =
 	" UNION ALL SELECT first_seen, host_id, status, sender, size, client_ip, -1 FROM om"
 /*
  * BE_DB_MSG_TAIL(old, kset): the e-mail keys (kset: their ON CONFLICT clause,
- * or none) and the day's addresses (sql/018), then the rollups, with signed contributions (old: the rows
- * replaced, -1 each) and every key computed once (lower() and else_domain()
- * cost more than the rest of a row's rollups); stats_msg_host_hourly is the
- * same series without the domain (sql/006_stats_top.sql), the top lists'
- * kinds are in sql/002_stats.sql.
+ * or none) and the day's addresses (sql/018), then the rollups, with signed
+ * contributions (old: the rows replaced, -1 each) and every key computed
+ * once (lower() and else_domain() cost more than the rest of a row's
+ * rollups); stats_msg_host_hourly is the same series without the domain
+ * (sql/006_stats_top.sql), the top lists' kinds are in sql/002_stats.sql.
  */
 #define BE_DB_MSG_TAIL(old, kset)                                                                  \
 	"RETURNING first_seen, host_id, status, sender, size, client_ip), "                        \

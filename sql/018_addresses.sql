@@ -26,39 +26,39 @@ CREATE TABLE addresses (
 ) PARTITION BY RANGE (day);
 CREATE TABLE addresses_default PARTITION OF addresses DEFAULT;
 
--- The day partitions: as 001's, with addresses.
+-- else_day_tables - the day-partitioned tables and their partition columns.
+-- else_partitions_ensure and else_retention read them from here now, so a
+-- migration that adds such a table redefines only this list.
+CREATE FUNCTION else_day_tables() RETURNS TABLE (tab text, col text)
+	LANGUAGE sql IMMUTABLE AS $$
+VALUES ('lines', 'ts'), ('messages', 'first_seen'), ('recipients', 'first_seen'),
+       ('rejects', 'ts'), ('addresses', 'day')
+$$;
+
+-- As 001's, over else_day_tables().
 CREATE OR REPLACE FUNCTION else_partitions_ensure(p_from date, p_to date) RETURNS integer
 	LANGUAGE plpgsql AS $$
 DECLARE
 	d date;
 	n integer := 0;
-	t text[];
+	t record;
 BEGIN
 	IF p_to < p_from OR p_to - p_from > 400 THEN
 		RAISE EXCEPTION 'else_partitions_ensure: bad range % .. %', p_from, p_to;
 	END IF;
 	PERFORM pg_advisory_xact_lock(4542010);
-	d := p_from;
-	WHILE d <= p_to LOOP
-		FOREACH t SLICE 1 IN ARRAY ARRAY[['lines', 'ts'], ['messages', 'first_seen'],
-						 ['recipients', 'first_seen'], ['rejects', 'ts'],
-						 ['addresses', 'day']] LOOP
-			IF else_partition_create(t[1], to_char(d, 'YYYYMMDD'), t[2],
-						 to_char(d, 'YYYY-MM-DD') || ' 00:00:00+00',
-						 to_char(d + 1, 'YYYY-MM-DD') || ' 00:00:00+00') THEN
-				n := n + 1;
-			END IF;
+	FOR d IN SELECT generate_series(p_from, p_to, interval '1 day')::date LOOP
+		FOR t IN SELECT * FROM else_day_tables() LOOP
+			n := n + else_partition_create(t.tab, to_char(d, 'YYYYMMDD'), t.col,
+						       to_char(d, 'YYYY-MM-DD') || ' 00:00:00+00',
+						       to_char(d + 1, 'YYYY-MM-DD') || ' 00:00:00+00')::integer;
 		END LOOP;
-		d := d + 1;
 	END LOOP;
-	d := date_trunc('month', p_from)::date;
-	WHILE d <= p_to LOOP
-		IF else_partition_create('email_keys', to_char(d, 'YYYYMM'), 'day',
-					 to_char(d, 'YYYY-MM-DD'),
-					 to_char(d + interval '1 month', 'YYYY-MM-DD')) THEN
-			n := n + 1;
-		END IF;
-		d := (d + interval '1 month')::date;
+	FOR d IN SELECT generate_series(date_trunc('month', p_from), p_to, interval '1 month')::date
+	LOOP
+		n := n + else_partition_create('email_keys', to_char(d, 'YYYYMM'), 'day',
+					       to_char(d, 'YYYY-MM-DD'),
+					       to_char(d + interval '1 month', 'YYYY-MM-DD'))::integer;
 	END LOOP;
 	RETURN n;
 END $$;
@@ -75,19 +75,12 @@ BEGIN
 		FROM pg_inherits i
 		JOIN pg_class c ON c.oid = i.inhrelid
 		JOIN pg_class p ON p.oid = i.inhparent
-		WHERE i.inhparent IN ('lines'::regclass, 'messages'::regclass,
-				      'recipients'::regclass, 'rejects'::regclass,
-				      'addresses'::regclass)
-		  AND c.relname ~ '_p[0-9]{8}$'
-		  AND c.relname = p.relname || '_p' || right(c.relname, 8)
-		  AND to_date(right(c.relname, 8), 'YYYYMMDD') < p_before
-		UNION ALL
-		SELECT c.relnamespace::regnamespace::text, c.relname
-		FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'email_keys'::regclass
-		  AND c.relname ~ '^email_keys_p[0-9]{6}$'
-		  AND to_date(right(c.relname, 6), 'YYYYMM') + interval '1 month' <= p_before
+		WHERE (p.relname IN (SELECT tab FROM else_day_tables())
+		       AND c.relname = p.relname || '_p' || right(c.relname, 8)
+		       AND right(c.relname, 8) ~ '^[0-9]{8}$'
+		       AND to_date(right(c.relname, 8), 'YYYYMMDD') < p_before)
+		   OR (p.relname = 'email_keys' AND c.relname ~ '^email_keys_p[0-9]{6}$'
+		       AND to_date(right(c.relname, 6), 'YYYYMM') + interval '1 month' <= p_before)
 	LOOP
 		EXECUTE format('DROP TABLE %s.%I', r.nsp, r.name);
 		n := n + 1;
