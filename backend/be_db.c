@@ -77,8 +77,11 @@ int be_db_exec(be_db *db, const char *what, const char *sql, int n, const char *
 
 	if (out)
 		*out = NULL;
+	int rc = be_db_quiet(db);
+	if (rc)
+		return rc;
 	if (db->generic) {
-		int rc = be_db_simple(db, what, "SET plan_cache_mode = auto");
+		rc = be_db_simple(db, what, "SET plan_cache_mode = auto");
 		if (rc)
 			return rc;
 		db->generic = false;
@@ -127,7 +130,7 @@ int be_db_exec_gen(be_db *db, int slot, const char *what, const char *sql, int n
 	if (out)
 		*out = NULL;
 	be_db_gen_name(name, slot);
-	if ((rc = be_db_gen_mode(db, what)) != 0)
+	if ((rc = be_db_quiet(db)) != 0 || (rc = be_db_gen_mode(db, what)) != 0)
 		return rc;
 	if (!(db->gen_prepared & (1u << slot))) {
 		res = PQprepare(db->conn, name, sql, n, NULL);
@@ -227,6 +230,8 @@ static int be_db_pipe_run(be_db *db, const be_db_genq *q, int nq, PGresult **out
 	if (nq < 1 || nq > BE_DB_PIPE_MAX)
 		el_panic("be_db_pipe_run: %d statements", nq);
 	memset(out, 0, (size_t)nq * sizeof(*out));
+	if ((rc = be_db_quiet(db)) != 0)
+		return rc;
 	/* An unnamed statement is planned per plan_cache_mode too (be_db_exec). */
 	rc = gen           ? be_db_gen_mode(db, q[0].what)
 	     : db->generic ? be_db_simple(db, q[0].what, "SET plan_cache_mode = auto")
@@ -288,6 +293,10 @@ int be_db_exec_many(be_db *db, const be_db_genq *q, int nq, PGresult **out)
 /* be_db_simple - a fixed statement (or several) without parameters */
 int be_db_simple(be_db *db, const char *what, const char *sql)
 {
+	int rc = be_db_quiet(db);
+
+	if (rc)
+		return rc;
 	PGresult *res = PQexec(db->conn, sql);
 	ExecStatusType s = PQresultStatus(res);
 
@@ -297,29 +306,47 @@ int be_db_simple(be_db *db, const char *what, const char *sql)
 	return 0;
 }
 
-/* be_db_copy_send - COPY ... FROM STDIN (FORMAT binary) with cb's rows */
-int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb)
+/* be_db_copy_start - sql, a COPY ... FROM STDIN: the server waits for its data */
+int be_db_copy_start(be_db *db, const char *what, const char *sql)
 {
-	static const size_t chunk = 1 << 20;
-	PGresult *res;
-	size_t off;
-	int rc = 0;
+	PGresult *res = PQexec(db->conn, sql);
 
-	res = PQexec(db->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		return be_db_fail(db, res, what);
 	PQclear(res);
-	be_db_copy_end(cb);
-	for (off = 0; off < cb->b.len; off += chunk) {
-		size_t n = cb->b.len - off < chunk ? cb->b.len - off : chunk;
-		if (PQputCopyData(db->conn, cb->b.p + off, (int)n) != 1)
-			break;
+	return 0;
+}
+
+/* be_db_copy_put - n bytes of the open COPY's data */
+int be_db_copy_put(be_db *db, const char *what, const char *p, size_t n)
+{
+	static const size_t chunk = 1 << 20;
+
+	for (size_t off = 0; off < n; off += chunk) {
+		size_t k = n - off < chunk ? n - off : chunk;
+		if (PQputCopyData(db->conn, p + off, (int)k) != 1)
+			return be_db_fail(db, NULL, what);
 	}
-	if (off < cb->b.len || PQputCopyEnd(db->conn, NULL) != 1)
-		rc = be_db_fail(db, NULL, what);
-	/* Read every result, even after a failure, so the connection is usable. */
+	db->st.copy_bytes += n;
+	return 0;
+}
+
+/*
+ * be_db_copy_finish - end the open COPY (abort: make it fail, after an error
+ * here) and read its results, so the connection is usable again.  0 when
+ * the server stored the rows; the first error otherwise (logged unless
+ * abort).
+ */
+int be_db_copy_finish(be_db *db, const char *what, bool abort)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (PQputCopyEnd(db->conn, abort ? "batch abandoned" : NULL) != 1)
+		rc = abort ? -EIO : be_db_fail(db, NULL, what);
+	/* Read every result, even after a failure. */
 	while ((res = PQgetResult(db->conn)) != NULL) {
-		if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		if (rc == 0 && !abort && PQresultStatus(res) != PGRES_COMMAND_OK) {
 			rc = be_db_fail(db, res, what);
 			continue;
 		}
@@ -327,9 +354,22 @@ int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf 
 		if (PQstatus(db->conn) == CONNECTION_BAD)
 			break;
 	}
-	if (rc == 0)
-		db->st.copy_bytes += cb->b.len;
-	return rc;
+	if (abort && db->in_tx)
+		db->tx_failed = true;
+	return abort && rc == 0 ? -EIO : rc;
+}
+
+/* be_db_copy_send - COPY ... FROM STDIN (FORMAT binary) with cb's rows */
+int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb)
+{
+	int rc;
+
+	if ((rc = be_db_quiet(db)) != 0 || (rc = be_db_copy_start(db, what, sql)) != 0)
+		return rc;
+	be_db_copy_end(cb);
+	rc = be_db_copy_put(db, what, cb->b.p, cb->b.len);
+	int rc2 = be_db_copy_finish(db, what, rc != 0);
+	return rc ? rc : rc2;
 }
 
 /* be_db_session - per-connection setup after (re)connecting */
@@ -495,6 +535,7 @@ int be_db_reconnect(be_db *db)
 	if (db->cache_dirty)
 		be_db_cache_drop(db);
 	db->in_tx = db->own_tx = db->tx_failed = false;
+	db->lines_stream = db->copy_open = false;
 	PQreset(db->conn);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		db->lost = true;
@@ -536,6 +577,7 @@ static void be_db_end_tx(be_db *db, bool committed)
 	}
 	db->in_tx = db->own_tx = db->tx_failed = false;
 	db->cache_dirty = false;
+	db->lines_stream = db->copy_open = false;
 }
 
 /* be_db_tx_open - local state of a transaction just begun */
@@ -724,6 +766,8 @@ int be_db_rollback(be_db *db)
 	if (db == NULL)
 		return -EINVAL;
 	was = db->in_tx;
+	if (db->copy_open && !db->lost)
+		be_db_copy_finish(db, "COPY lines", true);
 	be_db_end_tx(db, false);
 	if (!was)
 		return 0;

@@ -26,18 +26,25 @@
  * be_db_commit_lines() instead (flows stay buffered), and hands the flows to
  * the writer's own handle with be_db_flows_take(), which flushes them there
  * and deletes their journal rows (be_db_journal_done) in one transaction.
- * It makes those calls in three round trips and the COPY:
+ * It streams the lines: be_db_stream_begin reserves their ingest_seq range
+ * with the lookup, and the lines go to a COPY open on the connection while
+ * the worker parses and correlates the rest of the batch, so PostgreSQL
+ * stores them meanwhile.  Four round trips besides the COPY's data:
  *
- *     be_db_stream_begin(db, host, stream, &no, &committed);  // BEGIN + lookup
- *     ... lines and flows buffered ...
- *     be_db_journal_lines_flush(db, &journal_id);  // journal + ingest_seq, COPY
- *     be_db_stream_commit(db, host, stream, last_seq);  // stream update + COMMIT
+ *     be_db_stream_begin(db, host, stream, nlines, &no, &committed);
+ *                                      // BEGIN + lookup + ingest_seq range
+ *     ... be_db_line_add: the COPY opens, lines go as they come ...
+ *     ... flows buffered ...
+ *     be_db_stream_commit(db, host, stream, last_seq, &journal_id);
+ *                     // COPY's end, then journal row + stream update + COMMIT
  *
- * be_db_lines_flush() takes the ingest_counter row lock, held until commit:
- * from there on, batch transactions commit one after another, so ingest_seq
- * order is commit order (a replay from a checkpoint misses nothing).  Keep
- * the work between lines_flush and commit short.  Lock order is stream rows
- * first, then the counter: always call be_db_stream_get() before flushing.
+ * Taking the ingest_counter row lock (be_db_lines_flush, or
+ * be_db_stream_begin with lines) holds it until commit: from there on,
+ * batch transactions commit one after another, so ingest_seq order is commit
+ * order (a replay from a checkpoint misses nothing).  One ingest worker
+ * writes lines, so holding it through a batch costs nothing; other writers
+ * of lines would wait.  Lock order is stream rows first, then the counter:
+ * always call be_db_stream_get() before flushing.
  *
  * OWNERSHIP: a be_db owns its connection and buffers; be_db_close() frees
  * them.  Spans passed in are copied (into the COPY buffers) before the call
@@ -58,6 +65,7 @@
  *   -ENOTCONN    the connection is down (lost earlier, or reconnecting failed);
  *   -ENOENT      nothing to load (be_db_checkpoint_load);
  *   -EMSGSIZE    a raw line or a checkpoint over 1 GiB;
+ *   -ERANGE      a streamed line past its transaction's ingest_seq range;
  *   -ECANCELED   the replay callback stopped the replay (its own error is
  *                returned instead when negative).
  * A failed flush or commit drops what was buffered: the caller retries the
@@ -255,17 +263,24 @@ int be_db_stream_set(be_db *db, int32_t host_id, el_span stream, uint64_t commit
  * The same in fewer round trips, as the ingest worker runs a batch:
  * be_db_stream_begin is be_db_begin + be_db_stream_get in one (outside a
  * transaction; a failure after BEGIN leaves the transaction open: roll it
- * back); be_db_stream_commit is be_db_stream_set + be_db_commit_lines in
- * one, after be_db_stream_get or _begin of the same stream in this
+ * back); with lines > 0 it also reserves that many ingest_seq (at least the
+ * lines the batch will add: skipped ones leave a gap, which is harmless)
+ * and streams the transaction's lines (be_db.h's batch above: a line past
+ * the reservation gets -ERANGE); be_db_stream_commit is be_db_stream_set + be_db_commit_lines in
+ * one (with journal_id, also be_db_journal_add of the flows buffered since
+ * the last journal row: *journal_id gets its id, 0 if there were none), after be_db_stream_get or _begin of the same stream in this
  * transaction (on failure the transaction is rolled back).
  */
-int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, int32_t *stream_no,
-		       uint64_t *committed_seq);
-int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq);
+int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, uint64_t lines,
+		       int32_t *stream_no, uint64_t *committed_seq);
+int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq,
+			int64_t *journal_id);
 
 /*
  * Lines: be_db_line_add buffers one line as binary COPY data (flushing by
  * itself past 16 MiB); be_db_lines_flush assigns ingest_seq and COPYs them.
+ * Streamed lines (be_db_stream_begin with lines) go out by 64 KiB; the
+ * flush ends their COPY.
  * Outside a transaction the flush runs in one of its own.
  */
 int be_db_line_add(be_db *db, const be_db_line *l);

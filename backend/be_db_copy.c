@@ -279,7 +279,9 @@ int be_db_line_add(be_db *db, const be_db_line *l)
 	}
 	cb = &db->lines;
 	b = &cb->b;
-	if (cb->rows == db->line_seq_cap) {
+	if (db->lines_stream && db->line_seq_next > db->line_seq_last)
+		return -ERANGE; /* more lines than the batch reserved */
+	if (!db->lines_stream && cb->rows == db->line_seq_cap) {
 		size_t cap = db->line_seq_cap ? 2 * db->line_seq_cap : 4096;
 		uint64_t *n = realloc(db->line_seq_off, cap * sizeof(*n));
 		if (n == NULL)
@@ -292,8 +294,12 @@ int be_db_line_add(be_db *db, const be_db_line *l)
 	be_db_copy_row(cb, 10);
 	be_db_copy_ts(b, l->ts_us);
 	be_db_copy_i64(b, (int64_t)l->seq);
-	db->line_seq_off[cb->rows - 1] = b->len + 4; /* set by be_db_lines_flush */
-	be_db_copy_i64(b, 0);
+	if (db->lines_stream) {
+		be_db_copy_i64(b, (int64_t)db->line_seq_next++);
+	} else {
+		db->line_seq_off[cb->rows - 1] = b->len + 4; /* set by be_db_lines_flush */
+		be_db_copy_i64(b, 0);
+	}
 	be_db_copy_i32(b, l->host_id);
 	be_db_copy_i32(b, l->stream_no);
 	if (l->pid)
@@ -306,9 +312,51 @@ int be_db_line_add(be_db *db, const be_db_line *l)
 	be_db_copy_text(db, b, l->queue_id.len ? l->queue_id.p : NULL, l->queue_id.len,
 			BE_DB_TEXT_QID);
 	be_db_copy_bytes(b, l->raw.p, l->raw.len);
+	if (db->lines_stream)
+		return b->len >= BE_DB_COPY_CHUNK ? be_db_lines_push(db, false) : 0;
 	if (b->len >= BE_DB_COPY_FLUSH)
 		return be_db_lines_flush(db);
 	return 0;
+}
+
+static const char be_db_lines_copy_sql[] =
+	"COPY lines (ts, seq, ingest_seq, host_id, stream_no, pid, event, program, queue_id, "
+	"raw) FROM STDIN (FORMAT binary)";
+
+/*
+ * be_db_lines_push - see be_db_int.h.  The buffer always starts with a COPY
+ * header (be_db_copy_row); an open COPY has had its own, so it gets the
+ * rows only.  On failure the COPY is ended (the transaction has failed).
+ */
+int be_db_lines_push(be_db *db, bool end)
+{
+	be_db_copybuf *cb = &db->lines;
+	size_t off = 0, rows = cb->rows;
+	int rc = 0;
+
+	if (rows == 0 && (!db->copy_open || !end))
+		return 0;
+	if (rows && db->copy_open)
+		off = BE_DB_COPY_HEADER;
+	else if (rows && (rc = be_db_copy_start(db, "COPY lines", be_db_lines_copy_sql)) != 0)
+		goto out;
+	db->copy_open = true;
+	if (end)
+		be_db_copy_end(cb);
+	rc = be_db_copy_put(db, "COPY lines", cb->b.p + off, cb->b.len - off);
+	if (rc || end) {
+		int rc2 = be_db_copy_finish(db, "COPY lines", rc != 0);
+		db->copy_open = false;
+		if (rc == 0)
+			rc = rc2;
+		if (rc == 0)
+			db->st.flushes++;
+	}
+	if (rc == 0)
+		db->st.lines_copied += rows;
+out:
+	be_db_copy_reset(cb);
+	return rc;
 }
 
 /* be_db_lines_pending - lines buffered, not yet sent */
@@ -337,6 +385,14 @@ int be_db_lines_flush_with(be_db *db, const be_db_genq *pre, PGresult **pre_out)
 		return -EINVAL;
 	if (pre)
 		*pre_out = NULL;
+	if (db->lines_stream) {
+		/* Their ingest_seq is set: the rest of them, then pre. */
+		rc = be_db_lines_push(db, true);
+		db->lines_stream = false;
+		if (rc == 0 && pre)
+			rc = be_db_exec_many(db, pre, 1, pre_out);
+		return rc;
+	}
 	n = db->lines.rows;
 	if (n == 0 && pre == NULL)
 		return 0;
@@ -378,10 +434,7 @@ int be_db_lines_flush_with(be_db *db, const be_db_genq *pre, PGresult **pre_out)
 			v >>= 8;
 		}
 	}
-	rc = be_db_copy_send(db, "COPY lines",
-			     "COPY lines (ts, seq, ingest_seq, host_id, stream_no, pid, event, "
-			     "program, queue_id, raw) FROM STDIN (FORMAT binary)",
-			     &db->lines);
+	rc = be_db_copy_send(db, "COPY lines", be_db_lines_copy_sql, &db->lines);
 	if (rc == 0) {
 		db->st.lines_copied += n;
 		db->st.flushes++;

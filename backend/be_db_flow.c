@@ -914,17 +914,8 @@ void be_db_journal_forget(be_db *db)
 	memset(db->jrows, 0, sizeof(db->jrows));
 }
 
-/* be_db_jrow - the flow_journal row of the flows buffered since the last one */
-typedef struct be_db_jrow {
-	const char *vals[8];
-	int lens[8], fmts[8];
-	char nb[4][24];
-	size_t rows; /* 0: nothing new to journal */
-	be_db_genq q;
-} be_db_jrow;
-
-/* be_db_jrow_make - j's statement (valid while the buffers do not change) */
-static int be_db_jrow_make(be_db *db, be_db_jrow *j)
+/* be_db_jrow_make - see be_db_int.h */
+int be_db_jrow_make(be_db *db, be_db_jrow *j)
 {
 	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
 
@@ -959,8 +950,8 @@ static int be_db_jrow_make(be_db *db, be_db_jrow *j)
 	return 0;
 }
 
-/* be_db_jrow_done - the row's id from its insert (res freed); the buffers marked journaled */
-static int be_db_jrow_done(be_db *db, PGresult *res, int64_t *id)
+/* be_db_jrow_done - see be_db_int.h */
+int be_db_jrow_done(be_db *db, PGresult *res, int64_t *id)
 {
 	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
 	int rc = 0;

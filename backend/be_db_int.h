@@ -43,6 +43,8 @@
 #define BE_DB_TEXT_QID 64
 /* A COPY buffer is sent once it grows past this (same transaction). */
 #define BE_DB_COPY_FLUSH ((size_t)16 << 20)
+/* Streamed lines go to their open COPY in pieces of about this size. */
+#define BE_DB_COPY_CHUNK ((size_t)64 << 10)
 /* email_keys rows remembered per generation, two generations (be_db_key_add) */
 #define BE_DB_KEYS_GEN 32768
 /* addresses rows likewise: an address recurs all day long */
@@ -83,6 +85,16 @@ struct be_db {
 	be_db_copybuf lines;
 	uint64_t *line_seq_off; /* offsets of each row's ingest_seq value in lines.b */
 	size_t line_seq_cap;
+	/*
+	 * Streamed lines (be_db_stream_begin with a reservation): each line gets
+	 * the next ingest_seq of the range reserved at BEGIN as it is added, and
+	 * goes to a COPY left open on the connection while the caller works on
+	 * (be_db_lines_push).  A statement on the connection meanwhile ends that
+	 * COPY first (be_db_quiet); the next lines open another.
+	 */
+	bool lines_stream;
+	bool copy_open; /* a COPY lines is open on the connection */
+	uint64_t line_seq_next, line_seq_last;
 	be_db_copybuf msg, rcpt, rej, keys;
 	int32_t stage_n; /* row order in the staging tables: the newest write wins */
 	/* Bytes and rows of msg, rcpt, rej, keys already in flow_journal (be_db_journal_add). */
@@ -158,12 +170,34 @@ int be_db_commit_many(be_db *db, const be_db_genq *q, int nq, PGresult **out);
 /* be_db_lines_flush_with - be_db_lines_flush with pre sent in its first round trip */
 int be_db_lines_flush_with(be_db *db, const be_db_genq *pre, PGresult **pre_out);
 int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf *cb);
+int be_db_copy_start(be_db *db, const char *what, const char *sql);
+int be_db_copy_put(be_db *db, const char *what, const char *p, size_t n);
+int be_db_copy_finish(be_db *db, const char *what, bool abort);
+/* be_db_lines_push - streamed lines: send those buffered; end: and end the COPY */
+int be_db_lines_push(be_db *db, bool end);
+/* be_db_quiet - before any statement: end the streamed lines' open COPY */
+static inline int be_db_quiet(be_db *db)
+{
+	return db->copy_open ? be_db_lines_push(db, true) : 0;
+}
 int be_db_events_load(be_db *db);
 int be_db_commit_keep(be_db *db);
 int be_db_tx_wrap_begin(be_db *db, bool *opened);
 int be_db_tx_wrap_end(be_db *db, bool opened, int rc);
 
 /* be_db_flow.c */
+/* be_db_jrow - the flow_journal row of the flows buffered since the last one */
+typedef struct be_db_jrow {
+	const char *vals[8];
+	int lens[8], fmts[8];
+	char nb[4][24];
+	size_t rows; /* 0: nothing new to journal */
+	be_db_genq q;
+} be_db_jrow;
+/* be_db_jrow_make - j's statement (valid while the buffers do not change) */
+int be_db_jrow_make(be_db *db, be_db_jrow *j);
+/* be_db_jrow_done - the row's id from its insert (res freed); the buffers marked journaled */
+int be_db_jrow_done(be_db *db, PGresult *res, int64_t *id);
 void be_db_rejects_forget(be_db *db);
 void be_db_journal_forget(be_db *db);
 void be_db_keys_forget(be_db *db);

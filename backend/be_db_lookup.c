@@ -157,64 +157,102 @@ int be_db_stream_get(be_db *db, int32_t host_id, el_span stream, int32_t *stream
 }
 
 /* be_db_stream_begin - see be_db.h */
-int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, int32_t *stream_no,
-		       uint64_t *committed_seq)
+int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, uint64_t lines,
+		       int32_t *stream_no, uint64_t *committed_seq)
 {
-	PGresult *res = NULL;
-	char hb[16];
+	PGresult *res[2] = { NULL, NULL };
+	char hb[16], nb[24];
 	el_buf sb;
 	int rc;
 
-	if (db == NULL || committed_seq == NULL || host_id <= 0 || db->in_tx)
+	if (db == NULL || committed_seq == NULL || host_id <= 0 || db->in_tx || lines > INT32_MAX ||
+	    (lines && db->lines.rows))
 		return -EINVAL;
 	el_buf_init(&sb);
 	rc = be_db_stream_params(&sb, hb, host_id, stream, NULL, 0);
+	if (rc == 0 && lines && !db->ev_loaded && (rc = be_db_ready(db)) == 0)
+		rc = be_db_events_load(db); /* not while the lines' COPY is open */
 	if (rc == 0) {
-		const char *p[2] = { hb, sb.p };
-		const be_db_genq q = {
-			0, "stream lookup", be_db_stream_sel_sql, 2, p, NULL, NULL, 0
+		const char *p[2] = { hb, sb.p }, *pn[1] = { nb };
+		/* Stream row first, then the counter: the lock order of be_db.h. */
+		const be_db_genq q[2] = {
+			{ 0, "stream lookup", be_db_stream_sel_sql, 2, p, NULL, NULL, 0 },
+			{ 0, "reserve ingest_seq",
+			  "UPDATE ingest_counter SET last_seq = last_seq + $1 RETURNING last_seq",
+			  1, pn, NULL, NULL, 0 },
 		};
-		rc = be_db_begin_many(db, &q, 1, &res);
+		snprintf(nb, sizeof(nb), "%" PRIu64, lines);
+		rc = be_db_begin_many(db, q, lines ? 2 : 1, res);
+		if (rc == 0 && lines) {
+			uint64_t last = PQntuples(res[1]) == 1
+						? strtoull(PQgetvalue(res[1], 0, 0), NULL, 10)
+						: 0;
+			if (last < lines) {
+				rc = -EIO;
+			} else {
+				db->line_seq_next = last - lines + 1;
+				db->line_seq_last = last;
+				db->lines_stream = true;
+			}
+		}
+		PQclear(res[1]);
 		if (rc == 0)
-			rc = be_db_stream_lookup(db, p, res, stream_no, committed_seq);
+			rc = be_db_stream_lookup(db, p, res[0], stream_no, committed_seq);
+		else
+			PQclear(res[0]);
 	}
 	el_buf_fini(&sb);
 	return rc;
 }
 
 /* be_db_stream_commit - see be_db.h */
-int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq)
+int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq,
+			int64_t *journal_id)
 {
 	char hb[16], qb[24];
-	PGresult *res = NULL;
+	PGresult *res[2] = { NULL, NULL };
+	be_db_jrow j = { .rows = 0 };
 	el_buf sb;
-	int rc;
+	int rc, nq = 0;
 
 	if (db == NULL || host_id <= 0 || committed_seq > INT64_MAX || !db->in_tx)
 		return -EINVAL;
+	if (journal_id)
+		*journal_id = 0;
 	el_buf_init(&sb);
 	rc = be_db_stream_params(&sb, hb, host_id, stream, qb, committed_seq);
+	if (rc == 0 && journal_id)
+		rc = be_db_jrow_make(db, &j);
 	if (rc) {
 		be_db_rollback(db);
 		goto out;
 	}
 	const char *p[3] = { hb, sb.p, qb };
+	be_db_genq q[2];
+	if (j.rows)
+		q[nq++] = j.q;
 	/*
 	 * The row was locked by the lookup in this transaction, so it is there;
 	 * were it not, the cast fails and the COMMIT after it does not run.
 	 */
-	const be_db_genq q = { 0,
-			       "stream update",
-			       BE_DB_STREAM_UPDATE
-			       "SELECT CASE WHEN count(*) = 1 THEN 1 "
-			       "ELSE ('stream row missing: ' || count(*))::int END FROM s",
-			       3,
-			       p,
-			       NULL,
-			       NULL,
-			       0 };
-	rc = be_db_commit_many(db, &q, 1, &res);
-	PQclear(res);
+	q[nq++] = (be_db_genq){ 0,
+				"stream update",
+				BE_DB_STREAM_UPDATE
+				"SELECT CASE WHEN count(*) = 1 THEN 1 "
+				"ELSE ('stream row missing: ' || count(*))::int END FROM s",
+				3,
+				p,
+				NULL,
+				NULL,
+				0 };
+	rc = be_db_commit_many(db, q, nq, res);
+	if (rc == 0 && j.rows) {
+		/* Committed: only a server gone mad returns no id here. */
+		rc = be_db_jrow_done(db, res[0], journal_id);
+		res[0] = NULL;
+	}
+	PQclear(res[0]);
+	PQclear(res[1]);
 out:
 	el_buf_fini(&sb);
 	return rc;

@@ -710,7 +710,8 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	if ((rc = be_db_host_id(g->db, host, &host_id)) < 0)
 		goto fail;
 	what = "begin";
-	if ((rc = be_db_stream_begin(g->db, host_id, stream, &stream_no, &committed)) < 0)
+	if ((rc = be_db_stream_begin(g->db, host_id, stream, b->n_lines, &stream_no, &committed)) <
+	    0)
 		goto fail;
 	if (last <= committed) {
 		/* All of it is stored already: a resend after a lost ack. */
@@ -770,14 +771,11 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	bool ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
 	if (g->pipe.running) {
 		/* Lines and their flows' journal row: the flows and the checkpoint go to the writer. */
-		what = "flow journal";
-		if ((rc = be_db_journal_lines_flush(g->db, &jid)) < 0)
-			goto fail;
 		what = "checkpoint";
 		if (ckpt && (rc = be_db_last_ingest_seq(g->db, &ckpt_seq)) < 0)
 			goto fail;
 		what = "commit";
-		if ((rc = be_db_stream_commit(g->db, host_id, stream, last)) < 0)
+		if ((rc = be_db_stream_commit(g->db, host_id, stream, last, &jid)) < 0)
 			goto fail;
 		g->dirty = true;
 		if (jid && g->journal_lo == 0)

@@ -175,15 +175,15 @@ static double bench_run_be_db(const char *ci, size_t n, size_t batch, int64_t no
 		el_fatal("be_db_open");
 	t0 = bench_now();
 	for (size_t i = 0; i < n;) {
-		if (be_db_stream_begin(db, h, EL_SPAN_LIT("s"), &sno, &committed))
-			el_fatal("begin");
 		size_t end = i + batch < n ? i + batch : n;
+		if (be_db_stream_begin(db, h, EL_SPAN_LIT("s"), end - i, &sno, &committed))
+			el_fatal("begin");
 		for (; i < end; i++) {
 			be_db_line l = bench_line(i, n, now_us, h, sno);
 			if (be_db_line_add(db, &l))
 				el_fatal("line_add");
 		}
-		if (be_db_stream_commit(db, h, EL_SPAN_LIT("s"), end))
+		if (be_db_stream_commit(db, h, EL_SPAN_LIT("s"), end, NULL))
 			el_fatal("commit");
 	}
 	t0 = bench_now() - t0;

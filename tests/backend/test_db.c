@@ -583,42 +583,126 @@ Test(db_stream, begin_and_commit_each_in_one_round_trip)
 	be_db_line l;
 
 	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 1), -EINVAL, "outside tx");
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), &no1, &seq), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 1, NULL), -EINVAL, "outside tx");
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 0, &no1, &seq), 0);
 	cr_assert_eq(seq, 0, "a new stream");
 	cr_assert_gt(no1, 0);
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), NULL, &seq), -EINVAL, "in tx");
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 0, NULL, &seq), -EINVAL, "in tx");
 	l = td_line(h, no1, 1, (int64_t)time(NULL) * 1000000, EL_SPAN_LIT("one"));
 	cr_assert_eq(be_db_line_add(db, &l), 0);
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 42), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 42, NULL), 0);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 1, "the commit flushed the line");
 
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), &no2, &seq), 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 0, &no2, &seq), 0);
 	cr_assert_eq(seq, 42);
 	cr_assert_eq(no2, no1);
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 10), 0); /* never backwards */
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 10, NULL),
+		     0); /* never backwards */
 	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's1'"), 42);
 	cr_assert_eq(td_i64(c, "SELECT batches FROM streams WHERE stream_id = 's1'"), 2);
 
 	/* A failed statement in the transaction: no COMMIT, the transaction is gone. */
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 0, NULL, &seq), 0);
 	cr_assert_eq(be_db_line_add(db, &l), 0);
 	cr_assert_eq(be_db_exec(db, "test", "SELECT 1 / 0", 0, NULL, NULL, NULL, 0, NULL), -EIO);
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 50), -EIO);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 50, NULL), -EIO);
 	/* The stream row gone under the transaction: the update says so, nothing commits. */
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), NULL, &seq), 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 0, NULL, &seq), 0);
 	cr_assert_eq(seq, 42);
 	cr_assert_eq(be_db_line_add(db, &l), 0);
 	cr_assert_eq(be_db_exec(db, "test", "DELETE FROM streams WHERE stream_id = 's1'", 0, NULL,
 				NULL, NULL, 0, NULL),
 		     0);
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 50), -EIO);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), 50, NULL), -EIO);
 	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's1'"), 42);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 1, "neither batch committed");
 	/* The handle goes on. */
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s2"), NULL, &seq), 0);
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s2"), 7), 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s2"), 0, NULL, &seq), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s2"), 7, NULL), 0);
 	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's2'"), 7);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+/* td_stream_lines - lines from..to of stream no (raw "line SEQ" and 380 x), asserted added */
+static void td_stream_lines(be_db *db, int32_t h, int32_t no, uint64_t from, uint64_t to)
+{
+	char raw[512];
+	int64_t now = (int64_t)time(NULL) * 1000000;
+
+	for (uint64_t i = from; i <= to; i++) {
+		int n = snprintf(raw, sizeof(raw), "line %llu %0380d", (unsigned long long)i, 0);
+		memset(raw + n - 380, 'x', 380);
+		be_db_line l = td_line(h, no, i, now + (int64_t)i, el_span_make(raw, (size_t)n));
+		cr_assert_eq(be_db_line_add(db, &l), 0, "line %llu", (unsigned long long)i);
+	}
+}
+
+Test(db_stream, streamed_lines_go_before_the_commit_in_their_reserved_range, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	int32_t h, h2, no;
+	uint64_t seq;
+	be_db_stats st;
+	be_db_line l;
+	char sql[512];
+	const long long n = 2000; /* about 850 KiB: the COPY gets them in several pieces */
+
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
+	long long base = td_i64(c, "SELECT last_seq FROM ingest_counter");
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), (uint64_t)n, &no, &seq), 0);
+	cr_assert_eq(seq, 0);
+	td_stream_lines(db, h, no, 1, n / 2);
+	cr_assert(db->copy_open, "the first pieces opened the COPY");
+	/* A statement meanwhile (a host first seen mid-batch) ends that COPY; the rest open another. */
+	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx-new"), &h2), 0);
+	cr_assert(!db->copy_open);
+	td_stream_lines(db, h, no, n / 2 + 1, n);
+	be_db_get_stats(db, &st);
+	cr_assert_gt(st.lines_copied, (uint64_t)n / 2, "sent before the commit: %llu",
+		     (unsigned long long)st.lines_copied);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 0, "not visible before the commit");
+	l = td_line(h, no, (uint64_t)n + 1, 0, EL_SPAN_LIT("one too many"));
+	cr_assert_eq(be_db_line_add(db, &l), -ERANGE);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), (uint64_t)n, NULL), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), n);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM lines WHERE ingest_seq = %lld + seq AND host_id = %d AND "
+		 "raw = convert_to('line ' || seq || ' ' || repeat('x', 380), 'UTF8')",
+		 base, (int)h);
+	cr_assert_eq(td_i64(c, sql), n, "each line whole, numbered in its batch's range, in order");
+	cr_assert_eq(td_i64(c, "SELECT last_seq FROM ingest_counter"), base + n);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM hosts WHERE name = 'mx-new'"), 1);
+
+	/* Rolled back with its COPY open: nothing stored, the handle goes on. */
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 1000, &no, &seq), 0);
+	cr_assert_eq(seq, (uint64_t)n);
+	td_stream_lines(db, h, no, (uint64_t)n + 1, (uint64_t)n + 1000);
+	cr_assert(db->copy_open);
+	cr_assert_eq(be_db_rollback(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), n);
+
+	/* A line the server refuses mid-COPY: the batch fails whole at its end. */
+	td_ok(c, "ALTER TABLE lines ADD CONSTRAINT td_refuse CHECK (seq <> 2100)");
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 1000, &no, &seq), 0);
+	td_stream_lines(db, h, no, (uint64_t)n + 1, (uint64_t)n + 1000);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), (uint64_t)n + 1000, NULL), -EIO);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), n);
+	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's1'"), n);
+	td_ok(c, "ALTER TABLE lines DROP CONSTRAINT td_refuse");
+
+	/* A batch that adds fewer lines than it reserved (a partial resend) leaves a gap. */
+	base = td_i64(c, "SELECT last_seq FROM ingest_counter");
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s1"), 10, &no, &seq), 0);
+	td_stream_lines(db, h, no, (uint64_t)n + 6, (uint64_t)n + 10);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s1"), (uint64_t)n + 10, NULL), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), n + 5);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM lines WHERE seq > %lld AND ingest_seq BETWEEN %lld AND %lld",
+		 n, base + 1, base + 5);
+	cr_assert_eq(td_i64(c, sql), 5, "the first of the range, in order");
+	cr_assert_eq(td_i64(c, "SELECT last_seq FROM ingest_counter"), base + 10);
 	PQfinish(c);
 	be_db_close(db);
 }
@@ -1628,7 +1712,7 @@ Test(db_flows, journal_row_and_lines_in_two_round_trips, .timeout = 120)
 	cr_assert_eq(be_db_host_id(db, EL_SPAN_LIT("mx1"), &h), 0);
 	cr_assert_eq(be_db_journal_lines_flush(db, &id), -EINVAL, "outside tx");
 	/* Lines without new flows: no journal row. */
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), &no, &seq), 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), 0, &no, &seq), 0);
 	be_db_line l = td_line(h, no, 1, 1795000000LL * 1000000, EL_SPAN_LIT("x"));
 	cr_assert_eq(be_db_line_add(db, &l), 0);
 	cr_assert_eq(be_db_journal_lines_flush(db, &id), 0);
@@ -1645,12 +1729,37 @@ Test(db_flows, journal_row_and_lines_in_two_round_trips, .timeout = 120)
 	int64_t again;
 	cr_assert_eq(be_db_journal_add(db, &again), 0);
 	cr_assert_eq(again, 0, "the rows are in the journal once");
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 2), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 2, NULL), 0);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 2);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 1);
 	cr_assert_eq(td_i64(c, "SELECT max(id) FROM flow_journal"), id);
 	cr_assert_eq(td_i64(c, "SELECT nmessages FROM flow_journal"), (long long)f.ntx);
 	cr_assert_eq(td_i64(c, "SELECT count(DISTINCT ingest_seq) FROM lines"), 2);
+	/* As the ingest runs a batch: streamed lines, the journal row with the COMMIT. */
+	be_db_flows_drop(db);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), 2, &no, &seq), 0);
+	cr_assert_eq(seq, 2);
+	l.seq = 3;
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 3, &id), 0);
+	cr_assert_eq(id, 0, "no flows, no journal row");
+	f.pass++;
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), 1, &no, &seq), 0);
+	td_feed(&f);
+	cr_assert_eq(f.err, 0);
+	l.seq = 4;
+	cr_assert_eq(be_db_line_add(db, &l), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 4, &id), 0);
+	cr_assert_gt(id, 0);
+	cr_assert_eq(be_db_journal_add(db, &again), -EINVAL, "outside tx");
+	cr_assert_eq(be_db_begin(db), 0);
+	cr_assert_eq(be_db_journal_add(db, &again), 0);
+	cr_assert_eq(again, 0, "the rows are in the journal once");
+	cr_assert_eq(be_db_rollback(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 4);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 2);
+	cr_assert_eq(td_i64(c, "SELECT max(id) FROM flow_journal"), id);
+	cr_assert_eq(td_i64(c, "SELECT committed_seq FROM streams WHERE stream_id = 's'"), 4);
 	PQfinish(c);
 	be_db_flows_drop(db);
 	be_db_close(db);
@@ -2122,9 +2231,9 @@ Test(db_conn, lost_connection_is_reported_and_reconnect_works, .timeout = 180)
 	/* ... and so does the begin sent with the stream lookup. */
 	cr_assert_eq(be_pg_stop(dir), 0);
 	cr_assert_eq(be_pg_start(dir, NULL, ci, sizeof(ci)), 0);
-	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), NULL, &seq), 0);
+	cr_assert_eq(be_db_stream_begin(db, h, EL_SPAN_LIT("s"), 0, NULL, &seq), 0);
 	cr_assert_eq(seq, 1);
-	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 1), 0);
+	cr_assert_eq(be_db_stream_commit(db, h, EL_SPAN_LIT("s"), 1, NULL), 0);
 
 	/* Server down: a call outside a transaction says so. */
 	cr_assert_eq(be_pg_stop(dir), 0);
