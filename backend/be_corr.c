@@ -583,7 +583,7 @@ void be_sweep_pending(be_corr *c, int64_t floor_us)
 		}
 		if (v->n == 0) {
 			/* A tombstone: the scan goes on over the same slots. */
-			el_map_del(&c->pending, el_span_make(e->key, e->klen));
+			el_map_del(&c->pending, el_map_ent_key(e));
 			free(v->v);
 			free(v);
 		}

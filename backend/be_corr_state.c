@@ -214,7 +214,7 @@ void be_corr_dump_buf(be_corr *c, el_buf *b)
 			continue;
 		const be_vec *v = e->val;
 		char qid[40];
-		be_copy_fixed(qid, sizeof(qid), el_span_make(e->key, e->klen));
+		be_copy_fixed(qid, sizeof(qid), el_map_ent_key(e));
 		for (uint32_t k = 0; k < v->n; k++) {
 			const be_pending_hop *p = v->v[k];
 			el_buf_addc(b, 'P');

@@ -346,9 +346,11 @@ static void be_db_key_add(be_db *db, el_map seen[2], size_t gen, int64_t day, ui
 		if (el_map_get(&seen[1], k) || el_map_put(&seen[0], k, db))
 			return;
 		if (seen[0].used >= gen) {
-			el_map_fini(&seen[1]);
+			/* The older generation goes; its table, of the same size, is reused. */
+			el_map t = seen[1];
 			seen[1] = seen[0];
-			el_map_init(&seen[0]);
+			seen[0] = t;
+			el_map_clear(&seen[0]);
 		}
 	}
 

@@ -46,6 +46,13 @@ void el_map_init(el_map *m)
 	m->seed ^= (uint64_t)rand() << 32 ^ (uint64_t)rand();
 }
 
+/* el_map_key_free - free a slot's key copy if it has one */
+static void el_map_key_free(el_map_ent *e)
+{
+	if (e->klen > EL_MAP_INLINE)
+		free((void *)el_map_ent_key(e).p);
+}
+
 /* el_map_fini - free the key copies and the table */
 void el_map_fini(el_map *m)
 {
@@ -53,9 +60,20 @@ void el_map_fini(el_map *m)
 
 	for (i = 0; i < m->cap; i++)
 		if (m->ents[i].hash > EL_MAP_TOMB)
-			free(m->ents[i].key);
+			el_map_key_free(&m->ents[i]);
 	free(m->ents);
 	memset(m, 0, sizeof(*m));
+}
+
+/* el_map_clear - see el_map.h */
+void el_map_clear(el_map *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->ents[i].hash > EL_MAP_TOMB)
+			el_map_key_free(&m->ents[i]);
+	if (m->cap)
+		memset(m->ents, 0, m->cap * sizeof(*m->ents));
+	m->used = m->dead = 0;
 }
 
 /* el_map_find - slot of key, or SIZE_MAX */
@@ -69,7 +87,8 @@ static size_t el_map_find(const el_map *m, el_span key, uint64_t h)
 		const el_map_ent *e = &m->ents[i];
 		if (e->hash == EL_MAP_EMPTY)
 			return SIZE_MAX;
-		if (e->hash == h && e->klen == key.len && memcmp(e->key, key.p, key.len) == 0)
+		if (e->hash == h && e->klen == key.len &&
+		    memcmp(el_map_ent_key(e).p, key.p, key.len) == 0)
 			return i;
 	}
 }
@@ -127,12 +146,19 @@ void *el_map_put(el_map *m, el_span key, void *val)
 		;
 	if (m->ents[i].hash == EL_MAP_TOMB)
 		m->dead--;
+	if (key.len > UINT32_MAX)
+		el_panic("el_map: a key of %zu bytes", key.len);
 	m->ents[i].hash = h;
-	m->ents[i].key = malloc(key.len ? key.len : 1);
-	if (m->ents[i].key == NULL)
-		el_panic("el_map: out of memory");
-	memcpy(m->ents[i].key, key.p, key.len);
-	m->ents[i].klen = key.len;
+	m->ents[i].klen = (uint32_t)key.len;
+	if (key.len <= EL_MAP_INLINE) {
+		memcpy(m->ents[i].key, key.p, key.len);
+	} else {
+		char *p = malloc(key.len);
+		if (p == NULL)
+			el_panic("el_map: out of memory");
+		memcpy(p, key.p, key.len);
+		memcpy(m->ents[i].key, &p, sizeof(p));
+	}
 	m->ents[i].val = val;
 	m->used++;
 	return NULL;
@@ -150,8 +176,8 @@ void *el_map_del(el_map *m, el_span key)
 	if (i == SIZE_MAX)
 		return NULL;
 	v = m->ents[i].val;
-	free(m->ents[i].key);
-	m->ents[i].key = NULL;
+	el_map_key_free(&m->ents[i]);
+	m->ents[i].klen = 0;
 	m->ents[i].hash = EL_MAP_TOMB;
 	m->used--;
 	m->dead++;

@@ -3,8 +3,10 @@
  *
  * Keys are copied into the map; values are the caller's.  Used by the
  * correlation engine for (host, queue ID) and Message-ID lookups, so it is
- * built for many short keys: one allocation per key, linear probing,
- * tombstones on delete, doubling at 50% load.
+ * built for many short keys: a key of up to EL_MAP_INLINE bytes lives in
+ * its slot (no allocation, no pointer to follow when compared), a longer one
+ * in one allocation of its own; linear probing, tombstones on delete,
+ * doubling at 50% load.
  *
  * OWNERSHIP: the map owns its key copies; el_map_fini() frees them, not the
  * values.  el_map_get() results stay valid until the entry is deleted.
@@ -18,14 +20,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "el_span.h"
 
+#define EL_MAP_INLINE 20
+
+/* el_map_ent - a slot: 40 bytes; read the key with el_map_ent_key() */
 typedef struct el_map_ent {
 	uint64_t hash; /* 0 = empty, 1 = tombstone */
-	char *key;
-	size_t klen;
 	void *val;
+	uint32_t klen;
+	/* The key itself (klen <= EL_MAP_INLINE), else a pointer to its copy. */
+	char key[EL_MAP_INLINE];
 } el_map_ent;
 
 typedef struct el_map {
@@ -36,8 +43,21 @@ typedef struct el_map {
 	uint64_t seed;
 } el_map;
 
+/* el_map_ent_key - the key of a live slot (valid while the entry is) */
+static inline el_span el_map_ent_key(const el_map_ent *e)
+{
+	const char *p;
+
+	if (e->klen <= EL_MAP_INLINE)
+		return el_span_make(e->key, e->klen);
+	memcpy(&p, e->key, sizeof(p));
+	return el_span_make(p, e->klen);
+}
+
 void el_map_init(el_map *m);
 void el_map_fini(el_map *m);
+/* el_map_clear - remove every entry, keep the table's size (a map refilled to the same size) */
+void el_map_clear(el_map *m);
 void *el_map_get(const el_map *m, el_span key);
 /* el_map_put - insert or replace; returns the previous value or NULL */
 void *el_map_put(el_map *m, el_span key, void *val);
