@@ -63,6 +63,7 @@ int be_db_fail(be_db *db, PGresult *res, const char *what)
 	}
 	if (db->in_tx)
 		db->tx_failed = true;
+	snprintf(db->err_state, sizeof(db->err_state), "%s", state ? state : "");
 	be_db_log_server(what, state, msg && msg[0] ? msg : "connection lost");
 	PQclear(res);
 	return rc;

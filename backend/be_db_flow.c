@@ -1031,9 +1031,12 @@ static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *a
 		char ab[24], idb[24];
 		const char *v[1] = { ab };
 
+		bool malformed = false; /* the row itself cannot be read */
+
 		snprintf(ab, sizeof(ab), "%lld", after);
 		if ((rc = be_db_begin(db)) < 0)
 			return rc;
+		db->err_state[0] = '\0';
 		rc = be_db_exec(db, "flow journal",
 				"SELECT id, messages, nmessages, recipients, nrecipients, rejects, "
 				"nrejects, keys, nkeys FROM flow_journal WHERE id > $1 ORDER BY id "
@@ -1043,8 +1046,10 @@ static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *a
 			PQclear(res);
 			return be_db_commit(db);
 		}
-		if (rc == 0 && PQgetlength(res, 0, 0) != 8)
+		if (rc == 0 && PQgetlength(res, 0, 0) != 8) {
 			rc = -EIO;
+			malformed = true;
+		}
 		if (rc == 0) {
 			after = (long long)be_db_get_be64(PQgetvalue(res, 0, 0));
 			snprintf(idb, sizeof(idb), "%lld", after);
@@ -1057,9 +1062,10 @@ static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *a
 					? (int32_t)be_db_get_be32(PQgetvalue(res, 0, 2 + 2 * i))
 					: -1;
 
-			if (rows < 0 || (rows == 0) != (len == 0))
+			if (rows < 0 || (rows == 0) != (len == 0)) {
 				rc = -EIO;
-			else if (rows) {
+				malformed = true;
+			} else if (rows) {
 				be_db_copy_header(cb[i]);
 				el_buf_add(&cb[i]->b, PQgetvalue(res, 0, 1 + 2 * i), len);
 				cb[i]->rows = (size_t)rows;
@@ -1079,14 +1085,20 @@ static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *a
 				(*applied)++;
 			continue;
 		}
+		/* Data exception or integrity violation: the row's data is at fault. */
+		bool refused = malformed || (rc == -EIO && (strncmp(db->err_state, "22", 2) == 0 ||
+							    strncmp(db->err_state, "23", 2) == 0));
 		be_db_rollback(db);
 		be_db_flows_drop(db);
-		if (rc != -EIO || after == 0)
+		if (!refused || after == 0)
 			return rc;
 		/*
 		 * A row the database refuses (it was written by this code, so
 		 * only a bug or a hand-edited table makes one): kept for an
 		 * operator to look at, and passed over so that ingest goes on.
+		 * Any other failure (a full disk, memory, a deadlock, the
+		 * connection) is not the row's: the apply stops there and is
+		 * tried again later, so that no later row is applied before it.
 		 */
 		el_warn("database: flow_journal row %lld cannot be applied: left in place", after);
 		if (bad)

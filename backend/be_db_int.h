@@ -107,6 +107,7 @@ struct be_db {
 	int64_t keys_today;   /* UTC day the two were last forgotten (be_db_keys_window) */
 	int64_t keys_min_day; /* rows of older days are not remembered */
 	bool flows_replay;    /* flushes run the upserts only (flow_journal applied again) */
+	char err_state[6];    /* SQLSTATE of the last failed statement ("" if none came) */
 	be_db_stats st;
 };
 

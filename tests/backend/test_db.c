@@ -1839,6 +1839,31 @@ Test(db_flows, journal_holds_flows_until_applied, .timeout = 120)
 	cr_assert_eq(td_stats_diff(c), 0);
 
 	/*
+	 * A failure that is not the rows' (a full disk, said here by a
+	 * trigger): nothing is passed over, the rows wait in order for the
+	 * next try.  Seen in a bench load that filled the disk: the rows were
+	 * passed over, and a later one could be applied before an earlier.
+	 */
+	td_flows t = { .db = db, .pass = 2 };
+	int64_t ida = td_journal_batch(db, &t), idb = td_journal_batch(db, &t);
+	cr_assert_gt(idb, ida);
+	be_db_flows_drop(db);
+	td_ok(c, "CREATE FUNCTION td_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+		 "RAISE EXCEPTION 'no space left' USING ERRCODE = '53100'; END $$");
+	td_ok(c, "CREATE TRIGGER td_full BEFORE INSERT OR UPDATE ON messages FOR EACH ROW "
+		 "EXECUTE FUNCTION td_full()");
+	cr_assert_eq(be_db_journal_apply(db, &applied, &bad), -EIO);
+	cr_assert_eq(applied, 0);
+	cr_assert_eq(bad, 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 2);
+	td_ok(c, "DROP TRIGGER td_full ON messages");
+	cr_assert_eq(be_db_journal_apply(db, &applied, &bad), 0);
+	cr_assert_eq(applied, 2);
+	cr_assert_eq(bad, 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 0);
+	cr_assert_eq(td_stats_diff(c), 0);
+
+	/*
 	 * A row the database refuses (hand-made here) is left in place and
 	 * passed over; the rows after it are applied.
 	 */
