@@ -368,7 +368,7 @@ done ) >"$work/samples.txt" &
 sampler=$!
 pids+=("$sampler")
 # The senders are children of this shell: their CPU is read with `times`,
-# and `wait -n` notices a backend that dies under them.
+# and the loop below notices a backend that dies under them.
 child_cpu cs0
 t0=$(now)
 declare -A sender
@@ -382,17 +382,21 @@ for h in vol1 vol2; do
 	sender[$!]=$h
 	pids+=("$!")
 done
+# Polled every 10 ms: `wait -n` hung when both senders exited together (bash
+# 5.2 reported one of them, then waited on for the backend).
 left=2 rc1=0
 while [ $left -gt 0 ]; do
-	done_pid=
-	rc=0
-	wait -n -p done_pid "${!sender[@]}" "$be1" || rc=$?
-	[ "$done_pid" = "$be1" ] && { tail -5 "$st1.log" >&2; die "else-backend exited during the run"; }
-	[ -n "$done_pid" ] || continue
-	[ $rc = 0 ] || rc1=$rc
-	unset "sender[$done_pid]"
-	reap "$done_pid"
-	left=$((left - 1))
+	for p in "${!sender[@]}"; do
+		kill -0 "$p" 2>/dev/null && continue
+		rc=0
+		wait "$p" || rc=$?
+		[ $rc = 0 ] || rc1=$rc
+		unset "sender[$p]"
+		reap "$p"
+		left=$((left - 1))
+	done
+	kill -0 "$be1" 2>/dev/null || { tail -5 "$st1.log" >&2; die "else-backend exited during the run"; }
+	[ $left = 0 ] || sleep 0.01
 done
 tend=$(now)
 child_cpu cs1
