@@ -44,7 +44,9 @@
  * order (a replay from a checkpoint misses nothing).  One ingest worker
  * writes lines, so holding it through a batch costs nothing; other writers
  * of lines would wait.  Lock order is stream rows first, then the counter:
- * always call be_db_stream_get() before flushing.
+ * always call be_db_stream_get() before flushing (be_db_stream_begin takes
+ * both in that order; only a new stream's row is inserted after the counter,
+ * which nothing else takes first).
  *
  * OWNERSHIP: a be_db owns its connection and buffers; be_db_close() frees
  * them.  Spans passed in are copied (into the COPY buffers) before the call

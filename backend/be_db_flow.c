@@ -1019,6 +1019,25 @@ int be_db_journal_done(be_db *db, int64_t lo, int64_t hi)
 			  2, v, NULL, NULL, 0, NULL);
 }
 
+/*
+ * be_db_transient - a failure that passes by itself (SQLSTATE class):
+ * connection (08), transaction rollback such as a deadlock (40), insufficient
+ * resources such as a full disk (53), object not in prerequisite state such
+ * as a lock not granted (55), operator intervention (57), system error such
+ * as I/O (58), or no SQLSTATE at all (libpq's own failure).
+ */
+static bool be_db_transient(const char *state)
+{
+	static const char *const cls[] = { "08", "40", "53", "55", "57", "58" };
+
+	if (state[0] == '\0')
+		return true;
+	for (size_t i = 0; i < sizeof(cls) / sizeof(cls[0]); i++)
+		if (strncmp(state, cls[i], 2) == 0)
+			return true;
+	return false;
+}
+
 /* be_db_journal_apply_rows - be_db_journal_apply's loop, on the four buffers cb */
 static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *applied,
 				    uint64_t *bad)
@@ -1046,10 +1065,8 @@ static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *a
 			PQclear(res);
 			return be_db_commit(db);
 		}
-		if (rc == 0 && PQgetlength(res, 0, 0) != 8) {
-			rc = -EIO;
-			malformed = true;
-		}
+		if (rc == 0 && PQgetlength(res, 0, 0) != 8)
+			rc = -EIO; /* no id to pass over: not the row's fault */
 		if (rc == 0) {
 			after = (long long)be_db_get_be64(PQgetvalue(res, 0, 0));
 			snprintf(idb, sizeof(idb), "%lld", after);
@@ -1085,9 +1102,7 @@ static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *a
 				(*applied)++;
 			continue;
 		}
-		/* Data exception or integrity violation: the row's data is at fault. */
-		bool refused = malformed || (rc == -EIO && (strncmp(db->err_state, "22", 2) == 0 ||
-							    strncmp(db->err_state, "23", 2) == 0));
+		bool refused = malformed || (rc == -EIO && !be_db_transient(db->err_state));
 		be_db_rollback(db);
 		be_db_flows_drop(db);
 		if (!refused || after == 0)
@@ -1096,7 +1111,7 @@ static int be_db_journal_apply_rows(be_db *db, be_db_copybuf *cb[4], uint64_t *a
 		 * A row the database refuses (it was written by this code, so
 		 * only a bug or a hand-edited table makes one): kept for an
 		 * operator to look at, and passed over so that ingest goes on.
-		 * Any other failure (a full disk, memory, a deadlock, the
+		 * A failure that passes (a full disk, memory, a deadlock, the
 		 * connection) is not the row's: the apply stops there and is
 		 * tried again later, so that no later row is applied before it.
 		 */

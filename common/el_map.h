@@ -43,7 +43,11 @@ typedef struct el_map {
 	uint64_t seed;
 } el_map;
 
-/* el_map_ent_key - the key of a live slot (valid while the entry is) */
+/*
+ * el_map_ent_key - the key of a live slot.  A key in its slot moves when the
+ * table grows: the span is valid until the next el_map_put, el_map_clear or
+ * el_map_fini on this map (el_map_del is fine), so never pass it to them.
+ */
 static inline el_span el_map_ent_key(const el_map_ent *e)
 {
 	const char *p;
