@@ -5,7 +5,7 @@
 #
 #   bench/ingest.sh [--messages N] [--lines N] [--batch N] [--regen]
 #                   [--no-build] [--no-rsyslog] [--no-pipeline] [--perf] [--keep]
-#                   [--cold-wal]
+#                   [--cold-wal] [--rounds R]
 #
 #   --messages N  size of the real Postfix log (tests/mta/gen-volume.sh, two
 #                 hosts, ~12 lines per message; default 20000, made once and
@@ -21,6 +21,10 @@
 #                 record -e cpu-clock) and print the top functions
 #   --keep        keep the scratch directory (logs, databases)
 #   --cold-wal    skip the WAL warm-up of each cluster (see "WAL" below)
+#   --rounds R    run parts 1 and 2 R times (part 3 in the first round only)
+#                 and print each round's ratios and their medians: each
+#                 round's two rates are neighbours in time, and this
+#                 machine's speed drifts by 10-20 % from one minute to the next
 #
 # Parts, one after the other on the same input:
 #  1. else-backend with its embedded PostgreSQL (fresh state directory,
@@ -84,8 +88,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 messages=20000 target=1000000 batch=5000 regen=0 build=1 do_rsyslog=1 do_perf=0 keep=0 pipeline=1 warm=1
+rounds=1 pass=() # pass: the arguments but --rounds, for the rounds
 while [ $# -gt 0 ]; do
+	[ "$1" = --rounds ] || pass+=("$1")
 	case $1 in
+	--rounds) rounds=$2; shift ;;
 	--messages) messages=$2; shift ;;
 	--lines) target=$2; shift ;;
 	--batch) batch=$2; shift ;;
@@ -96,15 +103,46 @@ while [ $# -gt 0 ]; do
 	--perf) do_perf=1 ;;
 	--keep) keep=1 ;;
 	--cold-wal) warm=0 ;;
-	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "ingest.sh: unknown option $1" >&2; exit 2 ;;
 	esac
+	case $1 in --messages | --lines | --batch) pass+=("$2") ;; esac
 	shift
 done
-for v in "$messages" "$target" "$batch"; do
+for v in "$messages" "$target" "$batch" "$rounds"; do
 	[[ $v =~ ^[0-9]+$ && $v -ge 1 ]] || { echo "ingest.sh: numbers must be positive" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "ingest.sh: run as root (embedded PostgreSQL, Postfix)" >&2; exit 2; }
+
+if [ "$rounds" -gt 1 ]; then
+	# --rounds R: this script R times, one after the other; the figures of
+	# each round from its summary, then the medians.
+	out=$(mktemp)
+	trap 'rm -f "$out"' EXIT
+	acks=() applied=() copies=()
+	for r in $(seq 1 "$rounds"); do
+		more=()
+		[ "$r" -gt 1 ] && more=(--no-build --no-rsyslog)
+		printf '\n##### round %d of %d\n' "$r" "$rounds"
+		bash "$0" "${pass[@]}" "${more[@]}" 2>&1 | tee "$out"
+		acks+=("$(awk '/^\(1\) else-backend, committed/ { print $(NF - 1) }' "$out")")
+		applied+=("$(awk '/until every flow is in its tables/ { print $(NF - 1) }' "$out")")
+		copies+=("$(awk '/^    plain COPY, binary/ { print $(NF - 1) }' "$out")")
+	done
+	median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+	ra=() rp=()
+	printf '\n=== %d rounds: lines/s at the ack, with every flow applied, binary COPY; ratios ===\n' "$rounds"
+	for i in "${!acks[@]}"; do
+		ra+=("$(awk -v a="${acks[$i]}" -v b="${copies[$i]}" 'BEGIN { printf "%.3f", a / b }')")
+		rp+=("$(awk -v a="${applied[$i]}" -v b="${copies[$i]}" 'BEGIN { printf "%.3f", a / b }')")
+		printf 'round %d: %8d %8d %8d   %s %s\n' $((i + 1)) "${acks[$i]}" "${applied[$i]}" \
+			"${copies[$i]}" "${ra[-1]}" "${rp[-1]}"
+	done
+	printf 'median:  %8.0f %8.0f %8.0f   %.3f %.3f  (targets: 100,000 lines/s; 0.50 of COPY)\n' \
+		"$(median "${acks[@]}")" "$(median "${applied[@]}")" "$(median "${copies[@]}")" \
+		"$(median "${ra[@]}")" "$(median "${rp[@]}")"
+	exit 0
+fi
 
 bdir=$root/build-bench
 bin=$bdir/bin
