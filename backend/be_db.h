@@ -268,10 +268,11 @@ int be_db_stream_set(be_db *db, int32_t host_id, el_span stream, uint64_t commit
  * back); with lines > 0 it also reserves that many ingest_seq (at least the
  * lines the batch will add: skipped ones leave a gap, which is harmless)
  * and streams the transaction's lines (be_db.h's batch above: a line past
- * the reservation gets -ERANGE); be_db_stream_commit is be_db_stream_set + be_db_commit_lines in
- * one (with journal_id, also be_db_journal_add of the flows buffered since
- * the last journal row: *journal_id gets its id, 0 if there were none), after be_db_stream_get or _begin of the same stream in this
- * transaction (on failure the transaction is rolled back).
+ * the reservation gets -ERANGE).  be_db_stream_commit is be_db_stream_set +
+ * be_db_commit_lines in one (with journal_id, also be_db_journal_add of the
+ * flows buffered since the last journal row: *journal_id gets its id, 0 if
+ * there were none), after be_db_stream_get or _begin of the same stream in
+ * this transaction (on failure the transaction is rolled back).
  */
 int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, uint64_t lines,
 		       int32_t *stream_no, uint64_t *committed_seq);

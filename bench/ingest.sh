@@ -129,9 +129,13 @@ if [ "$rounds" -gt 1 ]; then
 		applied+=("$(awk '/until every flow is in its tables/ { print $(NF - 1) }' "$out")")
 		copies+=("$(awk '/^    plain COPY, binary/ { print $(NF - 1) }' "$out")")
 	done
-	median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+	median() {
+		printf '%s\n' "$@" | sort -g |
+			awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	}
 	ra=() rp=()
-	printf '\n=== %d rounds: lines/s at the ack, with every flow applied, binary COPY; ratios ===\n' "$rounds"
+	printf '\n=== %d rounds: lines/s at the ack, with every flow applied, binary COPY; ratios ===\n' \
+		"$rounds"
 	for i in "${!acks[@]}"; do
 		ra+=("$(awk -v a="${acks[$i]}" -v b="${copies[$i]}" 'BEGIN { printf "%.3f", a / b }')")
 		rp+=("$(awk -v a="${applied[$i]}" -v b="${copies[$i]}" 'BEGIN { printf "%.3f", a / b }')")
