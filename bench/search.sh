@@ -77,6 +77,11 @@ done
 [[ $site_emails =~ ^[0-9]+$ ]] || { echo "search.sh: --site-emails N" >&2; exit 2; }
 [[ $days =~ ^[0-9]+$ && $days -ge 1 && $days -le 90 ]] || { echo "search.sh: --days 1..90" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "search.sh: run as root (embedded PostgreSQL)" >&2; exit 2; }
+# Before the load, not after it (minutes to an hour): the measuring tools.
+for t in wrk pgbench bc; do
+	command -v "$t" >/dev/null ||
+		{ echo "search.sh: $t not found: bash deploy/setup.sh --bench" >&2; exit 2; }
+done
 : "${state:=/var/tmp/else-bench-search-$emails}"
 port=${ELSE_BENCH_PORT:-7811}
 
