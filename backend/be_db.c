@@ -587,7 +587,6 @@ static void be_db_tx_open(be_db *db)
 	db->in_tx = true;
 	db->tx_failed = false;
 	db->cache_dirty = false;
-	db->lines_stream = false; /* be_db_stream_begin sets it after this */
 	db->generic_at_begin = db->generic;
 	db->flows_mark = be_db_flow_rows(db);
 }
@@ -702,9 +701,7 @@ int be_db_commit_keep(be_db *db)
 		be_db_rollback(db);
 		return rc;
 	}
-	db->in_tx = db->own_tx = db->tx_failed = false;
-	db->cache_dirty = false;
-	db->lines_stream = false; /* be_db_simple ended the COPY */
+	be_db_end_tx(db, true); /* be_db_simple ended a streamed COPY */
 	db->st.commits++;
 	return 0;
 }

@@ -326,7 +326,9 @@ static const char be_db_lines_copy_sql[] =
 /*
  * be_db_lines_push - see be_db_int.h.  The buffer always starts with a COPY
  * header (be_db_copy_row); an open COPY has had its own, so it gets the
- * rows only.  On failure the COPY is ended (the transaction has failed).
+ * rows only.  With no COPY open it opens one (and with end, sends all in
+ * it: be_db_lines_flush's COPY).  On failure the COPY is ended (the
+ * transaction has failed).
  */
 int be_db_lines_push(be_db *db, bool end)
 {
@@ -434,11 +436,7 @@ int be_db_lines_flush_with(be_db *db, const be_db_genq *pre, PGresult **pre_out)
 			v >>= 8;
 		}
 	}
-	rc = be_db_copy_send(db, "COPY lines", be_db_lines_copy_sql, &db->lines);
-	if (rc == 0) {
-		db->st.lines_copied += n;
-		db->st.flushes++;
-	}
+	rc = be_db_lines_push(db, true); /* a COPY of its own, as streamed lines end */
 out:
 	if (rc == 0 && pre) {
 		*pre_out = res[0];

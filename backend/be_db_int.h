@@ -174,7 +174,7 @@ int be_db_copy_send(be_db *db, const char *what, const char *sql, be_db_copybuf 
 int be_db_copy_start(be_db *db, const char *what, const char *sql);
 int be_db_copy_put(be_db *db, const char *what, const char *p, size_t n);
 int be_db_copy_finish(be_db *db, const char *what, bool abort);
-/* be_db_lines_push - streamed lines: send those buffered; end: and end the COPY */
+/* be_db_lines_push - the buffered lines to the open COPY (opened if none); end: end it */
 int be_db_lines_push(be_db *db, bool end);
 /* be_db_quiet - before any statement: end the streamed lines' open COPY */
 static inline int be_db_quiet(be_db *db)

@@ -170,8 +170,6 @@ int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, uint64_t line
 		return -EINVAL;
 	el_buf_init(&sb);
 	rc = be_db_stream_params(&sb, hb, host_id, stream, NULL, 0);
-	if (rc == 0 && lines && !db->ev_loaded && (rc = be_db_ready(db)) == 0)
-		rc = be_db_events_load(db); /* not while the lines' COPY is open */
 	if (rc == 0) {
 		const char *p[2] = { hb, sb.p }, *pn[1] = { nb };
 		/* Stream row first, then the counter: the lock order of be_db.h. */
