@@ -41,9 +41,10 @@
  * Taking the ingest_counter row lock (be_db_lines_flush, or
  * be_db_stream_begin with lines) holds it until commit: from there on,
  * batch transactions commit one after another, so ingest_seq order is commit
- * order (a replay from a checkpoint misses nothing).  One ingest worker
- * writes lines, so holding it through a batch costs nothing; other writers
- * of lines would wait.  Lock order is stream rows first, then the counter:
+ * order (a replay from a checkpoint misses nothing).  The ingest worker
+ * instead reserves blocks (be_db_ingest_reserve) and begins its batches with
+ * be_db_stream_begin_at, so that two of them can be open at once; it commits
+ * them in ingest_seq order itself.  Lock order is stream rows first, then the counter:
  * always call be_db_stream_get() before flushing (be_db_stream_begin takes
  * both in that order; only a new stream's row is inserted after the counter,
  * which nothing else takes first).
@@ -280,6 +281,40 @@ int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t com
 			int64_t *journal_id);
 
 /*
+ * be_db_ingest_reserve - n ingest_seq values, first..first + n - 1, in a
+ * statement of their own (outside a transaction it commits at once): the
+ * ingest worker reserves a block and numbers batch after batch from it, so
+ * that no batch transaction holds the ingest_counter row and two of them
+ * can be open at once (be_ingest.h, "Overlap").  Values never used leave a
+ * gap, which is harmless.
+ * be_db_stream_begin_at - be_db_stream_begin with the lines numbered from
+ * first (a range the caller reserved) instead of a reservation of its own.
+ * Whoever numbers lines so must commit its batches in ingest_seq order.
+ */
+int be_db_ingest_reserve(be_db *db, uint64_t n, uint64_t *first);
+int be_db_stream_begin_at(be_db *db, int32_t host_id, el_span stream, uint64_t first,
+			  uint64_t lines, int32_t *stream_no, uint64_t *committed_seq);
+
+/*
+ * be_db_jcopy - a flow_journal row copied out of a handle's flow buffers,
+ * so that another handle's transaction commits it (be_ingest.h, "Overlap":
+ * the flows stay on the worker's handle, the batches' transactions run on
+ * two others).  be_db_journal_take copies the flows buffered since the last
+ * journal row into jc and marks them journaled (be_db_flows_take then moves
+ * them); be_db_stream_commit_j is be_db_stream_commit with jc's row as the
+ * journal row (none when jc holds no rows).  A failed commit leaves the
+ * marks: the caller then drops the flows (be_db_flows_drop) and rebuilds
+ * them from the database, as after any failed batch.
+ */
+typedef struct be_db_jcopy {
+	el_buf b;               /* the four tables' rows, one after the other */
+	size_t len[4], rows[4]; /* messages, recipients, rejects, keys */
+} be_db_jcopy;
+int be_db_journal_take(be_db *db, be_db_jcopy *jc);
+int be_db_stream_commit_j(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq,
+			  const be_db_jcopy *jc, int64_t *journal_id);
+
+/*
  * Lines: be_db_line_add buffers one line as binary COPY data (flushing by
  * itself past 16 MiB); be_db_lines_flush assigns ingest_seq and COPYs them.
  * Streamed lines (be_db_stream_begin with lines) go out by 64 KiB; the
@@ -303,12 +338,15 @@ int be_db_flows_flush(be_db *db);
 size_t be_db_flows_pending(const be_db *db);
 
 /*
- * be_db_flows_take - move the flows buffered in src into dst (which must have
- * none: -EINVAL), so that another connection writes them: the ingest
- * pipeline encodes flows on the lines' handle (whose transaction knows every
- * host id) and writes them on its own.  Both handles must be idle in the
- * calling thread for the call.  The host ids in the rows are src's: write
- * them only once src's transaction that made any new host has committed.
+ * be_db_flows_take - move the flows of src that are in flow_journal rows
+ * (be_db_stream_commit, be_db_journal_add, be_db_journal_take) into dst
+ * (which must have none: -EINVAL), so that another connection writes them:
+ * the ingest pipeline encodes flows on the worker's handle and writes them
+ * on its own.  Flows buffered after the last journal row stay in src (the
+ * batch being read while the one before it commits).  Both handles must be
+ * idle in the calling thread for the call.  The host ids in the rows are
+ * src's: write them only once src's transaction that made any new host has
+ * committed.
  */
 int be_db_flows_take(be_db *dst, be_db *src);
 
@@ -320,6 +358,14 @@ int be_db_flows_take(be_db *dst, be_db *src);
  * at once.  Same rules as be_db_flows_take.
  */
 int be_db_flows_split(be_db *dst, be_db *src);
+
+/*
+ * be_db_flows_journaled - the transactions and rejects buffered that are in
+ * a journal row (what be_db_flows_take moves); be_db_journal_unmarked -
+ * whether flow rows were buffered after the last journal row.
+ */
+size_t be_db_flows_journaled(const be_db *db);
+bool be_db_journal_unmarked(const be_db *db);
 
 /* be_db_flows_bytes - bytes of flows buffered (encoded) */
 size_t be_db_flows_bytes(const be_db *db);

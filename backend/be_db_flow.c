@@ -691,6 +691,19 @@ size_t be_db_flows_pending(const be_db *db)
 	return db ? db->msg.rows + db->rej.rows : 0;
 }
 
+/* be_db_flows_journaled - flows buffered that are in a journal row (transactions + rejects) */
+size_t be_db_flows_journaled(const be_db *db)
+{
+	return db ? db->jrows[0] + db->jrows[2] : 0;
+}
+
+/* be_db_journal_unmarked - flow rows buffered after the last journal row */
+bool be_db_journal_unmarked(const be_db *db)
+{
+	return db && (db->msg.rows > db->jrows[0] || db->rcpt.rows > db->jrows[1] ||
+		      db->rej.rows > db->jrows[2] || db->keys.rows > db->jrows[3]);
+}
+
 /* be_db_copybuf_swap - exchange two tables' pending rows */
 static void be_db_copybuf_swap(be_db_copybuf *a, be_db_copybuf *b)
 {
@@ -721,18 +734,39 @@ void be_db_flows_drop(be_db *db)
 	be_db_journal_forget(db);
 }
 
+/*
+ * be_db_copybuf_head - dst (empty) gets src's rows up to byte mark (rows of
+ * them), src keeps those after, behind a header of its own.
+ */
+static void be_db_copybuf_head(be_db_copybuf *dst, be_db_copybuf *src, size_t mark, size_t rows)
+{
+	if (mark == src->b.len) {
+		be_db_copybuf_swap(dst, src);
+		return;
+	}
+	if (mark <= BE_DB_COPY_HEADER)
+		return;
+	el_buf_add(&dst->b, src->b.p, mark);
+	dst->rows = rows;
+	memmove(src->b.p + BE_DB_COPY_HEADER, src->b.p + mark, src->b.len - mark);
+	src->b.len -= mark - BE_DB_COPY_HEADER;
+	src->rows -= rows;
+}
+
 /* be_db_flows_take - see be_db.h */
 int be_db_flows_take(be_db *dst, be_db *src)
 {
-	if (dst == NULL || src == NULL || dst == src || be_db_flows_pending(dst) ||
-	    dst->keys.rows || dst->rcpt.rows)
+	be_db_copybuf *d[4] = { &dst->msg, &dst->rcpt, &dst->rej, &dst->keys };
+	be_db_copybuf *s[4] = { &src->msg, &src->rcpt, &src->rej, &src->keys };
+
+	if (dst == NULL || src == NULL || dst == src || be_db_flows_bytes(dst))
 		return -EINVAL;
-	be_db_copybuf_swap(&dst->msg, &src->msg);
-	be_db_copybuf_swap(&dst->rcpt, &src->rcpt);
-	be_db_copybuf_swap(&dst->rej, &src->rej);
-	be_db_copybuf_swap(&dst->keys, &src->keys);
+	for (int i = 0; i < 4; i++)
+		be_db_copybuf_head(d[i], s[i], src->jmark[i], src->jrows[i]);
 	dst->stage_n = src->stage_n;
-	src->stage_n = 0;
+	/* Rows left behind keep their staging order: the newest still wins. */
+	if (be_db_flows_bytes(src) == 0)
+		src->stage_n = 0;
 	/* Reject ordinals count within one flush: the taken rows are one. */
 	be_db_rejects_forget(src);
 	be_db_journal_forget(src);
@@ -916,6 +950,10 @@ void be_db_journal_forget(be_db *db)
 	memset(db->jrows, 0, sizeof(db->jrows));
 }
 
+static const char be_db_jrow_sql[] =
+	"INSERT INTO flow_journal (messages, nmessages, recipients, nrecipients, rejects, "
+	"nrejects, keys, nkeys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+
 /* be_db_jrow_make - see be_db_int.h */
 int be_db_jrow_make(be_db *db, be_db_jrow *j)
 {
@@ -937,18 +975,49 @@ int be_db_jrow_make(be_db *db, be_db_jrow *j)
 		if (cb[i]->b.len - from > ((size_t)1 << 30) - 1)
 			return -EMSGSIZE;
 	}
-	j->q = (be_db_genq){
-		0,
-		"flow journal",
-		"INSERT INTO flow_journal (messages, nmessages, recipients, nrecipients, "
-		"rejects, nrejects, keys, nkeys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-		"RETURNING id",
-		8,
-		j->vals,
-		j->lens,
-		j->fmts,
-		1
-	};
+	j->q = (be_db_genq){ 0, "flow journal", be_db_jrow_sql, 8, j->vals, j->lens, j->fmts, 1 };
+	return 0;
+}
+
+/* be_db_jrow_of - see be_db_int.h */
+void be_db_jrow_of(const be_db_jcopy *jc, be_db_jrow *j)
+{
+	size_t off = 0;
+
+	j->rows = 0;
+	for (int i = 0; i < 4; i++) {
+		j->rows += jc->rows[i];
+		snprintf(j->nb[i], sizeof(j->nb[i]), "%zu", jc->rows[i]);
+		j->vals[2 * i] = jc->len[i] ? jc->b.p + off : "";
+		j->lens[2 * i] = (int)jc->len[i];
+		j->fmts[2 * i] = 1;
+		j->vals[2 * i + 1] = j->nb[i];
+		j->lens[2 * i + 1] = 0;
+		j->fmts[2 * i + 1] = 0;
+		off += jc->len[i];
+	}
+	j->q = (be_db_genq){ 0, "flow journal", be_db_jrow_sql, 8, j->vals, j->lens, j->fmts, 1 };
+}
+
+/* be_db_journal_take - see be_db.h */
+int be_db_journal_take(be_db *db, be_db_jcopy *jc)
+{
+	be_db_copybuf *cb[4] = { &db->msg, &db->rcpt, &db->rej, &db->keys };
+	be_db_jrow j;
+	int rc;
+
+	if (db == NULL || jc == NULL)
+		return -EINVAL;
+	if ((rc = be_db_jrow_make(db, &j)) != 0)
+		return rc;
+	jc->b.len = 0;
+	for (int i = 0; i < 4; i++) {
+		el_buf_add(&jc->b, j.vals[2 * i], (size_t)j.lens[2 * i]);
+		jc->len[i] = (size_t)j.lens[2 * i];
+		jc->rows[i] = cb[i]->rows - db->jrows[i];
+		db->jmark[i] = cb[i]->b.len;
+		db->jrows[i] = cb[i]->rows;
+	}
 	return 0;
 }
 

@@ -197,6 +197,8 @@ typedef struct be_db_jrow {
 } be_db_jrow;
 /* be_db_jrow_make - j's statement (valid while the buffers do not change) */
 int be_db_jrow_make(be_db *db, be_db_jrow *j);
+/* be_db_jrow_of - j's statement for the rows of jc (valid while jc does not change) */
+void be_db_jrow_of(const be_db_jcopy *jc, be_db_jrow *j);
 /* be_db_jrow_done - the row's id from its insert (res freed); the buffers marked journaled */
 int be_db_jrow_done(be_db *db, PGresult *res, int64_t *id);
 void be_db_rejects_forget(be_db *db);

@@ -160,14 +160,22 @@ int be_db_stream_get(be_db *db, int32_t host_id, el_span stream, int32_t *stream
 int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, uint64_t lines,
 		       int32_t *stream_no, uint64_t *committed_seq)
 {
+	return be_db_stream_begin_at(db, host_id, stream, 0, lines, stream_no, committed_seq);
+}
+
+/* be_db_stream_begin_at - see be_db.h; first 0: reserve in the transaction */
+int be_db_stream_begin_at(be_db *db, int32_t host_id, el_span stream, uint64_t first,
+			  uint64_t lines, int32_t *stream_no, uint64_t *committed_seq)
+{
 	PGresult *res[2] = { NULL, NULL };
 	char hb[16], nb[24];
 	el_buf sb;
 	int rc;
 
 	if (db == NULL || committed_seq == NULL || host_id <= 0 || db->in_tx || lines > INT32_MAX ||
-	    (lines && db->lines.rows))
+	    (lines && db->lines.rows) || first > INT64_MAX - lines)
 		return -EINVAL;
+	bool reserve = lines && first == 0;
 	el_buf_init(&sb);
 	rc = be_db_stream_params(&sb, hb, host_id, stream, NULL, 0);
 	if (rc == 0) {
@@ -180,18 +188,19 @@ int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, uint64_t line
 			  1, pn, NULL, NULL, 0 },
 		};
 		snprintf(nb, sizeof(nb), "%" PRIu64, lines);
-		rc = be_db_begin_many(db, q, lines ? 2 : 1, res);
-		if (rc == 0 && lines) {
+		rc = be_db_begin_many(db, q, reserve ? 2 : 1, res);
+		if (rc == 0 && reserve) {
 			uint64_t last = PQntuples(res[1]) == 1
 						? strtoull(PQgetvalue(res[1], 0, 0), NULL, 10)
 						: 0;
-			if (last < lines) {
+			first = last >= lines ? last - lines + 1 : 0;
+			if (first == 0)
 				rc = -EIO;
-			} else {
-				db->line_seq_next = last - lines + 1;
-				db->line_seq_last = last;
-				db->lines_stream = true;
-			}
+		}
+		if (rc == 0 && lines) {
+			db->line_seq_next = first;
+			db->line_seq_last = first + lines - 1;
+			db->lines_stream = true;
 		}
 		PQclear(res[1]);
 		if (rc == 0)
@@ -207,6 +216,13 @@ int be_db_stream_begin(be_db *db, int32_t host_id, el_span stream, uint64_t line
 int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq,
 			int64_t *journal_id)
 {
+	return be_db_stream_commit_j(db, host_id, stream, committed_seq, NULL, journal_id);
+}
+
+/* be_db_stream_commit_j - see be_db.h; jc NULL: the journal row from db's own flows */
+int be_db_stream_commit_j(be_db *db, int32_t host_id, el_span stream, uint64_t committed_seq,
+			  const be_db_jcopy *jc, int64_t *journal_id)
+{
 	char hb[16], qb[24];
 	PGresult *res[2] = { NULL, NULL };
 	be_db_jrow j = { .rows = 0 };
@@ -219,7 +235,9 @@ int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t com
 		*journal_id = 0;
 	el_buf_init(&sb);
 	rc = be_db_stream_params(&sb, hb, host_id, stream, qb, committed_seq);
-	if (rc == 0 && journal_id)
+	if (rc == 0 && journal_id && jc)
+		be_db_jrow_of(jc, &j);
+	else if (rc == 0 && journal_id)
 		rc = be_db_jrow_make(db, &j);
 	if (rc) {
 		be_db_rollback(db);
@@ -244,8 +262,12 @@ int be_db_stream_commit(be_db *db, int32_t host_id, el_span stream, uint64_t com
 				NULL,
 				0 };
 	rc = be_db_commit_many(db, q, nq, res);
-	if (rc == 0 && j.rows) {
+	if (rc == 0 && j.rows && jc) {
 		/* Committed: only a server gone mad returns no id here. */
+		rc = PQntuples(res[0]) == 1 && PQgetlength(res[0], 0, 0) == 8 ? 0 : -EIO;
+		if (rc == 0)
+			*journal_id = (int64_t)be_db_get_be64(PQgetvalue(res[0], 0, 0));
+	} else if (rc == 0 && j.rows) {
 		rc = be_db_jrow_done(db, res[0], journal_id);
 		res[0] = NULL;
 	}

@@ -89,6 +89,34 @@ int be_db_last_ingest_seq(be_db *db, uint64_t *seq)
 	return rc;
 }
 
+/* be_db_ingest_reserve - see be_db.h */
+int be_db_ingest_reserve(be_db *db, uint64_t n, uint64_t *first)
+{
+	PGresult *res = NULL;
+	char nb[24];
+	const char *p[1] = { nb };
+	uint64_t last = 0;
+	int rc;
+
+	if (db == NULL || first == NULL || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	snprintf(nb, sizeof(nb), "%" PRIu64, n);
+	rc = be_db_ready(db);
+	if (rc == 0)
+		rc = be_db_exec(
+			db, "reserve ingest_seq",
+			"UPDATE ingest_counter SET last_seq = last_seq + $1 RETURNING last_seq", 1,
+			p, NULL, NULL, 0, &res);
+	if (rc == 0 && PQntuples(res) == 1)
+		last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	if (rc == 0 && last < n)
+		rc = -EIO;
+	if (rc == 0)
+		*first = last - n + 1;
+	PQclear(res);
+	return rc;
+}
+
 /* be_db_replay_row - decode row i of a binary FETCH of the replay cursor */
 static int be_db_replay_row(const be_db *db, const PGresult *res, int i, be_db_line *l,
 			    el_span *host)

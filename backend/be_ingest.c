@@ -60,11 +60,49 @@ typedef struct be_ingest_pipe {
 /* Flows (encoded bytes) that may wait for a busy writer before batches wait. */
 #define BE_INGEST_PIPE_MAX ((size_t)32 << 20)
 
+/* ingest_seq values reserved at a time (be_db_ingest_reserve) */
+#define BE_INGEST_SEQ_BLOCK 1000000
+
+/*
+ * be_ingest_job - a batch whose COPY's end, flow_journal row, stream update
+ * and COMMIT the committer thread runs (be_ingest.h, "Overlap"), and what
+ * the worker counts once it has committed.
+ */
+typedef struct be_ingest_job {
+	be_db *db; /* the lines handle whose transaction it is */
+	int32_t host_id;
+	el_buf stream;           /* the stream's id */
+	uint64_t last;           /* the stream's committed_seq once it commits */
+	be_db_jcopy jc;          /* its flows' journal row */
+	be_ingest_ack_fn ack;    /* called once, by the committer thread */
+	void *tag;               /* ... with this */
+	uint64_t lines, seq_end; /* lines it stores; its last ingest_seq */
+	int64_t t0;              /* when the batch came */
+	bool ckpt;               /* a checkpoint as of seq_end waits in ckpt_next */
+	int rc;                  /* the commit's result */
+	int64_t jid;             /* its flow_journal row, 0 if none */
+} be_ingest_job;
+
+typedef struct be_ingest_cm {
+	pthread_t thr;
+	bool running, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool queued;   /* the job is the thread's (under mu) */
+	bool inflight; /* the worker handed the job and has not collected it */
+	be_ingest_job job;
+	be_db *lx[2]; /* the batches' transactions, in turn */
+	int cur;      /* the one the next batch uses */
+} be_ingest_cm;
+
 struct be_ingest {
 	be_ingest_conf conf;
 	be_ingest_pipe pipe;
-	el_buf ckpt_next;       /* a checkpoint waiting for the writer's next job */
-	uint64_t ckpt_next_seq; /* ... as of this ingest_seq */
+	be_ingest_cm cm;
+	uint64_t seq_next, seq_end; /* the block of ingest_seq reserved, not yet used */
+	uint64_t seq_last;          /* ingest_seq of the engine's newest line committed */
+	el_buf ckpt_next;           /* a checkpoint waiting for the writer's next job */
+	uint64_t ckpt_next_seq;     /* ... as of this ingest_seq */
 	bool has_ckpt_next;
 	int64_t journal_lo, journal_hi; /* flow_journal ids of the flows waiting in db's buffers */
 	bool resync; /* the writer failed: apply flow_journal before handing it more */
@@ -242,6 +280,117 @@ static bool be_ingest_pipe_failed(be_ingest *g)
 	return failed;
 }
 
+/* be_ingest_cm_main - the committer thread: one batch's commit at a time, then its ack */
+static void *be_ingest_cm_main(void *arg)
+{
+	be_ingest_cm *m = arg;
+	be_ingest_job *j = &m->job;
+
+	pthread_mutex_lock(&m->mu);
+	for (;;) {
+		while (!m->queued && !m->stop)
+			pthread_cond_wait(&m->cv, &m->mu);
+		if (!m->queued)
+			break;
+		pthread_mutex_unlock(&m->mu);
+		int64_t jid = 0;
+		int rc = be_db_stream_commit_j(j->db, j->host_id,
+					       el_span_make(j->stream.p, j->stream.len), j->last,
+					       &j->jc, &jid);
+		char err[200] = "";
+		if (rc < 0)
+			snprintf(err, sizeof(err), "database: commit failed: %s", strerror(-rc));
+		/* Acked before the worker sees the job over (be_ingest_batch reads the ack). */
+		j->ack(j->tag,
+		       rc == 0 ? ELSE__INGEST_STATUS__STATUS_OK : ELSE__INGEST_STATUS__STATUS_BUSY,
+		       rc == 0 ? j->last : 0, rc == 0 ? NULL : err);
+		pthread_mutex_lock(&m->mu);
+		j->rc = rc;
+		j->jid = jid;
+		m->queued = false;
+		pthread_cond_broadcast(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+/* be_ingest_cm_done - the job in flight, if any, has committed or failed (no wait) */
+static bool be_ingest_cm_done(be_ingest *g)
+{
+	bool done;
+
+	if (!g->cm.inflight)
+		return true;
+	pthread_mutex_lock(&g->cm.mu);
+	done = !g->cm.queued;
+	pthread_mutex_unlock(&g->cm.mu);
+	return done;
+}
+
+/* be_ingest_cm_wait - wait for the job in flight; its result (0 if none was) */
+static int be_ingest_cm_wait(be_ingest *g)
+{
+	be_ingest_cm *m = &g->cm;
+
+	if (!m->inflight)
+		return 0;
+	pthread_mutex_lock(&m->mu);
+	while (m->queued)
+		pthread_cond_wait(&m->cv, &m->mu);
+	pthread_mutex_unlock(&m->mu);
+	m->inflight = false;
+	return m->job.rc;
+}
+
+static void be_ingest_pipe_hand(be_ingest *g);
+
+/*
+ * be_ingest_committed - a batch committed (lines, the ingest_seq of its last
+ * line, its flow_journal row, when it came, whether a checkpoint as of it
+ * waits in ckpt_next): count it and hand its flows to the writers.
+ */
+static void be_ingest_committed(be_ingest *g, uint64_t lines, uint64_t seq_end, int64_t jid,
+				int64_t t0, bool ckpt)
+{
+	g->dirty = true;
+	if (jid && g->journal_lo == 0)
+		g->journal_lo = jid;
+	if (jid)
+		g->journal_hi = jid;
+	if (ckpt) {
+		g->last_checkpoint_us = t0;
+		g->dirty = false;
+	}
+	g->seq_last = seq_end;
+	g->st.lines_committed += lines;
+	g->st.last_commit_us = el_now_us(CLOCK_REALTIME);
+	g->st.last_batch_us = (uint64_t)(g->st.last_commit_us - t0);
+	g->last_activity_us = g->st.last_commit_us;
+	if (g->pipe.running)
+		be_ingest_pipe_hand(g);
+}
+
+/*
+ * be_ingest_collect - wait for the batch in flight and count it.  Its
+ * failure is returned: the engine has seen its lines, so the caller fails
+ * (be_ingest_fail) whatever batch it is reading too.
+ */
+static int be_ingest_collect(be_ingest *g)
+{
+	const be_ingest_job *j = &g->cm.job;
+	int rc;
+
+	if (!g->cm.inflight)
+		return 0;
+	rc = be_ingest_cm_wait(g);
+	if (rc < 0) {
+		g->st.batches_failed++;
+		return rc;
+	}
+	be_ingest_committed(g, j->lines, j->seq_end, j->jid, j->t0, j->ckpt);
+	return 0;
+}
+
 /* be_ingest_out_tx - the engine completed a transaction: buffer it */
 static void be_ingest_out_tx(void *arg, const be_corr *c, const be_tx *t)
 {
@@ -332,6 +481,8 @@ static int be_ingest_replay_line(void *arg, const be_db_line *l, el_span host)
 	be_corr_line(g->corr, host, &rec);
 	be_corr_tick(g->corr, 0);
 	g->st.replayed++;
+	if (l->ingest_seq > g->seq_last)
+		g->seq_last = l->ingest_seq;
 	return 0;
 }
 
@@ -387,6 +538,7 @@ static int be_ingest_recover_once(be_ingest *g)
 	 * committed would count it twice in the rollups.  Whatever it did not
 	 * write, the replay makes again.
 	 */
+	be_ingest_cm_wait(g); /* the callers collected it: a no-op */
 	be_ingest_pipe_wait(g);
 	g->has_ckpt_next = false;
 	/* Flows of committed batches the writer has not applied (a crash, a failure). */
@@ -415,6 +567,7 @@ static int be_ingest_recover_once(be_ingest *g)
 		return rc;
 	}
 	el_buf_fini(&state);
+	g->seq_last = seq;
 	rc = be_db_replay(g->db, seq, be_ingest_replay_line, &r, &n);
 	if (rc < 0)
 		return rc;
@@ -457,7 +610,23 @@ int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf)
 	el_buf_init(&g->ckpt_next);
 	pthread_mutex_init(&g->pipe.mu, NULL);
 	pthread_cond_init(&g->pipe.cv, NULL);
+	pthread_mutex_init(&g->cm.mu, NULL);
+	pthread_cond_init(&g->cm.cv, NULL);
+	el_buf_init(&g->cm.job.stream);
+	el_buf_init(&g->cm.job.jc.b);
 	if (conf->flows_conninfo) {
+		for (int n = 0; n < 2; n++) {
+			rc = be_db_open(&g->cm.lx[n], conf->flows_conninfo);
+			if (rc < 0) {
+				be_ingest_free(g);
+				return rc;
+			}
+		}
+		if (pthread_create(&g->cm.thr, NULL, be_ingest_cm_main, &g->cm) != 0) {
+			be_ingest_free(g);
+			return -EAGAIN;
+		}
+		g->cm.running = true;
 		g->pipe.running = true;
 		for (int n = 0; n < BE_INGEST_WRITERS; n++) {
 			be_ingest_writer *w = &g->pipe.w[n];
@@ -490,6 +659,20 @@ void be_ingest_free(be_ingest *g)
 {
 	if (g == NULL)
 		return;
+	if (g->cm.running) {
+		be_ingest_collect(g);
+		pthread_mutex_lock(&g->cm.mu);
+		g->cm.stop = true;
+		pthread_cond_broadcast(&g->cm.cv);
+		pthread_mutex_unlock(&g->cm.mu);
+		pthread_join(g->cm.thr, NULL);
+	}
+	for (int i = 0; i < 2; i++)
+		be_db_close(g->cm.lx[i]);
+	el_buf_fini(&g->cm.job.stream);
+	el_buf_fini(&g->cm.job.jc.b);
+	pthread_mutex_destroy(&g->cm.mu);
+	pthread_cond_destroy(&g->cm.cv);
 	if (g->pipe.nthreads) {
 		be_ingest_pipe_wait(g);
 		pthread_mutex_lock(&g->pipe.mu);
@@ -512,15 +695,12 @@ void be_ingest_free(be_ingest *g)
 	free(g);
 }
 
-/* be_ingest_save_checkpoint - inside the batch transaction, after lines_flush */
-static int be_ingest_save_checkpoint(be_ingest *g)
+/* be_ingest_save_checkpoint - inside a transaction on g->db: the engine as of ingest_seq seq */
+static int be_ingest_save_checkpoint(be_ingest *g, uint64_t seq)
 {
-	uint64_t seq;
 	el_buf b;
-	int rc = be_db_last_ingest_seq(g->db, &seq);
+	int rc;
 
-	if (rc < 0)
-		return rc;
 	el_buf_init(&b);
 	be_corr_dump_buf(g->corr, &b);
 	rc = be_db_checkpoint_save(g->db, seq, b.p, b.len);
@@ -530,12 +710,23 @@ static int be_ingest_save_checkpoint(be_ingest *g)
 	return rc;
 }
 
-/* be_ingest_fail - roll back and rebuild the engine from the database */
+/*
+ * be_ingest_fail - roll back and rebuild the engine from the database.  The
+ * batch in flight, if any, ends first (its ack is its own): committed, it
+ * is counted and its flows come back from flow_journal with the rest.
+ */
 static void be_ingest_fail(be_ingest *g, int rc, const char *what)
 {
 	if (!g->down_since)
 		el_warn("ingest: %s failed (%s): batch rolled back, collector will resend", what,
 			strerror(-rc));
+	if (g->cm.inflight && be_ingest_cm_wait(g) == 0) {
+		g->st.lines_committed += g->cm.job.lines;
+		g->seq_last = g->cm.job.seq_end;
+	}
+	for (int i = 0; i < 2; i++)
+		if (g->cm.lx[i])
+			be_db_rollback(g->cm.lx[i]);
 	be_db_rollback(g->db);
 	g->st.batches_failed++;
 	/* The engine saw lines that did not commit: it must forget them. */
@@ -546,39 +737,47 @@ static void be_ingest_fail(be_ingest *g, int rc, const char *what)
 
 /*
  * be_ingest_pipe_hand - after a batch's lines and flow_journal row committed
- * (or when idle): hand the flows made so far to the writer, with the newest
- * checkpoint taken since its last job (ckpt: take one now, of the engine as
- * of ckpt_seq, the batch's last ingest_seq).  While the writer is busy the
- * flows wait in the worker's buffers (and in the journal) and the next batch
- * goes on: the writer's next job then carries several batches (fewer, larger
- * statements), and the worker waits only once BE_INGEST_PIPE_MAX bytes of
- * flows wait.  The job deletes the journal rows of its flows.  A checkpoint
- * may travel with flows of later lines: those are made again by a replay
- * from it, and rewritten as upserts.  If the writer's last job failed, its
- * flows are still in the journal: be_ingest_journal applies them, and those
- * waiting, before anything else goes to the writer.
+ * (or when idle): hand the flows journaled so far to the writers, with the
+ * newest checkpoint taken since their last job (ckpt_next, taken when its
+ * batch ended).  While the writers are busy the flows wait in the worker's
+ * buffers (and in the journal) and the next batch goes on: their next job
+ * then carries several batches (fewer, larger statements), and the worker
+ * waits only once BE_INGEST_PIPE_MAX bytes of flows wait.  The job deletes
+ * the journal rows of its flows.  A checkpoint may travel with flows of
+ * later lines: those are made again by a replay from it, and rewritten as
+ * upserts.  If the writers' last job failed, its flows are still in the
+ * journal: be_ingest_journal applies them, and those waiting, before
+ * anything else goes to the writers.  Nothing goes while a batch is in
+ * flight: its flows are marked journaled before it commits.  Nor, while the
+ * flows of the batch being read wait behind the journaled ones, does
+ * anything that would wait for the writers or apply the journal (which
+ * drops every flow buffered): that waits for the next batch's start.
  */
-static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
+static void be_ingest_pipe_hand(be_ingest *g)
 {
 	be_ingest_pipe *p = &g->pipe;
-	bool busy;
+	bool busy, reading;
 
-	if (ckpt) {
-		g->ckpt_next.len = 0;
-		be_corr_dump_buf(g->corr, &g->ckpt_next);
-		g->ckpt_next_seq = ckpt_seq;
-		g->has_ckpt_next = true;
-	}
-	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0 && !g->resync)
+	if (g->cm.inflight)
+		return;
+	if (!g->has_ckpt_next && be_db_flows_journaled(g->db) == 0 && !g->resync)
 		return;
 	pthread_mutex_lock(&p->mu);
 	busy = p->w[0].busy || p->w[1].busy;
 	pthread_mutex_unlock(&p->mu);
+	reading = be_db_journal_unmarked(g->db);
 	if (busy && be_db_flows_bytes(g->db) < BE_INGEST_PIPE_MAX)
+		return;
+	if (busy && reading && be_ingest_pipe_wait(g) < 0) {
+		/* Too much waits: wait for the writers, but apply the journal later. */
+		g->st.flow_jobs_failed++;
+		g->resync = true;
+	}
+	if (reading && (g->resync || be_ingest_pipe_failed(g)))
 		return;
 	if (be_ingest_settle(g) < 0)
 		return;
-	if (!g->has_ckpt_next && be_db_flows_pending(g->db) == 0)
+	if (!g->has_ckpt_next && be_db_flows_journaled(g->db) == 0)
 		return;
 	el_buf t = p->ckpt;
 	p->ckpt = g->ckpt_next;
@@ -598,6 +797,15 @@ static void be_ingest_pipe_hand(be_ingest *g, bool ckpt, uint64_t ckpt_seq)
 	p->w[1].busy = be_db_flows_bytes(p->w[1].fdb) > 0;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+/* be_ingest_ckpt_take - the engine as of ingest_seq seq, for the writers' next job */
+static void be_ingest_ckpt_take(be_ingest *g, uint64_t seq)
+{
+	g->ckpt_next.len = 0;
+	be_corr_dump_buf(g->corr, &g->ckpt_next);
+	g->ckpt_next_seq = seq;
+	g->has_ckpt_next = true;
 }
 
 /* be_ingest_day_known - d among the days made, or among those this batch needs */
@@ -674,32 +882,64 @@ static void be_ingest_keys_window(be_ingest *g, int64_t now_us)
 	be_db_keys_window(g->db, today, g->conf.retention_days);
 }
 
-/* be_ingest_batch - see be_ingest.h */
-int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
-		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap)
+/* be_ingest_reserve - ingest_seq for n lines from the block (a new block when it runs out) */
+static int be_ingest_reserve(be_ingest *g, uint64_t n, uint64_t *first)
+{
+	uint64_t blk = n > BE_INGEST_SEQ_BLOCK ? n : BE_INGEST_SEQ_BLOCK;
+	int rc;
+
+	if (g->seq_next == 0 || g->seq_end - g->seq_next + 1 < n) {
+		if ((rc = be_db_ingest_reserve(g->db, blk, &g->seq_next)) < 0) {
+			g->seq_next = 0;
+			return rc;
+		}
+		g->seq_end = g->seq_next + blk - 1;
+	}
+	*first = g->seq_next;
+	return 0;
+}
+
+/* be_ingest_submit - see be_ingest.h */
+int be_ingest_submit(be_ingest *g, const char *identity, const Else__Batch *b, be_ingest_ack_fn ack,
+		     void *tag)
 {
 	el_span host = el_span_make(identity, strlen(identity));
 	el_span stream = el_span_make(b->stream_id, strlen(b->stream_id));
 	int64_t t0 = el_now_us(CLOCK_REALTIME);
 	int32_t host_id, stream_no;
 	uint64_t committed = 0, first = b->first_seq, last = b->first_seq + b->n_lines - 1;
-	uint64_t ckpt_seq = 0;
+	uint64_t seq0 = 0, seq_end;
 	size_t i, skip;
 	int rc;
 	const char *what = "begin";
+	char err[300];
+	be_db *ldb = g->cm.running ? g->cm.lx[g->cm.cur] : g->db;
 
-	*status = ELSE__INGEST_STATUS__STATUS_BUSY;
-	*committed_seq = 0;
-	err[0] = '\0';
 	g->st.batches++;
 	g->st.lines_in += b->n_lines;
 	/* Quiet means no collector is sending, whatever became of the batches. */
 	g->last_activity_us = t0;
+	/*
+	 * What must not run with a batch in flight: the engine's recovery, the
+	 * writers' failure (the journal is applied), days to make (their DDL
+	 * waits for the lines' transactions).
+	 */
+	if (g->cm.inflight && (g->corr == NULL || g->resync || be_ingest_pipe_failed(g) ||
+			       (g->nneed && t0 >= g->days_retry_us))) {
+		what = "commit";
+		if ((rc = be_ingest_collect(g)) < 0)
+			goto fail;
+	}
 	if (g->corr == NULL && (rc = be_ingest_recover(g)) < 0) {
 		/* Pace the collectors' retries a little: nothing can progress anyway. */
 		usleep(100000);
-		snprintf(err, errcap, "database unavailable");
+		ack(tag, ELSE__INGEST_STATUS__STATUS_BUSY, 0, "database unavailable");
 		return 0;
+	}
+	if (!g->cm.inflight) {
+		if (g->resync || be_ingest_pipe_failed(g))
+			be_ingest_pipe_hand(g);
+		be_ingest_days(g);
 	}
 	if (b->host && b->host[0] && strcmp(b->host, identity) != 0)
 		g->st.host_mismatch++;
@@ -710,18 +950,20 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	if ((rc = be_db_host_id(g->db, host, &host_id)) < 0)
 		goto fail;
 	what = "begin";
-	if ((rc = be_db_stream_begin(g->db, host_id, stream, b->n_lines, &stream_no, &committed)) <
-	    0)
+	if ((rc = be_ingest_reserve(g, b->n_lines, &seq0)) < 0 ||
+	    (rc = be_db_stream_begin_at(ldb, host_id, stream, seq0, b->n_lines, &stream_no,
+					&committed)) < 0)
 		goto fail;
 	if (last <= committed) {
 		/* All of it is stored already: a resend after a lost ack. */
-		be_db_rollback(g->db);
+		be_db_rollback(ldb);
 		g->st.batches_dup++;
 		g->st.lines_dup += b->n_lines;
-		*status = ELSE__INGEST_STATUS__STATUS_OK;
-		*committed_seq = committed;
+		ack(tag, ELSE__INGEST_STATUS__STATUS_OK, committed, NULL);
 		return 0;
 	}
+	g->seq_next += b->n_lines; /* used: a failure leaves a gap */
+	seq_end = seq0 + b->n_lines - 1;
 	if (first > committed + 1) {
 		/* Lines the collector never sent (its spool lost them): record it loudly. */
 		g->st.seq_gaps++;
@@ -754,7 +996,7 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 				? (int32_t)pid
 				: 0;
 		l.raw = el_span_make((const char *)ln->text.data, ln->text.len);
-		if ((rc = be_db_line_add(g->db, &l)) < 0)
+		if ((rc = be_db_line_add(ldb, &l)) < 0)
 			goto fail;
 		be_ingest_day_note(g, l.ts_us);
 		if (rec.event == EL_EV_UNPARSED)
@@ -767,58 +1009,115 @@ int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 	be_corr_tick(g->corr, 0);
 	if ((rc = g->flow_err) < 0)
 		goto fail;
-	int64_t jid = 0;
 	bool ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
-	if (g->pipe.running) {
-		/* Lines and their flows' journal row: the flows and the checkpoint go to the writer. */
-		what = "checkpoint";
-		if (ckpt && (rc = be_db_last_ingest_seq(g->db, &ckpt_seq)) < 0)
-			goto fail;
+	if (g->cm.running) {
+		/*
+		 * The batch before must have committed: batches commit in
+		 * ingest_seq order.  Then this one's journal row, its checkpoint
+		 * (the engine as of its last line), and its commit goes to the
+		 * committer thread while the worker reads the next batch.
+		 */
 		what = "commit";
-		if ((rc = be_db_stream_commit(g->db, host_id, stream, last, &jid)) < 0)
+		if ((rc = be_ingest_collect(g)) < 0)
 			goto fail;
-		g->dirty = true;
-		if (jid && g->journal_lo == 0)
-			g->journal_lo = jid;
-		if (jid)
-			g->journal_hi = jid;
-		be_ingest_pipe_hand(g, ckpt, ckpt_seq);
-	} else {
-		what = "lines";
-		if ((rc = be_db_lines_flush(g->db)) < 0)
+		be_ingest_job *j = &g->cm.job;
+		if ((rc = be_db_journal_take(g->db, &j->jc)) < 0)
 			goto fail;
-		what = "flows";
-		if ((rc = be_db_flows_flush(g->db)) < 0)
-			goto fail;
-		what = "stream";
-		if ((rc = be_db_stream_set(g->db, host_id, stream, last)) < 0)
-			goto fail;
-		g->dirty = true;
-		what = "checkpoint";
-		if (ckpt && (rc = be_ingest_save_checkpoint(g)) < 0)
-			goto fail;
-		what = "commit";
-		if ((rc = be_db_commit(g->db)) < 0)
-			goto fail;
+		if (ckpt)
+			be_ingest_ckpt_take(g, seq_end);
+		j->db = ldb;
+		j->host_id = host_id;
+		j->stream.len = 0;
+		el_buf_add(&j->stream, stream.p, stream.len);
+		j->last = last;
+		j->ack = ack;
+		j->tag = tag;
+		j->lines = b->n_lines - skip;
+		j->seq_end = seq_end;
+		j->t0 = t0;
+		j->ckpt = ckpt;
+		pthread_mutex_lock(&g->cm.mu);
+		g->cm.queued = true;
+		pthread_cond_broadcast(&g->cm.cv);
+		pthread_mutex_unlock(&g->cm.mu);
+		g->cm.inflight = true;
+		g->cm.cur ^= 1;
+		return 0;
 	}
-	if (ckpt) {
-		g->last_checkpoint_us = t0;
-		g->dirty = false;
-	}
+	what = "lines";
+	if ((rc = be_db_lines_flush(g->db)) < 0)
+		goto fail;
+	what = "flows";
+	if ((rc = be_db_flows_flush(g->db)) < 0)
+		goto fail;
+	what = "stream";
+	if ((rc = be_db_stream_set(g->db, host_id, stream, last)) < 0)
+		goto fail;
+	what = "checkpoint";
+	if (ckpt && (rc = be_ingest_save_checkpoint(g, seq_end)) < 0)
+		goto fail;
+	what = "commit";
+	if ((rc = be_db_commit(g->db)) < 0)
+		goto fail;
+	be_ingest_committed(g, b->n_lines - skip, seq_end, 0, t0, ckpt);
 	be_ingest_days(g);
-	g->st.lines_committed += b->n_lines - skip;
-	g->st.last_commit_us = el_now_us(CLOCK_REALTIME);
-	g->st.last_batch_us = (uint64_t)(g->st.last_commit_us - t0);
-	g->last_activity_us = g->st.last_commit_us;
-	*status = ELSE__INGEST_STATUS__STATUS_OK;
-	*committed_seq = last;
+	ack(tag, ELSE__INGEST_STATUS__STATUS_OK, last, NULL);
 	return 0;
 fail:
-	snprintf(err, errcap, "database: %s failed: %s", what, strerror(-rc));
+	snprintf(err, sizeof(err), "database: %s failed: %s", what, strerror(-rc));
 	be_ingest_fail(g, rc, what);
 	/* A batch that hung on the database is not quiet time either. */
 	g->last_activity_us = el_now_us(CLOCK_REALTIME);
+	ack(tag, ELSE__INGEST_STATUS__STATUS_BUSY, 0, err);
 	return 0;
+}
+
+/* be_ingest_capture - be_ingest_batch's ack: the result, for its caller */
+typedef struct be_ingest_capture {
+	Else__IngestStatus status;
+	uint64_t committed;
+	char *err;
+	size_t errcap;
+} be_ingest_capture;
+
+static void be_ingest_capture_ack(void *tag, Else__IngestStatus status, uint64_t committed_seq,
+				  const char *error)
+{
+	be_ingest_capture *c = tag;
+
+	c->status = status;
+	c->committed = committed_seq;
+	snprintf(c->err, c->errcap, "%s", error ? error : "");
+}
+
+/* be_ingest_batch - see be_ingest.h */
+int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
+		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap)
+{
+	be_ingest_capture c = { ELSE__INGEST_STATUS__STATUS_BUSY, 0, err, errcap };
+
+	err[0] = '\0';
+	be_ingest_submit(g, identity, b, be_ingest_capture_ack, &c);
+	be_ingest_wait(g);
+	*status = c.status;
+	*committed_seq = c.committed;
+	return 0;
+}
+
+/* be_ingest_busy - see be_ingest.h */
+bool be_ingest_busy(const be_ingest *g)
+{
+	return g->cm.inflight;
+}
+
+/* be_ingest_wait - see be_ingest.h */
+int be_ingest_wait(be_ingest *g)
+{
+	int rc = be_ingest_collect(g);
+
+	if (rc < 0)
+		be_ingest_fail(g, rc, "commit");
+	return rc;
 }
 
 /* be_ingest_write_state - flows now due and a checkpoint, in one transaction */
@@ -834,13 +1133,15 @@ static int be_ingest_write_state(be_ingest *g)
 	 * that never happens (settled before the release), and from
 	 * be_ingest_checkpoint every flow buffered came from a batch, journaled.
 	 */
+	if ((rc = be_ingest_collect(g)) < 0)
+		goto fail;
 	if ((rc = be_ingest_settle(g)) < 0)
 		return rc;
 	if ((rc = be_db_begin(g->db)) < 0)
 		goto fail;
 	if ((rc = g->flow_err) < 0 || (rc = be_db_flows_flush(g->db)) < 0 ||
 	    (g->journal_hi && (rc = be_db_journal_done(g->db, g->journal_lo, g->journal_hi)) < 0) ||
-	    (rc = be_ingest_save_checkpoint(g)) < 0 || (rc = be_db_commit(g->db)) < 0)
+	    (rc = be_ingest_save_checkpoint(g, g->seq_last)) < 0 || (rc = be_db_commit(g->db)) < 0)
 		goto fail;
 	g->journal_lo = g->journal_hi = 0;
 	g->dirty = false;
@@ -855,6 +1156,13 @@ fail:
 /* be_ingest_idle - see be_ingest.h */
 int be_ingest_idle(be_ingest *g, int64_t now_us)
 {
+	/* A batch in flight: nothing here waits for it (the next batch may come first). */
+	if (g->cm.inflight) {
+		if (!be_ingest_cm_done(g))
+			return 0;
+		if (be_ingest_wait(g) < 0)
+			return -EAGAIN;
+	}
 	if (g->corr == NULL)
 		return be_ingest_recover(g);
 	be_ingest_keys_window(g, now_us);
@@ -863,7 +1171,7 @@ int be_ingest_idle(be_ingest *g, int64_t now_us)
 		return -EAGAIN;
 	/* Flows that waited for a busy writer go as soon as it is free. */
 	if (g->pipe.running)
-		be_ingest_pipe_hand(g, false, 0);
+		be_ingest_pipe_hand(g);
 	if (g->corr == NULL)
 		return -EAGAIN;
 	be_ingest_days(g);

@@ -27,6 +27,19 @@
  * fails or the process dies is applied from the journal, in order, before
  * anything else (be_ingest_new, or the worker's next turn).  The flows of a
  * batch become searchable one writer's transaction later than its lines.
+ * Overlap (with the pipeline): a batch's last round trips (the end of its
+ * COPY, its journal row, the stream update and COMMIT: a third of its time)
+ * go to a committer thread, which then acknowledges it, while the worker
+ * reads the next batch in a transaction on a second connection: the
+ * batches' transactions take turns on two connections of their own, and
+ * their flows stay on the worker's (they are marked journaled when the
+ * batch ends, and handed to the writers once it has committed).  Batches
+ * commit in the order they came: a batch ends only after the one before it
+ * committed, and when that one failed, this one fails with it.  Their
+ * ingest_seq ranges come from a block the worker reserves at a time
+ * (be_db_ingest_reserve), so no transaction holds the counter; one backend
+ * ingests into a database.  A collector has one batch in flight, so two
+ * batches in turn come from two collectors, and the overlap needs several.
  * The engine is deterministic in the order of ingest, so its state after any
  * committed batch is the checkpoint plus a replay of the lines committed
  * after it.  That is how it recovers at start (be_ingest_new) and after any
@@ -34,16 +47,20 @@
  * did not commit leaves no trace in the engine either.
  *
  * OWNERSHIP: be_ingest uses but does not own the be_db handle.
- * ERRORS: be_ingest_batch() returns 0 with *status set (OK, BUSY when the
- * database failed: the collector resends later; BAD_REQUEST never: be_net
- * checked the batch).  be_ingest_new() returns -errno if the state cannot be
- * recovered (database down: the caller retries).
+ * ERRORS: be_ingest_submit() calls ack once with the batch's status (OK,
+ * BUSY when the database failed: the collector resends later; BAD_REQUEST
+ * never: be_net checked the batch), before it returns or, with the
+ * pipeline, later from the committer thread.  be_ingest_new() returns
+ * -errno if the state cannot be recovered (database down: the caller
+ * retries).
  * THREADS: one thread calls (the engine and the be_db handle are not shared);
- * with the pipeline, be_ingest owns two more threads and connections.
+ * with the pipeline, be_ingest owns three more threads and four more
+ * connections (two flows writers, the committer, the batches' two).
  */
 #ifndef BE_INGEST_H
 #define BE_INGEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "batch.pb-c.h"
@@ -88,7 +105,21 @@ typedef struct be_ingest be_ingest;
 int be_ingest_new(be_ingest **out, be_db *db, const be_ingest_conf *conf);
 void be_ingest_free(be_ingest *g);
 
-/* be_ingest_batch - store one batch; see the header comment */
+/*
+ * be_ingest_submit - store one batch; see the header comment.  b and
+ * identity are read until it returns.  ack gets tag, the status, the
+ * stream's committed_seq (OK) and an error text (BUSY), and may come from
+ * another thread.
+ */
+typedef void (*be_ingest_ack_fn)(void *tag, Else__IngestStatus status, uint64_t committed_seq,
+				 const char *error);
+int be_ingest_submit(be_ingest *g, const char *identity, const Else__Batch *b, be_ingest_ack_fn ack,
+		     void *tag);
+/* be_ingest_busy - a batch is in flight (submitted, its commit not yet counted) */
+bool be_ingest_busy(const be_ingest *g);
+/* be_ingest_wait - wait for the batch in flight (its ack is sent); its result */
+int be_ingest_wait(be_ingest *g);
+/* be_ingest_batch - be_ingest_submit, then be_ingest_wait: the result in place of an ack */
 int be_ingest_batch(be_ingest *g, const char *identity, const Else__Batch *b,
 		    Else__IngestStatus *status, uint64_t *committed_seq, char *err, size_t errcap);
 

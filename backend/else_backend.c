@@ -141,6 +141,13 @@ static const el_conf_item be_conf[] = {
 #define BE_NCONF (sizeof(be_conf) / sizeof(be_conf[0]))
 
 static volatile sig_atomic_t be_stop, be_reload;
+
+/* be_ack - a batch's ack (be_ingest_submit; from the committer thread too) */
+static be_net *be_ack_net;
+static void be_ack(void *tag, Else__IngestStatus status, uint64_t committed_seq, const char *error)
+{
+	be_net_reply(be_ack_net, tag, status, committed_seq, error);
+}
 static uint64_t be_reloads, be_reload_errors; /* main thread */
 
 static void be_on_signal(int sig)
@@ -828,19 +835,17 @@ int main(int argc, char **argv)
 	if (pthread_create(&maint.thr, NULL, be_maint_main, &maint) != 0)
 		el_fatal("cannot start the maintenance thread");
 	int64_t started = el_now_us(CLOCK_REALTIME), next_metrics = 0;
+	be_ack_net = net;
 	while (!be_stop) {
 		be_net_req *req = NULL;
-		rc = be_net_next(net, &req, 500);
-		if (rc == 0) {
-			Else__IngestStatus st;
-			uint64_t committed;
-			char why[300];
-			be_ingest_batch(ing, req->identity, req->batch, &st, &committed, why,
-					sizeof(why));
-			be_net_reply(net, req, st, committed, why[0] ? why : NULL);
-		} else if (rc == -ESHUTDOWN) {
+		/* A batch in flight: take the next one now, or else wait for its commit. */
+		rc = be_net_next(net, &req, be_ingest_busy(ing) ? 0 : 500);
+		if (rc == 0)
+			be_ingest_submit(ing, req->identity, req->batch, be_ack, req);
+		else if (rc == -ESHUTDOWN)
 			break;
-		}
+		else if (be_ingest_busy(ing))
+			be_ingest_wait(ing);
 		int64_t now = el_now_us(CLOCK_REALTIME);
 		be_ingest_idle(ing, now);
 		if (now >= next_metrics) {
@@ -852,6 +857,7 @@ int main(int argc, char **argv)
 			be_reconfigure(&cli, ing, &maint);
 		}
 	}
+	be_ingest_wait(ing); /* its ack goes out before the listener stops */
 	el_info("stopping: writing a checkpoint");
 	if (!be_maint_stop(&maint))
 		admin = NULL; /* the thread still uses it */

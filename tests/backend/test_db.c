@@ -2107,6 +2107,227 @@ Test(db_ingest, flows_commit_with_their_lines, .timeout = 240)
 	be_db_close(db);
 }
 
+/* td_log - the lines of a log file of tests/data/postfix */
+typedef struct td_log {
+	char **text;
+	size_t n;
+} td_log;
+
+static void td_log_read(td_log *lg, const char *file)
+{
+	char path[4096], *line = NULL;
+	size_t cap = 0, room = 0;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "%s/postfix/%s", getenv("ELSE_TEST_DATA"), file);
+	FILE *fp = fopen(path, "r");
+	cr_assert_not_null(fp, "%s", path);
+	memset(lg, 0, sizeof(*lg));
+	while ((len = getline(&line, &cap, fp)) > 0) {
+		if (line[len - 1] == '\n')
+			len--;
+		if (lg->n == room) {
+			room = room ? 2 * room : 1024;
+			lg->text = realloc(lg->text, room * sizeof(*lg->text));
+			cr_assert_not_null(lg->text);
+		}
+		lg->text[lg->n++] = strndup(line, (size_t)len);
+	}
+	fclose(fp);
+	free(line);
+}
+
+static void td_log_free(td_log *lg)
+{
+	for (size_t i = 0; i < lg->n; i++)
+		free(lg->text[i]);
+	free(lg->text);
+}
+
+/* td_xbatch - lines [from, from + n) of a log as stream s's lines first_seq.. */
+typedef struct td_xbatch {
+	Else__Batch b;
+	Else__Line *lines, **ptrs;
+	char stream[8];
+} td_xbatch;
+
+static void td_xbatch_make(td_xbatch *x, const td_log *lg, size_t from, size_t n, int s,
+			   uint64_t first_seq)
+{
+	x->lines = calloc(n, sizeof(*x->lines));
+	x->ptrs = calloc(n, sizeof(*x->ptrs));
+	cr_assert(x->lines && x->ptrs);
+	for (size_t i = 0; i < n; i++) {
+		else__line__init(&x->lines[i]);
+		x->lines[i].seq = first_seq + i;
+		x->lines[i].text.data = (uint8_t *)lg->text[from + i];
+		x->lines[i].text.len = strlen(lg->text[from + i]);
+		x->lines[i].recv_time_us = (int64_t)time(NULL) * 1000000;
+		x->ptrs[i] = &x->lines[i];
+	}
+	snprintf(x->stream, sizeof(x->stream), "s%d", s);
+	else__batch__init(&x->b);
+	x->b.stream_id = x->stream;
+	x->b.batch_seq = first_seq;
+	x->b.first_seq = first_seq;
+	x->b.n_lines = n;
+	x->b.lines = x->ptrs;
+}
+
+static void td_xbatch_free(td_xbatch *x)
+{
+	free(x->lines);
+	free(x->ptrs);
+}
+
+/* td_ack - an ack of be_ingest_submit, kept for the test (may come from another thread) */
+typedef struct td_ack {
+	int count;
+	Else__IngestStatus status;
+	uint64_t committed;
+} td_ack;
+
+static void td_ack_cb(void *tag, Else__IngestStatus status, uint64_t committed_seq,
+		      const char *error)
+{
+	td_ack *a = tag;
+
+	(void)error;
+	a->status = status;
+	a->committed = committed_seq;
+	__atomic_add_fetch(&a->count, 1, __ATOMIC_SEQ_CST);
+}
+
+Test(db_ingest, overlapped_batches_commit_in_order_and_fail_together, .timeout = 240)
+{
+	be_ingest_conf ic = { .corr = BE_CORR_CONF_DEFAULT,
+			      .checkpoint_us = 1000000000,
+			      .idle_us = 1000000000 };
+	enum { PER = 100 };
+	char ci[8300], want[128], got[128];
+	be_db *db, *ing;
+	be_ingest *g;
+	td_log lg;
+	PGconn *c;
+	size_t sent;
+
+	/* The reference: the log as one stream, one transaction per batch. */
+	ic.corr.linger_s = 0;
+	db = td_open();
+	cr_assert_eq(be_db_partitions(db, (int64_t)time(NULL), 2), 0);
+	cr_assert_eq(be_pg_conninfo_role(td_ci, "else_ingest", ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_open(&ing, ci), 0);
+	cr_assert_eq(be_ingest_new(&g, ing, &ic), 0);
+	sent = td_send_log(g, "vol", "volume-sample.log", PER);
+	cr_assert_eq(be_ingest_checkpoint(g), 0);
+	be_ingest_free(g);
+	be_db_close(ing);
+	c = td_pq();
+	td_counts(c, want, sizeof(want));
+	PQfinish(c);
+	be_db_close(db);
+
+	/*
+	 * The same log in batches that take turns between two streams (two
+	 * collectors of one host), each submitted before the one before it
+	 * has committed, as else-backend does when both wait in its queue.
+	 * Batch k's stream update fails once (a trigger), while batch k + 1
+	 * is read: both are refused and sent again.
+	 */
+	td_log_read(&lg, "volume-sample.log");
+	cr_assert_eq(lg.n, sent);
+	size_t nb = (lg.n + PER - 1) / PER, k = nb / 2;
+	cr_assert_gt(nb, 6);
+	td_xbatch *x = calloc(nb, sizeof(*x));
+	td_ack *acks = calloc(nb + 2, sizeof(*acks));
+	cr_assert(x && acks);
+	uint64_t next[2] = { 1, 1 };
+	for (size_t i = 0; i < nb; i++) {
+		size_t n = lg.n - i * PER < PER ? lg.n - i * PER : PER;
+		td_xbatch_make(&x[i], &lg, i * PER, n, (int)(i % 2), next[i % 2]);
+		next[i % 2] += n;
+	}
+	db = td_open();
+	cr_assert_eq(be_db_partitions(db, (int64_t)time(NULL), 2), 0);
+	c = td_pq();
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE td_fail_once (x int); INSERT INTO td_fail_once VALUES (1); "
+		 "CREATE FUNCTION td_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+		 "IF NEW.committed_seq = %llu AND EXISTS (SELECT 1 FROM td_fail_once) THEN "
+		 "RAISE EXCEPTION 'td: refused' USING ERRCODE = '23514'; END IF; "
+		 "RETURN NEW; END $$; "
+		 "CREATE TRIGGER td_fail BEFORE UPDATE ON streams FOR EACH ROW "
+		 "EXECUTE FUNCTION td_fail(); GRANT SELECT ON td_fail_once TO else_ingest",
+		 (unsigned long long)(x[k].b.first_seq + x[k].b.n_lines - 1));
+	td_ok(c, sql);
+	cr_assert_eq(be_pg_conninfo_role(td_ci, "else_ingest", ci, sizeof(ci)), 0);
+	cr_assert_eq(be_db_open(&ing, ci), 0);
+	ic.flows_conninfo = ci;
+	cr_assert_eq(be_ingest_new(&g, ing, &ic), 0);
+	size_t overlapped = 0;
+	for (size_t i = 0; i < nb; i++) {
+		if (be_ingest_busy(g))
+			overlapped++;
+		cr_assert_eq(be_ingest_submit(g, "vol", &x[i].b, td_ack_cb, &acks[i]), 0);
+		if (i == k + 1) {
+			/* Both refused; the trigger is gone; the collectors send them again. */
+			cr_assert_eq(be_ingest_wait(g), 0);
+			cr_assert_eq(__atomic_load_n(&acks[k].count, __ATOMIC_SEQ_CST), 1);
+			cr_assert_eq(acks[k].status, ELSE__INGEST_STATUS__STATUS_BUSY);
+			cr_assert_eq(acks[k + 1].count, 1);
+			cr_assert_eq(acks[k + 1].status, ELSE__INGEST_STATUS__STATUS_BUSY,
+				     "a batch read after one that failed fails with it");
+			td_ok(c, "DELETE FROM td_fail_once");
+			cr_assert_eq(be_ingest_submit(g, "vol", &x[k].b, td_ack_cb, &acks[nb]), 0);
+			cr_assert_eq(
+				be_ingest_submit(g, "vol", &x[k + 1].b, td_ack_cb, &acks[nb + 1]),
+				0);
+		}
+	}
+	cr_assert_eq(be_ingest_wait(g), 0);
+	cr_assert_geq(overlapped, nb - 4, "%zu of %zu batches came with one in flight", overlapped,
+		      nb);
+	for (size_t i = 0; i < nb + 2; i++) {
+		if (i == k || i == k + 1)
+			continue;
+		size_t b = i < nb ? i : k + (i - nb);
+		cr_assert_eq(acks[i].count, 1, "batch %zu", i);
+		cr_assert_eq(acks[i].status, ELSE__INGEST_STATUS__STATUS_OK, "batch %zu", i);
+		cr_assert_eq(acks[i].committed, x[b].b.first_seq + x[b].b.n_lines - 1);
+	}
+	cr_assert_eq(be_ingest_checkpoint(g), 0);
+	be_ingest_stats st;
+	be_corr_stats cst;
+	be_ingest_get_stats(g, &st, &cst);
+	cr_assert_eq(st.lines_committed, (uint64_t)sent);
+	cr_assert_eq(st.batches_failed, 2);
+	be_ingest_free(g);
+	be_db_close(ing);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), (long long)sent);
+	cr_assert_eq(td_i64(c, "SELECT count(DISTINCT (stream_no, seq)) FROM lines"),
+		     (long long)sent);
+	cr_assert_eq(td_i64(c, "SELECT count(DISTINCT ingest_seq) FROM lines"), (long long)sent);
+	/* In ingest_seq order, the lines are the log's: batches committed in turn. */
+	PGresult *r = PQexec(c, "SELECT convert_from(raw, 'UTF8') FROM lines ORDER BY ingest_seq");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	cr_assert_eq((size_t)PQntuples(r), lg.n);
+	for (size_t i = 0; i < lg.n; i++)
+		cr_assert_str_eq(PQgetvalue(r, (int)i, 0), lg.text[i], "line %zu", i);
+	PQclear(r);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 0);
+	td_counts(c, got, sizeof(got));
+	cr_assert_str_eq(got, want);
+	cr_assert_eq(td_stats_diff(c), 0);
+	for (size_t i = 0; i < nb; i++)
+		td_xbatch_free(&x[i]);
+	free(x);
+	free(acks);
+	td_log_free(&lg);
+	PQfinish(c);
+	be_db_close(db);
+}
+
 /* ---- roles ---- */
 
 Test(db_roles, query_role_reads_and_cannot_write)
