@@ -134,7 +134,7 @@ typedef struct be_db_line {
 	el_span raw;         /* any bytes */
 } be_db_line;
 
-/* be_db_stats - counters for metrics; monotonic over the handle's life */
+/* be_db_stats - counters for metrics; monotonic over the handle's life (all uint64_t: summed as such) */
 typedef struct be_db_stats {
 	uint64_t lines_copied;   /* rows committed to COPY lines (per flush) */
 	uint64_t copy_bytes;     /* bytes of COPY data sent, all tables */

@@ -753,6 +753,39 @@ static void be_db_copybuf_head(be_db_copybuf *dst, be_db_copybuf *src, size_t ma
 	src->rows -= rows;
 }
 
+/*
+ * be_db_copybuf_restage - subtract delta from the staging order, the last
+ * column, of every row of cb (messages, recipients: be_db_flow_tx)
+ */
+static void be_db_copybuf_restage(be_db_copybuf *cb, int32_t delta)
+{
+	unsigned char *p = (unsigned char *)cb->b.p, *end = p + cb->b.len;
+
+	if (cb->rows == 0)
+		return;
+	p += BE_DB_COPY_HEADER;
+	for (size_t r = 0; r < cb->rows; r++) {
+		unsigned nf = (unsigned)p[0] << 8 | p[1];
+		unsigned char *last = NULL;
+		p += 2;
+		for (unsigned f = 0; f < nf; f++) {
+			int32_t len = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+						(uint32_t)p[2] << 8 | p[3]);
+			last = p + 4;
+			p += 4 + (len > 0 ? len : 0);
+		}
+		if (last == NULL || last + 4 > end)
+			el_panic("be_db: a staged row without its order");
+		uint32_t v = (uint32_t)last[0] << 24 | (uint32_t)last[1] << 16 |
+			     (uint32_t)last[2] << 8 | last[3];
+		v -= (uint32_t)delta;
+		last[0] = (unsigned char)(v >> 24);
+		last[1] = (unsigned char)(v >> 16);
+		last[2] = (unsigned char)(v >> 8);
+		last[3] = (unsigned char)v;
+	}
+}
+
 /* be_db_flows_take - see be_db.h */
 int be_db_flows_take(be_db *dst, be_db *src)
 {
@@ -764,9 +797,15 @@ int be_db_flows_take(be_db *dst, be_db *src)
 	for (int i = 0; i < 4; i++)
 		be_db_copybuf_head(d[i], s[i], src->jmark[i], src->jrows[i]);
 	dst->stage_n = src->stage_n;
-	/* Rows left behind keep their staging order: the newest still wins. */
-	if (be_db_flows_bytes(src) == 0)
-		src->stage_n = 0;
+	/*
+	 * The messages left behind are the last ones staged, one number each:
+	 * they are numbered again from 1, with their recipients, so the order
+	 * never runs out under a load that always leaves some.
+	 */
+	int32_t delta = src->stage_n - (int32_t)src->msg.rows;
+	be_db_copybuf_restage(&src->msg, delta);
+	be_db_copybuf_restage(&src->rcpt, delta);
+	src->stage_n -= delta;
 	/* Reject ordinals count within one flush: the taken rows are one. */
 	be_db_rejects_forget(src);
 	be_db_journal_forget(src);

@@ -91,8 +91,9 @@ typedef struct be_ingest_cm {
 	bool queued;   /* the job is the thread's (under mu) */
 	bool inflight; /* the worker handed the job and has not collected it */
 	be_ingest_job job;
-	be_db *lx[2]; /* the batches' transactions, in turn */
-	int cur;      /* the one the next batch uses */
+	be_db *lx[2];       /* the batches' transactions, in turn */
+	int cur;            /* the one the next batch uses */
+	be_db_stats lst[2]; /* their counters when last read (be_ingest_db_stats) */
 } be_ingest_cm;
 
 struct be_ingest {
@@ -384,7 +385,7 @@ static int be_ingest_collect(be_ingest *g)
 		return 0;
 	rc = be_ingest_cm_wait(g);
 	if (rc < 0) {
-		g->st.batches_failed++;
+		g->st.batches_failed++; /* not again by be_ingest_fail */
 		return rc;
 	}
 	be_ingest_committed(g, j->lines, j->seq_end, j->jid, j->t0, j->ckpt);
@@ -711,24 +712,30 @@ static int be_ingest_save_checkpoint(be_ingest *g, uint64_t seq)
 }
 
 /*
- * be_ingest_fail - roll back and rebuild the engine from the database.  The
- * batch in flight, if any, ends first (its ack is its own): committed, it
- * is counted and its flows come back from flow_journal with the rest.
+ * be_ingest_fail - roll back and rebuild the engine from the database (batch:
+ * a batch in hand failed, count it).  The batch in flight, if any, ends
+ * first (its ack is its own): committed, it is counted and its flows come
+ * back from flow_journal with the rest.
  */
-static void be_ingest_fail(be_ingest *g, int rc, const char *what)
+static void be_ingest_fail(be_ingest *g, int rc, const char *what, bool batch)
 {
 	if (!g->down_since)
 		el_warn("ingest: %s failed (%s): batch rolled back, collector will resend", what,
 			strerror(-rc));
-	if (g->cm.inflight && be_ingest_cm_wait(g) == 0) {
-		g->st.lines_committed += g->cm.job.lines;
-		g->seq_last = g->cm.job.seq_end;
+	if (g->cm.inflight) {
+		if (be_ingest_cm_wait(g) == 0) {
+			g->st.lines_committed += g->cm.job.lines;
+			g->seq_last = g->cm.job.seq_end;
+		} else {
+			g->st.batches_failed++;
+		}
 	}
 	for (int i = 0; i < 2; i++)
 		if (g->cm.lx[i])
 			be_db_rollback(g->cm.lx[i]);
 	be_db_rollback(g->db);
-	g->st.batches_failed++;
+	if (batch)
+		g->st.batches_failed++;
 	/* The engine saw lines that did not commit: it must forget them. */
 	be_corr_free(g->corr);
 	g->corr = NULL;
@@ -1009,7 +1016,7 @@ int be_ingest_submit(be_ingest *g, const char *identity, const Else__Batch *b, b
 	be_corr_tick(g->corr, 0);
 	if ((rc = g->flow_err) < 0)
 		goto fail;
-	bool ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
+	bool ckpt;
 	if (g->cm.running) {
 		/*
 		 * The batch before must have committed: batches commit in
@@ -1020,6 +1027,7 @@ int be_ingest_submit(be_ingest *g, const char *identity, const Else__Batch *b, b
 		what = "commit";
 		if ((rc = be_ingest_collect(g)) < 0)
 			goto fail;
+		ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
 		be_ingest_job *j = &g->cm.job;
 		if ((rc = be_db_journal_take(g->db, &j->jc)) < 0)
 			goto fail;
@@ -1044,6 +1052,7 @@ int be_ingest_submit(be_ingest *g, const char *identity, const Else__Batch *b, b
 		g->cm.cur ^= 1;
 		return 0;
 	}
+	ckpt = t0 - g->last_checkpoint_us >= g->conf.checkpoint_us;
 	what = "lines";
 	if ((rc = be_db_lines_flush(g->db)) < 0)
 		goto fail;
@@ -1065,7 +1074,7 @@ int be_ingest_submit(be_ingest *g, const char *identity, const Else__Batch *b, b
 	return 0;
 fail:
 	snprintf(err, sizeof(err), "database: %s failed: %s", what, strerror(-rc));
-	be_ingest_fail(g, rc, what);
+	be_ingest_fail(g, rc, what, true);
 	/* A batch that hung on the database is not quiet time either. */
 	g->last_activity_us = el_now_us(CLOCK_REALTIME);
 	ack(tag, ELSE__INGEST_STATUS__STATUS_BUSY, 0, err);
@@ -1116,7 +1125,7 @@ int be_ingest_wait(be_ingest *g)
 	int rc = be_ingest_collect(g);
 
 	if (rc < 0)
-		be_ingest_fail(g, rc, "commit");
+		be_ingest_fail(g, rc, "commit", false);
 	return rc;
 }
 
@@ -1133,8 +1142,8 @@ static int be_ingest_write_state(be_ingest *g)
 	 * that never happens (settled before the release), and from
 	 * be_ingest_checkpoint every flow buffered came from a batch, journaled.
 	 */
-	if ((rc = be_ingest_collect(g)) < 0)
-		goto fail;
+	if ((rc = be_ingest_wait(g)) < 0)
+		return rc;
 	if ((rc = be_ingest_settle(g)) < 0)
 		return rc;
 	if ((rc = be_db_begin(g->db)) < 0)
@@ -1149,7 +1158,7 @@ static int be_ingest_write_state(be_ingest *g)
 	g->last_checkpoint_us = el_now_us(CLOCK_REALTIME);
 	return 0;
 fail:
-	be_ingest_fail(g, rc, "checkpoint");
+	be_ingest_fail(g, rc, "checkpoint", true);
 	return rc;
 }
 
@@ -1236,4 +1245,23 @@ void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats 
 		be_corr_get_stats(g->corr, cs);
 	else
 		memset(cs, 0, sizeof(*cs));
+}
+
+/* be_ingest_db_stats - see be_ingest.h */
+void be_ingest_db_stats(be_ingest *g, be_db_stats *ds)
+{
+	be_db_get_stats(g->db, ds);
+	for (int i = 0; i < 2 && g->cm.lx[i]; i++) {
+		be_db_stats t;
+		pthread_mutex_lock(&g->cm.mu);
+		/* The handle committing is the committer's: its counters as last read. */
+		if (!(g->cm.queued && g->cm.job.db == g->cm.lx[i]))
+			be_db_get_stats(g->cm.lx[i], &g->cm.lst[i]);
+		t = g->cm.lst[i];
+		pthread_mutex_unlock(&g->cm.mu);
+		uint64_t *d = (uint64_t *)ds;
+		const uint64_t *a = (const uint64_t *)&t;
+		for (size_t k = 0; k < sizeof(t) / sizeof(uint64_t); k++)
+			d[k] += a[k];
+	}
 }

@@ -134,5 +134,7 @@ void be_ingest_reconf(be_ingest *g, int64_t checkpoint_us, int64_t idle_us, int 
 int be_ingest_checkpoint(be_ingest *g);
 
 void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats *cs);
+/* be_ingest_db_stats - the database counters of the worker's connections, summed */
+void be_ingest_db_stats(be_ingest *g, be_db_stats *ds);
 
 #endif

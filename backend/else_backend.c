@@ -199,7 +199,7 @@ static void be_metrics_query(FILE *f, be_qnet *qn)
 }
 
 /* be_write_metrics - the counters as JSON, replaced atomically */
-static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql, be_qnet *qn,
+static void be_write_metrics(be_net *net, be_ingest *ing, be_qlog *ql, be_qnet *qn,
 			     int64_t started_us)
 {
 	be_qlog_stats qs = { 0 };
@@ -218,7 +218,7 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_db *db, be_qlog *ql
 	else
 		memset(&ns, 0, sizeof(ns));
 	be_ingest_get_stats(ing, &is, &cs);
-	be_db_get_stats(db, &ds);
+	be_ingest_db_stats(ing, &ds);
 	if (ql)
 		be_qlog_stats_get(ql, &qs);
 	be_path(path, sizeof(path), "run/metrics.json");
@@ -849,7 +849,7 @@ int main(int argc, char **argv)
 		int64_t now = el_now_us(CLOCK_REALTIME);
 		be_ingest_idle(ing, now);
 		if (now >= next_metrics) {
-			be_write_metrics(net, ing, db, qsvc.log, qsvc.net, started);
+			be_write_metrics(net, ing, qsvc.log, qsvc.net, started);
 			next_metrics = now + cf_metrics * 1000000;
 		}
 		if (be_reload) {
@@ -866,7 +866,7 @@ int main(int argc, char **argv)
 	be_net_stop(net);
 	if (be_ingest_checkpoint(ing) < 0)
 		el_warn("final checkpoint failed: the next start replays from the previous one");
-	be_write_metrics(NULL, ing, db, NULL, NULL, started);
+	be_write_metrics(NULL, ing, NULL, NULL, started);
 	be_ingest_free(ing);
 	be_db_close(db);
 	be_db_close(admin);

@@ -1765,6 +1765,50 @@ Test(db_flows, journal_row_and_lines_in_two_round_trips, .timeout = 120)
 	be_db_close(db);
 }
 
+Test(db_flows, a_take_leaves_the_flows_after_the_journal_row_in_their_order, .timeout = 120)
+{
+	be_db *db = td_open(), *w;
+	PGconn *c = td_pq();
+	td_flows f = { .db = db, .pass = 1 }, moved = { .db = db, .pass = 3, .no_rejects = true },
+		 newest = { .db = db, .pass = 2, .no_rejects = true };
+	be_db_jcopy jc = { 0 };
+
+	cr_assert_eq(be_db_open(&w, td_ci), 0);
+	cr_assert_eq(be_db_partitions(db, 1795000000, 30), 0);
+	/* A batch's flows, journaled; then the next batch's, a rewrite of each flow. */
+	td_feed(&f);
+	cr_assert_eq(be_db_journal_take(db, &jc), 0);
+	cr_assert_eq(jc.rows[0], f.ntx);
+	cr_assert_eq(be_db_flows_journaled(db), f.ntx + f.nrej);
+	cr_assert(!be_db_journal_unmarked(db));
+	td_feed(&moved);
+	cr_assert(be_db_journal_unmarked(db));
+	cr_assert_eq(be_db_flows_pending(db), 2 * f.ntx + f.nrej);
+	/* The take moves the journaled ones only. */
+	cr_assert_eq(be_db_flows_take(w, db), 0);
+	cr_assert_eq(be_db_flows_pending(w), f.ntx + f.nrej);
+	cr_assert_eq(be_db_flows_pending(db), f.ntx);
+	cr_assert_eq(be_db_flows_journaled(db), 0);
+	cr_assert_eq(be_db_flows_flush(w), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE nlines >= 1000"), 0);
+	/* Those left behind are renumbered: a later write of the same flows still wins. */
+	td_feed(&newest);
+	cr_assert_eq(be_db_flows_pending(db), 2 * f.ntx);
+	cr_assert_eq(be_db_flows_flush(db), 0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), (long long)f.ntx);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE nlines >= 1000"),
+		     (long long)f.ntx);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages WHERE sender = 'someone@moved.test'"),
+		     0);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM recipients WHERE rcpt = 'rcpt@moved.test'"),
+		     0);
+	cr_assert_eq(td_stats_diff(c), 0);
+	el_buf_fini(&jc.b);
+	PQfinish(c);
+	be_db_close(w);
+	be_db_close(db);
+}
+
 /* td_writer_job - the writer's way: take, upsert and delete row id in one transaction */
 static void td_writer_job(be_db *w, be_db *db, int64_t id)
 {
