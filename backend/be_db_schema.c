@@ -209,9 +209,13 @@ int be_db_partition_day(be_db *db, int64_t day)
 		return -EINVAL;
 	be_db_date(d, day);
 	const char *p[1] = { d };
-	/* The batches wait meanwhile: at most 2 s. */
-	return be_db_ddl(db, "partition day", "2s", "SELECT else_partition_day($1::date)", 1, p,
-			 NULL);
+	/*
+	 * The batches wait meanwhile, and so do searches and the flows writers:
+	 * at most 1.5 s, over PostgreSQL's deadlock_timeout (1 s), so that an
+	 * autovacuum of a DEFAULT partition in the way is cancelled for it.
+	 */
+	return be_db_ddl(db, "partition day", "1500ms", "SELECT else_partition_day($1::date)", 1,
+			 p, NULL);
 }
 
 /*

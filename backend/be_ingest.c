@@ -124,6 +124,7 @@ struct be_ingest {
 	unsigned nneed;
 	int64_t last_day;      /* the day of the previous line: the common case */
 	int64_t days_retry_us; /* after a failure, not before this */
+	int64_t days_wait_us;  /* ... which is this long after it (doubles, up to a minute) */
 	be_ingest_stats st;
 };
 
@@ -842,9 +843,10 @@ static void be_ingest_day_note(be_ingest *g, int64_t ts_us)
 /*
  * be_ingest_days - after a commit: make the partitions of the days the batch
  * needs.  A failure (a lock not granted: a long search) is logged and
- * counted, and the day is tried again a minute on (after a batch, or from
- * be_ingest_idle); its lines wait in DEFAULT meanwhile and move when the day
- * is made.  Called outside a transaction only.
+ * counted, and the day is tried again a second later, then two, four, up to
+ * a minute (after a batch, or from be_ingest_idle); its lines wait in
+ * DEFAULT meanwhile and move when the day is made.  Called outside a
+ * transaction only.
  */
 static void be_ingest_days(be_ingest *g)
 {
@@ -861,12 +863,17 @@ static void be_ingest_days(be_ingest *g)
 			rc = be_db_partition_day(g->db, d);
 			if (rc < 0) {
 				g->st.partition_errors++;
-				g->days_retry_us = now + 60000000;
+				g->days_wait_us = g->days_wait_us ? 2 * g->days_wait_us : 1000000;
+				if (g->days_wait_us > 60000000)
+					g->days_wait_us = 60000000;
+				g->days_retry_us = now + g->days_wait_us;
 				el_warn("ingest: making the partitions of day %lld failed (%s): "
-					"its lines wait in DEFAULT, tried again in a minute",
-					(long long)d, strerror(-rc));
+					"its lines wait in DEFAULT, tried again in %lld s",
+					(long long)d, strerror(-rc),
+					(long long)(g->days_wait_us / 1000000));
 				break;
 			}
+			g->days_wait_us = 0;
 			g->st.partition_days++;
 		}
 		/* Days out of the window stay in DEFAULT: do not ask again. */
