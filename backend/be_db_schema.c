@@ -214,8 +214,8 @@ int be_db_partition_day(be_db *db, int64_t day)
 	 * at most 1.5 s, over PostgreSQL's deadlock_timeout (1 s), so that an
 	 * autovacuum of a DEFAULT partition in the way is cancelled for it.
 	 */
-	return be_db_ddl(db, "partition day", "1500ms", "SELECT else_partition_day($1::date)", 1,
-			 p, NULL);
+	return be_db_ddl(db, "partition day", "1500ms", "SELECT else_partition_day($1::date)", 1, p,
+			 NULL);
 }
 
 /*
