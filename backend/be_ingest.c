@@ -836,8 +836,14 @@ static void be_ingest_day_note(be_ingest *g, int64_t ts_us)
 	if (d == g->last_day || g->conf.retention_days <= 0)
 		return;
 	g->last_day = d;
-	if (d >= 0 && g->nneed < BE_INGEST_DAYS && !be_ingest_day_known(g, d))
-		g->need[g->nneed++] = d;
+	/*
+	 * And the day after: lines come in time order, so its partitions are
+	 * made before its rows arrive, and none of them waits in DEFAULT (to be
+	 * moved later, holding the ingest meanwhile: seconds per day).
+	 */
+	for (int64_t k = d; k <= d + 1; k++)
+		if (k >= 0 && g->nneed < BE_INGEST_DAYS && !be_ingest_day_known(g, k))
+			g->need[g->nneed++] = k;
 }
 
 /*

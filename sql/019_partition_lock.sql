@@ -1,5 +1,5 @@
 -- 019_partition_lock.sql - the partitions of a past day are made with their
--- locks taken first, all of them, and with the flows writers kept out.
+-- locks taken first, all of them in one statement.
 --
 -- Seen in bench/search.sh's loads of past days (a backfill, then searches):
 -- - else_partition_create moved the day's rows out of DEFAULT, then attached
@@ -7,23 +7,19 @@
 --   that day into DEFAULT: ATTACH then failed ("updated partition constraint
 --   for default partition ... would be violated"), and the whole day, with
 --   every day after it, waited in DEFAULT until the next try.
--- - A flows writer whose INSERT had begun before an ATTACH committed still
---   routed its rows of that day to DEFAULT, whose constraint no longer takes
---   them ("violates partition constraint"): its transaction failed and the
---   flows were applied again from flow_journal.
 -- - The function locked the DEFAULT partitions of lines, messages, recipients,
 --   ... one after the other while moving rows; a search transaction holding
 --   one of them (messages_default, from its first statement) and asking for
 --   another (lines_default, for the raw lines) closed a cycle, and the
 --   deadlock detector cancelled the search.
--- Now else_partition_day takes, before anything else, the advisory lock that
--- each flows transaction shares (4542001, as the top lists' refresh does) and
--- then every DEFAULT partition it may move rows from, in one statement; a day
--- whose partitions all exist takes no lock at all.  Taking them in one
--- statement, before any long work, it starts waiting before any search that
--- could close a cycle with it (such a search comes to wait on one of its locks
--- later), and the deadlock detector gives up the process that has waited
--- longest: the day, which the backend tries again shortly, not the search.
+-- Now else_partition_day takes every DEFAULT partition it may move rows from
+-- in one statement, before any other work; a day whose partitions all exist
+-- takes no lock at all.  Taking them first, it starts waiting before any search
+-- that could close a cycle with it (such a search comes to wait on one of its
+-- locks later), and the deadlock detector gives up the process that has waited
+-- longest: the day, which the backend tries again shortly, not the search.  (The
+-- backend also makes the day after each new day at once, before its rows come:
+-- be_ingest.c.)
 CREATE OR REPLACE FUNCTION else_partition_day(p_day date) RETURNS integer
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
@@ -42,7 +38,6 @@ BEGIN
 	IF NOT v_missing THEN
 		RETURN 0;
 	END IF;
-	PERFORM pg_advisory_xact_lock(4542001);
 	SELECT string_agg(quote_ident(tab || '_default'), ', ') INTO v_defaults
 		FROM (SELECT tab FROM else_day_tables() UNION ALL SELECT 'email_keys') d;
 	EXECUTE 'LOCK TABLE ' || v_defaults || ' IN ACCESS EXCLUSIVE MODE';

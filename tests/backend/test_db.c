@@ -1658,16 +1658,22 @@ Test(db_days, backfill_lands_in_day_partitions, .timeout = 120)
 	be_ingest_stats st;
 	be_corr_stats cst;
 	be_ingest_get_stats(g, &st, &cst);
-	cr_assert_eq(st.partition_days, 3, "days made: %llu",
+	/* Each day and the day after it, made before a backfill's next day arrives. */
+	cr_assert_eq(st.partition_days, 6, "days made: %llu",
 		     (unsigned long long)st.partition_days);
 	cr_assert_eq(st.partition_errors, 0);
+	cr_assert_eq(td_rows(c, now, -9), 0, "the day after, made empty");
+	cr_assert_eq(td_rows(c, now, -11), 0);
+	cr_assert_eq(td_rows(c, now, -13), -1, "not the day before");
 	/* A day already made is not asked for again. */
-	int64_t ts2[] = { now - 10 * 86400 + 5, now - 12 * 86400 + 5 };
-	td_batch(g, 7, ts2, 2);
+	int64_t ts2[] = { now - 10 * 86400 + 5, now - 12 * 86400 + 5, now - 9 * 86400 };
+	td_batch(g, 7, ts2, 3);
 	be_ingest_get_stats(g, &st, &cst);
-	cr_assert_eq(st.partition_days, 3);
+	cr_assert_eq(st.partition_days, 7, "the day after -9 only");
+	cr_assert_eq(td_rows(c, now, -9), 1, "its line went to its partition");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines_default"), 1);
 	cr_assert_eq(td_rows(c, now, -10), 4);
-	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 8);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), 9);
 	be_ingest_free(g);
 
 	/* The database bounds the day; else_query may not call it at all. */
