@@ -91,6 +91,7 @@ messages=20000 target=1000000 batch=5000 regen=0 build=1 do_rsyslog=1 do_perf=0 
 rounds=1 pass=() # pass: the arguments but --rounds, for the rounds
 while [ $# -gt 0 ]; do
 	[ "$1" = --rounds ] || pass+=("$1")
+	case $1 in --messages | --lines | --batch) pass+=("${2:-}") ;; esac
 	case $1 in
 	--rounds) rounds=$2; shift ;;
 	--messages) messages=$2; shift ;;
@@ -106,7 +107,6 @@ while [ $# -gt 0 ]; do
 	-h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "ingest.sh: unknown option $1" >&2; exit 2 ;;
 	esac
-	case $1 in --messages | --lines | --batch) pass+=("$2") ;; esac
 	shift
 done
 for v in "$messages" "$target" "$batch" "$rounds"; do
