@@ -351,9 +351,9 @@ size_t be_db_flows_pending(const be_db *db);
 int be_db_flows_take(be_db *dst, be_db *src);
 
 /*
- * be_db_flows_split - move the recipients and rejects buffered in src into
- * dst (which must have no flows: -EINVAL): src then flushes only messages
- * and e-mail keys, dst only recipients and rejects, each with one of the two
+ * be_db_flows_split - move the recipients, rejects and e-mail keys buffered
+ * in src into dst (which must have no flows: -EINVAL): src then flushes only
+ * messages, dst only recipients, rejects and keys, each with one of the two
  * statements of the flush, so that two connections write one batch's flows
  * at once.  Same rules as be_db_flows_take.
  */

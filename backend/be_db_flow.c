@@ -57,15 +57,18 @@ static const char be_db_stage_sql[] =
 
 /*
  * Two statements move the staging tables into place and keep the rollups
- * (sql/002_stats.sql) equal to the flows: one for messages and email_keys,
- * one for recipients and rejects, so that the ingest pipeline's two flows
- * writers can run them at once (be_ingest.c); a single connection runs both
- * in one transaction.  In each, om and orr read the rows about to be
- * replaced (the statement's snapshot is taken before any of its writes),
- * each contributes -1 to its rollup keys and each row written +1, and the
- * sums go into the stats tables.  Rejects and email_keys never change: only
- * rows actually inserted (RETURNING) count.  Counts come back (messages,
- * recipients, rejects, keys).
+ * (sql/002_stats.sql) equal to the flows: one for messages, one for
+ * recipients, rejects, email_keys and addresses, so that the ingest
+ * pipeline's two flows writers can run them at once (be_ingest.c); a single
+ * connection runs both in one transaction.  The keys go with the recipients
+ * for balance: a message row keeps ten indexes and three rollups, and with
+ * its keys too the messages writer took 16.5 s of CPU where the other took
+ * 4.3 (bench/ingest.sh, 3M lines, bench README session 23).  In each, om
+ * and orr read the rows about to be replaced (the statement's snapshot is
+ * taken before any of its writes), each contributes -1 to its rollup keys
+ * and each row written +1, and the sums go into the stats tables.  Rejects
+ * and email_keys never change: only rows actually inserted (RETURNING)
+ * count.  Counts come back (messages, recipients, rejects).
  *
  * om and orr probe the unique key once per staged row (a LATERAL subquery
  * with LIMIT 1, which the planner cannot turn into a join).  As a join, the
@@ -136,19 +139,14 @@ static const char be_db_stage_sql[] =
 #define BE_DB_MSG_OLD                                                                              \
 	" UNION ALL SELECT first_seen, host_id, status, sender, size, client_ip, -1 FROM om"
 /*
- * BE_DB_MSG_TAIL(old, kset): the e-mail keys (kset: their ON CONFLICT clause,
- * or none) and the day's addresses (sql/018), then the rollups, with signed
+ * BE_DB_MSG_TAIL(old): the rollups, with signed
  * contributions (old: the rows replaced, -1 each) and every key computed
  * once (lower() and else_domain() cost more than the rest of a row's
  * rollups); stats_msg_host_hourly is the same series without the domain
  * (sql/006_stats_top.sql), the top lists' kinds are in sql/002_stats.sql.
  */
-#define BE_DB_MSG_TAIL(old, kset)                                                                  \
+#define BE_DB_MSG_TAIL(old)                                                                        \
 	"RETURNING first_seen, host_id, status, sender, size, client_ip), "                        \
-	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS                 \
-	" FROM pg_temp.else_stage_keys WHERE kind < 4" kset " RETURNING 1), "                      \
-	"a AS (INSERT INTO addresses (day, kind, addr) SELECT day, kind, lower(key) "              \
-	"FROM pg_temp.else_stage_keys WHERE kind >= 4 ON CONFLICT DO NOTHING), "                   \
 	"dm AS (SELECT else_hour(first_seen) AS hour, host_id, status, lower(sender) AS lsender, " \
 	"else_domain(sender) AS sdom, size, client_ip, c FROM (SELECT first_seen, host_id, "       \
 	"status, sender, size, client_ip, 1 AS c FROM m" old ") x), "                              \
@@ -169,12 +167,11 @@ static const char be_db_stage_sql[] =
 	"WHERE sdom IS NOT NULL "                                                                  \
 	"UNION ALL SELECT else_day(hour), host_id, 5, client_ip, '', c FROM dm "                   \
 	"WHERE client_ip IS NOT NULL), " BE_DB_TOP_SQL                                             \
-	"SELECT (SELECT count(*) FROM m), 0, 0, (SELECT count(*) FROM k)"
+	"SELECT (SELECT count(*) FROM m), 0, 0"
 
 static const char be_db_upsert_msg_sql[] =
-	BE_DB_MSG_SM BE_DB_MSG_OM BE_DB_MSG_M BE_DB_MSG_SET BE_DB_MSG_TAIL(
-		BE_DB_MSG_OLD, " ON CONFLICT DO NOTHING");
-static const char be_db_insert_msg_sql[] = BE_DB_MSG_SM BE_DB_MSG_M BE_DB_MSG_TAIL("", "");
+	BE_DB_MSG_SM BE_DB_MSG_OM BE_DB_MSG_M BE_DB_MSG_SET BE_DB_MSG_TAIL(BE_DB_MSG_OLD);
+static const char be_db_insert_msg_sql[] = BE_DB_MSG_SM BE_DB_MSG_M BE_DB_MSG_TAIL("");
 
 /* The recipients and rejects statement, in the same parts. */
 #define BE_DB_RCPT_SR                                                                              \
@@ -199,8 +196,12 @@ static const char be_db_insert_msg_sql[] = BE_DB_MSG_SM BE_DB_MSG_M BE_DB_MSG_TA
 	"updated_at = now() "
 #define BE_DB_RCPT_OLD                                                                             \
 	" UNION ALL SELECT first_seen, host_id, rcpt, status, direction, response, -1 FROM orr"
-#define BE_DB_RCPT_TAIL(old)                                                                       \
+#define BE_DB_RCPT_TAIL(old, kset)                                                                 \
 	"RETURNING first_seen, host_id, rcpt, status, direction, response), "                      \
+	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS                 \
+	" FROM pg_temp.else_stage_keys WHERE kind < 4" kset "), "                                  \
+	"a AS (INSERT INTO addresses (day, kind, addr) SELECT day, kind, lower(key) "              \
+	"FROM pg_temp.else_stage_keys WHERE kind >= 4 ON CONFLICT DO NOTHING), "                   \
 	"j AS (INSERT INTO rejects (" BE_DB_REJ_COLS ") SELECT " BE_DB_REJ_COLS                    \
 	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING "                 \
 	"RETURNING ts, host_id, rcpt, event, status, client_ip, reason), "                         \
@@ -238,11 +239,11 @@ static const char be_db_insert_msg_sql[] = BE_DB_MSG_SM BE_DB_MSG_M BE_DB_MSG_TA
 	"UNION ALL SELECT else_day(ts), host_id, CASE WHEN status = 'deferred' THEN 7 ELSE 6 "     \
 	"END, "                                                                                    \
 	"else_reason_key(reason), '', 1 FROM j WHERE reason IS NOT NULL), " BE_DB_TOP_SQL          \
-	"SELECT 0, (SELECT count(*) FROM r), (SELECT count(*) FROM j), 0"
+	"SELECT 0, (SELECT count(*) FROM r), (SELECT count(*) FROM j)"
 
-static const char be_db_upsert_rcpt_sql[] =
-	BE_DB_RCPT_SR BE_DB_RCPT_ORR BE_DB_RCPT_R BE_DB_RCPT_SET BE_DB_RCPT_TAIL(BE_DB_RCPT_OLD);
-static const char be_db_insert_rcpt_sql[] = BE_DB_RCPT_SR BE_DB_RCPT_R BE_DB_RCPT_TAIL("");
+static const char be_db_upsert_rcpt_sql[] = BE_DB_RCPT_SR BE_DB_RCPT_ORR BE_DB_RCPT_R BE_DB_RCPT_SET
+	BE_DB_RCPT_TAIL(BE_DB_RCPT_OLD, " ON CONFLICT DO NOTHING");
+static const char be_db_insert_rcpt_sql[] = BE_DB_RCPT_SR BE_DB_RCPT_R BE_DB_RCPT_TAIL("", "");
 
 /* be_db_json_time - ,"time":"2026-11-22T13:23:01.123456Z" as flows print it */
 static void be_db_json_time(el_buf *b, int64_t us)
@@ -820,6 +821,7 @@ int be_db_flows_split(be_db *dst, be_db *src)
 		return -EINVAL;
 	be_db_copybuf_swap(&dst->rcpt, &src->rcpt);
 	be_db_copybuf_swap(&dst->rej, &src->rej);
+	be_db_copybuf_swap(&dst->keys, &src->keys);
 	be_db_journal_forget(src);
 	be_db_journal_forget(dst);
 	return 0;
@@ -909,7 +911,7 @@ int be_db_flows_flush(be_db *db)
 		{ &db->keys,
 		  "COPY pg_temp.else_stage_keys (" BE_DB_KEY_COLS ") FROM STDIN (FORMAT binary)" },
 	};
-	bool run_msg = db->msg.rows || db->keys.rows, run_rcpt = db->rcpt.rows || db->rej.rows;
+	bool run_msg = db->msg.rows, run_rcpt = db->rcpt.rows || db->rej.rows || db->keys.rows;
 	const be_db_flows_stmt upsert[] = {
 		{ "else_upsert_msg", be_db_upsert_msg_sql, 0, run_msg },
 		{ "else_upsert_rcpt", be_db_upsert_rcpt_sql, 1, run_rcpt },

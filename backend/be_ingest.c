@@ -23,7 +23,7 @@
  * be_ingest_pipe - the flows writers (conf.flows_conninfo set): two threads,
  * each with a connection of its own, write the flows of committed batches
  * while the worker stores the next batches' lines.  Writer 0 writes the
- * messages and e-mail keys, writer 1 the recipients and rejects (the two
+ * messages, writer 1 the recipients, rejects and e-mail keys (the two
  * statements of be_db_flows_flush), each in a transaction of its own and at
  * the same time.  Once both committed, writer 0 deletes the job's
  * flow_journal rows and writes the checkpoint taken after its flows, in one
