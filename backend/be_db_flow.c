@@ -166,8 +166,7 @@ static const char be_db_stage_sql[] =
 	"UNION ALL SELECT else_day(hour), host_id, 3, sdom, sdom, c FROM dm "                      \
 	"WHERE sdom IS NOT NULL "                                                                  \
 	"UNION ALL SELECT else_day(hour), host_id, 5, client_ip, '', c FROM dm "                   \
-	"WHERE client_ip IS NOT NULL), " BE_DB_TOP_SQL                                             \
-	"SELECT (SELECT count(*) FROM m), 0, 0"
+	"WHERE client_ip IS NOT NULL), " BE_DB_TOP_SQL "SELECT (SELECT count(*) FROM m), 0, 0"
 
 static const char be_db_upsert_msg_sql[] =
 	BE_DB_MSG_SM BE_DB_MSG_OM BE_DB_MSG_M BE_DB_MSG_SET BE_DB_MSG_TAIL(BE_DB_MSG_OLD);
@@ -241,8 +240,9 @@ static const char be_db_insert_msg_sql[] = BE_DB_MSG_SM BE_DB_MSG_M BE_DB_MSG_TA
 	"else_reason_key(reason), '', 1 FROM j WHERE reason IS NOT NULL), " BE_DB_TOP_SQL          \
 	"SELECT 0, (SELECT count(*) FROM r), (SELECT count(*) FROM j)"
 
-static const char be_db_upsert_rcpt_sql[] = BE_DB_RCPT_SR BE_DB_RCPT_ORR BE_DB_RCPT_R BE_DB_RCPT_SET
-	BE_DB_RCPT_TAIL(BE_DB_RCPT_OLD, " ON CONFLICT DO NOTHING");
+static const char be_db_upsert_rcpt_sql[] =
+	BE_DB_RCPT_SR BE_DB_RCPT_ORR BE_DB_RCPT_R BE_DB_RCPT_SET BE_DB_RCPT_TAIL(
+		BE_DB_RCPT_OLD, " ON CONFLICT DO NOTHING");
 static const char be_db_insert_rcpt_sql[] = BE_DB_RCPT_SR BE_DB_RCPT_R BE_DB_RCPT_TAIL("", "");
 
 /* be_db_json_time - ,"time":"2026-11-22T13:23:01.123456Z" as flows print it */
