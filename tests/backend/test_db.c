@@ -2011,9 +2011,12 @@ static void td_counts(PGconn *c, char *out, size_t cap)
 	       out, cap);
 }
 
-/* td_pipeline_held - volume-sample.log through a pipeline ingest into a new database, its writer held */
+/*
+ * td_pipeline_held - volume-sample.log through a pipeline ingest into a new
+ * database, its flows writers held by lock (a LOCK TABLE statement)
+ */
 static be_ingest *td_pipeline_held(be_db **db, be_db **ing, PGconn **lk, char *ci, size_t cap,
-				   size_t sent)
+				   size_t sent, const char *lock)
 {
 	be_ingest_conf ic = { .corr = BE_CORR_CONF_DEFAULT,
 			      .checkpoint_us = 1000000000,
@@ -2029,10 +2032,14 @@ static be_ingest *td_pipeline_held(be_db **db, be_db **ing, PGconn **lk, char *c
 	cr_assert_eq(be_ingest_new(&g, *ing, &ic), 0);
 	*lk = td_pq();
 	td_ok(*lk, "BEGIN");
-	td_ok(*lk, "LOCK TABLE stats_top_daily IN EXCLUSIVE MODE"); /* both statements */
+	td_ok(*lk, lock);
 	cr_assert_eq(td_send_log(g, "vol", "volume-sample.log", 200), sent);
 	return g;
 }
+
+/* Both flows statements write the top lists; only writer 0's writes messages. */
+#define TD_HOLD_BOTH "LOCK TABLE stats_top_daily IN EXCLUSIVE MODE"
+#define TD_HOLD_MSGS "LOCK TABLE messages IN EXCLUSIVE MODE"
 
 /* td_kill_waiters - end the connections waiting on a lock, then release it */
 static void td_kill_waiters(PGconn *c, PGconn *lk)
@@ -2093,7 +2100,7 @@ Test(db_ingest, flows_commit_with_their_lines, .timeout = 240)
 	be_db_close(db);
 
 	/* 1. The writer's connection is lost: the worker applies the journal, no replay. */
-	g = td_pipeline_held(&db, &ing, &lk, ci, sizeof(ci), sent);
+	g = td_pipeline_held(&db, &ing, &lk, ci, sizeof(ci), sent, TD_HOLD_BOTH);
 	c = td_pq();
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM lines"), (long long)sent);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), 0, "the writer is held");
@@ -2125,7 +2132,7 @@ Test(db_ingest, flows_commit_with_their_lines, .timeout = 240)
 	 * journal, gives the reference's flows; a new start then replays on
 	 * top of them without changing a row or a rollup.
 	 */
-	g = td_pipeline_held(&db, &ing, &lk, ci, sizeof(ci), sent);
+	g = td_pipeline_held(&db, &ing, &lk, ci, sizeof(ci), sent, TD_HOLD_BOTH);
 	c = td_pq();
 	td_kill_waiters(c, lk);
 	td_ok(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
@@ -2151,6 +2158,40 @@ Test(db_ingest, flows_commit_with_their_lines, .timeout = 240)
 	td_counts(c, got, sizeof(got));
 	cr_assert_str_eq(got, want);
 	cr_assert_eq(td_stats_diff(c), 0);
+	be_ingest_free(g);
+	be_db_close(ing);
+	PQfinish(c);
+	be_db_close(db);
+
+	/*
+	 * 3. One writer fails, the other commits: writer 0 (messages) is held on
+	 * its table and its connection killed, while writer 1 commits the
+	 * recipients, rejects and e-mail keys of the same jobs.  Their journal
+	 * rows stay, and their upserts write those rows again without counting
+	 * them twice.
+	 */
+	g = td_pipeline_held(&db, &ing, &lk, ci, sizeof(ci), sent, TD_HOLD_MSGS);
+	c = td_pq();
+	for (int i = 0; i < 200 && td_i64(c, "SELECT count(*) FROM email_keys") == 0; i++) {
+		be_ingest_idle(g, (int64_t)time(NULL) * 1000000);
+		usleep(50000);
+	}
+	cr_assert_gt(td_i64(c, "SELECT count(*) FROM email_keys"), 0, "writer 1 committed");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), 0, "writer 0 is held");
+	td_kill_waiters(c, lk);
+	for (int i = 0; i < 200 && td_i64(c, "SELECT count(*) FROM flow_journal") > 0; i++) {
+		be_ingest_idle(g, (int64_t)time(NULL) * 1000000);
+		usleep(50000);
+	}
+	be_ingest_get_stats(g, &st, &cst);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 0);
+	cr_assert_eq(st.flow_jobs_failed, 1, "%llu failed",
+		     (unsigned long long)st.flow_jobs_failed);
+	cr_assert_gt(st.journal_applied, 0);
+	cr_assert_eq(be_ingest_checkpoint(g), 0);
+	td_counts(c, got, sizeof(got));
+	cr_assert_str_eq(got, want);
+	cr_assert_eq(td_stats_diff(c), 0, "rollups: the rows written twice counted once");
 	be_ingest_free(g);
 	be_db_close(ing);
 	PQfinish(c);
