@@ -2063,6 +2063,35 @@ static void td_kill_waiters(PGconn *c, PGconn *lk)
 	}
 }
 
+/* td_idle_until - drive the ingest's idle work until done_sql gives non-zero (10 s at most) */
+static void td_idle_until(be_ingest *g, PGconn *c, const char *done_sql)
+{
+	for (int i = 0; i < 200 && td_i64(c, done_sql) == 0; i++) {
+		be_ingest_idle(g, (int64_t)time(NULL) * 1000000);
+		usleep(50000);
+	}
+}
+#define TD_JOURNAL_EMPTY "SELECT (count(*) = 0)::int FROM flow_journal"
+
+/*
+ * td_pipeline_end - after a checkpoint the flows equal the reference's
+ * (want) and no rollup counts a row twice; then close g, ing, c and db
+ */
+static void td_pipeline_end(be_ingest *g, be_db *ing, PGconn *c, be_db *db, const char *want,
+			    const char *why)
+{
+	char got[128];
+
+	cr_assert_eq(be_ingest_checkpoint(g), 0);
+	td_counts(c, got, sizeof(got));
+	cr_assert_str_eq(got, want);
+	cr_assert_eq(td_stats_diff(c), 0, "%s", why);
+	be_ingest_free(g);
+	be_db_close(ing);
+	PQfinish(c);
+	be_db_close(db);
+}
+
 /*
  * The ingest pipeline: lines and their flows commit together.  Its flows
  * writer is held on a lock and its connection killed, as a crash or a lost
@@ -2107,24 +2136,14 @@ Test(db_ingest, flows_commit_with_their_lines, .timeout = 240)
 	long long jrows = td_i64(c, "SELECT count(*) FROM flow_journal");
 	cr_assert_gt(jrows, 1);
 	td_kill_waiters(c, lk);
-	for (int i = 0; i < 200 && td_i64(c, "SELECT count(*) FROM flow_journal") > 0; i++) {
-		be_ingest_idle(g, (int64_t)time(NULL) * 1000000);
-		usleep(50000);
-	}
+	td_idle_until(g, c, TD_JOURNAL_EMPTY);
 	be_ingest_get_stats(g, &st, &cst);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 0);
 	cr_assert_eq(st.flow_jobs_failed, 1, "%llu failed",
 		     (unsigned long long)st.flow_jobs_failed);
 	cr_assert_eq(st.journal_applied, (uint64_t)jrows);
 	cr_assert_eq(st.recoveries, 1, "the engine was not rebuilt: the journal had the flows");
-	cr_assert_eq(be_ingest_checkpoint(g), 0);
-	td_counts(c, got, sizeof(got));
-	cr_assert_str_eq(got, want);
-	cr_assert_eq(td_stats_diff(c), 0, "rollups: nothing counted twice");
-	be_ingest_free(g);
-	be_db_close(ing);
-	PQfinish(c);
-	be_db_close(db);
+	td_pipeline_end(g, ing, c, db, want, "rollups: nothing counted twice");
 
 	/*
 	 * 2. A crash while the writer is held: both connections die and the
@@ -2154,14 +2173,7 @@ Test(db_ingest, flows_commit_with_their_lines, .timeout = 240)
 	cr_assert_eq(be_db_open(&ing, ci), 0);
 	ic.flows_conninfo = ci;
 	cr_assert_eq(be_ingest_new(&g, ing, &ic), 0);
-	cr_assert_eq(be_ingest_checkpoint(g), 0);
-	td_counts(c, got, sizeof(got));
-	cr_assert_str_eq(got, want);
-	cr_assert_eq(td_stats_diff(c), 0);
-	be_ingest_free(g);
-	be_db_close(ing);
-	PQfinish(c);
-	be_db_close(db);
+	td_pipeline_end(g, ing, c, db, want, "rollups after the replay");
 
 	/*
 	 * 3. One writer fails, the other commits: writer 0 (messages) is held on
@@ -2172,30 +2184,17 @@ Test(db_ingest, flows_commit_with_their_lines, .timeout = 240)
 	 */
 	g = td_pipeline_held(&db, &ing, &lk, ci, sizeof(ci), sent, TD_HOLD_MSGS);
 	c = td_pq();
-	for (int i = 0; i < 200 && td_i64(c, "SELECT count(*) FROM email_keys") == 0; i++) {
-		be_ingest_idle(g, (int64_t)time(NULL) * 1000000);
-		usleep(50000);
-	}
+	td_idle_until(g, c, "SELECT (count(*) > 0)::int FROM email_keys");
 	cr_assert_gt(td_i64(c, "SELECT count(*) FROM email_keys"), 0, "writer 1 committed");
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), 0, "writer 0 is held");
 	td_kill_waiters(c, lk);
-	for (int i = 0; i < 200 && td_i64(c, "SELECT count(*) FROM flow_journal") > 0; i++) {
-		be_ingest_idle(g, (int64_t)time(NULL) * 1000000);
-		usleep(50000);
-	}
+	td_idle_until(g, c, TD_JOURNAL_EMPTY);
 	be_ingest_get_stats(g, &st, &cst);
 	cr_assert_eq(td_i64(c, "SELECT count(*) FROM flow_journal"), 0);
 	cr_assert_eq(st.flow_jobs_failed, 1, "%llu failed",
 		     (unsigned long long)st.flow_jobs_failed);
 	cr_assert_gt(st.journal_applied, 0);
-	cr_assert_eq(be_ingest_checkpoint(g), 0);
-	td_counts(c, got, sizeof(got));
-	cr_assert_str_eq(got, want);
-	cr_assert_eq(td_stats_diff(c), 0, "rollups: the rows written twice counted once");
-	be_ingest_free(g);
-	be_db_close(ing);
-	PQfinish(c);
-	be_db_close(db);
+	td_pipeline_end(g, ing, c, db, want, "rollups: the rows written twice counted once");
 }
 
 /* td_log - the lines of a log file of tests/data/postfix */
