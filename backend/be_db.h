@@ -149,6 +149,7 @@ typedef struct be_db_stats {
 	uint64_t reconnects;     /* successful reconnects */
 	uint64_t text_repaired;  /* text values that needed UTF-8 repair or cutting */
 	uint64_t flows_upserted; /* flushes that met a row already written: upserts */
+	uint64_t keys_upserted;  /* flushes whose plain keys met a key written: ON CONFLICT */
 } be_db_stats;
 
 /* Connection and transactions. */
@@ -353,8 +354,8 @@ int be_db_flows_take(be_db *dst, be_db *src);
 /*
  * be_db_flows_split - move the recipients, rejects and e-mail keys buffered
  * in src into dst (which must have no flows: -EINVAL): src then flushes only
- * messages, dst only recipients, rejects and keys, each with one of the two
- * statements of the flush, so that two connections write one batch's flows
+ * messages, dst only recipients, rejects and keys (the messages statement of
+ * the flush, and its two others), so that two connections write one batch's flows
  * at once.  Same rules as be_db_flows_take.
  */
 int be_db_flows_split(be_db *dst, be_db *src);

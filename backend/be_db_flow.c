@@ -195,12 +195,8 @@ static const char be_db_insert_msg_sql[] = BE_DB_MSG_SM BE_DB_MSG_M BE_DB_MSG_TA
 	"updated_at = now() "
 #define BE_DB_RCPT_OLD                                                                             \
 	" UNION ALL SELECT first_seen, host_id, rcpt, status, direction, response, -1 FROM orr"
-#define BE_DB_RCPT_TAIL(old, kset)                                                                 \
+#define BE_DB_RCPT_TAIL(old)                                                                       \
 	"RETURNING first_seen, host_id, rcpt, status, direction, response), "                      \
-	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS                 \
-	" FROM pg_temp.else_stage_keys WHERE kind < 4" kset "), "                                  \
-	"a AS (INSERT INTO addresses (day, kind, addr) SELECT day, kind, lower(key) "              \
-	"FROM pg_temp.else_stage_keys WHERE kind >= 4 ON CONFLICT DO NOTHING), "                   \
 	"j AS (INSERT INTO rejects (" BE_DB_REJ_COLS ") SELECT " BE_DB_REJ_COLS                    \
 	" FROM pg_temp.else_stage_rejects ON CONFLICT (ts, reject_id) DO NOTHING "                 \
 	"RETURNING ts, host_id, rcpt, event, status, client_ip, reason), "                         \
@@ -241,9 +237,21 @@ static const char be_db_insert_msg_sql[] = BE_DB_MSG_SM BE_DB_MSG_M BE_DB_MSG_TA
 	"SELECT 0, (SELECT count(*) FROM r), (SELECT count(*) FROM j)"
 
 static const char be_db_upsert_rcpt_sql[] =
-	BE_DB_RCPT_SR BE_DB_RCPT_ORR BE_DB_RCPT_R BE_DB_RCPT_SET BE_DB_RCPT_TAIL(
-		BE_DB_RCPT_OLD, " ON CONFLICT DO NOTHING");
-static const char be_db_insert_rcpt_sql[] = BE_DB_RCPT_SR BE_DB_RCPT_R BE_DB_RCPT_TAIL("", "");
+	BE_DB_RCPT_SR BE_DB_RCPT_ORR BE_DB_RCPT_R BE_DB_RCPT_SET BE_DB_RCPT_TAIL(BE_DB_RCPT_OLD);
+static const char be_db_insert_rcpt_sql[] = BE_DB_RCPT_SR BE_DB_RCPT_R BE_DB_RCPT_TAIL("");
+
+/*
+ * The e-mail keys and the day's addresses: a statement of their own, after
+ * the recipients', so that a key written already costs a second run of
+ * this one only (be_db_flows_keys).  kset: how the keys meet one.
+ */
+#define BE_DB_KEYS_SQL(kset)                                                                       \
+	"WITH a AS (INSERT INTO addresses (day, kind, addr) SELECT day, kind, lower(key) "         \
+	"FROM pg_temp.else_stage_keys WHERE kind >= 4 ON CONFLICT DO NOTHING), "                   \
+	"k AS (INSERT INTO email_keys (" BE_DB_KEY_COLS ") SELECT " BE_DB_KEY_COLS                 \
+	" FROM pg_temp.else_stage_keys WHERE kind < 4" kset ") SELECT 0, 0, 0"
+static const char be_db_upsert_keys_sql[] = BE_DB_KEYS_SQL(" ON CONFLICT DO NOTHING");
+static const char be_db_insert_keys_sql[] = BE_DB_KEYS_SQL("");
 
 /* be_db_json_time - ,"time":"2026-11-22T13:23:01.123456Z" as flows print it */
 static void be_db_json_time(el_buf *b, int64_t us)
@@ -879,6 +887,39 @@ static int be_db_flows_run(be_db *db, const be_db_flows_stmt *u, size_t n, bool 
 }
 
 /*
+ * be_db_flows_keys - the staged e-mail keys and addresses, after the flows'
+ * rows.  plain: the rows went in with the plain inserts; the keys try the
+ * same, and when one is there already (a key staged again after
+ * be_db_key_add forgot it: the two hops of an e-mail flushed far apart)
+ * only this statement goes back to its savepoint and runs again with ON
+ * CONFLICT DO NOTHING (keys_upserted), not the rows' statements, whose
+ * upserts cost far more.  Otherwise (a replay, or rows met already) the
+ * keys go straight to ON CONFLICT DO NOTHING.
+ */
+static int be_db_flows_keys(be_db *db, bool plain)
+{
+	const be_db_flows_stmt ins = { "else_insert_keys", be_db_insert_keys_sql, 4, true };
+	const be_db_flows_stmt ups = { "else_upsert_keys", be_db_upsert_keys_sql, 5, true };
+	uint64_t cnt[3] = { 0, 0, 0 };
+	int rc;
+
+	if (!plain)
+		return be_db_flows_run(db, &ups, 1, false, cnt);
+	rc = be_db_simple(db, "keys savepoint", "SAVEPOINT else_keys");
+	if (rc == 0)
+		rc = be_db_flows_run(db, &ins, 1, true, cnt);
+	if (rc == -EEXIST) {
+		db->st.keys_upserted++;
+		rc = be_db_simple(db, "keys savepoint", "ROLLBACK TO SAVEPOINT else_keys");
+		if (rc == 0)
+			rc = be_db_flows_run(db, &ups, 1, false, cnt);
+	}
+	if (rc == 0)
+		rc = be_db_simple(db, "keys savepoint", "RELEASE SAVEPOINT else_keys");
+	return rc;
+}
+
+/*
  * be_db_flows_flush - see be_db.h and the file head.
  *
  * A flow is nearly always written once: the engine emits a transaction when
@@ -911,7 +952,7 @@ int be_db_flows_flush(be_db *db)
 		{ &db->keys,
 		  "COPY pg_temp.else_stage_keys (" BE_DB_KEY_COLS ") FROM STDIN (FORMAT binary)" },
 	};
-	bool run_msg = db->msg.rows, run_rcpt = db->rcpt.rows || db->rej.rows || db->keys.rows;
+	bool run_msg = db->msg.rows, run_rcpt = db->rcpt.rows || db->rej.rows;
 	const be_db_flows_stmt upsert[] = {
 		{ "else_upsert_msg", be_db_upsert_msg_sql, 0, run_msg },
 		{ "else_upsert_rcpt", be_db_upsert_rcpt_sql, 1, run_rcpt },
@@ -925,7 +966,7 @@ int be_db_flows_flush(be_db *db)
 	size_t i;
 	int rc;
 
-	if (!run_msg && !run_rcpt)
+	if (!run_msg && !run_rcpt && !db->keys.rows)
 		return 0;
 	rc = be_db_tx_wrap_begin(db, &opened);
 	if (rc)
@@ -946,7 +987,7 @@ int be_db_flows_flush(be_db *db)
 	for (i = 0; rc == 0 && i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i].cb->rows)
 			rc = be_db_copy_send(db, "COPY staging", t[i].sql, t[i].cb);
-	if (rc == 0 && plain) {
+	if (rc == 0 && plain && (run_msg || run_rcpt)) {
 		rc = be_db_simple(db, "flows savepoint", "SAVEPOINT else_flows");
 		if (rc == 0)
 			rc = be_db_flows_run(db, insert, 2, true, cnt);
@@ -962,6 +1003,8 @@ int be_db_flows_flush(be_db *db)
 	}
 	if (rc == 0 && !plain)
 		rc = be_db_flows_run(db, upsert, 2, false, cnt);
+	if (rc == 0 && db->keys.rows)
+		rc = be_db_flows_keys(db, plain);
 	if (rc == 0) {
 		db->st.messages += cnt[0];
 		db->st.recipients += cnt[1];

@@ -23,15 +23,16 @@
  * be_ingest_pipe - the flows writers (conf.flows_conninfo set): two threads,
  * each with a connection of its own, write the flows of committed batches
  * while the worker stores the next batches' lines.  Writer 0 writes the
- * messages, writer 1 the recipients, rejects and e-mail keys (the two
- * statements of be_db_flows_flush), each in a transaction of its own and at
- * the same time.  Once both committed, writer 0 deletes the job's
- * flow_journal rows and writes the checkpoint taken after its flows, in one
- * more transaction.  One job at a time, in order: a job is handed over only
- * once the previous one is over and succeeded, so a checkpoint never
- * commits before the flows of the lines it covers.  When either part fails,
- * the journal keeps the job's rows and the worker applies them again (both
- * parts: writing a flow again changes nothing).
+ * messages, writer 1 the recipients, rejects, e-mail keys and addresses
+ * (the messages statement of be_db_flows_flush, and the other two), each in
+ * a transaction of its own and at the same time.  Once both committed,
+ * writer 0 deletes the job's flow_journal rows and writes the checkpoint
+ * taken after its flows, in one more transaction.  One job at a time, in
+ * order: a job is handed over only once the previous one is over and
+ * succeeded, so a checkpoint never commits before the flows of the lines it
+ * covers.  When either part fails, the journal keeps the job's rows and the
+ * worker applies them again (both parts: writing a flow again changes
+ * nothing).
  */
 #define BE_INGEST_WRITERS 2
 typedef struct be_ingest_writer {
@@ -40,8 +41,9 @@ typedef struct be_ingest_writer {
 	int no;
 	be_db *fdb; /* the thread's connection */
 	bool busy;
-	int rc;            /* result of its part of the last job (0 until the worker reads it) */
-	uint64_t upserted; /* fdb's flows_upserted after its last job */
+	int rc;                 /* its part of the last job (0 until the worker reads it) */
+	uint64_t upserted;      /* fdb's flows_upserted after its last job */
+	uint64_t keys_upserted; /* ... and its keys_upserted */
 } be_ingest_writer;
 
 typedef struct be_ingest_pipe {
@@ -185,6 +187,7 @@ static void *be_ingest_pipe_main(void *arg)
 		be_db_get_stats(w->fdb, &ds);
 		pthread_mutex_lock(&p->mu);
 		w->upserted = ds.flows_upserted;
+		w->keys_upserted = ds.keys_upserted;
 		if (w->no == 0) {
 			/* The other part must be committed too; no lock is held here. */
 			while (p->w[1].busy)
@@ -1247,11 +1250,14 @@ void be_ingest_get_stats(const be_ingest *g, be_ingest_stats *st, be_corr_stats 
 	*st = g->st;
 	be_db_get_stats(g->db, &ds);
 	st->flows_upserted = ds.flows_upserted;
+	st->keys_upserted = ds.keys_upserted;
 	if (g->pipe.running) {
 		pthread_mutex_lock((pthread_mutex_t *)&g->pipe.mu);
 		st->checkpoints += g->pipe.ckpts;
-		for (int i = 0; i < BE_INGEST_WRITERS; i++)
+		for (int i = 0; i < BE_INGEST_WRITERS; i++) {
 			st->flows_upserted += g->pipe.w[i].upserted;
+			st->keys_upserted += g->pipe.w[i].keys_upserted;
+		}
 		pthread_mutex_unlock((pthread_mutex_t *)&g->pipe.mu);
 	}
 	if (g->corr)

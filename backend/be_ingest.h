@@ -95,6 +95,7 @@ typedef struct be_ingest_stats {
 		host_mismatch, partition_days, partition_errors, flow_jobs_failed, journal_applied,
 		journal_bad;
 	uint64_t flows_upserted; /* flows flushes that met a row already written (be_db.h) */
+	uint64_t keys_upserted;  /* ... whose keys alone met a key written (be_db.h) */
 	int64_t newest_line_us;  /* newest line time committed (for lag) */
 	int64_t last_commit_us;  /* wall time of the last commit */
 	uint64_t last_batch_us;  /* wall time spent on the last batch */

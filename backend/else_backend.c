@@ -239,7 +239,7 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_qlog *ql, be_qnet *
 		"\"pending_hops\":%llu,\"hops_unclaimed\":%llu,\"checkpoints\":%llu,"
 		"\"recoveries\":%llu,\"replayed_lines\":%llu,\"host_mismatch\":%llu,"
 		"\"partition_days\":%llu,\"flow_journal_applied\":%llu,\"flows_upserted\":%llu,"
-		"\"reloads\":%llu,"
+		"\"keys_upserted\":%llu,\"reloads\":%llu,"
 		"\"errors\":{\"reload\":%llu,\"partitions\":%llu,\"flow_writer\":%llu,"
 		"\"flow_journal\":%llu,"
 		"\"tls\":%llu,\"frame\":%llu,\"unpack\":%llu,"
@@ -261,16 +261,16 @@ static void be_write_metrics(be_net *net, be_ingest *ing, be_qlog *ql, be_qnet *
 		(unsigned long long)is.recoveries, (unsigned long long)is.replayed,
 		(unsigned long long)is.host_mismatch, (unsigned long long)is.partition_days,
 		(unsigned long long)is.journal_applied, (unsigned long long)is.flows_upserted,
-		(unsigned long long)be_reloads, (unsigned long long)be_reload_errors,
-		(unsigned long long)is.partition_errors, (unsigned long long)is.flow_jobs_failed,
-		(unsigned long long)is.journal_bad, (unsigned long long)ns.err_tls,
-		(unsigned long long)ns.err_frame, (unsigned long long)ns.err_unpack,
-		(unsigned long long)ns.err_invalid, (unsigned long long)ns.err_unauth,
-		(unsigned long long)ns.err_auth, (unsigned long long)ns.err_pipes_refused,
-		(unsigned long long)ns.err_send, (unsigned long long)ds.err_server,
-		(unsigned long long)ds.err_conn, (unsigned long long)ds.commits,
-		(unsigned long long)ds.rollbacks, (unsigned long long)ds.reconnects,
-		(unsigned long long)ds.lines_copied);
+		(unsigned long long)is.keys_upserted, (unsigned long long)be_reloads,
+		(unsigned long long)be_reload_errors, (unsigned long long)is.partition_errors,
+		(unsigned long long)is.flow_jobs_failed, (unsigned long long)is.journal_bad,
+		(unsigned long long)ns.err_tls, (unsigned long long)ns.err_frame,
+		(unsigned long long)ns.err_unpack, (unsigned long long)ns.err_invalid,
+		(unsigned long long)ns.err_unauth, (unsigned long long)ns.err_auth,
+		(unsigned long long)ns.err_pipes_refused, (unsigned long long)ns.err_send,
+		(unsigned long long)ds.err_server, (unsigned long long)ds.err_conn,
+		(unsigned long long)ds.commits, (unsigned long long)ds.rollbacks,
+		(unsigned long long)ds.reconnects, (unsigned long long)ds.lines_copied);
 	be_metrics_query(f, qn);
 	fprintf(f,
 		"\"search_log\":{\"written\":%llu,\"queued\":%u,\"dropped\":%llu,"

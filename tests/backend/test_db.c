@@ -910,6 +910,7 @@ Test(db_flows, upsert_twice_gives_one_row_with_the_latest_content, .timeout = 12
 	be_db_get_stats(db, &st);
 	cr_assert_eq(st.rejects, f.nrej, "duplicates are not counted");
 	cr_assert_eq(st.flows_upserted, 1, "the insert met the rows: the upserts wrote them");
+	cr_assert_eq(st.keys_upserted, 0, "... and the keys went straight to ON CONFLICT");
 	cr_assert_eq(st.messages, 2 * f.ntx, "counted once, by the upserts");
 
 	/* What went in is what the engine said. */
@@ -1356,6 +1357,25 @@ Test(db_stats, top_hot_follows_ingest_and_refresh, .timeout = 120)
 	be_db_close(db);
 }
 
+/* td_feed_flush - the test logs' flows written (pass 1), in Nov 2026's partitions; their last day */
+static long long td_feed_flush(be_db *db, PGconn *c)
+{
+	td_flows f = { .db = db, .pass = 1 };
+
+	cr_assert_eq(be_db_partitions(db, 1795000000 /* Nov 2026 */, 30), 0);
+	td_feed(&f);
+	cr_assert_eq(f.err, 0);
+	cr_assert_eq(be_db_flows_flush(db), 0);
+	return td_i64(c, "SELECT max((first_seen AT TIME ZONE 'UTC')::date - "
+			 "date '1970-01-01') FROM messages");
+}
+
+/* Messages without their e-mail id key (the flow view finds the days through it). */
+#define TD_EMAIL_ID_KEYS_MISSING                                                                   \
+	"SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT FROM email_keys k "              \
+	"WHERE k.kind = 3 AND k.key = lpad(to_hex(m.email_id), 16, '0') "                          \
+	"AND k.day = m.first_seen::date)"
+
 /*
  * The addresses the flows remember as written are forgotten at each new day,
  * and those of days retention may drop are never remembered: a flow of a day
@@ -1365,15 +1385,9 @@ Test(db_flows, remembered_keys_follow_the_days_retention_keeps, .timeout = 120)
 {
 	be_db *db = td_open();
 	PGconn *c = td_pq();
-	td_flows f = { .db = db, .pass = 1 };
+	long long day = td_feed_flush(db, c);
 
-	cr_assert_eq(be_db_partitions(db, 1795000000, 30), 0);
-	td_feed(&f);
-	cr_assert_eq(f.err, 0);
-	cr_assert_eq(be_db_flows_flush(db), 0);
 	cr_assert_eq(td_addresses_off(c, false), 0);
-	long long day = td_i64(c, "SELECT max((first_seen AT TIME ZONE 'UTC')::date - "
-				  "date '1970-01-01') FROM messages");
 	/*
 	 * The same flows again on one day: remembered, not staged again, so
 	 * the rows deleted stay away; a new day forgets them, and a day that
@@ -1405,12 +1419,9 @@ Test(db_flows, email_keys_find_the_email, .timeout = 120)
 {
 	be_db *db = td_open();
 	PGconn *c = td_pq();
-	td_flows f = { .db = db, .pass = 1 };
 	char mid[1024], sql[2048], eid[64], qid[64];
 
-	cr_assert_eq(be_db_partitions(db, 1795000000, 30), 0);
-	td_feed(&f);
-	cr_assert_eq(be_db_flows_flush(db), 0);
+	td_feed_flush(db, c);
 	td_str(c,
 	       "SELECT message_id FROM messages WHERE message_id IS NOT NULL "
 	       "ORDER BY first_seen LIMIT 1",
@@ -1436,10 +1447,51 @@ Test(db_flows, email_keys_find_the_email, .timeout = 120)
 		 "k.key = '%s'",
 		 qid);
 	cr_assert_geq(td_i64(c, sql), 1);
-	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT FROM "
-			       "email_keys k WHERE k.kind = 3 AND k.key = lpad(to_hex(m.email_id), "
-			       "16, '0') AND k.day = m.first_seen::date)"),
+	cr_assert_eq(td_i64(c, TD_EMAIL_ID_KEYS_MISSING), 0);
+	PQfinish(c);
+	be_db_close(db);
+}
+
+/*
+ * New rows whose e-mail keys are in the table already (the second hop of an
+ * e-mail flushed after be_db_key_add forgot its keys): the rows go in with
+ * the plain inserts, and only the keys' statement runs again, with ON
+ * CONFLICT DO NOTHING.  Nothing doubled, nothing lost.
+ */
+Test(db_flows, a_key_written_already_reruns_the_keys_alone, .timeout = 120)
+{
+	be_db *db = td_open();
+	PGconn *c = td_pq();
+	long long day = td_feed_flush(db, c);
+	be_db_stats st;
+
+	long long msgs = td_i64(c, "SELECT count(*) FROM messages");
+	long long rcpts = td_i64(c, "SELECT count(*) FROM recipients");
+	long long keys = td_i64(c, "SELECT count(*) FROM email_keys");
+	long long addrs = td_i64(c, "SELECT count(*) FROM addresses");
+	cr_assert_gt(keys, msgs, "a Message-ID, a queue ID and an e-mail id per e-mail");
+	be_db_get_stats(db, &st);
+	cr_assert_eq(st.flows_upserted, 0);
+	cr_assert_eq(st.keys_upserted, 0);
+
+	/* The rows go, their keys stay; a new day: no key is remembered. */
+	td_ok(c, "DELETE FROM recipients; DELETE FROM messages; DELETE FROM rejects");
+	be_db_keys_window(db, day + 1, 30);
+	td_flows g = { .db = db, .pass = 1 };
+	td_feed(&g);
+	cr_assert_eq(g.err, 0);
+	cr_assert_eq(be_db_flows_flush(db), 0);
+	be_db_get_stats(db, &st);
+	cr_assert_eq(st.flows_upserted, 0, "the rows went in with the plain inserts");
+	cr_assert_eq(st.keys_upserted, 1, "the keys met theirs and ran again with ON CONFLICT");
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM messages"), msgs);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM recipients"), rcpts);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM email_keys"), keys);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM addresses"), addrs);
+	cr_assert_eq(td_i64(c, "SELECT count(*) FROM (SELECT kind, key, day, email_id FROM "
+			       "email_keys GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d"),
 		     0);
+	cr_assert_eq(td_i64(c, TD_EMAIL_ID_KEYS_MISSING), 0);
 	PQfinish(c);
 	be_db_close(db);
 }
