@@ -58,17 +58,18 @@ static const char be_db_stage_sql[] =
 /*
  * Two statements move the staging tables into place and keep the rollups
  * (sql/002_stats.sql) equal to the flows: one for messages, one for
- * recipients, rejects, email_keys and addresses, so that the ingest
- * pipeline's two flows writers can run them at once (be_ingest.c); a single
- * connection runs both in one transaction.  The keys go with the recipients
- * for balance: a message row keeps ten indexes and three rollups, and with
- * its keys too the messages writer took 16.5 s of CPU where the other took
- * 4.3 (bench/ingest.sh, 3M lines, bench README session 23).  In each, om
- * and orr read the rows about to be replaced (the statement's snapshot is
- * taken before any of its writes), each contributes -1 to its rollup keys
- * and each row written +1, and the sums go into the stats tables.  Rejects
- * and email_keys never change: only rows actually inserted (RETURNING)
- * count.  Counts come back (messages, recipients, rejects).
+ * recipients and rejects, so that the ingest pipeline's two flows writers
+ * can run them at once (be_ingest.c); a single connection runs both in one
+ * transaction.  A third, after them, writes email_keys and addresses
+ * (BE_DB_KEYS_SQL): the writer of the recipients runs it, for balance (a
+ * message row keeps ten indexes and three rollups, and with its keys too the
+ * messages writer took 16.5 s of CPU where the other took 4.3: bench/ingest.sh,
+ * 3M lines, bench README session 23).  In the first two, om and orr read the
+ * rows about to be replaced (the statement's snapshot is taken before any of
+ * its writes), each contributes -1 to its rollup keys and each row written
+ * +1, and the sums go into the stats tables.  Rejects never change: only
+ * rows actually inserted (RETURNING) count.  Counts come back (messages,
+ * recipients, rejects; the keys' statement returns zeros).
  *
  * om and orr probe the unique key once per staged row (a LATERAL subquery
  * with LIMIT 1, which the planner cannot turn into a join).  As a join, the
